@@ -1,0 +1,77 @@
+// The differentiable functions: what models are written with.
+//
+// Each runs its kernel (kernels/<op>.h) and, when gradients are on and an
+// input requires them, records a graph node whose backward closure sits right
+// under the forward in autograd/<op>.cpp. Inputs must share dtype and device.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace ddpm {
+
+// ---- elementwise, broadcasting (autograd/binary.cpp) ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+// a (op) scalar: the scalar becomes a [] tensor of a's dtype and device.
+Tensor add_scalar(const Tensor& a, double s);
+Tensor mul_scalar(const Tensor& a, double s);
+
+// ---- elementwise functions (autograd/unary.cpp) ----
+Tensor neg(const Tensor& x);
+inline Tensor operator-(const Tensor& x) { return neg(x); }
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor sin(const Tensor& x);
+Tensor cos(const Tensor& x);
+
+// ---- activations (autograd/silu.cpp) ----
+// x * sigmoid(x)
+Tensor silu(const Tensor& x);
+
+// ---- reductions (autograd/sum.cpp) ----
+Tensor sum(const Tensor& x);   // all elements, shape []
+Tensor mean(const Tensor& x);  // all elements, shape []
+
+// ---- dense layers (autograd/matmul.cpp, autograd/linear.cpp) ----
+// [M, K] x [K, N] -> [M, N]
+Tensor matmul(const Tensor& a, const Tensor& b);
+// x [N, in], weight [out, in], bias [out] or undefined -> x W^T + b, [N, out]
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
+
+// ---- convolution (autograd/conv2d.cpp) ----
+// x [N, Cin, H, W], weight [Cout, Cin, K, K], bias [Cout] or undefined;
+// square kernel, same stride and zero padding in both directions.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride = 1,
+              int64_t padding = 0);
+
+// ---- normalisation (autograd/group_norm.cpp) ----
+// x [N, C, H, W] (or [N, C]), C divisible by groups; gamma, beta [C]
+// (both defined or both undefined); biased variance, as PyTorch.
+Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta,
+                  double eps = 1e-5);
+
+// ---- resampling (autograd/max_pool2d.cpp, autograd/upsample_bilinear2d.cpp) ----
+// kernel x kernel window, stride = kernel, no padding (floor of H/k, W/k).
+Tensor max_pool2d(const Tensor& x, int64_t kernel = 2);
+// Bilinear, align_corners=True, output size (H*scale, W*scale).
+Tensor upsample_bilinear2d(const Tensor& x, int64_t scale = 2);
+
+// ---- concatenation (autograd/concat.cpp) ----
+// All inputs equal except along dim.
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim = 1);
+
+// ---- losses (autograd/mse_loss.cpp) ----
+// mean((pred - target)^2), shape []; gradient flows to both.
+Tensor mse_loss(const Tensor& pred, const Tensor& target);
+
+}  // namespace ddpm

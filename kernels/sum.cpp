@@ -1,0 +1,36 @@
+#include "kernels/sum.h"
+
+#include "kernels/dispatch.h"
+
+namespace ddpm::kernels {
+
+namespace {
+Tensor reduce(const Tensor& x, const char* op, double scale) {
+  check_defined(x, op, "x");
+  if (x.device() != Device::cpu) no_kernel(op, x);
+  return dispatch_float(x.dtype(), [&](auto t) {
+    using T = decltype(t);
+    return Tensor::full({}, cpu::sum<T>(x.data<T>(), x.numel()) * scale, x.dtype(), x.device());
+  });
+}
+}  // namespace
+
+Tensor sum_fwd(const Tensor& x) { return reduce(x, "sum", 1.0); }
+
+Tensor mean_fwd(const Tensor& x) {
+  if (x.defined() && x.numel() == 0) throw std::invalid_argument("mean: empty tensor " + x.desc());
+  return reduce(x, "mean", 1.0 / static_cast<double>(x.numel()));
+}
+
+Tensor sum_bwd(const Tensor& g, const Shape& shape, double scale) {
+  if (g.numel() != 1) throw std::invalid_argument("sum backward: gradient " + g.desc() + " is not a scalar");
+  Tensor out = Tensor::empty(shape, g.dtype(), g.device());
+  if (g.device() != Device::cpu) no_kernel("sum", g);
+  dispatch_float(g.dtype(), [&](auto t) {
+    using T = decltype(t);
+    cpu::fill_scaled<T>(g.data<T>(), out.data<T>(), out.numel(), scale);
+  });
+  return out;
+}
+
+}  // namespace ddpm::kernels

@@ -1,0 +1,20 @@
+// Device memory: allocation, release and copies between devices.
+//
+// The CPU allocator hands out 64-byte aligned blocks (AVX-512 friendly). The
+// CUDA side (a caching allocator, so that steady-state training makes no
+// cudaMalloc/cudaFree calls) is added by the CUDA backend behind the same
+// three functions; without it, asking for CUDA memory throws.
+#pragma once
+
+#include <cstddef>
+
+#include "tensor/dtype.h"
+
+namespace ddpm {
+
+void* device_alloc(Device device, size_t bytes);
+void device_free(Device device, void* ptr, size_t bytes);
+// Copies `bytes` from src (on src_device) to dst (on dst_device).
+void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
+
+}  // namespace ddpm

@@ -1,0 +1,49 @@
+#include "tensor/rng.h"
+
+#include "tensor/philox.h"
+
+namespace ddpm {
+
+namespace {
+
+template <class T, class F>
+void fill_with(Tensor& t, F&& f) {
+  Tensor host = t.device() == Device::cpu ? t : Tensor::empty(t.shape(), t.dtype(), Device::cpu);
+  T* p = host.data<T>();
+  const int64_t n = host.numel();
+  for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(f(static_cast<uint64_t>(i)));
+  if (t.device() != Device::cpu) t.copy_(host);
+}
+
+template <class F>
+void fill_any(Tensor& t, F&& f) {
+  if (t.dtype() == DType::f32)
+    fill_with<float>(t, f);
+  else
+    fill_with<double>(t, f);
+}
+
+}  // namespace
+
+void fill_normal(Tensor& t, uint64_t seed, uint64_t stream, uint64_t offset) {
+  fill_any(t, [&](uint64_t i) { return philox::normal(seed, stream, offset + i); });
+}
+
+void fill_uniform(Tensor& t, double lo, double hi, uint64_t seed, uint64_t stream, uint64_t offset) {
+  fill_any(t, [&](uint64_t i) { return lo + (hi - lo) * philox::uniform(seed, stream, offset + i); });
+}
+
+Tensor randn(const Shape& shape, uint64_t seed, uint64_t stream, DType dtype, Device device) {
+  Tensor t = Tensor::empty(shape, dtype, device);
+  fill_normal(t, seed, stream);
+  return t;
+}
+
+Tensor rand_uniform(const Shape& shape, double lo, double hi, uint64_t seed, uint64_t stream,
+                    DType dtype, Device device) {
+  Tensor t = Tensor::empty(shape, dtype, device);
+  fill_uniform(t, lo, hi, seed, stream);
+  return t;
+}
+
+}  // namespace ddpm

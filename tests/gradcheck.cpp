@@ -1,0 +1,69 @@
+#include "tests/gradcheck.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "autograd/functions.h"
+#include "autograd/node.h"
+#include "tensor/rng.h"
+
+namespace ddpm::test {
+
+double normalised_error(const Tensor& a, const Tensor& b) {
+  const std::vector<double> va = a.to_vector<double>(), vb = b.to_vector<double>();
+  if (va.size() != vb.size()) return INFINITY;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < va.size(); ++i) {
+    num += (va[i] - vb[i]) * (va[i] - vb[i]);
+    den += vb[i] * vb[i];
+  }
+  return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
+}
+
+namespace {
+double weighted_sum(const Tensor& y, const Tensor& r) {
+  const std::vector<double> vy = y.to_vector<double>(), vr = r.to_vector<double>();
+  double s = 0;
+  for (size_t i = 0; i < vy.size(); ++i) s += vy[i] * vr[i];
+  return s;
+}
+}  // namespace
+
+GradResult run_gradcheck(const GradCase& c, uint64_t seed) {
+  std::vector<Tensor> inputs;
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    Tensor t = rand_uniform(c.inputs[i], c.lo, c.hi, seed, 100 + i, DType::f64);
+    t.set_requires_grad(true);
+    inputs.push_back(t);
+  }
+  Tensor y = c.fn(inputs);
+  const Tensor r = randn(y.shape(), seed, 99, DType::f64);
+  y.backward(r);
+
+  const double h = 1e-6;
+  GradResult res;
+  std::ostringstream detail;
+  autograd::NoGradGuard no_grad;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    Tensor numeric = Tensor::zeros(inputs[i].shape(), DType::f64);
+    double* x = inputs[i].data<double>();
+    double* n = numeric.data<double>();
+    for (int64_t k = 0; k < inputs[i].numel(); ++k) {
+      const double saved = x[k];
+      x[k] = saved + h;
+      const double up = weighted_sum(c.fn(inputs), r);
+      x[k] = saved - h;
+      const double down = weighted_sum(c.fn(inputs), r);
+      x[k] = saved;
+      n[k] = (up - down) / (2 * h);
+    }
+    const Tensor analytic = inputs[i].grad();
+    const double err = analytic.defined() ? normalised_error(analytic, numeric) : INFINITY;
+    res.max_error = std::max(res.max_error, err);
+    detail << " input" << i << shape_str(inputs[i].shape()) << " err=" << err;
+  }
+  res.detail = detail.str();
+  return res;
+}
+
+}  // namespace ddpm::test

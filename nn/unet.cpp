@@ -1,0 +1,178 @@
+#include "nn/unet.h"
+
+#include <cctype>
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+#include "autograd/functions.h"
+#include "nn/group_norm.h"
+#include "nn/silu.h"
+
+namespace ddpm::nn {
+
+namespace {
+
+std::shared_ptr<Sequential> conv_block(int64_t in_ch, int64_t out_ch, int64_t groups) {
+  auto s = std::make_shared<Sequential>();
+  s->push_back(std::make_shared<Conv2d>(in_ch, out_ch, 3, 1, 1));
+  s->push_back(std::make_shared<GroupNorm>(groups, out_ch));
+  s->push_back(std::make_shared<SiLU>());
+  s->push_back(std::make_shared<Conv2d>(out_ch, out_ch, 3, 1, 1));
+  s->push_back(std::make_shared<GroupNorm>(groups, out_ch));
+  s->push_back(std::make_shared<SiLU>());
+  return s;
+}
+
+int64_t parse_int(const std::map<std::string, std::string>& m, const std::string& key) {
+  auto it = m.find(key);
+  if (it == m.end()) throw std::invalid_argument("UNetConfig::from_map: missing key '" + key + "'");
+  const std::string& s = it->second;
+  size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(s, &used, 10);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  const bool starts_ok = !s.empty() && (std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-');
+  if (!starts_ok || used != s.size())
+    throw std::invalid_argument("UNetConfig::from_map: key '" + key + "' = '" + s +
+                                "' is not a decimal integer");
+  return static_cast<int64_t>(v);
+}
+
+}  // namespace
+
+const char* time_embedding_name(TimeEmbedding e) {
+  return e == TimeEmbedding::linear ? "linear" : "sinusoidal";
+}
+
+TimeEmbedding parse_time_embedding(const std::string& s) {
+  if (s == "linear") return TimeEmbedding::linear;
+  if (s == "sinusoidal") return TimeEmbedding::sinusoidal;
+  throw std::invalid_argument("time_embedding '" + s + "': expected 'linear' or 'sinusoidal'");
+}
+
+void UNetConfig::validate() const {
+  auto positive = [](int64_t v, const char* name) {
+    if (v <= 0)
+      throw std::invalid_argument(std::string("UNetConfig: ") + name + " must be positive, got " +
+                                  std::to_string(v));
+  };
+  positive(in_channels, "in_channels");
+  positive(base_channels, "base_channels");
+  positive(time_embed_dim, "time_embed_dim");
+  positive(groups, "groups");
+  if (base_channels % groups != 0)
+    throw std::invalid_argument("UNetConfig: base_channels " + std::to_string(base_channels) +
+                                " must be divisible by groups " + std::to_string(groups) +
+                                " (every GroupNorm has a multiple of base_channels channels)");
+  if (time_embedding == TimeEmbedding::sinusoidal && (time_embed_dim % 2 != 0 || time_embed_dim < 4))
+    throw std::invalid_argument("UNetConfig: the sinusoidal embedding needs an even time_embed_dim >= 4, got " +
+                                std::to_string(time_embed_dim));
+}
+
+std::map<std::string, std::string> UNetConfig::to_map() const {
+  return {{"in_channels", std::to_string(in_channels)},
+          {"base_channels", std::to_string(base_channels)},
+          {"time_embed_dim", std::to_string(time_embed_dim)},
+          {"time_embedding", time_embedding_name(time_embedding)},
+          {"groups", std::to_string(groups)}};
+}
+
+UNetConfig UNetConfig::from_map(const std::map<std::string, std::string>& m) {
+  UNetConfig c;
+  c.in_channels = parse_int(m, "in_channels");
+  c.base_channels = parse_int(m, "base_channels");
+  c.time_embed_dim = parse_int(m, "time_embed_dim");
+  auto it = m.find("time_embedding");
+  if (it == m.end()) throw std::invalid_argument("UNetConfig::from_map: missing key 'time_embedding'");
+  c.time_embedding = parse_time_embedding(it->second);
+  c.groups = parse_int(m, "groups");
+  c.validate();
+  return c;
+}
+
+UNet::UNet(const UNetConfig& config, uint64_t seed) : config_(config) {
+  config_.validate();
+  const int64_t b = config_.base_channels, d = config_.time_embed_dim, g = config_.groups;
+  const int64_t in = config_.in_channels;
+
+  time_mlp_ = register_module("time_mlp", std::make_shared<Sequential>());
+  const int64_t t_in = config_.time_embedding == TimeEmbedding::linear ? 1 : d;
+  time_mlp_->push_back(std::make_shared<Linear>(t_in, d));
+  time_mlp_->push_back(std::make_shared<SiLU>());
+  time_mlp_->push_back(std::make_shared<Linear>(d, d));
+
+  enc1_ = register_module("enc1", conv_block(in, b, g));
+  enc2_ = register_module("enc2", conv_block(b, 2 * b, g));
+  enc3_ = register_module("enc3", conv_block(2 * b, 4 * b, g));
+  bottleneck_ = register_module("bottleneck", conv_block(4 * b, 8 * b, g));
+  dec3_ = register_module("dec3", conv_block(8 * b + 4 * b, 4 * b, g));
+  dec2_ = register_module("dec2", conv_block(4 * b + 2 * b, 2 * b, g));
+  dec1_ = register_module("dec1", conv_block(2 * b + b, b, g));
+  final_ = register_module("final", std::make_shared<Conv2d>(b, in, 1));
+
+  auto proj = register_module("time_proj", std::make_shared<Module>());
+  proj_enc1_ = proj->register_module("enc1", std::make_shared<Linear>(d, b));
+  proj_enc2_ = proj->register_module("enc2", std::make_shared<Linear>(d, 2 * b));
+  proj_enc3_ = proj->register_module("enc3", std::make_shared<Linear>(d, 4 * b));
+  proj_bottleneck_ = proj->register_module("bottleneck", std::make_shared<Linear>(d, 8 * b));
+  proj_dec3_ = proj->register_module("dec3", std::make_shared<Linear>(d, 4 * b));
+  proj_dec2_ = proj->register_module("dec2", std::make_shared<Linear>(d, 2 * b));
+  proj_dec1_ = proj->register_module("dec1", std::make_shared<Linear>(d, b));
+
+  init_parameters(seed);
+}
+
+Tensor UNet::embed_time(const Tensor& t) {
+  if (t.dim() != 1)
+    throw std::invalid_argument("UNet::embed_time: t must be [N] timesteps, got " + t.desc());
+  const int64_t n = t.size(0);
+  const Tensor tc = t.reshape({n, 1});
+  if (config_.time_embedding == TimeEmbedding::linear)
+    return time_mlp_->forward(div(tc, Tensor::full({}, 1000.0, t.dtype(), t.device())));
+
+  const int64_t half = config_.time_embed_dim / 2;
+  std::vector<double> freqs(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i)
+    freqs[static_cast<size_t>(i)] =
+        std::exp(-std::log(10000.0) * static_cast<double>(i) / static_cast<double>(half - 1));
+  const Tensor f = Tensor::from_vector(freqs, {1, half}).to(t.dtype()).to(t.device());
+  const Tensor args = mul(tc, f);
+  return time_mlp_->forward(concat({sin(args), cos(args)}, 1));
+}
+
+Tensor UNet::block(const std::shared_ptr<Sequential>& b, const std::shared_ptr<Linear>& proj,
+                   const Tensor& h, const Tensor& emb) {
+  const Tensor y = b->forward(h);
+  return add(y, proj->forward(emb).reshape({y.size(0), y.size(1), 1, 1}));
+}
+
+Tensor UNet::forward(const Tensor& x, const Tensor& t) {
+  if (x.dim() != 4 || x.size(1) != config_.in_channels)
+    throw std::invalid_argument("UNet::forward: x must be [N, " + std::to_string(config_.in_channels) +
+                                ", H, W], got " + x.desc());
+  if (x.size(2) % 8 != 0 || x.size(3) % 8 != 0 || x.size(2) == 0 || x.size(3) == 0)
+    throw std::invalid_argument("UNet::forward: H and W of x must be positive multiples of 8 "
+                                "(three 2x2 poolings and upsamplings), got " + x.desc());
+  if (t.dim() != 1 || t.size(0) != x.size(0))
+    throw std::invalid_argument("UNet::forward: t must be [N] with N = " + std::to_string(x.size(0)) +
+                                " (one timestep per image), got " + t.desc());
+  if (t.dtype() != x.dtype() || t.device() != x.device())
+    throw std::invalid_argument("UNet::forward: t " + t.desc() + " must have the dtype and device of x " +
+                                x.desc());
+
+  const Tensor emb = embed_time(t);
+  const Tensor e1 = block(enc1_, proj_enc1_, x, emb);
+  const Tensor e2 = block(enc2_, proj_enc2_, max_pool2d(e1, 2), emb);
+  const Tensor e3 = block(enc3_, proj_enc3_, max_pool2d(e2, 2), emb);
+  const Tensor bn = block(bottleneck_, proj_bottleneck_, max_pool2d(e3, 2), emb);
+  const Tensor d3 = block(dec3_, proj_dec3_, concat({upsample_bilinear2d(bn, 2), e3}, 1), emb);
+  const Tensor d2 = block(dec2_, proj_dec2_, concat({upsample_bilinear2d(d3, 2), e2}, 1), emb);
+  const Tensor d1 = block(dec1_, proj_dec1_, concat({upsample_bilinear2d(d2, 2), e1}, 1), emb);
+  return final_->forward(d1);
+}
+
+}  // namespace ddpm::nn

@@ -1,0 +1,95 @@
+// The seed's SimpleUNet, with its time embedding actually used.
+//
+// Tree (names as PyTorch's state_dict of tests/reference/unet_twin.py):
+//   time_mlp    Sequential: 0 Linear(1, D), 1 SiLU, 2 Linear(D, D)     (linear)
+//               or          0 Linear(D, D), 1 SiLU, 2 Linear(D, D)     (sinusoidal)
+//   enc1..dec1  conv blocks, Sequential: 0 Conv2d(in, out, 3, pad 1),
+//               1 GroupNorm(groups, out), 2 SiLU, 3 Conv2d(out, out, 3, pad 1),
+//               4 GroupNorm(groups, out), 5 SiLU
+//   final       Conv2d(base, in_channels, 1)
+//   time_proj   one Linear(D, out_ch) per block: time_proj.enc1, .enc2, .enc3,
+//               .bottleneck, .dec3, .dec2, .dec1 (so "time_proj.enc1.weight")
+// Channels (b = base): enc1 in->b, enc2 b->2b, enc3 2b->4b, bottleneck 4b->8b,
+// dec3 12b->4b, dec2 6b->2b, dec1 3b->b.
+//
+// forward(x [N, C, H, W], t [N]):
+//   emb = time_mlp(t / 1000 as [N, 1])                   (linear)
+//       = time_mlp(sinusoid(t) [N, D])                    (sinusoidal)
+//   block_out(name, h) = name(h) + time_proj.name(emb) as [N, out, 1, 1]
+//   e1 = enc1(x); e2 = enc2(pool e1); e3 = enc3(pool e2); b = bottleneck(pool e3)
+//   d3 = dec3(cat(up b, e3)); d2 = dec2(cat(up d3, e2)); d1 = dec1(cat(up d2, e1))
+//   return final(d1)
+// pool is 2x2 max pooling and up is 2x bilinear upsampling with align_corners,
+// so H and W must be divisible by 8. The seed computed the embedding and never
+// used it; here every block gets its own projection of it, added per channel
+// after the block's last SiLU.
+//
+// The sinusoidal embedding (DDPM / tensor2tensor convention) of width D,
+// half = D / 2:  freq_i = exp(-ln(10000) * i / (half - 1)), i < half,
+//   sinusoid(t) = [sin(t * freq_0..half-1), cos(t * freq_0..half-1)].
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "nn/conv2d.h"
+#include "nn/linear.h"
+#include "nn/module.h"
+#include "nn/sequential.h"
+
+namespace ddpm::nn {
+
+enum class TimeEmbedding { linear, sinusoidal };
+
+const char* time_embedding_name(TimeEmbedding e);
+// "linear" or "sinusoidal"; throws std::invalid_argument otherwise.
+TimeEmbedding parse_time_embedding(const std::string& s);
+
+struct UNetConfig {
+  int64_t in_channels = 1;  // Fashion-MNIST; the seed's default was 3
+  int64_t base_channels = 64;
+  int64_t time_embed_dim = 256;
+  TimeEmbedding time_embedding = TimeEmbedding::linear;  // the seed's MLP on t / 1000
+  int64_t groups = 8;
+
+  // Throws std::invalid_argument naming the field: all sizes positive,
+  // base_channels divisible by groups, time_embed_dim even and >= 4 for the
+  // sinusoidal embedding.
+  void validate() const;
+  // Keys in_channels, base_channels, time_embed_dim, time_embedding, groups
+  // (decimal integers and the embedding's name), for checkpoint metadata.
+  std::map<std::string, std::string> to_map() const;
+  // Reads those keys (other keys are ignored); throws std::invalid_argument
+  // naming a missing key or a malformed value. The result is validated.
+  static UNetConfig from_map(const std::map<std::string, std::string>& m);
+  bool operator==(const UNetConfig&) const = default;
+};
+
+class UNet : public Module {
+ public:
+  // Parameters in f32, drawn from (seed, parameter_stream(name)) with
+  // PyTorch's default init.
+  explicit UNet(const UNetConfig& config, uint64_t seed = 0);
+
+  // x [N, in_channels, H, W] with H, W divisible by 8; t [N] timesteps as
+  // floats of x's dtype and device. Returns [N, in_channels, H, W].
+  Tensor forward(const Tensor& x, const Tensor& t);
+  Tensor operator()(const Tensor& x, const Tensor& t) { return forward(x, t); }
+  // The embedding [N, time_embed_dim] of timesteps t [N].
+  Tensor embed_time(const Tensor& t);
+
+  const UNetConfig& config() const { return config_; }
+
+ private:
+  Tensor block(const std::shared_ptr<Sequential>& b, const std::shared_ptr<Linear>& proj,
+               const Tensor& h, const Tensor& emb);
+
+  UNetConfig config_;
+  std::shared_ptr<Sequential> time_mlp_, enc1_, enc2_, enc3_, bottleneck_, dec3_, dec2_, dec1_;
+  std::shared_ptr<Conv2d> final_;
+  std::shared_ptr<Linear> proj_enc1_, proj_enc2_, proj_enc3_, proj_bottleneck_, proj_dec3_,
+      proj_dec2_, proj_dec1_;
+};
+
+}  // namespace ddpm::nn

@@ -1,5 +1,7 @@
 #include "tensor/allocator.h"
 
+#include "tensor/cuda_backend.h"
+
 #include <malloc.h>
 
 #include <cstdlib>
@@ -34,12 +36,14 @@ void* device_alloc(Device device, size_t bytes) {
     if (!p) throw std::bad_alloc();
     return p;
   }
-  throw std::runtime_error("device_alloc: this build has no CUDA backend (asked for " +
-                           std::to_string(bytes) + " bytes on cuda)");
+  return cuda::alloc(bytes);
 }
 
-void device_free(Device device, void* ptr, size_t /*bytes*/) {
-  if (device == Device::cpu) std::free(ptr);
+void device_free(Device device, void* ptr, size_t bytes) {
+  if (device == Device::cpu)
+    std::free(ptr);
+  else
+    cuda::free(ptr, bytes);
 }
 
 void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
@@ -47,7 +51,12 @@ void device_copy(void* dst, Device dst_device, const void* src, Device src_devic
     if (bytes) std::memcpy(dst, src, bytes);
     return;
   }
-  throw std::runtime_error("device_copy: this build has no CUDA backend");
+  if (dst_device == Device::cuda && src_device == Device::cuda)
+    cuda::copy_d2d(dst, src, bytes);
+  else if (dst_device == Device::cuda)
+    cuda::copy_h2d(dst, src, bytes);
+  else
+    cuda::copy_d2h(dst, src, bytes);
 }
 
 }  // namespace ddpm

@@ -1,9 +1,9 @@
 // Device memory: allocation, release and copies between devices.
 //
-// The CPU allocator hands out 64-byte aligned blocks (AVX-512 friendly). The
-// CUDA side (a caching allocator, so that steady-state training makes no
-// cudaMalloc/cudaFree calls) is added by the CUDA backend behind the same
-// three functions; without it, asking for CUDA memory throws.
+// The CPU allocator hands out 64-byte aligned blocks (AVX-512 friendly). CUDA
+// memory comes from the caching allocator in tensor/cuda_backend.h (no
+// cudaMalloc/cudaFree in steady-state loops); without the CUDA backend,
+// asking for it throws.
 #pragma once
 
 #include <cstddef>

@@ -66,7 +66,7 @@ class Tensor {
 
   // ---- data access ----
   // Typed pointer to the first element; throws unless T matches dtype().
-  // Host pointers only when device() is cpu.
+  // A device pointer when device() is cuda (for kernels, not for the host).
   template <class T> T* data();
   template <class T> const T* data() const;
   void* raw_data();

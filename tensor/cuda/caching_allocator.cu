@@ -1,0 +1,125 @@
+// Caching device allocator and the engine's stream (tensor/cuda_backend.h).
+//
+// Free lists keyed by rounded size (std::multimap); a request takes a cached
+// block of exactly its rounded size, which a loop that repeats its shapes
+// always finds from its second iteration on. On cudaMalloc failure the cache is emptied
+// and the allocation retried once before the error is reported with the
+// sizes in use.
+#include <cuda_runtime.h>
+
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "kernels/cuda/launch.cuh"
+#include "tensor/cuda_backend.h"
+
+namespace ddpm::cuda {
+
+namespace {
+
+std::mutex g_mu;
+std::multimap<size_t, void*> g_free;  // rounded size -> block
+AllocatorStats g_stats;
+
+size_t round_size(size_t bytes) {
+  constexpr size_t kSmall = 512, kLarge = 2 << 20, kThreshold = 1 << 20;
+  if (bytes == 0) bytes = 1;
+  return bytes < kThreshold ? (bytes + kSmall - 1) / kSmall * kSmall : (bytes + kLarge - 1) / kLarge * kLarge;
+}
+
+void release_all_locked() {
+  for (auto& [size, p] : g_free) {
+    cudaFree(p);
+    ++g_stats.cuda_free_calls;
+    g_stats.bytes_cached -= static_cast<int64_t>(size);
+  }
+  g_free.clear();
+}
+
+}  // namespace
+
+cudaStream_t stream() {
+  static cudaStream_t s = [] {
+    cudaStream_t created = nullptr;
+    check(cudaStreamCreateWithFlags(&created, cudaStreamNonBlocking), "cudaStreamCreate");
+    return created;
+  }();
+  return s;
+}
+
+void throw_cuda_error(cudaError_t err, const char* what, const std::string& detail) {
+  throw std::runtime_error(std::string(what) + (detail.empty() ? "" : " (" + detail + ")") + ": CUDA error " +
+                           cudaGetErrorName(err) + ": " + cudaGetErrorString(err));
+}
+
+void* alloc(size_t bytes) {
+  const size_t size = round_size(bytes);
+  std::lock_guard<std::mutex> lock(g_mu);
+  auto it = g_free.find(size);
+  if (it != g_free.end()) {
+    void* p = it->second;
+    g_stats.bytes_cached -= static_cast<int64_t>(size);
+    g_stats.bytes_in_use += static_cast<int64_t>(size);
+    g_free.erase(it);
+    return p;
+  }
+  void* p = nullptr;
+  cudaError_t err = cudaMalloc(&p, size);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    release_all_locked();
+    err = cudaMalloc(&p, size);
+  }
+  if (err != cudaSuccess)
+    throw_cuda_error(err, "cudaMalloc", std::to_string(size) + " bytes; " + std::to_string(g_stats.bytes_in_use) +
+                                            " bytes in use");
+  ++g_stats.cuda_malloc_calls;
+  g_stats.bytes_in_use += static_cast<int64_t>(size);
+  return p;
+}
+
+void free(void* ptr, size_t bytes) {
+  if (!ptr) return;
+  const size_t size = round_size(bytes);
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_free.emplace(size, ptr);
+  g_stats.bytes_in_use -= static_cast<int64_t>(size);
+  g_stats.bytes_cached += static_cast<int64_t>(size);
+}
+
+void copy_h2d(void* dst, const void* src, size_t bytes) {
+  if (!bytes) return;
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream()), "copy host->device",
+        std::to_string(bytes) + " bytes");
+  // The source is pageable host memory the caller may free at once.
+  check(cudaStreamSynchronize(stream()), "copy host->device");
+}
+
+void copy_d2h(void* dst, const void* src, size_t bytes) {
+  if (!bytes) return;
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream()), "copy device->host",
+        std::to_string(bytes) + " bytes");
+  check(cudaStreamSynchronize(stream()), "copy device->host (a kernel queued before it may have failed)");
+}
+
+void copy_d2d(void* dst, const void* src, size_t bytes) {
+  if (!bytes) return;
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream()), "copy device->device",
+        std::to_string(bytes) + " bytes");
+}
+
+void synchronize() { check(cudaStreamSynchronize(stream()), "cuda::synchronize (a queued kernel failed)"); }
+
+AllocatorStats allocator_stats() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  return g_stats;
+}
+
+void empty_cache() {
+  synchronize();
+  std::lock_guard<std::mutex> lock(g_mu);
+  release_all_locked();
+}
+
+}  // namespace ddpm::cuda

@@ -1,0 +1,24 @@
+// The CUDA memory API for builds without the CUDA backend: every call says so.
+#include <stdexcept>
+#include <string>
+
+#include "tensor/cuda_backend.h"
+
+namespace ddpm::cuda {
+
+namespace {
+[[noreturn]] void none(const char* what) {
+  throw std::runtime_error(std::string(what) + ": this build has no CUDA backend (nvcc was not found at configure time)");
+}
+}  // namespace
+
+void* alloc(size_t) { none("cuda::alloc"); }
+void free(void*, size_t) {}
+void copy_h2d(void*, const void*, size_t) { none("cuda::copy_h2d"); }
+void copy_d2h(void*, const void*, size_t) { none("cuda::copy_d2h"); }
+void copy_d2d(void*, const void*, size_t) { none("cuda::copy_d2d"); }
+void synchronize() {}
+AllocatorStats allocator_stats() { return {}; }
+void empty_cache() {}
+
+}  // namespace ddpm::cuda

@@ -122,6 +122,13 @@ SafetensorsBlob safetensors_blob_i64(const std::string& name, const std::vector<
   return b;
 }
 
+SafetensorsBlob safetensors_blob_u64(const std::string& name, const std::vector<uint64_t>& values) {
+  SafetensorsBlob b{name, "U64", Shape{static_cast<int64_t>(values.size())},
+                    std::vector<std::byte>(values.size() * sizeof(uint64_t))};
+  if (!values.empty()) std::memcpy(b.bytes.data(), values.data(), b.bytes.size());
+  return b;
+}
+
 std::string encode_safetensors(const std::vector<SafetensorsBlob>& blobs,
                                const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
@@ -412,15 +419,28 @@ Tensor SafetensorsFile::tensor(const std::string& name, DType dtype) const {
   return Tensor::from_host(v.data(), e.shape, dtype);
 }
 
-std::vector<int64_t> SafetensorsFile::int64s(const std::string& name) const {
-  const SafetensorsEntry& e = entry(name);
-  if (e.dtype != "I64")
-    throw std::runtime_error("safetensors file '" + source_ + "': tensor '" + name + "' has dtype " + e.dtype +
-                             ", expected I64");
-  const std::span<const std::byte> src = bytes(name);
-  std::vector<int64_t> out(src.size() / sizeof(int64_t));
+namespace {
+
+template <class T>
+std::vector<T> read_words(const SafetensorsFile& f, const std::string& name, const char* dtype) {
+  const SafetensorsEntry& e = f.entry(name);
+  if (e.dtype != dtype)
+    throw std::runtime_error("safetensors file '" + f.source() + "': tensor '" + name + "' has dtype " + e.dtype +
+                             ", expected " + dtype);
+  const std::span<const std::byte> src = f.bytes(name);
+  std::vector<T> out(src.size() / sizeof(T));
   if (!out.empty()) std::memcpy(out.data(), src.data(), src.size());
   return out;
+}
+
+}  // namespace
+
+std::vector<int64_t> SafetensorsFile::int64s(const std::string& name) const {
+  return read_words<int64_t>(*this, name, "I64");
+}
+
+std::vector<uint64_t> SafetensorsFile::uint64s(const std::string& name) const {
+  return read_words<uint64_t>(*this, name, "U64");
 }
 
 std::string NameCheck::message(const std::string& source) const {

@@ -68,6 +68,8 @@ SafetensorsBlob safetensors_blob(const std::string& name, const Tensor& t);
 SafetensorsBlob safetensors_blob_i64(const std::string& name, const std::vector<int64_t>& values);
 SafetensorsBlob safetensors_blob_i64(const std::string& name, const std::vector<int64_t>& values,
                                      const Shape& shape);
+// Unsigned 64-bit values (seeds, Philox counters) as a U64 blob of shape [n].
+SafetensorsBlob safetensors_blob_u64(const std::string& name, const std::vector<uint64_t>& values);
 
 // The whole file as bytes. Throws std::invalid_argument on a duplicate or
 // reserved name ("__metadata__"), an unknown dtype, or bytes that do not
@@ -109,6 +111,8 @@ class SafetensorsFile {
   Tensor tensor(const std::string& name, DType dtype) const;
   // An I64 entry's values (other dtypes throw).
   std::vector<int64_t> int64s(const std::string& name) const;
+  // A U64 entry's values (other dtypes throw).
+  std::vector<uint64_t> uint64s(const std::string& name) const;
 
  private:
   friend SafetensorsFile parse_safetensors(std::string bytes, const std::string& source);

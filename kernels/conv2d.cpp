@@ -1,0 +1,115 @@
+#include "kernels/conv2d.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "kernels/dispatch.h"
+
+namespace ddpm::kernels {
+
+namespace {
+
+std::string options_str(int64_t stride, int64_t pad) {
+  return "(stride " + std::to_string(stride) + ", padding " + std::to_string(pad) + ")";
+}
+
+// The checks that need only shapes; `op` names the caller in messages.
+Conv2dDims dims_from_shapes(const Shape& xs, const Shape& ws, int64_t stride, int64_t pad,
+                            const char* op) {
+  const std::string where = std::string(op) + ": ";
+  if (xs.size() != 4)
+    throw std::invalid_argument(where + "input " + shape_str(xs) + " is not 4-d [N, Cin, H, W]");
+  if (ws.size() != 4)
+    throw std::invalid_argument(where + "weight " + shape_str(ws) + " is not 4-d [Cout, Cin, K, K]");
+  if (ws[2] != ws[3])
+    throw std::invalid_argument(where + "weight " + shape_str(ws) + " is not a square K x K kernel");
+  if (ws[0] < 1 || ws[1] < 1 || ws[2] < 1)
+    throw std::invalid_argument(where + "weight " + shape_str(ws) + " has an empty dimension");
+  if (xs[1] != ws[1])
+    throw std::invalid_argument(where + "input " + shape_str(xs) + " has " + std::to_string(xs[1]) +
+                                " channels but weight " + shape_str(ws) + " expects " +
+                                std::to_string(ws[1]));
+  if (stride < 1 || pad < 0)
+    throw std::invalid_argument(where + "invalid options " + options_str(stride, pad) +
+                                ": stride must be >= 1 and padding >= 0");
+  Conv2dDims d{};
+  d.N = xs[0];
+  d.Cin = xs[1];
+  d.H = xs[2];
+  d.W = xs[3];
+  d.Cout = ws[0];
+  d.K = ws[2];
+  d.stride = stride;
+  d.pad = pad;
+  if (d.H + 2 * pad < d.K || d.W + 2 * pad < d.K)
+    throw std::invalid_argument(where + "kernel " + shape_str(ws) + " is larger than input " +
+                                shape_str(xs) + " padded " + options_str(stride, pad));
+  d.Hout = (d.H + 2 * pad - d.K) / stride + 1;
+  d.Wout = (d.W + 2 * pad - d.K) / stride + 1;
+  return d;
+}
+
+Shape out_shape(const Conv2dDims& d) { return {d.N, d.Cout, d.Hout, d.Wout}; }
+
+}  // namespace
+
+Conv2dDims conv2d_dims(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride,
+                       int64_t pad) {
+  check_defined(x, "conv2d", "input");
+  check_defined(w, "conv2d", "weight");
+  check_all_like("conv2d", x, {&w, &b});
+  const Conv2dDims d = dims_from_shapes(x.shape(), w.shape(), stride, pad, "conv2d");
+  if (b.defined() && b.shape() != Shape{d.Cout})
+    throw std::invalid_argument("conv2d: bias " + b.desc() + " does not match weight " + w.desc() +
+                                ", expected shape [" + std::to_string(d.Cout) + "]");
+  return d;
+}
+
+Tensor conv2d_fwd(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad) {
+  const Conv2dDims d = conv2d_dims(x, w, b, stride, pad);
+  Tensor y = Tensor::empty(out_shape(d), x.dtype(), x.device());
+  if (x.device() != Device::cpu) no_kernel("conv2d", x);
+  dispatch_float(x.dtype(), [&](auto t) {
+    using T = decltype(t);
+    cpu::conv2d_fwd<T>(x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>(), d);
+  });
+  return y;
+}
+
+Tensor conv2d_bwd_data(const Tensor& grad_out, const Tensor& w, const Shape& x_shape, int64_t stride,
+                       int64_t pad) {
+  const char* op = "conv2d backward-data";
+  check_defined(grad_out, op, "grad_out");
+  check_defined(w, op, "weight");
+  check_same_dtype_device(grad_out, w, op);
+  const Conv2dDims d = dims_from_shapes(x_shape, w.shape(), stride, pad, op);
+  check_shape(grad_out, out_shape(d), op, "grad_out");
+  Tensor gx = Tensor::empty(x_shape, w.dtype(), w.device());
+  if (w.device() != Device::cpu) no_kernel(op, w);
+  dispatch_float(w.dtype(), [&](auto t) {
+    using T = decltype(t);
+    cpu::conv2d_bwd_data<T>(grad_out.data<T>(), w.data<T>(), gx.data<T>(), d);
+  });
+  return gx;
+}
+
+Tensor conv2d_bwd_weight(const Tensor& x, const Tensor& grad_out, const Shape& w_shape,
+                         int64_t stride, int64_t pad, Tensor* grad_bias) {
+  const char* op = "conv2d backward-weight";
+  check_defined(x, op, "input");
+  check_defined(grad_out, op, "grad_out");
+  check_same_dtype_device(x, grad_out, op);
+  const Conv2dDims d = dims_from_shapes(x.shape(), w_shape, stride, pad, op);
+  check_shape(grad_out, out_shape(d), op, "grad_out");
+  Tensor gw = Tensor::empty(w_shape, x.dtype(), x.device());
+  if (grad_bias) *grad_bias = Tensor::empty({d.Cout}, x.dtype(), x.device());
+  if (x.device() != Device::cpu) no_kernel(op, x);
+  dispatch_float(x.dtype(), [&](auto t) {
+    using T = decltype(t);
+    cpu::conv2d_bwd_weight<T>(x.data<T>(), grad_out.data<T>(), gw.data<T>(),
+                              grad_bias ? grad_bias->data<T>() : nullptr, d);
+  });
+  return gw;
+}
+
+}  // namespace ddpm::kernels

@@ -1,0 +1,49 @@
+#include "kernels/mse_loss.h"
+
+#include <string>
+
+#include "kernels/dispatch.h"
+
+namespace ddpm::kernels {
+
+namespace {
+MseLossDims check(const Tensor& p, const Tensor& t, const char* op) {
+  check_defined(p, op, "pred");
+  check_defined(t, op, "target");
+  if (p.shape() != t.shape())
+    throw std::invalid_argument(std::string(op) + ": pred " + p.desc() + " and target " + t.desc() +
+                                " must have the same shape");
+  check_same_dtype_device(p, t, op);
+  if (p.numel() == 0) throw std::invalid_argument(std::string(op) + ": empty input " + p.desc());
+  return MseLossDims{p.numel()};
+}
+}  // namespace
+
+Tensor mse_loss_fwd(const Tensor& p, const Tensor& t) {
+  const MseLossDims d = check(p, t, "mse_loss");
+  if (p.device() != Device::cpu) no_kernel("mse_loss", p);
+  return dispatch_float(p.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    return Tensor::full({}, cpu::mse_loss_fwd<T>(p.data<T>(), t.data<T>(), d), p.dtype(),
+                        p.device());
+  });
+}
+
+void mse_loss_bwd(const Tensor& p, const Tensor& t, const Tensor& g, Tensor* gp, Tensor* gt) {
+  const char* op = "mse_loss backward";
+  const MseLossDims d = check(p, t, op);
+  check_defined(g, op, "grad_out");
+  check_shape(g, {}, op, "grad_out");
+  check_all_like(op, p, {&g});
+  if (gp) *gp = Tensor::empty(p.shape(), p.dtype(), p.device());
+  if (gt) *gt = Tensor::empty(p.shape(), p.dtype(), p.device());
+  if (!gp && !gt) return;
+  if (p.device() != Device::cpu) no_kernel(op, p);
+  dispatch_float(p.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cpu::mse_loss_bwd<T>(p.data<T>(), t.data<T>(), g.data<T>(), gp ? gp->data<T>() : nullptr,
+                         gt ? gt->data<T>() : nullptr, d);
+  });
+}
+
+}  // namespace ddpm::kernels

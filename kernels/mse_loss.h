@@ -1,0 +1,35 @@
+// Mean squared error, the DDPM training loss (predicted vs true noise).
+//
+//   fwd: L = (1/n) sum_i (p_i - t_i)^2          shape [], n = numel
+//   bwd: gp_i = 2 (p_i - t_i) / n * g,  gt_i = -gp_i
+// pred and target must have the same shape (no broadcasting, unlike
+// PyTorch's warning-and-broadcast). The sum is blocked like kernels/sum.h:
+// fixed chunks summed in double, partials added in chunk order, so the loss
+// does not depend on the thread count.
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/tensor.h"
+
+namespace ddpm::kernels {
+
+struct MseLossDims {
+  int64_t n = 0;  // elements of pred (= of target)
+};
+
+Tensor mse_loss_fwd(const Tensor& pred, const Tensor& target);
+// g: the scalar upstream gradient. Either out-pointer may be null.
+void mse_loss_bwd(const Tensor& pred, const Tensor& target, const Tensor& grad_out,
+                  Tensor* grad_pred, Tensor* grad_target);
+
+namespace cpu {
+// Returns the mean of the squared differences.
+template <class T>
+double mse_loss_fwd(const T* pred, const T* target, const MseLossDims& d);
+// g points at the one upstream value; gp / gt may be null.
+template <class T>
+void mse_loss_bwd(const T* pred, const T* target, const T* g, T* gp, T* gt, const MseLossDims& d);
+}  // namespace cpu
+
+}  // namespace ddpm::kernels

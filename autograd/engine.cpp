@@ -61,7 +61,12 @@ void backward(const Tensor& root, const Tensor& grad) {
 
   NoGradGuard no_grad;
   if (!root.impl()->grad_fn) {  // a leaf: backward of x is x.grad += seed
-    root.impl()->grad = accumulate(root.grad(), seed.clone());
+    if (root.grad().defined()) {
+      Tensor g = root.grad();
+      kernels::binary_inplace(kernels::BinaryOp::add, g, seed);
+    } else {
+      root.impl()->grad = seed.clone();
+    }
     return;
   }
   std::unordered_map<TensorImpl*, Tensor> grads;
@@ -93,8 +98,13 @@ void backward(const Tensor& root, const Tensor& grad) {
         Tensor& slot = grads[in];
         slot = accumulate(slot, gi);
       } else {
-        // A leaf keeps its own copy: gi may share storage with another view.
-        in->grad = in->grad.defined() ? accumulate(in->grad, gi) : gi.clone();
+        // A leaf accumulates in place when it already has a gradient buffer
+        // (flattened modules bind grads to views of one flat buffer), else
+        // keeps its own copy: gi may share storage with another view.
+        if (in->grad.defined())
+          kernels::binary_inplace(kernels::BinaryOp::add, in->grad, gi);
+        else
+          in->grad = gi.clone();
       }
     }
     node->backward = nullptr;  // frees saved tensors

@@ -30,6 +30,22 @@ Tensor binary_fwd(BinaryOp op, const Tensor& a, const Tensor& b) {
   return out;
 }
 
+void binary_inplace(BinaryOp op, Tensor& a, const Tensor& b) {
+  const char* name = binary_op_name(op);
+  check_defined(a, name, "a");
+  check_defined(b, name, "b");
+  check_same_dtype_device(a, b, name);
+  if (broadcast_shapes(a.shape(), b.shape(), name) != a.shape())
+    throw std::invalid_argument(std::string(name) + " in place: " + b.desc() + " does not broadcast to " +
+                                a.desc());
+  const BroadcastPlan plan = make_broadcast_plan(a.shape(), a.shape(), b.shape());
+  if (a.device() != Device::cpu) no_kernel(name, a);
+  dispatch_float(a.dtype(), [&](auto t) {
+    using T = decltype(t);
+    cpu::binary_fwd<T>(op, a.data<T>(), b.data<T>(), a.data<T>(), plan);
+  });
+}
+
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   check_defined(x, "sum_to", "x");
   if (x.shape() == shape) return x;

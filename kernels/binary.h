@@ -21,6 +21,9 @@ enum class BinaryOp { add, sub, mul, div };
 const char* binary_op_name(BinaryOp op);
 
 Tensor binary_fwd(BinaryOp op, const Tensor& a, const Tensor& b);
+// a = a (op) b in place, b broadcastable to a (gradient accumulation,
+// gradient scaling). Not differentiable.
+void binary_inplace(BinaryOp op, Tensor& a, const Tensor& b);
 // Gradients for a and b (either pointer may be null when not needed).
 void binary_bwd(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& grad_out, Tensor* grad_a,
                 Tensor* grad_b);

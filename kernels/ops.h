@@ -32,7 +32,12 @@
   X(max_pool2d, true)            \
   X(upsample_bilinear2d, true)   \
   X(concat, true)                \
-  X(mse_loss, true)
+  X(mse_loss, true)              \
+  X(q_sample, false)             \
+  X(ddpm_step, false)            \
+  X(ddim_step, false)            \
+  X(adam_update, false)          \
+  X(ema_update, false)
 
 namespace ddpm::kernels {
 

@@ -70,7 +70,7 @@ DDPM_HD double normal(uint64_t seed, uint64_t stream, uint64_t index) {
   const Words r = draw(seed, stream, index);
   const double u1 = to_unit(r.w[0], r.w[1]);
   const double u2 = to_unit(r.w[2], r.w[3]);
-  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586476925286766559 * u2);
+  return ::sqrt(-2.0 * ::log(u1)) * ::cos(6.283185307179586476925286766559 * u2);
 }
 
 // Integer uniform on [0, n).

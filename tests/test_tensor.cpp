@@ -27,7 +27,7 @@ TEST_CASE("tensor: creation fills values of the requested dtype") {
   CHECK(Tensor::scalar(3).item() == 3.0);
 }
 
-TEST_CASE("tensor: reshape is a view sharing storage; clone is a copy") {
+TEST_CASE("tensor: reshape is a view sharing storage, clone is a copy") {
   Tensor t = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
   Tensor v = t.reshape({3, -1});
   CHECK(v.shape() == Shape{3, 2});

@@ -1,0 +1,16 @@
+// Philox stream numbers: one per independent use of randomness, so that a
+// draw added in one place never shifts the numbers of another. Weight init
+// uses hashed per-parameter streams (nn/module.h) far from these.
+#pragma once
+
+#include <cstdint>
+
+namespace ddpm::streams {
+
+inline constexpr uint64_t kTimesteps = 1;      // training: t per sample, index step*B + n
+inline constexpr uint64_t kTrainNoise = 2;     // training: q_sample eps, index step*B*P + i
+inline constexpr uint64_t kDataOrder = 3;      // per-epoch shuffle
+inline constexpr uint64_t kSampling = 4;       // sampling: x_T and per-step noise
+inline constexpr uint64_t kForwardPicture = 5;  // forward_process.png noise
+
+}  // namespace ddpm::streams

@@ -1,0 +1,272 @@
+#include "diffusion/trainer.h"
+
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "autograd/functions.h"
+#include "diffusion/data_order.h"
+#include "diffusion/streams.h"
+#include "nn/clip_grad.h"
+#include "nn/safetensors.h"
+#include "tensor/philox.h"
+
+namespace ddpm {
+
+kernels::Prediction parse_prediction(const std::string& s) {
+  if (s == "epsilon") return kernels::Prediction::epsilon;
+  if (s == "v") return kernels::Prediction::v;
+  throw std::invalid_argument("unknown prediction '" + s + "' (expected epsilon or v)");
+}
+
+const char* prediction_name(kernels::Prediction p) { return p == kernels::Prediction::v ? "v" : "epsilon"; }
+
+namespace {
+std::string num(double v) {
+  std::ostringstream s;
+  s.precision(17);
+  s << v;
+  return s.str();
+}
+
+const std::string& need(const std::map<std::string, std::string>& m, const std::string& key) {
+  auto it = m.find(key);
+  if (it == m.end()) throw std::invalid_argument("configuration: missing key '" + key + "'");
+  return it->second;
+}
+
+double to_double(const std::map<std::string, std::string>& m, const std::string& key) {
+  const std::string& v = need(m, key);
+  size_t used = 0;
+  double d = 0;
+  try {
+    d = std::stod(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != v.size() || v.empty())
+    throw std::invalid_argument("configuration: '" + key + "' is '" + v + "', expected a number");
+  return d;
+}
+
+int64_t to_int(const std::map<std::string, std::string>& m, const std::string& key) {
+  const std::string& v = need(m, key);
+  size_t used = 0;
+  long long d = 0;
+  try {
+    d = std::stoll(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != v.size() || v.empty())
+    throw std::invalid_argument("configuration: '" + key + "' is '" + v + "', expected an integer");
+  return d;
+}
+}  // namespace
+
+std::map<std::string, std::string> TrainConfig::to_map() const {
+  std::map<std::string, std::string> m = model.to_map();
+  m["schedule"] = beta_schedule_name(schedule);
+  m["timesteps"] = std::to_string(timesteps);
+  m["prediction"] = prediction_name(prediction);
+  m["batch_size"] = std::to_string(batch_size);
+  m["lr"] = num(lr);
+  m["warmup_steps"] = std::to_string(warmup_steps);
+  m["grad_clip"] = num(grad_clip);
+  m["ema_decay"] = num(ema_decay);
+  m["weight_decay"] = num(weight_decay);
+  m["adamw"] = adamw ? "true" : "false";
+  m["seed"] = std::to_string(seed);
+  return m;
+}
+
+TrainConfig TrainConfig::from_map(const std::map<std::string, std::string>& m) {
+  TrainConfig c;
+  c.model = nn::UNetConfig::from_map(m);
+  c.schedule = parse_beta_schedule(need(m, "schedule"));
+  c.timesteps = to_int(m, "timesteps");
+  c.prediction = parse_prediction(need(m, "prediction"));
+  c.batch_size = to_int(m, "batch_size");
+  c.lr = to_double(m, "lr");
+  c.warmup_steps = to_int(m, "warmup_steps");
+  c.grad_clip = to_double(m, "grad_clip");
+  c.ema_decay = to_double(m, "ema_decay");
+  c.weight_decay = to_double(m, "weight_decay");
+  const std::string& aw = need(m, "adamw");
+  if (aw != "true" && aw != "false")
+    throw std::invalid_argument("configuration: 'adamw' is '" + aw + "', expected true or false");
+  c.adamw = aw == "true";
+  c.seed = static_cast<uint64_t>(to_int(m, "seed"));
+  c.validate();
+  return c;
+}
+
+void TrainConfig::validate() const {
+  model.validate();
+  auto bad = [](const std::string& what) { throw std::invalid_argument("configuration: " + what); };
+  if (timesteps < 2 || timesteps > 100000) bad("timesteps must be in 2..100000");
+  if (batch_size < 1 || batch_size > 65536) bad("batch_size must be in 1..65536");
+  if (!(lr > 0 && lr < 1)) bad("lr must be in (0, 1)");
+  if (warmup_steps < 0) bad("warmup_steps must be >= 0");
+  if (!(grad_clip >= 0) || !std::isfinite(grad_clip)) bad("grad_clip must be >= 0 (0 turns clipping off)");
+  if (!(ema_decay >= 0 && ema_decay < 1)) bad("ema_decay must be in [0, 1) (0 turns EMA off)");
+  if (!(weight_decay >= 0 && weight_decay < 1)) bad("weight_decay must be in [0, 1)");
+}
+
+NonFiniteError::NonFiniteError(int64_t s, double loss, double norm)
+    : std::runtime_error("non-finite value at step " + std::to_string(s) + ": loss " + num(loss) +
+                         ", gradient norm " + num(norm)),
+      step(s) {}
+
+Trainer::Trainer(const TrainConfig& cfg, Tensor images, Device device)
+    : cfg_(cfg), sched_(cfg.schedule, cfg.timesteps), images_(std::move(images)), device_(device) {
+  cfg_.validate();
+  if (images_.dim() != 4 || images_.dtype() != DType::f32 || images_.device() != Device::cpu)
+    throw std::invalid_argument("Trainer: images must be a [N, C, H, W] f32 cpu tensor, got " + images_.desc());
+  if (images_.size(1) != cfg_.model.in_channels)
+    throw std::invalid_argument("Trainer: the data has " + std::to_string(images_.size(1)) +
+                                " channels, the model expects in_channels " +
+                                std::to_string(cfg_.model.in_channels));
+  if (images_.size(2) % 8 != 0 || images_.size(3) % 8 != 0)
+    throw std::invalid_argument("Trainer: image size " + std::to_string(images_.size(2)) + "x" +
+                                std::to_string(images_.size(3)) + " is not divisible by 8 (the UNet pools 3 times)");
+  batches_per_epoch_ = images_.size(0) / cfg_.batch_size;
+  if (batches_per_epoch_ == 0)
+    throw std::invalid_argument("Trainer: batch size " + std::to_string(cfg_.batch_size) + " exceeds the " +
+                                std::to_string(images_.size(0)) + " images of the data set");
+  model_ = std::make_shared<nn::UNet>(cfg_.model, cfg_.seed);
+  if (device_ != Device::cpu) model_->to(device_);
+  flat_ = nn::FlatParameters(*model_);
+  nn::AdamConfig ac;
+  ac.lr = cfg_.lr;
+  ac.weight_decay = cfg_.weight_decay;
+  ac.decoupled = cfg_.adamw;
+  adam_ = std::make_unique<nn::Adam>(flat_, ac);
+  if (cfg_.ema_decay > 0) ema_ = std::make_unique<nn::Ema>(flat_, cfg_.ema_decay);
+}
+
+const Tensor& Trainer::sampling_weights() const { return ema_ ? ema_->weights() : flat_.params(); }
+
+Tensor Trainer::batch_for_step(int64_t s) {
+  const int64_t epoch = s / batches_per_epoch_, k = s % batches_per_epoch_;
+  if (epoch != cached_epoch_) {
+    order_ = epoch_permutation(images_.size(0), cfg_.seed, epoch);
+    cached_epoch_ = epoch;
+  }
+  const int64_t B = cfg_.batch_size;
+  const int64_t per = images_.numel() / images_.size(0);
+  Tensor batch = Tensor::empty({B, images_.size(1), images_.size(2), images_.size(3)});
+  const float* src = images_.data<float>();
+  float* dst = batch.data<float>();
+  for (int64_t n = 0; n < B; ++n)
+    std::memcpy(dst + n * per, src + order_[static_cast<size_t>(k * B + n)] * per,
+                static_cast<size_t>(per) * sizeof(float));
+  return device_ == Device::cpu ? batch : batch.to(device_);
+}
+
+Trainer::StepResult Trainer::step(bool skip_nonfinite) {
+  const int64_t B = cfg_.batch_size, T = cfg_.timesteps;
+  const uint64_t s = static_cast<uint64_t>(step_);
+  const Tensor x0 = batch_for_step(step_);
+  const int64_t per = x0.numel() / B;
+  std::vector<float> tv(static_cast<size_t>(B)), av(tv.size()), bv(tv.size());
+  for (int64_t n = 0; n < B; ++n) {
+    const int64_t t = philox::uniform_int(cfg_.seed, streams::kTimesteps, s * static_cast<uint64_t>(B) + n, T);
+    tv[static_cast<size_t>(n)] = static_cast<float>(t);
+    av[static_cast<size_t>(n)] = static_cast<float>(sched_.sqrt_alphas_cumprod[static_cast<size_t>(t)]);
+    bv[static_cast<size_t>(n)] = static_cast<float>(sched_.sqrt_one_minus_alphas_cumprod[static_cast<size_t>(t)]);
+  }
+  const Tensor t = Tensor::from_vector(tv, {B}, device_);
+  const kernels::QSampleResult q =
+      kernels::q_sample(x0, Tensor::from_vector(av, {B}, device_), Tensor::from_vector(bv, {B}, device_), cfg_.seed,
+                        streams::kTrainNoise, s * static_cast<uint64_t>(B * per), cfg_.prediction);
+  const Tensor loss = mse_loss(model_->forward(q.x_t, t), q.target);
+  flat_.zero_grad();
+  loss.backward();
+  const double loss_value = loss.item();
+  const double norm = nn::clip_grad_norm(flat_.grads(), cfg_.grad_clip);
+  const double lr = cfg_.lr * std::min(1.0, cfg_.warmup_steps > 0
+                                                ? static_cast<double>(step_ + 1) / static_cast<double>(cfg_.warmup_steps)
+                                                : 1.0);
+  if (!std::isfinite(loss_value) || !std::isfinite(norm)) {
+    if (!skip_nonfinite) throw NonFiniteError(step_, loss_value, norm);
+    ++step_;
+    return {loss_value, norm, lr};
+  }
+  adam_->step(lr);
+  if (ema_) ema_->update(flat_);
+  ++step_;
+  return {loss_value, norm, lr};
+}
+
+void Trainer::save_state(const std::string& path, const std::map<std::string, std::string>& extra_meta) const {
+  std::vector<SafetensorsBlob> blobs;
+  for (const auto& [name, t] : flat_.named_views(flat_.params())) blobs.push_back(safetensors_blob(name, t));
+  for (const auto& [name, t] : flat_.named_views(adam_->exp_avg())) blobs.push_back(safetensors_blob("optim.exp_avg." + name, t));
+  for (const auto& [name, t] : flat_.named_views(adam_->exp_avg_sq()))
+    blobs.push_back(safetensors_blob("optim.exp_avg_sq." + name, t));
+  if (ema_)
+    for (const auto& [name, t] : flat_.named_views(ema_->weights())) blobs.push_back(safetensors_blob("ema." + name, t));
+  blobs.push_back(safetensors_blob_i64("step", {step_}));
+  blobs.push_back(safetensors_blob_i64("optim.step", {adam_->steps_taken()}));
+  std::map<std::string, std::string> meta = cfg_.to_map();
+  for (const auto& [k, v] : extra_meta) meta[k] = v;
+  meta["format"] = "ddpm-engine train state v1";
+  save_safetensors(path, blobs, meta);
+}
+
+void Trainer::load_state(const std::string& path) {
+  const SafetensorsFile f = load_safetensors(path);
+  const auto meta = f.metadata();
+  auto fmt = meta.find("format");
+  if (fmt == meta.end() || fmt->second != "ddpm-engine train state v1")
+    throw std::runtime_error(path + ": not a training state file (metadata 'format' is not 'ddpm-engine train state v1')");
+  TrainConfig saved;
+  try {
+    saved = TrainConfig::from_map(meta);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": " + e.what());
+  }
+  const auto mine = cfg_.to_map();
+  for (const auto& [k, v] : mine) {
+    if (saved.to_map().at(k) != v)
+      throw std::runtime_error(path + ": the checkpoint was trained with " + k + "=" + saved.to_map().at(k) +
+                               ", this run asks for " + k + "=" + v +
+                               " (drop the flag to continue with the checkpoint's value)");
+  }
+  std::vector<std::pair<std::string, Shape>> expected;
+  for (const auto& sl : flat_.slices()) {
+    expected.emplace_back(sl.name, sl.shape);
+    expected.emplace_back("optim.exp_avg." + sl.name, sl.shape);
+    expected.emplace_back("optim.exp_avg_sq." + sl.name, sl.shape);
+    if (ema_) expected.emplace_back("ema." + sl.name, sl.shape);
+  }
+  expected.emplace_back("step", Shape{1});
+  expected.emplace_back("optim.step", Shape{1});
+  require_names(f, expected);
+  auto load_into = [&](const Tensor& buffer, const std::string& prefix) {
+    for (auto& [name, view] : flat_.named_views(buffer)) view.copy_(f.tensor(prefix + name, DType::f32));
+  };
+  load_into(flat_.params(), "");
+  load_into(adam_->exp_avg(), "optim.exp_avg.");
+  load_into(adam_->exp_avg_sq(), "optim.exp_avg_sq.");
+  if (ema_) load_into(ema_->weights(), "ema.");
+  const int64_t s = f.int64s("step").at(0), os = f.int64s("optim.step").at(0);
+  if (s < 0 || os < 0) throw std::runtime_error(path + ": negative step counter");
+  step_ = s;
+  adam_->set_steps_taken(os);
+  cached_epoch_ = -1;
+}
+
+void Trainer::save_model(const std::string& path, const std::map<std::string, std::string>& extra_meta) const {
+  std::vector<SafetensorsBlob> blobs;
+  for (const auto& [name, t] : flat_.named_views(sampling_weights())) blobs.push_back(safetensors_blob(name, t));
+  std::map<std::string, std::string> meta = cfg_.to_map();
+  for (const auto& [k, v] : extra_meta) meta[k] = v;
+  meta["format"] = "ddpm-engine model v1";
+  meta["weights"] = ema_ ? "ema" : "raw";
+  meta["step"] = std::to_string(step_);
+  save_safetensors(path, blobs, meta);
+}
+
+}  // namespace ddpm

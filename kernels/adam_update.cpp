@@ -1,0 +1,21 @@
+#include "kernels/adam_update.h"
+
+#include "kernels/dispatch.h"
+
+namespace ddpm::kernels {
+
+void adam_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamParams& p) {
+  check_defined(param, "adam_update", "param");
+  check_all_like("adam_update", param, {&grad, &m, &v});
+  check_shape(grad, param.shape(), "adam_update", "grad");
+  check_shape(m, param.shape(), "adam_update", "exp_avg");
+  check_shape(v, param.shape(), "adam_update", "exp_avg_sq");
+  if (p.step < 1) throw std::invalid_argument("adam_update: step must be >= 1, got " + std::to_string(p.step));
+  if (param.device() != Device::cpu) no_kernel("adam_update", param);
+  dispatch_float(param.dtype(), [&](auto t) {
+    using T = decltype(t);
+    cpu::adam_update<T>(param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), param.numel(), p);
+  });
+}
+
+}  // namespace ddpm::kernels

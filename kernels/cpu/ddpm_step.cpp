@@ -1,0 +1,33 @@
+// CPU DDPM reverse step: elementwise, noise from Philox by flat index.
+#include <algorithm>
+
+#include "kernels/cpu/parallel.h"
+#include "kernels/ddpm_step.h"
+#include "tensor/philox.h"
+
+namespace ddpm::kernels::cpu {
+
+template <class T>
+void ddpm_step(const T* x_t, const T* m, T* out, int64_t n, const DdpmStepParams& p) {
+  const T a = static_cast<T>(p.sqrt_ab), b = static_cast<T>(p.sqrt_one_minus_ab);
+  const T c0 = static_cast<T>(p.c_x0), ct = static_cast<T>(p.c_xt), sigma = static_cast<T>(p.sigma);
+  const bool eps_pred = p.prediction == Prediction::epsilon;
+  constexpr int64_t kChunk = 4096;
+  parallel_for((n + kChunk - 1) / kChunk, kChunk * 64, [&](int64_t c) {
+    const int64_t hi = std::min(n, (c + 1) * kChunk);
+    for (int64_t i = c * kChunk; i < hi; ++i) {
+      const T x = x_t[i];
+      T x0 = eps_pred ? (x - b * m[i]) / a : a * x - b * m[i];
+      if (p.clip_x0) x0 = std::clamp(x0, T(-1), T(1));
+      T v = c0 * x0 + ct * x;
+      if (p.sigma != 0)
+        v += sigma * static_cast<T>(philox::normal(p.seed, p.stream, p.offset + static_cast<uint64_t>(i)));
+      out[i] = v;
+    }
+  });
+}
+
+template void ddpm_step<float>(const float*, const float*, float*, int64_t, const DdpmStepParams&);
+template void ddpm_step<double>(const double*, const double*, double*, int64_t, const DdpmStepParams&);
+
+}  // namespace ddpm::kernels::cpu

@@ -1,0 +1,20 @@
+#include "kernels/ema_update.h"
+
+#include "kernels/dispatch.h"
+
+namespace ddpm::kernels {
+
+void ema_update(Tensor& ema, const Tensor& param, double decay) {
+  check_defined(ema, "ema_update", "ema");
+  check_all_like("ema_update", ema, {&param});
+  check_shape(param, ema.shape(), "ema_update", "param");
+  if (!(decay >= 0 && decay <= 1))
+    throw std::invalid_argument("ema_update: decay " + std::to_string(decay) + " outside [0, 1]");
+  if (ema.device() != Device::cpu) no_kernel("ema_update", ema);
+  dispatch_float(ema.dtype(), [&](auto t) {
+    using T = decltype(t);
+    cpu::ema_update<T>(ema.data<T>(), param.data<T>(), ema.numel(), decay);
+  });
+}
+
+}  // namespace ddpm::kernels

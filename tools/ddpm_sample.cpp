@@ -1,0 +1,135 @@
+// ddpm-sample: images from a trained model.safetensors, with DDPM or DDIM.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "autograd/node.h"
+#include "diffusion/images.h"
+#include "diffusion/model_file.h"
+#include "diffusion/sampler.h"
+#include "diffusion/streams.h"
+#include "tools/common.h"
+
+using namespace ddpm;
+
+namespace {
+
+int64_t meta_int(const LoadedModel& m, const std::string& key, int64_t fallback) {
+  auto it = m.meta.find(key);
+  if (it == m.meta.end()) return fallback;
+  try {
+    return std::stoll(it->second);
+  } catch (const std::exception&) {
+    return fallback;
+  }
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"ddpm-sample: generate images with a model trained by ddpm-train"};
+  std::string model_path, sampler = "ddim", device_flag = "auto", out, out_dir, progression, variance = "fixed_large";
+  int64_t num = 64, steps = 0, nrow = 0;
+  double eta = 0.0;
+  uint64_t seed = 0;
+  bool no_clip = false;
+  app.add_option("--model", model_path, "model.safetensors written by ddpm-train")->required()->check(CLI::ExistingFile);
+  app.add_option("--num", num, "number of images")->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  app.add_option("--sampler", sampler, "ddpm (ancestral, the seed's sampler) or ddim")
+      ->check(CLI::IsMember({"ddpm", "ddim"}));
+  app.add_option("--steps", steps,
+                 "denoising steps, evenly spaced over the training timesteps (default: 50 for ddim, all for ddpm)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  app.add_option("--eta", eta, "DDIM noise: 0 deterministic, 1 = ancestral with the posterior variance")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--variance", variance,
+                 "DDPM noise variance: fixed_large (beta_t, the seed's) or fixed_small (posterior beta~_t)")
+      ->check(CLI::IsMember({"fixed_large", "fixed_small"}));
+  app.add_flag("--no-clip", no_clip, "do not clip the predicted x0 to [-1, 1]");
+  app.add_option("--seed", seed, "random seed: the same seed gives the same images");
+  app.add_option("--device", device_flag, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--out", out, "write a grid of all images to this PNG (default samples.png when no other output)");
+  app.add_option("--nrow", nrow, "images per grid row (default: square)")->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  app.add_option("--out-dir", out_dir, "write each image as its own PNG (at the data set's size) into this folder");
+  app.add_option("--progression", progression, "write a strip of x_t from noise to image for up to 8 samples");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (out.empty() && out_dir.empty() && progression.empty()) out = "samples.png";
+
+  const Device device = tools::resolve_device(device_flag);
+  const LoadedModel lm = load_model(model_path, device);
+  const TrainConfig& cfg = lm.config;
+  const NoiseScheduler sched(cfg.schedule, cfg.timesteps);
+  SamplerConfig sc;
+  sc.kind = parse_sampler_kind(sampler);
+  sc.steps = steps ? steps : (sc.kind == SamplerKind::ddim ? std::min<int64_t>(50, cfg.timesteps) : cfg.timesteps);
+  if (sc.steps > cfg.timesteps)
+    throw std::invalid_argument("--steps " + std::to_string(sc.steps) + " exceeds the model's " +
+                                std::to_string(cfg.timesteps) + " training timesteps");
+  sc.eta = eta;
+  sc.variance = parse_variance_type(variance);
+  sc.clip_x0 = !no_clip;
+  sc.prediction = cfg.prediction;
+  sc.seed = seed;
+  sc.stream = streams::kSampling;
+
+  const int64_t c = cfg.model.in_channels;
+  const int64_t h = meta_int(lm, "train_height", 32), w = meta_int(lm, "train_width", 32);
+  const int64_t crop_h = meta_int(lm, "image_height", h), crop_w = meta_int(lm, "image_width", w);
+  std::fprintf(stderr, "ddpm-sample: %lld images %lldx%lld, %s %lld steps on %s (model step %s, %s weights)\n",
+               static_cast<long long>(num), static_cast<long long>(crop_h), static_cast<long long>(crop_w),
+               sampler.c_str(), static_cast<long long>(sc.steps), device_name(device),
+               lm.meta.count("step") ? lm.meta.at("step").c_str() : "?",
+               lm.meta.count("weights") ? lm.meta.at("weights").c_str() : "?");
+
+  // Progression: keep x_t of the first samples at ~8 evenly spaced steps.
+  const int64_t keep = std::min<int64_t>(num, 8);
+  std::vector<Tensor> frames;
+  const int64_t frame_every = std::max<int64_t>(1, sc.steps / 8);
+  tools::Progress progress("sampling", sc.steps);
+  auto model = lm.model;
+  const Tensor x = sample(
+      sched, [&](const Tensor& xt, const Tensor& t) { return model->forward(xt, t); }, {num, c, h, w}, sc,
+      DType::f32, device, [&](int64_t done, int64_t total, const Tensor& cur) {
+        progress.update(done, "", static_cast<double>(num));
+        if (!progression.empty() && (done % frame_every == 0 || done == total))
+          frames.push_back(cur.to(Device::cpu).view({num, c * h * w}).clone());
+      });
+  progress.finish();
+  const Tensor host = x.to(Device::cpu);
+  if (!out.empty()) {
+    save_image_grid(out, host, nrow, crop_h, crop_w);
+    std::fprintf(stderr, "wrote %s\n", out.c_str());
+  }
+  if (!out_dir.empty()) {
+    std::filesystem::create_directories(out_dir);
+    save_images(out_dir, host, crop_h, crop_w);
+    std::fprintf(stderr, "wrote %lld images into %s\n", static_cast<long long>(num), out_dir.c_str());
+  }
+  if (!progression.empty()) {
+    // rows: samples; columns: time from noise (left) to image (right)
+    std::vector<float> strip;
+    const int64_t per = c * h * w, cols = static_cast<int64_t>(frames.size());
+    Tensor grid = Tensor::empty({keep * cols, c, h, w});
+    float* dst = grid.data<float>();
+    for (int64_t r = 0; r < keep; ++r)
+      for (int64_t f = 0; f < cols; ++f)
+        std::copy_n(frames[static_cast<size_t>(f)].data<float>() + r * per, per, dst + (r * cols + f) * per);
+    save_image_grid(progression, grid, cols, crop_h, crop_w);
+    std::fprintf(stderr, "wrote %s\n", progression.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ddpm-sample: error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,303 @@
+// ddpm-train: train a DDPM UNet on Fashion-MNIST (or MNIST, or a folder of
+// PNGs), writing checkpoints, sample grids and the loss curve into a run folder.
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "autograd/node.h"
+#include "diffusion/data.h"
+#include "diffusion/images.h"
+#include "diffusion/sampler.h"
+#include "diffusion/streams.h"
+#include "diffusion/trainer.h"
+#include "kernels/q_sample.h"
+#include "nn/atomic_file.h"
+#include "nn/safetensors.h"
+#include "tools/common.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+using namespace ddpm;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<int> g_signal{0};
+extern "C" void on_signal(int sig) { g_signal.store(sig); }
+
+struct LossRow {
+  int64_t step;
+  double loss, grad_norm, lr, images_per_s;
+};
+
+std::string loss_csv(const std::vector<LossRow>& rows) {
+  std::ostringstream s;
+  s << "step,loss,grad_norm,lr,images_per_s\n";
+  s.precision(8);
+  for (const LossRow& r : rows)
+    s << r.step << ',' << r.loss << ',' << r.grad_norm << ',' << r.lr << ',' << r.images_per_s << '\n';
+  return s.str();
+}
+
+// Rows of an earlier loss.csv with step < upto (a resumed run drops what was
+// logged after its checkpoint, so the file matches an uninterrupted run).
+std::vector<LossRow> read_loss_csv(const fs::path& path, int64_t upto) {
+  std::vector<LossRow> rows;
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);  // header
+  while (std::getline(f, line)) {
+    LossRow r{};
+    if (std::sscanf(line.c_str(), "%ld,%lf,%lf,%lf,%lf", &r.step, &r.loss, &r.grad_norm, &r.lr, &r.images_per_s) == 5 &&
+        r.step < upto)
+      rows.push_back(r);
+  }
+  return rows;
+}
+
+// Samples a grid with the trainer's sampling weights (EMA when on), then puts
+// the live weights back.
+void write_sample_grid(Trainer& tr, const fs::path& path, int64_t num, int64_t steps, int64_t crop_h, int64_t crop_w,
+                       int64_t h, int64_t w) {
+  autograd::NoGradGuard no_grad;
+  Tensor& live = tr.flat().params();
+  const Tensor backup = live.clone();
+  live.copy_(tr.sampling_weights());
+  SamplerConfig sc;
+  sc.kind = SamplerKind::ddim;
+  sc.steps = std::min(steps, tr.config().timesteps);
+  sc.prediction = tr.config().prediction;
+  sc.seed = tr.config().seed;
+  sc.stream = streams::kSampling;
+  const Tensor x = sample(
+      tr.scheduler(), [&](const Tensor& xt, const Tensor& t) { return tr.model().forward(xt, t); },
+      {num, tr.config().model.in_channels, h, w}, sc, DType::f32, tr.device());
+  live.copy_(backup);
+  save_image_grid(path.string(), x.to(Device::cpu), 0, crop_h, crop_w);
+}
+
+// The seed's visualize_forward_process: one image noised at t = 0, 250, 500,
+// 750, 999 (scaled to T when T != 1000).
+void write_forward_process(const Trainer& tr, const Tensor& images, const fs::path& path, int64_t crop_h,
+                           int64_t crop_w) {
+  const int64_t T = tr.config().timesteps;
+  const std::vector<int64_t> ts = {0, T / 4, T / 2, 3 * T / 4, T - 1};
+  const int64_t c = images.size(1), h = images.size(2), w = images.size(3);
+  const int64_t k = static_cast<int64_t>(ts.size());
+  Tensor x0 = Tensor::empty({k, c, h, w});
+  for (int64_t i = 0; i < k; ++i) std::copy_n(images.data<float>(), c * h * w, x0.data<float>() + i * c * h * w);
+  std::vector<float> a, b;
+  for (int64_t t : ts) {
+    a.push_back(static_cast<float>(tr.scheduler().sqrt_alphas_cumprod[static_cast<size_t>(t)]));
+    b.push_back(static_cast<float>(tr.scheduler().sqrt_one_minus_alphas_cumprod[static_cast<size_t>(t)]));
+  }
+  // The same eps for every column, so the picture shows the schedule alone.
+  const auto q = kernels::q_sample(x0, Tensor::from_vector(a, {k}), Tensor::from_vector(b, {k}), tr.config().seed,
+                                   streams::kForwardPicture, 0, kernels::Prediction::epsilon);
+  save_image_grid(path.string(), q.x_t, k, crop_h, crop_w);
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"ddpm-train: train a denoising diffusion model (DDPM) without Python"};
+  TrainConfig cfg;
+  cfg.model.base_channels = 32;
+  cfg.model.time_embed_dim = 128;
+  cfg.model.time_embedding = nn::TimeEmbedding::sinusoidal;
+  std::string data = "fashion-mnist", out = "runs/fashion-mnist", device_flag = "auto", schedule = "linear",
+              prediction = "epsilon", time_embedding = "sinusoidal";
+  int64_t steps = 0, sample_every = 0, checkpoint_every = 0, sample_num = 64, sample_steps = 50, threads = 0;
+  bool resume = false, skip_nonfinite = false;
+  app.add_option("--data", data, "fashion-mnist (Debian's dataset-fashion-mnist), a folder of IDX files "
+                                  "((Fashion-)MNIST names), or a folder of PNG images of one size");
+  app.add_option("--out", out, "run folder: config.json, loss.csv, model.safetensors, state.safetensors, PNGs");
+  auto* o_steps = app.add_option("--steps", steps, "optimisation steps (default: 1000 on the CPU, 20000 on a GPU)")
+                      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  std::vector<std::pair<CLI::Option*, std::string>> cfg_opts;  // flag -> config key
+  cfg_opts.emplace_back(app.add_option("--batch-size", cfg.batch_size, "images per step")
+                         ->check(CLI::Range(int64_t{1}, int64_t{65536})), "batch_size");
+  cfg_opts.emplace_back(app.add_option("--lr", cfg.lr, "Adam learning rate (after warm-up)")->check(CLI::Range(1e-8, 1.0)), "lr");
+  cfg_opts.emplace_back(app.add_option("--warmup", cfg.warmup_steps, "linear learning-rate warm-up steps")
+                         ->check(CLI::Range(int64_t{0}, int64_t{100000000})), "warmup_steps");
+  cfg_opts.emplace_back(app.add_option("--grad-clip", cfg.grad_clip, "clip the global gradient norm to this (0: off)")
+                         ->check(CLI::Range(0.0, 1e12)), "grad_clip");
+  cfg_opts.emplace_back(app.add_option("--weight-decay", cfg.weight_decay, "weight decay (L2 for Adam, decoupled with --adamw)")
+                         ->check(CLI::Range(0.0, 0.999)), "weight_decay");
+  cfg_opts.emplace_back(app.add_flag("--adamw", cfg.adamw, "decoupled weight decay (AdamW)"), "adamw");
+  cfg_opts.emplace_back(app.add_option("--schedule", schedule, "beta schedule: linear, cosine, quadratic or sigmoid")
+                         ->check(CLI::IsMember({"linear", "cosine", "quadratic", "sigmoid"})), "schedule");
+  cfg_opts.emplace_back(app.add_option("--timesteps", cfg.timesteps, "diffusion steps T")
+                         ->check(CLI::Range(int64_t{2}, int64_t{100000})), "timesteps");
+  cfg_opts.emplace_back(app.add_option("--base-channels", cfg.model.base_channels,
+                                    "UNet width (channels of the first block; a multiple of 8)")
+                         ->check(CLI::Range(int64_t{8}, int64_t{1024})), "base_channels");
+  cfg_opts.emplace_back(app.add_option("--time-embed-dim", cfg.model.time_embed_dim, "width of the time embedding")
+                         ->check(CLI::Range(int64_t{4}, int64_t{4096})), "time_embed_dim");
+  cfg_opts.emplace_back(app.add_option("--time-embedding", time_embedding,
+                                    "sinusoidal, or linear (the seed's MLP on t/1000)")
+                         ->check(CLI::IsMember({"linear", "sinusoidal"})), "time_embedding");
+  cfg_opts.emplace_back(app.add_option("--prediction", prediction, "what the network predicts: epsilon (the seed) or v")
+                         ->check(CLI::IsMember({"epsilon", "v"})), "prediction");
+  cfg_opts.emplace_back(app.add_option("--ema-decay", cfg.ema_decay, "EMA of the weights for sampling (0 turns it off)")
+                         ->check(CLI::Range(0.0, 0.999999)), "ema_decay");
+  cfg_opts.emplace_back(app.add_option("--seed", cfg.seed, "random seed (weights, data order, noise)"), "seed");
+  app.add_option("--device", device_flag, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_flag("--resume", resume, "continue the run in --out from its state.safetensors");
+  app.add_option("--sample-every", sample_every, "write samples/step_NNNNNN.png every N steps (default: steps/5)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  app.add_option("--sample-steps", sample_steps, "DDIM steps for the sample grids")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  app.add_option("--sample-num", sample_num, "images per sample grid")->check(CLI::Range(int64_t{1}, int64_t{1024}));
+  app.add_option("--checkpoint-every", checkpoint_every,
+                 "write state.safetensors and model.safetensors every N steps (default: steps/10)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  app.add_flag("--skip-nonfinite", skip_nonfinite,
+               "skip a step whose loss or gradient norm is not finite instead of stopping");
+  app.add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::Range(int64_t{1}, int64_t{1024}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  cfg.schedule = parse_beta_schedule(schedule);
+  cfg.prediction = parse_prediction(prediction);
+  cfg.model.time_embedding = nn::parse_time_embedding(time_embedding);
+  const Device device = tools::resolve_device(device_flag);
+  if (!o_steps->count()) steps = device == Device::cuda ? 20000 : 1000;
+#ifdef _OPENMP
+  if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
+#endif
+
+  const fs::path dir(out);
+  const fs::path state_path = dir / "state.safetensors", model_path = dir / "model.safetensors";
+  fs::create_directories(dir / "samples");
+  {  // fail now, not after an hour, when the folder cannot be written
+    write_file_atomic((dir / ".write-test").string(), std::string("ok"));
+    fs::remove(dir / ".write-test");
+  }
+  if (resume) {
+    if (!fs::exists(state_path))
+      throw std::runtime_error("--resume: nothing to resume: " + state_path.string() + " does not exist");
+    const SafetensorsFile f = load_safetensors(state_path.string());
+    TrainConfig saved = TrainConfig::from_map(f.metadata());
+    const auto want = cfg.to_map(), have = saved.to_map();
+    // A flag given explicitly must agree with the checkpoint; the others take
+    // the checkpoint's values.
+    for (const auto& [o, key] : cfg_opts)
+      if (o->count() && have.at(key) != want.at(key))
+        throw std::runtime_error("--resume: " + o->get_name() + " " + want.at(key) + " differs from the checkpoint's " +
+                                 key + "=" + have.at(key) + " (" + state_path.string() +
+                                 "); drop the flag to continue with the checkpoint's value");
+    cfg = saved;
+  } else if (fs::exists(state_path)) {
+    throw std::runtime_error(dir.string() + " already holds a run (state.safetensors): pass --resume to continue it, "
+                             "or choose another --out");
+  }
+
+  const ImageDataset ds = load_dataset(data);
+  std::fprintf(stderr, "ddpm-train: %s: %lld images %lldx%lldx%lld (padded to %lldx%lld)\n", ds.source.c_str(),
+               static_cast<long long>(ds.images.size(0)), static_cast<long long>(ds.images.size(1)),
+               static_cast<long long>(ds.image_height), static_cast<long long>(ds.image_width),
+               static_cast<long long>(ds.images.size(2)), static_cast<long long>(ds.images.size(3)));
+  Trainer tr(cfg, ds.images, device);
+  if (resume) tr.load_state(state_path.string());
+  const int64_t start = tr.step_count();
+  if (start >= steps)
+    throw std::runtime_error("--steps " + std::to_string(steps) + ": the run in " + dir.string() + " is already at step " +
+                             std::to_string(start) + "; ask for more steps to continue");
+  if (!sample_every) sample_every = std::max<int64_t>(1, steps / 5);
+  if (!checkpoint_every) checkpoint_every = std::max<int64_t>(1, steps / 10);
+
+  std::map<std::string, std::string> meta = {
+      {"image_height", std::to_string(ds.image_height)}, {"image_width", std::to_string(ds.image_width)},
+      {"train_height", std::to_string(ds.images.size(2))}, {"train_width", std::to_string(ds.images.size(3))},
+      {"data", data}};
+  nlohmann::json cj;
+  for (const auto& [k, v] : cfg.to_map()) cj["config"][k] = v;
+  for (const auto& [k, v] : meta) cj["data"][k] = v;
+  cj["run"] = {{"steps", steps}, {"device", device_name(device)}, {"sample_every", sample_every},
+               {"checkpoint_every", checkpoint_every}, {"parameters", tr.model().num_parameters()}};
+  write_file_atomic((dir / "config.json").string(), cj.dump(2) + "\n");
+  if (!resume) write_forward_process(tr, ds.images, dir / "forward_process.png", ds.image_height, ds.image_width);
+
+  std::vector<LossRow> rows = resume ? read_loss_csv(dir / "loss.csv", start) : std::vector<LossRow>{};
+  std::fprintf(stderr, "ddpm-train: UNet base %lld (%lld parameters), %s schedule T=%lld, batch %lld, %s, steps %lld..%lld\n",
+               static_cast<long long>(cfg.model.base_channels), static_cast<long long>(tr.model().num_parameters()),
+               beta_schedule_name(cfg.schedule), static_cast<long long>(cfg.timesteps), static_cast<long long>(cfg.batch_size),
+               device_name(device), static_cast<long long>(start), static_cast<long long>(steps));
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  auto checkpoint = [&]() {
+    tr.save_state(state_path.string(), meta);
+    tr.save_model(model_path.string(), meta);
+    write_file_atomic((dir / "loss.csv").string(), loss_csv(rows));
+  };
+  tools::Progress progress("train", steps, start);
+  double avg = 0;
+  auto t_last = std::chrono::steady_clock::now();
+  while (tr.step_count() < steps) {
+    const int64_t s = tr.step_count();
+    Trainer::StepResult r{};
+    try {
+      r = tr.step(skip_nonfinite);
+    } catch (const NonFiniteError& e) {
+      std::fprintf(stderr, "\nddpm-train: stopping: %s. The last good checkpoint (%s) is kept; lower --lr, check the "
+                   "data, or pass --skip-nonfinite to skip such steps.\n", e.what(), state_path.c_str());
+      return 3;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    const double dt = std::chrono::duration<double>(now - t_last).count();
+    t_last = now;
+    if (!std::isfinite(r.loss)) {
+      std::fprintf(stderr, "\nddpm-train: step %lld skipped: non-finite loss or gradient norm\n", static_cast<long long>(s));
+    } else {
+      avg = s == start ? r.loss : 0.98 * avg + 0.02 * r.loss;
+    }
+    rows.push_back({s, r.loss, r.grad_norm, r.lr, dt > 0 ? static_cast<double>(cfg.batch_size) / dt : 0});
+    char extra[96];
+    std::snprintf(extra, sizeof extra, "loss %.4f (avg %.4f)", r.loss, avg);
+    progress.update(s + 1, extra, static_cast<double>(cfg.batch_size));
+    const int64_t done = s + 1;
+    if (done % checkpoint_every == 0 || done == steps) checkpoint();
+    if (done % sample_every == 0 || done == steps) {
+      char name[64];
+      std::snprintf(name, sizeof name, "step_%06lld.png", static_cast<long long>(done));
+      write_sample_grid(tr, dir / "samples" / name, sample_num, sample_steps, ds.image_height, ds.image_width,
+                        ds.images.size(2), ds.images.size(3));
+      save_loss_plot((dir / "loss.png").string(), rows);
+    }
+    if (g_signal.load() != 0) {
+      checkpoint();
+      std::fprintf(stderr, "\nddpm-train: %s at step %lld: state saved to %s; continue with --resume\n",
+                   g_signal.load() == SIGINT ? "interrupted" : "terminated", static_cast<long long>(done),
+                   state_path.c_str());
+      return 0;
+    }
+  }
+  progress.finish();
+  save_loss_plot((dir / "loss.png").string(), rows);
+  std::fprintf(stderr, "ddpm-train: wrote %s, %s, loss.csv, loss.png and samples/ in %s\n", model_path.filename().c_str(),
+               state_path.filename().c_str(), dir.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ddpm-train: error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "autograd/functions.h"
-#include "diffusion/data_order.h"
+#include "diffusion/data.h"
 #include "diffusion/streams.h"
 #include "nn/clip_grad.h"
 #include "nn/safetensors.h"

@@ -1,10 +1,12 @@
 // ddpm-sample: images from a trained model.safetensors, with DDPM or DDIM.
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 
 #include "autograd/node.h"
+#include "diffusion/data.h"
 #include "diffusion/images.h"
 #include "diffusion/model_file.h"
 #include "diffusion/sampler.h"
@@ -15,13 +17,29 @@ using namespace ddpm;
 
 namespace {
 
-int64_t meta_int(const LoadedModel& m, const std::string& key, int64_t fallback) {
+// Image i of a [N, C, H, W] batch as a [C, H, W] copy.
+Tensor image_at(const Tensor& x, int64_t i) {
+  const int64_t per = x.numel() / x.size(0);
+  Tensor out = Tensor::empty({x.size(1), x.size(2), x.size(3)});
+  std::copy_n(x.data<float>() + i * per, per, out.data<float>());
+  return out;
+}
+
+// The first k images of a [N, C, H, W] batch, copied.
+Tensor first_images(const Tensor& x, int64_t k) {
+  const int64_t per = x.numel() / x.size(0);
+  Tensor out = Tensor::empty({k, x.size(1), x.size(2), x.size(3)});
+  std::copy_n(x.data<float>(), k * per, out.data<float>());
+  return out;
+}
+
+int64_t meta_int(const LoadedModel& m, const std::string& key) {
   auto it = m.meta.find(key);
-  if (it == m.meta.end()) return fallback;
+  if (it == m.meta.end()) throw std::runtime_error("model metadata has no '" + key + "'");
   try {
     return std::stoll(it->second);
   } catch (const std::exception&) {
-    return fallback;
+    throw std::runtime_error("model metadata '" + key + "' is '" + it->second + "', expected an integer");
   }
 }
 
@@ -76,8 +94,9 @@ int run(int argc, char** argv) {
   sc.stream = streams::kSampling;
 
   const int64_t c = cfg.model.in_channels;
-  const int64_t h = meta_int(lm, "train_height", 32), w = meta_int(lm, "train_width", 32);
-  const int64_t crop_h = meta_int(lm, "image_height", h), crop_w = meta_int(lm, "image_width", w);
+  const int64_t h = meta_int(lm, "data.height"), w = meta_int(lm, "data.width");
+  const CropBox crop = crop_from_metadata(lm.meta);
+  const int64_t crop_h = crop.height, crop_w = crop.width;
   std::fprintf(stderr, "ddpm-sample: %lld images %lldx%lld, %s %lld steps on %s (model step %s, %s weights)\n",
                static_cast<long long>(num), static_cast<long long>(crop_h), static_cast<long long>(crop_w),
                sampler.c_str(), static_cast<long long>(sc.steps), device_name(device),
@@ -95,29 +114,31 @@ int run(int argc, char** argv) {
       DType::f32, device, [&](int64_t done, int64_t total, const Tensor& cur) {
         progress.update(done, "", static_cast<double>(num));
         if (!progression.empty() && (done % frame_every == 0 || done == total))
-          frames.push_back(cur.to(Device::cpu).view({num, c * h * w}).clone());
+          frames.push_back(first_images(cur.to(Device::cpu), keep));
       });
   progress.finish();
   const Tensor host = x.to(Device::cpu);
+  GridOptions go;
+  go.nrow = nrow ? nrow : static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(num))));
+  go.crop = crop;
   if (!out.empty()) {
-    save_image_grid(out, host, nrow, crop_h, crop_w);
+    write_image_grid(out, host, go);
     std::fprintf(stderr, "wrote %s\n", out.c_str());
   }
   if (!out_dir.empty()) {
     std::filesystem::create_directories(out_dir);
-    save_images(out_dir, host, crop_h, crop_w);
+    for (int64_t i = 0; i < num; ++i) {
+      char name[32];
+      std::snprintf(name, sizeof name, "%06lld.png", static_cast<long long>(i));
+      write_image((std::filesystem::path(out_dir) / name).string(), image_at(host, i), crop);
+    }
     std::fprintf(stderr, "wrote %lld images into %s\n", static_cast<long long>(num), out_dir.c_str());
   }
   if (!progression.empty()) {
     // rows: samples; columns: time from noise (left) to image (right)
-    std::vector<float> strip;
-    const int64_t per = c * h * w, cols = static_cast<int64_t>(frames.size());
-    Tensor grid = Tensor::empty({keep * cols, c, h, w});
-    float* dst = grid.data<float>();
-    for (int64_t r = 0; r < keep; ++r)
-      for (int64_t f = 0; f < cols; ++f)
-        std::copy_n(frames[static_cast<size_t>(f)].data<float>() + r * per, per, dst + (r * cols + f) * per);
-    save_image_grid(progression, grid, cols, crop_h, crop_w);
+    GridOptions so;
+    so.crop = crop;
+    write_image_strip(progression, frames, so);
     std::fprintf(stderr, "wrote %s\n", progression.c_str());
   }
   return 0;

@@ -67,7 +67,7 @@ std::vector<LossRow> read_loss_csv(const fs::path& path, int64_t upto) {
 
 // Samples a grid with the trainer's sampling weights (EMA when on), then puts
 // the live weights back.
-void write_sample_grid(Trainer& tr, const fs::path& path, int64_t num, int64_t steps, int64_t crop_h, int64_t crop_w,
+void write_sample_grid(Trainer& tr, const fs::path& path, int64_t num, int64_t steps, const CropBox& crop,
                        int64_t h, int64_t w) {
   autograd::NoGradGuard no_grad;
   Tensor& live = tr.flat().params();
@@ -83,13 +83,15 @@ void write_sample_grid(Trainer& tr, const fs::path& path, int64_t num, int64_t s
       tr.scheduler(), [&](const Tensor& xt, const Tensor& t) { return tr.model().forward(xt, t); },
       {num, tr.config().model.in_channels, h, w}, sc, DType::f32, tr.device());
   live.copy_(backup);
-  save_image_grid(path.string(), x.to(Device::cpu), 0, crop_h, crop_w);
+  GridOptions go;
+  go.nrow = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(num))));
+  go.crop = crop;
+  write_image_grid(path.string(), x.to(Device::cpu), go);
 }
 
 // The seed's visualize_forward_process: one image noised at t = 0, 250, 500,
 // 750, 999 (scaled to T when T != 1000).
-void write_forward_process(const Trainer& tr, const Tensor& images, const fs::path& path, int64_t crop_h,
-                           int64_t crop_w) {
+void write_forward_process(const Trainer& tr, const Tensor& images, const fs::path& path, const CropBox& crop) {
   const int64_t T = tr.config().timesteps;
   const std::vector<int64_t> ts = {0, T / 4, T / 2, 3 * T / 4, T - 1};
   const int64_t c = images.size(1), h = images.size(2), w = images.size(3);
@@ -104,7 +106,19 @@ void write_forward_process(const Trainer& tr, const Tensor& images, const fs::pa
   // The same eps for every column, so the picture shows the schedule alone.
   const auto q = kernels::q_sample(x0, Tensor::from_vector(a, {k}), Tensor::from_vector(b, {k}), tr.config().seed,
                                    streams::kForwardPicture, 0, kernels::Prediction::epsilon);
-  save_image_grid(path.string(), q.x_t, k, crop_h, crop_w);
+  GridOptions go;
+  go.nrow = k;
+  go.crop = crop;
+  write_image_grid(path.string(), q.x_t, go);
+}
+
+void write_loss_png(const fs::path& path, const std::vector<LossRow>& rows) {
+  std::vector<double> steps, losses;
+  for (const LossRow& r : rows) {
+    steps.push_back(static_cast<double>(r.step));
+    losses.push_back(r.loss);
+  }
+  write_loss_plot(path.string(), steps, losses);
 }
 
 int run(int argc, char** argv) {
@@ -203,10 +217,10 @@ int run(int argc, char** argv) {
                              "or choose another --out");
   }
 
-  const ImageDataset ds = load_dataset(data);
+  const ImageDataset ds = resolve_dataset(data);
   std::fprintf(stderr, "ddpm-train: %s: %lld images %lldx%lldx%lld (padded to %lldx%lld)\n", ds.source.c_str(),
                static_cast<long long>(ds.images.size(0)), static_cast<long long>(ds.images.size(1)),
-               static_cast<long long>(ds.image_height), static_cast<long long>(ds.image_width),
+               static_cast<long long>(ds.orig_height), static_cast<long long>(ds.orig_width),
                static_cast<long long>(ds.images.size(2)), static_cast<long long>(ds.images.size(3)));
   Trainer tr(cfg, ds.images, device);
   if (resume) tr.load_state(state_path.string());
@@ -217,17 +231,14 @@ int run(int argc, char** argv) {
   if (!sample_every) sample_every = std::max<int64_t>(1, steps / 5);
   if (!checkpoint_every) checkpoint_every = std::max<int64_t>(1, steps / 10);
 
-  std::map<std::string, std::string> meta = {
-      {"image_height", std::to_string(ds.image_height)}, {"image_width", std::to_string(ds.image_width)},
-      {"train_height", std::to_string(ds.images.size(2))}, {"train_width", std::to_string(ds.images.size(3))},
-      {"data", data}};
+  const std::map<std::string, std::string> meta = dataset_metadata(ds);
   nlohmann::json cj;
   for (const auto& [k, v] : cfg.to_map()) cj["config"][k] = v;
   for (const auto& [k, v] : meta) cj["data"][k] = v;
   cj["run"] = {{"steps", steps}, {"device", device_name(device)}, {"sample_every", sample_every},
                {"checkpoint_every", checkpoint_every}, {"parameters", tr.model().num_parameters()}};
   write_file_atomic((dir / "config.json").string(), cj.dump(2) + "\n");
-  if (!resume) write_forward_process(tr, ds.images, dir / "forward_process.png", ds.image_height, ds.image_width);
+  if (!resume) write_forward_process(tr, ds.images, dir / "forward_process.png", ds.crop());
 
   std::vector<LossRow> rows = resume ? read_loss_csv(dir / "loss.csv", start) : std::vector<LossRow>{};
   std::fprintf(stderr, "ddpm-train: UNet base %lld (%lld parameters), %s schedule T=%lld, batch %lld, %s, steps %lld..%lld\n",
@@ -272,9 +283,9 @@ int run(int argc, char** argv) {
     if (done % sample_every == 0 || done == steps) {
       char name[64];
       std::snprintf(name, sizeof name, "step_%06lld.png", static_cast<long long>(done));
-      write_sample_grid(tr, dir / "samples" / name, sample_num, sample_steps, ds.image_height, ds.image_width,
-                        ds.images.size(2), ds.images.size(3));
-      save_loss_plot((dir / "loss.png").string(), rows);
+      write_sample_grid(tr, dir / "samples" / name, sample_num, sample_steps, ds.crop(), ds.images.size(2),
+                        ds.images.size(3));
+      write_loss_png(dir / "loss.png", rows);
     }
     if (g_signal.load() != 0) {
       checkpoint();
@@ -285,7 +296,7 @@ int run(int argc, char** argv) {
     }
   }
   progress.finish();
-  save_loss_plot((dir / "loss.png").string(), rows);
+  write_loss_png(dir / "loss.png", rows);
   std::fprintf(stderr, "ddpm-train: wrote %s, %s, loss.csv, loss.png and samples/ in %s\n", model_path.filename().c_str(),
                state_path.filename().c_str(), dir.c_str());
   return 0;

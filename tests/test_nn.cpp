@@ -128,7 +128,7 @@ TEST_CASE("nn: Conv2d and Linear init is PyTorch's U(-1/sqrt(fan_in), 1/sqrt(fan
   CHECK(max_abs(u.parameter("dec3.0.weight")) > 0.99 / std::sqrt(96.0 * 9.0));
 }
 
-TEST_CASE("nn: GroupNorm starts as the identity affine map; SiLU and Sequential have no parameters of their own") {
+TEST_CASE("nn: GroupNorm starts as the identity affine map, SiLU and Sequential own no parameters") {
   GroupNorm g(4, 8);
   CHECK(g.weight().to_vector<float>() == std::vector<float>(8, 1.0f));
   CHECK(g.bias().to_vector<float>() == std::vector<float>(8, 0.0f));

@@ -35,4 +35,12 @@ AllocatorStats allocator_stats();
 // Returns every cached block to the driver.
 void empty_cache();
 
+// Guard mode (for the GPU tests): every block gets kGuardBytes of sentinel
+// bytes before and after it; free() checks them and counts blocks whose
+// sentinels were overwritten (a kernel wrote outside its buffer). Turn it on
+// before allocating anything that will be checked.
+inline constexpr size_t kGuardBytes = 256;
+void set_guard_mode(bool on);
+int64_t guard_violations();
+
 }  // namespace ddpm::cuda

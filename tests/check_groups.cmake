@@ -4,6 +4,8 @@ execute_process(COMMAND ${EXE} --list-test-cases --no-intro OUTPUT_VARIABLE out 
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "listing test cases failed: ${rc}")
 endif()
+# CMake lists split on ";": protect the ones inside test names first.
+string(REPLACE ";" "," out "${out}")
 string(REPLACE "\n" ";" lines "${out}")
 foreach(line ${lines})
   string(STRIP "${line}" line)

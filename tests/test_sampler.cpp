@@ -48,7 +48,7 @@ TEST_CASE("diffusion: DDIM with eta=1 on every step equals DDPM with the posteri
   CHECK(test::normalised_error(c, a) > 1e-4);
 }
 
-TEST_CASE("diffusion: samples are a function of the seed; DDIM eta=0 ignores the noise stream") {
+TEST_CASE("diffusion: samples are a function of the seed, DDIM eta=0 ignores the noise stream") {
   NoiseScheduler s(BetaSchedule::cosine, 100);
   SamplerConfig cfg;
   cfg.kind = SamplerKind::ddim;

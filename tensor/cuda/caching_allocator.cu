@@ -19,6 +19,9 @@ namespace ddpm::cuda {
 namespace {
 
 std::mutex g_mu;
+bool g_guard = false;
+int64_t g_violations = 0;
+constexpr unsigned char kSentinel = 0xA5;
 std::multimap<size_t, void*> g_free;  // rounded size -> block
 AllocatorStats g_stats;
 
@@ -53,7 +56,42 @@ void throw_cuda_error(cudaError_t err, const char* what, const std::string& deta
                            cudaGetErrorName(err) + ": " + cudaGetErrorString(err));
 }
 
+void* alloc_block(size_t bytes);
+void free_block(void* ptr, size_t bytes);
+
 void* alloc(size_t bytes) {
+  if (!g_guard) return alloc_block(bytes);
+  char* base = static_cast<char*>(alloc_block(bytes + 2 * kGuardBytes));
+  check(cudaMemsetAsync(base, kSentinel, bytes + 2 * kGuardBytes, stream()), "guard fill");
+  return base + kGuardBytes;
+}
+
+void free(void* ptr, size_t bytes) {
+  if (!ptr) return;
+  if (!g_guard) return free_block(ptr, bytes);
+  char* base = static_cast<char*>(ptr) - kGuardBytes;
+  unsigned char head[kGuardBytes], tail[kGuardBytes];
+  check(cudaMemcpyAsync(head, base, kGuardBytes, cudaMemcpyDeviceToHost, stream()), "guard check");
+  check(cudaMemcpyAsync(tail, static_cast<char*>(ptr) + bytes, kGuardBytes, cudaMemcpyDeviceToHost, stream()),
+        "guard check");
+  check(cudaStreamSynchronize(stream()), "guard check");
+  for (size_t i = 0; i < kGuardBytes; ++i)
+    if (head[i] != kSentinel || tail[i] != kSentinel) {
+      std::lock_guard<std::mutex> lock(g_mu);
+      ++g_violations;
+      break;
+    }
+  free_block(base, bytes + 2 * kGuardBytes);
+}
+
+void set_guard_mode(bool on) { g_guard = on; }
+
+int64_t guard_violations() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  return g_violations;
+}
+
+void* alloc_block(size_t bytes) {
   const size_t size = round_size(bytes);
   std::lock_guard<std::mutex> lock(g_mu);
   auto it = g_free.find(size);
@@ -79,8 +117,7 @@ void* alloc(size_t bytes) {
   return p;
 }
 
-void free(void* ptr, size_t bytes) {
-  if (!ptr) return;
+void free_block(void* ptr, size_t bytes) {
   const size_t size = round_size(bytes);
   std::lock_guard<std::mutex> lock(g_mu);
   g_free.emplace(size, ptr);

@@ -20,5 +20,7 @@ void copy_d2d(void*, const void*, size_t) { none("cuda::copy_d2d"); }
 void synchronize() {}
 AllocatorStats allocator_stats() { return {}; }
 void empty_cache() {}
+void set_guard_mode(bool) {}
+int64_t guard_violations() { return 0; }
 
 }  // namespace ddpm::cuda

@@ -23,6 +23,11 @@ decltype(auto) dispatch_float(DType dtype, F&& f) {
                                                        : " (CUDA kernels are float32 only)"));
 }
 
+// The CUDA kernels are float32 only: throws naming op for anything else.
+inline void require_cuda_f32(const char* op, const Tensor& t) {
+  if (t.dtype() != DType::f32) no_kernel(op, t);
+}
+
 // Throws naming op unless every tensor shares a's dtype and device.
 inline void check_all_like(const char* op, const Tensor& a, std::initializer_list<const Tensor*> others) {
   for (const Tensor* t : others)

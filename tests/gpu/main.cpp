@@ -1,0 +1,25 @@
+// The GPU test binary. Without a usable GPU (no CUDA in this build, no
+// driver, no device) it says why and exits 77, which CTest reports as
+// skipped (SKIP_RETURN_CODE 77).
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <cstdio>
+
+#include "tensor/cuda_backend.h"
+#include "tensor/device_query.h"
+
+int main(int argc, char** argv) {
+  const ddpm::CudaDeviceInfo info = ddpm::cuda_device_info();
+  if (info.device_count == 0) {
+    std::printf("ddpm_gpu_tests: skipped: %s\n", info.why_none.c_str());
+    return 77;
+  }
+  std::printf("ddpm_gpu_tests: %s (sm_%d%d)\n", info.name.c_str(), info.cc_major, info.cc_minor);
+  // Every device block gets sentinel guards; parity cases check them.
+  ddpm::cuda::set_guard_mode(true);
+  doctest::Context ctx(argc, argv);
+  const int rc = ctx.run();
+  if (ctx.shouldExit()) return rc;
+  return rc;
+}

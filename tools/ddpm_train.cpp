@@ -225,9 +225,11 @@ int run(int argc, char** argv) {
   Trainer tr(cfg, ds.images, device);
   if (resume) tr.load_state(state_path.string());
   const int64_t start = tr.step_count();
-  if (start >= steps)
-    throw std::runtime_error("--steps " + std::to_string(steps) + ": the run in " + dir.string() + " is already at step " +
-                             std::to_string(start) + "; ask for more steps to continue");
+  if (start >= steps) {
+    std::fprintf(stderr, "ddpm-train: the run in %s is already at step %lld of %lld: nothing to do (raise --steps to "
+                 "train further)\n", dir.c_str(), static_cast<long long>(start), static_cast<long long>(steps));
+    return 0;
+  }
   if (!sample_every) sample_every = std::max<int64_t>(1, steps / 5);
   if (!checkpoint_every) checkpoint_every = std::max<int64_t>(1, steps / 10);
 

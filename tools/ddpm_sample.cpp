@@ -45,6 +45,7 @@ int64_t meta_int(const LoadedModel& m, const std::string& key) {
 
 int run(int argc, char** argv) {
   CLI::App app{"ddpm-sample: generate images with a model trained by ddpm-train"};
+  app.option_defaults()->always_capture_default();
   std::string model_path, sampler = "ddim", device_flag = "auto", out, out_dir, progression, variance = "fixed_large";
   int64_t num = 64, steps = 0, nrow = 0;
   double eta = 0.0;
@@ -55,8 +56,9 @@ int run(int argc, char** argv) {
   app.add_option("--sampler", sampler, "ddpm (ancestral, the seed's sampler) or ddim")
       ->check(CLI::IsMember({"ddpm", "ddim"}));
   app.add_option("--steps", steps,
-                 "denoising steps, evenly spaced over the training timesteps (default: 50 for ddim, all for ddpm)")
-      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+                 "denoising steps, evenly spaced over the training timesteps")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}))
+      ->default_str("50 for ddim, all for ddpm");
   app.add_option("--eta", eta, "DDIM noise: 0 deterministic, 1 = ancestral with the posterior variance")
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--variance", variance,
@@ -65,8 +67,8 @@ int run(int argc, char** argv) {
   app.add_flag("--no-clip", no_clip, "do not clip the predicted x0 to [-1, 1]");
   app.add_option("--seed", seed, "random seed: the same seed gives the same images");
   app.add_option("--device", device_flag, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  app.add_option("--out", out, "write a grid of all images to this PNG (default samples.png when no other output)");
-  app.add_option("--nrow", nrow, "images per grid row (default: square)")->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  app.add_option("--out", out, "write a grid of all images to this PNG")->default_str("samples.png when no other output");
+  app.add_option("--nrow", nrow, "images per grid row")->check(CLI::Range(int64_t{1}, int64_t{4096}))->default_str("square");
   app.add_option("--out-dir", out_dir, "write each image as its own PNG (at the data set's size) into this folder");
   app.add_option("--progression", progression, "write a strip of x_t from noise to image for up to 8 samples");
   try {

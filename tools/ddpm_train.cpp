@@ -123,6 +123,7 @@ void write_loss_png(const fs::path& path, const std::vector<LossRow>& rows) {
 
 int run(int argc, char** argv) {
   CLI::App app{"ddpm-train: train a denoising diffusion model (DDPM) without Python"};
+  app.option_defaults()->always_capture_default();
   TrainConfig cfg;
   cfg.model.base_channels = 32;
   cfg.model.time_embed_dim = 128;
@@ -134,8 +135,9 @@ int run(int argc, char** argv) {
   app.add_option("--data", data, "fashion-mnist (Debian's dataset-fashion-mnist), a folder of IDX files "
                                   "((Fashion-)MNIST names), or a folder of PNG images of one size");
   app.add_option("--out", out, "run folder: config.json, loss.csv, model.safetensors, state.safetensors, PNGs");
-  auto* o_steps = app.add_option("--steps", steps, "optimisation steps (default: 1000 on the CPU, 20000 on a GPU)")
-                      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  auto* o_steps = app.add_option("--steps", steps, "optimisation steps")
+                      ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
+                      ->default_str("1000 on the CPU, 20000 on a GPU");
   std::vector<std::pair<CLI::Option*, std::string>> cfg_opts;  // flag -> config key
   cfg_opts.emplace_back(app.add_option("--batch-size", cfg.batch_size, "images per step")
                          ->check(CLI::Range(int64_t{1}, int64_t{65536})), "batch_size");
@@ -166,17 +168,19 @@ int run(int argc, char** argv) {
   cfg_opts.emplace_back(app.add_option("--seed", cfg.seed, "random seed (weights, data order, noise)"), "seed");
   app.add_option("--device", device_flag, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_flag("--resume", resume, "continue the run in --out from its state.safetensors");
-  app.add_option("--sample-every", sample_every, "write samples/step_NNNNNN.png every N steps (default: steps/5)")
-      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  app.add_option("--sample-every", sample_every, "write samples/step_NNNNNN.png every N steps")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
+      ->default_str("steps/5");
   app.add_option("--sample-steps", sample_steps, "DDIM steps for the sample grids")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
   app.add_option("--sample-num", sample_num, "images per sample grid")->check(CLI::Range(int64_t{1}, int64_t{1024}));
   app.add_option("--checkpoint-every", checkpoint_every,
-                 "write state.safetensors and model.safetensors every N steps (default: steps/10)")
-      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+                 "write state.safetensors and model.safetensors every N steps")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
+      ->default_str("steps/10");
   app.add_flag("--skip-nonfinite", skip_nonfinite,
                "skip a step whose loss or gradient norm is not finite instead of stopping");
-  app.add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::Range(int64_t{1}, int64_t{1024}));
+  app.add_option("--threads", threads, "CPU threads")->check(CLI::Range(int64_t{1}, int64_t{1024}))->default_str("all cores");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

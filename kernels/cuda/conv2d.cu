@@ -46,8 +46,12 @@
 // its terms, one block per gW element reducing over the pixels: slow, simple,
 // kept as a reference for the GEMM paths.
 //
-// Indices: pixel, channel and K*K counts are 32-bit (checked on the host, see
-// geometry()); element offsets into x, y, w are 64-bit.
+// Indices: pixel, channel and K*K counts are 32-bit (below 2^30, checked on
+// the host, see geometry()); element offsets into x, y, w are 64-bit.
+//
+// The tile sizes, cores, loaders and epilogues are in kernels/cuda/conv2d_igemm.h,
+// which also compiles as plain C++ so that a CPU test can emulate the blocks;
+// this file has the main loop, the kernels and the launches.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -57,6 +61,7 @@
 #include <string>
 
 #include "kernels/conv2d.h"
+#include "kernels/cuda/conv2d_igemm.h"
 #include "kernels/cuda/launch.cuh"
 #include "tensor/cuda_backend.h"
 
@@ -67,22 +72,7 @@ namespace {
 using ddpm::cuda::blocks_for;
 using ddpm::cuda::check;
 
-constexpr int kBM = 64;   // block tile rows (m)
-constexpr int kBN = 128;  // block tile columns (n)
-constexpr int kBK = 8;    // k per tile
-constexpr int kThreads = 256;
-
-// The convolution's sizes as the kernels use them (all < 2^31, checked).
-struct Geom {
-  int N, Cin, H, W, Cout, K, stride, pad, Hout, Wout;
-  int KK;       // K*K
-  int CKK;      // Cin*K*K: fwd reduction, bwd-weight columns
-  int CoKK;     // Cout*K*K: bwd-data reduction
-  int HW;       // H*W
-  int HWo;      // Hout*Wout
-  int pix_in;   // N*H*W: bwd-data columns
-  int pix_out;  // N*Hout*Wout: fwd columns, bwd-weight reduction
-};
+using namespace igemm;  // tile sizes, Geom, cores, loaders, epilogues (kernels/cuda/conv2d_igemm.h)
 
 std::string dims_str(const Conv2dDims& d) {
   return "x [" + std::to_string(d.N) + ", " + std::to_string(d.Cin) + ", " + std::to_string(d.H) + ", " +
@@ -101,37 +91,22 @@ Geom geometry(const Conv2dDims& d, const char* op) {
                             d.Cin * d.K * d.K,
                             d.Cout * d.K * d.K,
                             d.Cout * d.Cin * d.K * d.K,
+                            d.Cin * d.H * d.W,
+                            d.Cout * d.Hout * d.Wout,
                             d.H + 2 * d.pad,
                             d.W + 2 * d.pad,
                             d.Hout * d.stride + d.K,
                             d.Wout * d.stride + d.K};
+  // Half of INT_MAX leaves room for a tile's overhang past the end (j0 + 127,
+  // k0 + 7) and for ih0 + kh.
   for (int64_t v : values)
-    if (v < 0 || v > INT_MAX)
+    if (v < 0 || v > INT_MAX / 2)
       throw std::invalid_argument(std::string(op) + ": " + dims_str(d) +
                                   " is too large for the CUDA kernels (a pixel, channel or weight count "
-                                  "exceeds 2^31 - 1)");
-  Geom g{};
-  g.N = static_cast<int>(d.N);
-  g.Cin = static_cast<int>(d.Cin);
-  g.H = static_cast<int>(d.H);
-  g.W = static_cast<int>(d.W);
-  g.Cout = static_cast<int>(d.Cout);
-  g.K = static_cast<int>(d.K);
-  g.stride = static_cast<int>(d.stride);
-  g.pad = static_cast<int>(d.pad);
-  g.Hout = static_cast<int>(d.Hout);
-  g.Wout = static_cast<int>(d.Wout);
-  g.KK = g.K * g.K;
-  g.CKK = g.Cin * g.KK;
-  g.CoKK = g.Cout * g.KK;
-  g.HW = g.H * g.W;
-  g.HWo = g.Hout * g.Wout;
-  g.pix_in = g.N * g.HW;
-  g.pix_out = g.N * g.HWo;
-  return g;
+                                  "exceeds 2^30)");
+  const auto i = [](int64_t v) { return static_cast<int>(v); };
+  return make_geom(i(d.N), i(d.Cin), i(d.H), i(d.W), i(d.Cout), i(d.K), i(d.stride), i(d.pad));
 }
-
-__host__ __device__ inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
 int sm_count() {
   static const int count = [] {
@@ -170,143 +145,6 @@ class Scratch {
 };
 
 // ---------------------------------------------------------------------------
-// Compute cores: accumulate one shared-memory k-tile into per-thread results.
-// ---------------------------------------------------------------------------
-
-// FP32 SIMT: 4 x 8 accumulators per thread (see the file comment).
-struct SimtCore {
-  static constexpr int kLda = kBM + 4;  // row stride of As[k][m], in floats
-  static constexpr int kLdb = kBN + 4;  // row stride of Bs[k][n]
-  float acc[4][8];
-
-  __device__ static float prep(float v) { return v; }
-
-  __device__ void zero() {
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-      for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
-  }
-
-  __device__ void compute(const float (*as)[kLda], const float (*bs)[kLdb], int tid) {
-    const int tm = tid / 16, tn = tid % 16;
-#pragma unroll
-    for (int k = 0; k < kBK; ++k) {
-      const float4 a = *reinterpret_cast<const float4*>(&as[k][tm * 4]);
-      const float4 b0 = *reinterpret_cast<const float4*>(&bs[k][tn * 4]);
-      const float4 b1 = *reinterpret_cast<const float4*>(&bs[k][64 + tn * 4]);
-      const float av[4] = {a.x, a.y, a.z, a.w};
-      const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
-#pragma unroll
-      for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
-    }
-  }
-
-  // f(row, col, value) for each accumulator; row < kBM, col < kBN.
-  template <class F>
-  __device__ void for_each(int tid, F&& f) const {
-    const int tm = tid / 16, tn = tid % 16;
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-      for (int j = 0; j < 8; ++j) f(tm * 4 + i, (j / 4) * 64 + tn * 4 + (j % 4), acc[i][j]);
-  }
-};
-
-__device__ __forceinline__ float round_tf32(float v) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  uint32_t r;
-  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
-  return __uint_as_float(r);
-#else
-  return v;
-#endif
-}
-
-// d += a b for one m16n8k8 TF32 tile (PTX fragment layouts, with
-// g = lane / 4, t = lane % 4):
-//   a0 (g, t) a1 (g+8, t) a2 (g, t+4) a3 (g+8, t+4)     A is 16 x 8 (m, k)
-//   b0 (t, g) b1 (t+4, g)                               B is 8 x 8 (k, n)
-//   d0 (g, 2t) d1 (g, 2t+1) d2 (g+8, 2t) d3 (g+8, 2t+1) D is 16 x 8 (m, n)
-__device__ __forceinline__ void mma_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile(
-      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-#else
-  (void)d;
-  (void)a;
-  (void)b;
-  __trap();
-#endif
-}
-
-// TF32 tensor cores: warp w = (wm, wn) = (w / 4, w % 4) owns rows 32wm..+32
-// and columns 32wn..+32 of the block tile as 2 x 4 m16n8 tiles.
-struct Tf32Core {
-  // Strides = 8 (mod 32) words: the fragment loads As[t][m0 + g] and
-  // Bs[t][n0 + g] (t = 0..3, g = 0..7) hit 32 different banks.
-  static constexpr int kLda = kBM + 8;
-  static constexpr int kLdb = kBN + 8;
-  static_assert(kBK == 8, "one m16n8k8 step per k-tile");
-  float acc[2][4][4];
-
-  __device__ static float prep(float v) { return round_tf32(v); }
-
-  __device__ void zero() {
-#pragma unroll
-    for (int i = 0; i < 2; ++i)
-#pragma unroll
-      for (int j = 0; j < 4; ++j)
-#pragma unroll
-        for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.f;
-  }
-
-  __device__ void compute(const float (*as)[kLda], const float (*bs)[kLdb], int tid) {
-    const int warp = tid / 32, lane = tid % 32;
-    const int g = lane / 4, t = lane % 4;
-    const int m0 = (warp / 4) * 32, n0 = (warp % 4) * 32;
-    uint32_t a[2][4], b[4][2];
-#pragma unroll
-    for (int mi = 0; mi < 2; ++mi) {
-      const int r = m0 + mi * 16 + g;
-      a[mi][0] = __float_as_uint(as[t][r]);
-      a[mi][1] = __float_as_uint(as[t][r + 8]);
-      a[mi][2] = __float_as_uint(as[t + 4][r]);
-      a[mi][3] = __float_as_uint(as[t + 4][r + 8]);
-    }
-#pragma unroll
-    for (int ni = 0; ni < 4; ++ni) {
-      const int c = n0 + ni * 8 + g;
-      b[ni][0] = __float_as_uint(bs[t][c]);
-      b[ni][1] = __float_as_uint(bs[t + 4][c]);
-    }
-#pragma unroll
-    for (int mi = 0; mi < 2; ++mi)
-#pragma unroll
-      for (int ni = 0; ni < 4; ++ni) mma_tf32(acc[mi][ni], a[mi], b[ni]);
-  }
-
-  template <class F>
-  __device__ void for_each(int tid, F&& f) const {
-    const int warp = tid / 32, lane = tid % 32;
-    const int g = lane / 4, t = lane % 4;
-    const int m0 = (warp / 4) * 32, n0 = (warp % 4) * 32;
-#pragma unroll
-    for (int mi = 0; mi < 2; ++mi)
-#pragma unroll
-      for (int ni = 0; ni < 4; ++ni)
-#pragma unroll
-        for (int q = 0; q < 4; ++q)
-          f(m0 + mi * 16 + g + (q / 2) * 8, n0 + ni * 8 + t * 2 + (q % 2), acc[mi][ni][q]);
-  }
-};
-
-// ---------------------------------------------------------------------------
 // The main loop, shared by the passes. A Loader, made per thread for the
 // block's tile, has load(kt) (global -> its registers, zeros outside the
 // problem) and store(As, Bs) (its registers -> the shared tiles, through
@@ -334,81 +172,7 @@ __device__ void mainloop(Core& core, Loader& ld, int kt_begin, int kt_end) {
   }
 }
 
-// ---- fwd: y[n,co,p] = b[co] + sum_k w[co,k] col[k,(n,p)] ----
-struct FwdLoader {
-  // A: row am = tid / 4 of the tile, k = kt*8 + ak + {0,1}, ak = 2 (tid % 4):
-  //    a warp reads 8 rows x 32 contiguous bytes of w.
-  const float* wrow;  // w row of this thread's co, or null past Cout
-  int ak;
-  int am;
-  // B: column bj = tid % 128 (a warp: 32 consecutive pixels, contiguous in x
-  //    for stride 1), k = kt*8 + bk + {0..3}, bk = 4 (tid / 128).
-  const float* xn;  // image n of x
-  int bj, bk;
-  int ih0, iw0;     // top-left input pixel of this output pixel's window
-  bool col_ok;      // the pixel exists
-  int CKK, KK, K, H, W, HW;
-  float ra[2], rb[4];
-
-  __device__ FwdLoader(const float* x, const float* w, const Geom& g, int m0, int j0, int tid) {
-    CKK = g.CKK;
-    KK = g.KK;
-    K = g.K;
-    H = g.H;
-    W = g.W;
-    HW = g.HW;
-    am = tid / 4;
-    ak = (tid % 4) * 2;
-    const int co = m0 + am;
-    wrow = co < g.Cout ? w + static_cast<int64_t>(co) * g.CKK : nullptr;
-    bj = tid % kBN;
-    bk = (tid / kBN) * 4;
-    const int j = j0 + bj;
-    col_ok = j < g.pix_out;
-    const int jj = col_ok ? j : 0;
-    const int n = jj / g.HWo, p = jj - n * g.HWo;
-    const int oh = p / g.Wout, ow = p - oh * g.Wout;
-    ih0 = oh * g.stride - g.pad;
-    iw0 = ow * g.stride - g.pad;
-    xn = x + static_cast<int64_t>(n) * g.Cin * g.HW;
-  }
-
-  __device__ void load(int kt) {
-    const int k0 = kt * kBK;
-#pragma unroll
-    for (int e = 0; e < 2; ++e) {
-      const int k = k0 + ak + e;
-      ra[e] = (wrow && k < CKK) ? wrow[k] : 0.f;
-    }
-    const int kb = k0 + bk;
-    int ci = kb / KK;
-    const int r = kb - ci * KK;
-    int kh = r / K, kw = r - kh * K;
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int ih = ih0 + kh, iw = iw0 + kw;
-      const bool ok = col_ok && kb + e < CKK && static_cast<unsigned>(ih) < static_cast<unsigned>(H) &&
-                      static_cast<unsigned>(iw) < static_cast<unsigned>(W);
-      rb[e] = ok ? xn[static_cast<int64_t>(ci) * HW + ih * W + iw] : 0.f;
-      if (++kw == K) {
-        kw = 0;
-        if (++kh == K) {
-          kh = 0;
-          ++ci;
-        }
-      }
-    }
-  }
-
-  template <class Core>
-  __device__ void store(float (*as)[Core::kLda], float (*bs)[Core::kLdb]) const {
-#pragma unroll
-    for (int e = 0; e < 2; ++e) as[ak + e][am] = Core::prep(ra[e]);
-#pragma unroll
-    for (int e = 0; e < 4; ++e) bs[bk + e][bj] = Core::prep(rb[e]);
-  }
-};
-
+// Writes y = conv(x, w) + b for the block's 64 x 128 tile of (co, pixel).
 template <class Core>
 __global__ void __launch_bounds__(kThreads)
     conv2d_fwd_kernel(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
@@ -419,104 +183,10 @@ __global__ void __launch_bounds__(kThreads)
   FwdLoader ld(x, w, g, m0, j0, tid);
   Core core;
   mainloop(core, ld, 0, ceil_div(g.CKK, kBK));
-  core.for_each(tid, [&](int row, int col, float v) {
-    const int co = m0 + row, j = j0 + col;
-    if (co >= g.Cout || j >= g.pix_out) return;
-    const int n = j / g.HWo, p = j - n * g.HWo;
-    y[(static_cast<int64_t>(n) * g.Cout + co) * g.HWo + p] = bias ? v + bias[co] : v;
-  });
+  core.for_each(tid, FwdEpilogue{y, bias, g, m0, j0});
 }
 
-// ---- bwd-data: gx[n,ci,q] = sum_{co,kh,kw} w[co,ci,kh,kw] gy[n,co,oh,ow] ----
-// kUnitStride drops the divisibility tests of the general stride.
-template <bool kUnitStride>
-struct BwdDataLoader {
-  // A(ci, k = (co,kh,kw)) = w[(co*Cin + ci)*KK + kh*K + kw]: row am = tid / 4,
-  //   k = kt*8 + ak + {0,1}, ak = 2 (tid % 4).
-  const float* w;
-  int ci;     // this thread's A row, or -1 past Cin
-  int ak, am;
-  // B(k, (n,ih,iw)): column bj = tid % 128 (consecutive input pixels),
-  //   k = kt*8 + bk + {0..3}, bk = 4 (tid / 128).
-  const float* gyn;  // image n of gy
-  int bj, bk;
-  int ihp, iwp;  // ih + pad, iw + pad
-  bool col_ok;
-  int CoKK, KK, K, Cin, stride, Hout, Wout, HWo;
-  float ra[2], rb[4];
-
-  __device__ BwdDataLoader(const float* gy, const float* w_, const Geom& g, int m0, int j0, int tid) {
-    w = w_;
-    CoKK = g.CoKK;
-    KK = g.KK;
-    K = g.K;
-    Cin = g.Cin;
-    stride = g.stride;
-    Hout = g.Hout;
-    Wout = g.Wout;
-    HWo = g.HWo;
-    am = tid / 4;
-    ak = (tid % 4) * 2;
-    ci = m0 + am < g.Cin ? m0 + am : -1;
-    bj = tid % kBN;
-    bk = (tid / kBN) * 4;
-    const int j = j0 + bj;
-    col_ok = j < g.pix_in;
-    const int jj = col_ok ? j : 0;
-    const int n = jj / g.HW, q = jj - n * g.HW;
-    const int ih = q / g.W, iw = q - ih * g.W;
-    ihp = ih + g.pad;
-    iwp = iw + g.pad;
-    gyn = gy + static_cast<int64_t>(n) * g.Cout * g.HWo;
-  }
-
-  __device__ void load(int kt) {
-    const int k0 = kt * kBK;
-#pragma unroll
-    for (int e = 0; e < 2; ++e) {
-      const int k = k0 + ak + e;
-      float v = 0.f;
-      if (ci >= 0 && k < CoKK) {
-        const int co = k / KK, r = k - co * KK;
-        v = w[(static_cast<int64_t>(co) * Cin + ci) * KK + r];
-      }
-      ra[e] = v;
-    }
-    const int kb = k0 + bk;
-    int co = kb / KK;
-    const int r = kb - co * KK;
-    int kh = r / K, kw = r - kh * K;
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      // Output pixel (oh, ow) with oh*s - pad + kh = ih, likewise ow.
-      int oh = ihp - kh, ow = iwp - kw;
-      bool ok = col_ok && kb + e < CoKK && oh >= 0 && ow >= 0;
-      if (!kUnitStride) {
-        ok = ok && oh % stride == 0 && ow % stride == 0;
-        oh /= stride;
-        ow /= stride;
-      }
-      ok = ok && oh < Hout && ow < Wout;
-      rb[e] = ok ? gyn[static_cast<int64_t>(co) * HWo + oh * Wout + ow] : 0.f;
-      if (++kw == K) {
-        kw = 0;
-        if (++kh == K) {
-          kh = 0;
-          ++co;
-        }
-      }
-    }
-  }
-
-  template <class Core>
-  __device__ void store(float (*as)[Core::kLda], float (*bs)[Core::kLdb]) const {
-#pragma unroll
-    for (int e = 0; e < 2; ++e) as[ak + e][am] = Core::prep(ra[e]);
-#pragma unroll
-    for (int e = 0; e < 4; ++e) bs[bk + e][bj] = Core::prep(rb[e]);
-  }
-};
-
+// Writes gx for the block's 64 x 128 tile of (ci, input pixel).
 template <class Core, bool kUnitStride>
 __global__ void __launch_bounds__(kThreads)
     conv2d_bwd_data_kernel(const float* __restrict__ gy, const float* __restrict__ w, float* __restrict__ gx,
@@ -527,99 +197,12 @@ __global__ void __launch_bounds__(kThreads)
   BwdDataLoader<kUnitStride> ld(gy, w, g, m0, j0, tid);
   Core core;
   mainloop(core, ld, 0, ceil_div(g.CoKK, kBK));
-  core.for_each(tid, [&](int row, int col, float v) {
-    const int ci = m0 + row, j = j0 + col;
-    if (ci >= g.Cin || j >= g.pix_in) return;
-    const int n = j / g.HW, q = j - n * g.HW;
-    gx[(static_cast<int64_t>(n) * g.Cin + ci) * g.HW + q] = v;
-  });
+  core.for_each(tid, BwdDataEpilogue{gx, g, m0, j0});
 }
 
-// ---- bwd-weight: gw[co,k] = sum_j gy[co,j] col[k,j], over pixel range ----
-struct BwdWeightLoader {
-  // Both operands are read along the reduction (pixels j): r = tid % 8 is
-  // this thread's pixel within the k-tile, for A and B alike, so one
-  // decomposition j -> (n, oh, ow) per k-tile serves both.
-  // A(co, j) = gy[n,co,p]: rows am and am + 32, am = tid / 8.
-  // B(j, c) = x[n,ci,oh*s-pad+kh,ow*s-pad+kw]: columns bc + 32e, bc = tid / 8,
-  //   e = 0..3, whose (ci, kh, kw) never change: decomposed once.
-  const float* x;
-  const float* gy;
-  int r, am;
-  int co0, co1;          // A rows, -1 past Cout
-  int xoff[4];           // ci*HW of each B column, -1 past CKK
-  int khs[4], kws[4];
-  int pix, HWo, Wout, Cout, Cin, HW, H, W, stride, pad;
-  float ra[2], rb[4];
-
-  __device__ BwdWeightLoader(const float* x_, const float* gy_, const Geom& g, int m0, int c0, int tid) {
-    x = x_;
-    gy = gy_;
-    pix = g.pix_out;
-    HWo = g.HWo;
-    Wout = g.Wout;
-    Cout = g.Cout;
-    Cin = g.Cin;
-    HW = g.HW;
-    H = g.H;
-    W = g.W;
-    stride = g.stride;
-    pad = g.pad;
-    r = tid % kBK;
-    am = tid / kBK;
-    co0 = m0 + am < g.Cout ? m0 + am : -1;
-    co1 = m0 + am + 32 < g.Cout ? m0 + am + 32 : -1;
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int c = c0 + am + 32 * e;
-      if (c < g.CKK) {
-        const int ci = c / g.KK, rr = c - ci * g.KK;
-        khs[e] = rr / g.K;
-        kws[e] = rr - khs[e] * g.K;
-        xoff[e] = ci * g.HW;
-      } else {
-        khs[e] = 0;
-        kws[e] = 0;
-        xoff[e] = -1;
-      }
-    }
-  }
-
-  __device__ void load(int kt) {
-    const int j = kt * kBK + r;
-    if (j >= pix) {
-      ra[0] = ra[1] = 0.f;
-#pragma unroll
-      for (int e = 0; e < 4; ++e) rb[e] = 0.f;
-      return;
-    }
-    const int n = j / HWo, p = j - n * HWo;
-    const int oh = p / Wout, ow = p - oh * Wout;
-    const float* gyn = gy + static_cast<int64_t>(n) * Cout * HWo + p;
-    ra[0] = co0 >= 0 ? gyn[static_cast<int64_t>(co0) * HWo] : 0.f;
-    ra[1] = co1 >= 0 ? gyn[static_cast<int64_t>(co1) * HWo] : 0.f;
-    const float* xn = x + static_cast<int64_t>(n) * Cin * HW;
-    const int ih0 = oh * stride - pad, iw0 = ow * stride - pad;
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int ih = ih0 + khs[e], iw = iw0 + kws[e];
-      const bool ok = xoff[e] >= 0 && static_cast<unsigned>(ih) < static_cast<unsigned>(H) &&
-                      static_cast<unsigned>(iw) < static_cast<unsigned>(W);
-      rb[e] = ok ? xn[static_cast<int64_t>(xoff[e]) + ih * W + iw] : 0.f;
-    }
-  }
-
-  template <class Core>
-  __device__ void store(float (*as)[Core::kLda], float (*bs)[Core::kLdb]) const {
-    as[r][am] = Core::prep(ra[0]);
-    as[r][am + 32] = Core::prep(ra[1]);
-#pragma unroll
-    for (int e = 0; e < 4; ++e) bs[r][am + 32 * e] = Core::prep(rb[e]);
-  }
-};
-
-// grid.z = split: k-tiles [z*tiles_per_split, (z+1)*tiles_per_split) of the
-// pixel reduction; out = gw (one split) or partial + z*Cout*CKK.
+// The block's 64 x 128 tile of gw (co, (ci,kh,kw)) summed over the pixels of
+// k-tiles [z*tiles_per_split, (z+1)*tiles_per_split), z = blockIdx.z, into
+// out = gw (one split) or partial + z*Cout*CKK.
 template <class Core>
 __global__ void __launch_bounds__(kThreads)
     conv2d_bwd_weight_kernel(const float* __restrict__ x, const float* __restrict__ gy, float* __restrict__ out,
@@ -630,14 +213,9 @@ __global__ void __launch_bounds__(kThreads)
   const int tid = static_cast<int>(threadIdx.x);
   BwdWeightLoader ld(x, gy, g, m0, c0, tid);
   Core core;
-  const int tiles = ceil_div(g.pix_out, kBK);
   const int kt_begin = z * tiles_per_split;
-  mainloop(core, ld, kt_begin, min(tiles, kt_begin + tiles_per_split));
-  float* dst = out + static_cast<int64_t>(z) * g.Cout * g.CKK;
-  core.for_each(tid, [&](int row, int col, float v) {
-    const int co = m0 + row, c = c0 + col;
-    if (co < g.Cout && c < g.CKK) dst[static_cast<int64_t>(co) * g.CKK + c] = v;
-  });
+  mainloop(core, ld, kt_begin, imin(ceil_div(g.pix_out, kBK), kt_begin + tiles_per_split));
+  core.for_each(tid, BwdWeightEpilogue{out + static_cast<int64_t>(z) * g.Cout * g.CKK, g, m0, c0});
 }
 
 // gw[i] = sum_z partial[z][i], z = 0..splits-1 in order.
@@ -861,14 +439,9 @@ void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, flo
     return;
   }
   check_grid_rows(g.Cout, d, op);
-  // Split the pixel reduction until the grid has about two blocks per SM,
-  // keeping at least 16 k-tiles (128 pixels) per split.
-  const int tiles = ceil_div(g.pix_out, kBK);
-  const int mn_blocks = ceil_div(g.Cout, kBM) * ceil_div(g.CKK, kBN);
-  const int want = ceil_div(2 * sm_count(), mn_blocks);
-  const int most = std::max(1, std::min(tiles / 16, 256));
-  const int tiles_per_split = ceil_div(tiles, std::clamp(want, 1, most));
-  const int splits = ceil_div(tiles, tiles_per_split);  // no split is empty
+  const SplitPlan plan =
+      split_plan(ceil_div(g.pix_out, kBK), ceil_div(g.Cout, kBM) * ceil_div(g.CKK, kBN), sm_count());
+  const int tiles_per_split = plan.tiles_per_split, splits = plan.splits;
   const dim3 grid = gemm_grid(g.Cout, g.CKK, splits);
   const bool tf32 = algo == Conv2dCudaAlgo::implicit_gemm_tf32;
   const char* kname = tf32 ? "conv2d_bwd_weight_kernel<tf32>" : "conv2d_bwd_weight_kernel<fp32>";

@@ -119,7 +119,7 @@ __global__ void __launch_bounds__(kReduceThreads)
   const int64_t item = blockIdx.x;
   const int s = static_cast<int>(blockIdx.y), splits = static_cast<int>(gridDim.y);
   const int64_t chunk = (len + splits - 1) / splits;
-  const int64_t begin = s * chunk, end = min(len, begin + chunk);
+  const int64_t begin = s * chunk, end = begin + chunk < len ? begin + chunk : len;
   const float* p = x + item * len;
   double sum = 0, sq = 0;
   for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
@@ -183,7 +183,7 @@ __global__ void __launch_bounds__(kReduceThreads)
   const int64_t row = blockIdx.x;
   const int s = static_cast<int>(blockIdx.y), splits = static_cast<int>(gridDim.y);
   const int64_t chunk = (hw + splits - 1) / splits;
-  const int64_t begin = s * chunk, end = min(hw, begin + chunk);
+  const int64_t begin = s * chunk, end = begin + chunk < hw ? begin + chunk : hw;
   const float* xr = x + row * hw;
   const float* gr = g + row * hw;
   double ds = 0, db = 0;

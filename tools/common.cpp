@@ -77,24 +77,28 @@ fs::path tidy(const std::string& path) {
 
 }  // namespace
 
-void check_directory_path(const std::string& flag, const std::string& path) {
-  if (path.empty()) path_error(flag, path, "empty path, expected a folder");
-  for (fs::path p = tidy(path);; p = p.parent_path()) {
+namespace {
+
+// check_directory_path, with errors naming `shown` (the flag's value) while
+// checking `dir` (the folder it needs).
+void check_folder(const std::string& flag, const std::string& shown, const std::string& dir) {
+  const fs::path want = tidy(dir);
+  for (fs::path p = want;; p = p.parent_path()) {
     std::error_code ec;
     const fs::file_status st = fs::status(p, ec);
     if (fs::exists(st)) {
       if (fs::is_directory(st)) return;
-      path_error(flag, path,
-                 (p == tidy(path) ? std::string("exists and is not a directory")
-                                  : "'" + p.string() + "' is not a directory") +
+      path_error(flag, shown,
+                 (p.string() == shown ? std::string("exists and is not a directory")
+                                      : "'" + p.string() + "' is not a directory") +
                      ", expected a folder (or a path where one can be created)");
     }
     if (!p.has_parent_path() || p.parent_path() == p) return;  // relative: the working folder exists
   }
 }
 
-std::vector<std::string> make_directories(const std::string& flag, const std::string& dir) {
-  check_directory_path(flag, dir);
+std::vector<std::string> make_folder(const std::string& flag, const std::string& shown, const std::string& dir) {
+  check_folder(flag, shown, dir);
   std::vector<fs::path> missing;
   for (fs::path p = tidy(dir); !fs::exists(p); p = p.parent_path()) {
     missing.push_back(p);
@@ -105,11 +109,23 @@ std::vector<std::string> make_directories(const std::string& flag, const std::st
     std::error_code ec;
     if (!fs::create_directory(*it, ec) && ec) {
       remove_created(created);
-      path_error(flag, dir, "cannot create '" + it->string() + "': " + ec.message());
+      path_error(flag, shown, "cannot create '" + it->string() + "': " + ec.message());
     }
     created.push_back(it->string());
   }
   return created;
+}
+
+}  // namespace
+
+void check_directory_path(const std::string& flag, const std::string& path) {
+  if (path.empty()) path_error(flag, path, "empty path, expected a folder");
+  check_folder(flag, path, path);
+}
+
+std::vector<std::string> make_directories(const std::string& flag, const std::string& dir) {
+  if (dir.empty()) path_error(flag, dir, "empty path, expected a folder");
+  return make_folder(flag, dir, dir);
 }
 
 void remove_created(const std::vector<std::string>& created) {
@@ -126,7 +142,7 @@ std::vector<std::string> prepare_output_file(const std::string& flag, const std:
   const fs::path p(path);
   if (!p.has_filename()) path_error(flag, path, "ends with a separator, expected a file name");
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
-  std::vector<std::string> created = make_directories(flag, dir.string());
+  std::vector<std::string> created = make_folder(flag, path, dir.string());
   try {
     const std::string probe = (dir / ("." + p.filename().string() + ".write-test")).string();
     write_file_atomic(probe, std::string());

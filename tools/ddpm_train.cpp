@@ -225,10 +225,13 @@ int run(int argc, char** argv) {
   app.add_flag("--skip-nonfinite", skip_nonfinite,
                "skip a step whose loss or gradient norm is not finite instead of stopping");
   app.add_option("--threads", threads, "CPU threads")->check(CLI::Range(int64_t{1}, int64_t{1024}))->default_str("all cores");
-  // Testing aid (docs/cli.md), hidden from --help: poisons one step's batch.
-  app.add_option("--debug-nan-at-step", debug_nan_at_step, "")
+  // Testing aid (docs/cli.md): poisons one step's batch, so the handling of
+  // a non-finite loss can be tested end to end.
+  app.add_option("--debug-nan-at-step", debug_nan_at_step,
+                 "put a NaN into the batch of step N (0-based), to test the non-finite handling")
       ->check(CLI::Range(int64_t{0}, int64_t{100000000}))
-      ->group("");
+      ->default_str("off")
+      ->group("Testing aids");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,6 @@
 // Helpers for the `tools:` tests, which run the real ddpm-train and
 // ddpm-sample (paths from the compile definitions DDPM_TRAIN_EXE and
-// DDPM_SAMPLE_EXE): start a program with its output captured in a file,
+// DDPM_SAMPLE_EXE): start a program with its output captured,
 // optionally with RLIMIT_FSIZE (a disk that fills up); wait for it with a
 // deadline (a hang fails the test instead of stalling CI); snapshot a folder
 // to show that a failed run left it untouched; write tiny data sets.
@@ -40,26 +40,25 @@ struct RunResult {
   std::string output;      // stdout and stderr together
 };
 
-// A started program.
+// A started program; its stdout and stderr go into a pipe (not a file, which
+// RLIMIT_FSIZE would cut short) that wait() drains.
 class Child {
  public:
   // rlimit_fsize >= 0: the child's RLIMIT_FSIZE in bytes (a write beyond it
   // fails with EFBIG; the programs ignore SIGXFSZ).
-  Child(const std::string& exe, const std::vector<std::string>& args, const std::string& log_path,
-        int64_t rlimit_fsize = -1)
-      : log_(log_path) {
+  Child(const std::string& exe, const std::vector<std::string>& args, int64_t rlimit_fsize = -1) {
     std::vector<std::string> all{exe};
     all.insert(all.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (std::string& a : all) argv.push_back(a.data());
     argv.push_back(nullptr);
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
     pid_ = ::fork();
     REQUIRE(pid_ >= 0);
     if (pid_ == 0) {  // only async-signal-safe calls until exec
-      const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd < 0) ::_exit(126);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
+      ::dup2(fds[1], 1);
+      ::dup2(fds[1], 2);
       if (rlimit_fsize >= 0) {
         struct rlimit rl {};
         rl.rlim_cur = rl.rlim_max = static_cast<rlim_t>(rlimit_fsize);
@@ -68,12 +67,16 @@ class Child {
       ::execv(exe.c_str(), argv.data());
       ::_exit(127);
     }
+    ::close(fds[1]);
+    out_fd_ = fds[0];
+    ::fcntl(out_fd_, F_SETFL, O_NONBLOCK);
   }
   ~Child() {
     if (pid_ > 0 && !reaped_) {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
     }
+    if (out_fd_ >= 0) ::close(out_fd_);
   }
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
@@ -87,6 +90,7 @@ class Child {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
     int st = 0;
     for (;;) {
+      drain();
       const pid_t w = ::waitpid(pid_, &st, WNOHANG);
       if (w == pid_) break;
       if (std::chrono::steady_clock::now() > deadline) {
@@ -95,27 +99,30 @@ class Child {
         r.timed_out = true;
         break;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     reaped_ = true;
+    drain();
     r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    try {
-      r.output = read_file(log_);
-    } catch (const std::exception&) {
-    }
+    r.output = output_;
     return r;
   }
 
  private:
-  std::string log_;
+  void drain() {
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(out_fd_, buf, sizeof buf)) > 0) output_.append(buf, static_cast<size_t>(n));
+  }
   pid_t pid_ = -1;
+  int out_fd_ = -1;
   bool reaped_ = false;
+  std::string output_;
 };
 
-inline RunResult run_program(const std::string& exe, const std::vector<std::string>& args, const TempDir& logs,
+inline RunResult run_program(const std::string& exe, const std::vector<std::string>& args, const TempDir&,
                              int64_t rlimit_fsize = -1) {
-  static int counter = 0;
-  Child c(exe, args, logs.file("run" + std::to_string(counter++) + ".log"), rlimit_fsize);
+  Child c(exe, args, rlimit_fsize);
   RunResult r = c.wait();
   CHECK_MESSAGE(!r.timed_out, "timed out: " << exe);
   return r;

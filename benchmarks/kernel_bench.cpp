@@ -80,7 +80,6 @@ using json = nlohmann::json;
 
 namespace {
 
-// ---------------------------------------------------------------- helpers
 
 void check_cuda(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
@@ -125,7 +124,6 @@ std::string fmt(const char* f, double v) {
   return b;
 }
 
-// ---------------------------------------------------------------- timing
 
 struct Timing {
   double median_ms = NAN, min_ms = NAN;
@@ -202,7 +200,6 @@ double copy_bandwidth(cudaStream_t s) {
   return 2.0 * static_cast<double>(bytes) / (median(ms) * 1e6);
 }
 
-// ---------------------------------------------------------------- results
 
 enum class RefKind { cudnn, unfused, roofline, none };
 
@@ -228,7 +225,6 @@ double roofline_ms(const Row& r, const Machine& m) { return r.bytes > 0 ? r.byte
 
 bool err_ok(const Row& r) { return !(r.err > r.tol) && !std::isnan(r.err); }
 
-// ---------------------------------------------------------------- cases
 
 struct ConvShape {
   const char* label;
@@ -336,7 +332,6 @@ class Bench {
 #endif
 };
 
-// ---------------------------------------------------------------- conv2d
 
 #ifdef DDPM_BENCH_CUDNN
 // cuDNN descriptors of one convolution (NCHW float, cross-correlation).
@@ -526,7 +521,6 @@ void Bench::conv(const std::vector<std::string>& passes) {
     }
 }
 
-// ---------------------------------------------------------------- silu
 
 void Bench::silu(bool fwd, bool bwd) {
   for (const ActShape& a : kActShapes)
@@ -594,7 +588,6 @@ void Bench::silu(bool fwd, bool bwd) {
     }
 }
 
-// ---------------------------------------------------------------- group_norm
 
 void Bench::group_norm(bool fwd, bool bwd) {
   const int64_t G = 8;
@@ -653,7 +646,6 @@ void Bench::group_norm(bool fwd, bool bwd) {
     }
 }
 
-// ---------------------------------------------------------------- diffusion ops
 
 // Per-sample coefficients a = sqrt(alphabar_t), b = sqrt(1 - alphabar_t) for
 // timesteps spread over the linear schedule.
@@ -854,7 +846,6 @@ void Bench::ddim_step() {
   }
 }
 
-// ---------------------------------------------------------------- optimiser
 
 int64_t unet_parameters() {
   nn::UNet m(nn::UNetConfig{}, 0);
@@ -949,7 +940,6 @@ void Bench::ema() {
   rows.push_back(r);
 }
 
-// ---------------------------------------------------------------- output
 
 Machine g_machine;
 
@@ -1181,19 +1171,72 @@ int main(int argc, char** argv) {
 
     GpuTimer timer(s, !no_flush, size_t{256} << 20, warmup, repeats);
     Bench bench(timer, s, tf32, batches);
+    json j;
+    j["benchmark"] = "ddpm-bench";
+    j["machine"] = {{"gpu", prop.name},
+                    {"compute_capability", std::to_string(prop.major) + "." + std::to_string(prop.minor)},
+                    {"sms", prop.multiProcessorCount},
+                    {"l2_bytes", prop.l2CacheSize},
+                    {"memory_bytes", prop.totalGlobalMem},
+                    {"sm_clock_max_mhz", sm_khz / 1000},
+                    {"memory_clock_mhz", mem_khz / 1000},
+                    {"memory_bus_bits", bus_bits},
+                    {"nominal_bandwidth_gbps", theo_gbps},
+                    {"driver", driver_version()},
+                    {"cuda_driver_api", cuda_version_text(drv)},
+                    {"cuda_runtime", cuda_version_text(rt)},
+                    {"cudnn_header", cudnn_header},
+                    {"cudnn_runtime", cudnn_runtime},
+                    {"nvidia_tf32_override", tf32_env ? tf32_env : ""}};
+    j["copy_bandwidth_gbps"] = g_machine.copy_gbps;
+    j["peak_fp32_tflops"] = num(g_machine.peak_fp32_tflops);
+    j["peak_tf32_tflops"] = num(g_machine.peak_tf32_tflops);
+    j["precision"] = "fp32 (TF32 off: CUDNN_FMA_MATH, MathMode::fp32); tf32 rows: TF32 allowed on both sides";
+    j["tf32"] = tf32_state;
+    j["l2_flushed"] = !no_flush;
+    j["l2_flush_bytes"] = timer.flush_bytes();
+    j["repeats"] = repeats;
+    j["warmup"] = warmup;
+    j["statistic"] = "median";
+    j["batches"] = batches;
+    j["note"] = note;
+    // Rewritten after every op group, so a run cut short keeps what it measured.
+    auto write_json = [&](bool complete) {
+      if (json_path.empty()) return;
+      j["complete"] = complete;
+      j["rows"] = json::array();
+      for (const Row& r : bench.rows) j["rows"].push_back(row_json(r));
+      const std::string tmp = json_path + ".tmp";
+      {
+        std::ofstream out(tmp);
+        if (!out) throw std::runtime_error("cannot write " + tmp);
+        out << j.dump(1) << "\n";
+      }
+      if (std::rename(tmp.c_str(), json_path.c_str()) != 0) throw std::runtime_error("cannot write " + json_path);
+    };
+
     print_header();
     std::vector<std::string> conv_passes;
     for (const char* p : {"conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight"})
       if (selected(p)) conv_passes.push_back(p);
-    if (!conv_passes.empty()) bench.conv(conv_passes);
-    if (selected("silu_fwd") || selected("silu_bwd")) bench.silu(selected("silu_fwd"), selected("silu_bwd"));
-    if (selected("group_norm_fwd") || selected("group_norm_bwd"))
-      bench.group_norm(selected("group_norm_fwd"), selected("group_norm_bwd"));
-    if (selected("q_sample")) bench.q_sample();
-    if (selected("ddpm_step")) bench.ddpm_step();
-    if (selected("ddim_step")) bench.ddim_step();
-    if (selected("adam_update")) bench.adam();
-    if (selected("ema_update")) bench.ema();
+    const std::vector<std::pair<bool, std::function<void()>>> groups = {
+        {!conv_passes.empty(), [&] { bench.conv(conv_passes); }},
+        {selected("silu_fwd") || selected("silu_bwd"),
+         [&] { bench.silu(selected("silu_fwd"), selected("silu_bwd")); }},
+        {selected("group_norm_fwd") || selected("group_norm_bwd"),
+         [&] { bench.group_norm(selected("group_norm_fwd"), selected("group_norm_bwd")); }},
+        {selected("q_sample"), [&] { bench.q_sample(); }},
+        {selected("ddpm_step"), [&] { bench.ddpm_step(); }},
+        {selected("ddim_step"), [&] { bench.ddim_step(); }},
+        {selected("adam_update"), [&] { bench.adam(); }},
+        {selected("ema_update"), [&] { bench.ema(); }},
+    };
+    for (const auto& [on, run] : groups) {
+      if (!on) continue;
+      run();
+      write_json(false);
+    }
+    write_json(true);
 
     int flagged = 0, failed = 0;
     for (const Row& r : bench.rows) {
@@ -1201,44 +1244,7 @@ int main(int argc, char** argv) {
       if (!r.error.empty()) ++failed;
     }
     std::printf("\n%zu cases, %d above tolerance, %d with errors\n", bench.rows.size(), flagged, failed);
-
-    if (!json_path.empty()) {
-      json j;
-      j["benchmark"] = "ddpm-bench";
-      j["machine"] = {{"gpu", prop.name},
-                      {"compute_capability", std::to_string(prop.major) + "." + std::to_string(prop.minor)},
-                      {"sms", prop.multiProcessorCount},
-                      {"l2_bytes", prop.l2CacheSize},
-                      {"memory_bytes", prop.totalGlobalMem},
-                      {"sm_clock_max_mhz", sm_khz / 1000},
-                      {"memory_clock_mhz", mem_khz / 1000},
-                      {"memory_bus_bits", bus_bits},
-                      {"nominal_bandwidth_gbps", theo_gbps},
-                      {"driver", driver_version()},
-                      {"cuda_driver_api", cuda_version_text(drv)},
-                      {"cuda_runtime", cuda_version_text(rt)},
-                      {"cudnn_header", cudnn_header},
-                      {"cudnn_runtime", cudnn_runtime},
-                      {"nvidia_tf32_override", tf32_env ? tf32_env : ""}};
-      j["copy_bandwidth_gbps"] = g_machine.copy_gbps;
-      j["peak_fp32_tflops"] = num(g_machine.peak_fp32_tflops);
-      j["peak_tf32_tflops"] = num(g_machine.peak_tf32_tflops);
-      j["precision"] = "fp32 (TF32 off: CUDNN_FMA_MATH, MathMode::fp32); tf32 rows: TF32 allowed on both sides";
-      j["tf32"] = tf32_state;
-      j["l2_flushed"] = !no_flush;
-      j["l2_flush_bytes"] = timer.flush_bytes();
-      j["repeats"] = repeats;
-      j["warmup"] = warmup;
-      j["statistic"] = "median";
-      j["batches"] = batches;
-      j["note"] = note;
-      j["rows"] = json::array();
-      for (const Row& r : bench.rows) j["rows"].push_back(row_json(r));
-      std::ofstream out(json_path);
-      if (!out) throw std::runtime_error("cannot write " + json_path);
-      out << j.dump(1) << "\n";
-      std::printf("wrote %s\n", json_path.c_str());
-    }
+    if (!json_path.empty()) std::printf("wrote %s\n", json_path.c_str());
     return flagged > 0 ? 1 : 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ddpm-bench: %s\n", e.what());

@@ -414,6 +414,13 @@ void Bench::conv(const std::vector<std::string>& passes) {
           r.check_against = "cuDNN FP32 (FMA math)";
           try {
             const float one = 1.0f, zero = 0.0f;
+            const cudnnMathType_t requested = tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+            check_cudnn(cudnnSetConvolutionMathType(desc.conv, requested), "cudnnSetConvolutionMathType");
+            // With TF32 allowed, each algorithm runs with the math type Find
+            // timed it with; with TF32 off the descriptor stays at FMA math.
+            auto use_math = [&](cudnnMathType_t found) {
+              if (tf32) check_cudnn(cudnnSetConvolutionMathType(desc.conv, found), "cudnnSetConvolutionMathType");
+            };
             std::function<void()> run;
             int algo = -1;
             size_t ws = 0;
@@ -427,6 +434,7 @@ void Bench::conv(const std::vector<std::string>& passes) {
                           "cudnnFindConvolutionForwardAlgorithmEx");
               const auto* p = best_perf(perf, n, tf32);
               if (!p) throw std::runtime_error("no cuDNN forward algorithm ran");
+              use_math(p->mathType);
               const cudnnConvolutionFwdAlgo_t a = p->algo;
               algo = static_cast<int>(a);
               ws = p->memory;
@@ -446,6 +454,7 @@ void Bench::conv(const std::vector<std::string>& passes) {
                           "cudnnFindConvolutionBackwardDataAlgorithmEx");
               const auto* p = best_perf(perf, n, tf32);
               if (!p) throw std::runtime_error("no cuDNN backward-data algorithm ran");
+              use_math(p->mathType);
               const cudnnConvolutionBwdDataAlgo_t a = p->algo;
               algo = static_cast<int>(a);
               ws = p->memory;
@@ -466,6 +475,7 @@ void Bench::conv(const std::vector<std::string>& passes) {
                           "cudnnFindConvolutionBackwardFilterAlgorithmEx");
               const auto* p = best_perf(perf, n, tf32);
               if (!p) throw std::runtime_error("no cuDNN backward-filter algorithm ran");
+              use_math(p->mathType);
               const cudnnConvolutionBwdFilterAlgo_t a = p->algo;
               algo = static_cast<int>(a);
               ws = p->memory;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 #include "diffusion/trainer.h"
 #include "kernels/q_sample.h"
 #include "nn/atomic_file.h"
+#include "nn/distributed.h"
 #include "nn/safetensors.h"
 #include "tools/common.h"
 
@@ -139,7 +141,8 @@ int run(int argc, char** argv) {
                       ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
                       ->default_str("1000 on the CPU, 20000 on a GPU");
   std::vector<std::pair<CLI::Option*, std::string>> cfg_opts;  // flag -> config key
-  cfg_opts.emplace_back(app.add_option("--batch-size", cfg.batch_size, "images per step")
+  cfg_opts.emplace_back(app.add_option("--batch-size", cfg.batch_size,
+                                    "images per step on each rank (under mpirun the global batch is ranks x this)")
                          ->check(CLI::Range(int64_t{1}, int64_t{65536})), "batch_size");
   cfg_opts.emplace_back(app.add_option("--lr", cfg.lr, "Adam learning rate (after warm-up)")->check(CLI::Range(1e-8, 1.0)), "lr");
   cfg_opts.emplace_back(app.add_option("--warmup", cfg.warmup_steps, "linear learning-rate warm-up steps")
@@ -180,7 +183,12 @@ int run(int argc, char** argv) {
       ->default_str("steps/10");
   app.add_flag("--skip-nonfinite", skip_nonfinite,
                "skip a step whose loss or gradient norm is not finite instead of stopping");
-  app.add_option("--threads", threads, "CPU threads")->check(CLI::Range(int64_t{1}, int64_t{1024}))->default_str("all cores");
+  app.add_option("--threads", threads, "CPU threads")->check(CLI::Range(int64_t{1}, int64_t{1024}))
+      ->default_str("all cores; under mpirun, the cores / ranks on the machine");
+  double dist_timeout = 600;
+  app.add_option("--dist-timeout", dist_timeout,
+                 "under mpirun: seconds a rank waits for the others before it stops the job (0: forever)")
+      ->check(CLI::Range(0.0, 1e9));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -189,48 +197,73 @@ int run(int argc, char** argv) {
   cfg.schedule = parse_beta_schedule(schedule);
   cfg.prediction = parse_prediction(prediction);
   cfg.model.time_embedding = nn::parse_time_embedding(time_embedding);
+  // Under mpirun: one process per rank (docs/distributed.md); rank 0 alone
+  // writes files and logs.
+  nn::Communicator& comm = nn::world();
+  const bool root = comm.rank() == 0;
+  comm.set_timeout(dist_timeout);
   const Device device = tools::resolve_device(device_flag);
+  if (device == Device::cuda) nn::select_local_gpu(comm);
   if (!o_steps->count()) steps = device == Device::cuda ? 20000 : 1000;
 #ifdef _OPENMP
+  if (threads == 0 && comm.local_size() > 1 && !std::getenv("OMP_NUM_THREADS"))
+    threads = std::max(1, omp_get_num_procs() / comm.local_size());
   if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
 #endif
 
   const fs::path dir(out);
   const fs::path state_path = dir / "state.safetensors", model_path = dir / "model.safetensors";
-  fs::create_directories(dir / "samples");
-  {  // fail now, not after an hour, when the folder cannot be written
-    write_file_atomic((dir / ".write-test").string(), std::string("ok"));
-    fs::remove(dir / ".write-test");
+  std::map<std::string, std::string> saved_meta;  // the checkpoint's, on every rank
+  if (root) {
+    fs::create_directories(dir / "samples");
+    {  // fail now, not after an hour, when the folder cannot be written
+      write_file_atomic((dir / ".write-test").string(), std::string("ok"));
+      fs::remove(dir / ".write-test");
+    }
+    if (resume && !fs::exists(state_path))
+      throw std::runtime_error("--resume: nothing to resume: " + state_path.string() + " does not exist");
+    if (resume) saved_meta = load_safetensors(state_path.string()).metadata();
+  }
+  if (resume && comm.size() > 1) {  // rank 0 read it: the others' machines may not have the file
+    std::string text = nlohmann::json(saved_meta).dump();
+    comm.broadcast(text, 0);
+    saved_meta = nlohmann::json::parse(text).get<std::map<std::string, std::string>>();
   }
   if (resume) {
-    if (!fs::exists(state_path))
-      throw std::runtime_error("--resume: nothing to resume: " + state_path.string() + " does not exist");
-    const SafetensorsFile f = load_safetensors(state_path.string());
-    TrainConfig saved = TrainConfig::from_map(f.metadata());
+    TrainConfig saved = TrainConfig::from_map(saved_meta);
+    saved.batch_size = per_rank_batch_for_resume(saved_meta, comm.size());
     const auto want = cfg.to_map(), have = saved.to_map();
     // A flag given explicitly must agree with the checkpoint; the others take
     // the checkpoint's values.
-    for (const auto& [o, key] : cfg_opts)
+    for (const auto& [o, key] : cfg_opts) {
+      if (o->count() && key == "batch_size" && have.at(key) != want.at(key))
+        throw std::runtime_error("--resume: --batch-size " + want.at(key) + " per rank with " +
+                                 std::to_string(comm.size()) + " rank(s) does not give the checkpoint's global batch " +
+                                 std::to_string(saved.batch_size * comm.size()) + " (" + state_path.string() +
+                                 "); drop the flag (it becomes " + have.at(key) + ")");
       if (o->count() && have.at(key) != want.at(key))
         throw std::runtime_error("--resume: " + o->get_name() + " " + want.at(key) + " differs from the checkpoint's " +
                                  key + "=" + have.at(key) + " (" + state_path.string() +
                                  "); drop the flag to continue with the checkpoint's value");
+    }
     cfg = saved;
-  } else if (fs::exists(state_path)) {
+  } else if (root && fs::exists(state_path)) {
     throw std::runtime_error(dir.string() + " already holds a run (state.safetensors): pass --resume to continue it, "
                              "or choose another --out");
   }
 
   const ImageDataset ds = resolve_dataset(data);
-  std::fprintf(stderr, "ddpm-train: %s: %lld images %lldx%lldx%lld (padded to %lldx%lld)\n", ds.source.c_str(),
+  if (root)
+    std::fprintf(stderr, "ddpm-train: %s: %lld images %lldx%lldx%lld (padded to %lldx%lld)\n", ds.source.c_str(),
                static_cast<long long>(ds.images.size(0)), static_cast<long long>(ds.images.size(1)),
                static_cast<long long>(ds.orig_height), static_cast<long long>(ds.orig_width),
                static_cast<long long>(ds.images.size(2)), static_cast<long long>(ds.images.size(3)));
-  Trainer tr(cfg, ds.images, device);
+  Trainer tr(cfg, ds.images, device, comm);
   if (resume) tr.load_state(state_path.string());
   const int64_t start = tr.step_count();
   if (start >= steps) {
-    std::fprintf(stderr, "ddpm-train: the run in %s is already at step %lld of %lld: nothing to do (raise --steps to "
+    if (root)
+      std::fprintf(stderr, "ddpm-train: the run in %s is already at step %lld of %lld: nothing to do (raise --steps to "
                  "train further)\n", dir.c_str(), static_cast<long long>(start), static_cast<long long>(steps));
     return 0;
   }
@@ -242,12 +275,17 @@ int run(int argc, char** argv) {
   for (const auto& [k, v] : cfg.to_map()) cj["config"][k] = v;
   for (const auto& [k, v] : meta) cj["data"][k] = v;
   cj["run"] = {{"steps", steps}, {"device", device_name(device)}, {"sample_every", sample_every},
-               {"checkpoint_every", checkpoint_every}, {"parameters", tr.model().num_parameters()}};
-  write_file_atomic((dir / "config.json").string(), cj.dump(2) + "\n");
-  if (!resume) write_forward_process(tr, ds.images, dir / "forward_process.png", ds.crop());
+               {"checkpoint_every", checkpoint_every}, {"parameters", tr.model().num_parameters()},
+               {"world_size", comm.size()}, {"global_batch", tr.global_batch()}};
+  if (root) write_file_atomic((dir / "config.json").string(), cj.dump(2) + "\n");
+  if (root && !resume) write_forward_process(tr, ds.images, dir / "forward_process.png", ds.crop());
 
-  std::vector<LossRow> rows = resume ? read_loss_csv(dir / "loss.csv", start) : std::vector<LossRow>{};
-  std::fprintf(stderr, "ddpm-train: UNet base %lld (%lld parameters), %s schedule T=%lld, batch %lld, %s, steps %lld..%lld\n",
+  std::vector<LossRow> rows = resume && root ? read_loss_csv(dir / "loss.csv", start) : std::vector<LossRow>{};
+  if (comm.size() > 1 && root)
+    std::fprintf(stderr, "ddpm-train: %s, global batch %lld = %d x %lld per rank\n", comm.describe().c_str(),
+                 static_cast<long long>(tr.global_batch()), comm.size(), static_cast<long long>(cfg.batch_size));
+  if (root)
+    std::fprintf(stderr, "ddpm-train: UNet base %lld (%lld parameters), %s schedule T=%lld, batch %lld, %s, steps %lld..%lld\n",
                static_cast<long long>(cfg.model.base_channels), static_cast<long long>(tr.model().num_parameters()),
                beta_schedule_name(cfg.schedule), static_cast<long long>(cfg.timesteps), static_cast<long long>(cfg.batch_size),
                device_name(device), static_cast<long long>(start), static_cast<long long>(steps));
@@ -255,6 +293,10 @@ int run(int argc, char** argv) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   auto checkpoint = [&]() {
+    if (!tr.replicas_in_sync())
+      throw std::runtime_error("the ranks' weights differ at step " + std::to_string(tr.step_count()) +
+                               " (the all-reduce did not give every rank the same bytes); not writing a checkpoint");
+    if (!root) return;
     tr.save_state(state_path.string(), meta);
     tr.save_model(model_path.string(), meta);
     write_file_atomic((dir / "loss.csv").string(), loss_csv(rows));
@@ -268,7 +310,8 @@ int run(int argc, char** argv) {
     try {
       r = tr.step(skip_nonfinite);
     } catch (const NonFiniteError& e) {
-      std::fprintf(stderr, "\nddpm-train: stopping: %s. The last good checkpoint (%s) is kept; lower --lr, check the "
+      if (root)
+        std::fprintf(stderr, "\nddpm-train: stopping: %s. The last good checkpoint (%s) is kept; lower --lr, check the "
                    "data, or pass --skip-nonfinite to skip such steps.\n", e.what(), state_path.c_str());
       return 3;
     }
@@ -276,31 +319,36 @@ int run(int argc, char** argv) {
     const double dt = std::chrono::duration<double>(now - t_last).count();
     t_last = now;
     if (!std::isfinite(r.loss)) {
-      std::fprintf(stderr, "\nddpm-train: step %lld skipped: non-finite loss or gradient norm\n", static_cast<long long>(s));
+      if (root)
+        std::fprintf(stderr, "\nddpm-train: step %lld skipped: non-finite loss or gradient norm\n", static_cast<long long>(s));
     } else {
       avg = s == start ? r.loss : 0.98 * avg + 0.02 * r.loss;
     }
-    rows.push_back({s, r.loss, r.grad_norm, r.lr, dt > 0 ? static_cast<double>(cfg.batch_size) / dt : 0});
+    const double images = static_cast<double>(tr.global_batch());
+    rows.push_back({s, r.loss, r.grad_norm, r.lr, dt > 0 ? images / dt : 0});
     char extra[96];
     std::snprintf(extra, sizeof extra, "loss %.4f (avg %.4f)", r.loss, avg);
-    progress.update(s + 1, extra, static_cast<double>(cfg.batch_size));
+    if (root) progress.update(s + 1, extra, images);
     const int64_t done = s + 1;
     if (done % checkpoint_every == 0 || done == steps) checkpoint();
-    if (done % sample_every == 0 || done == steps) {
+    if (root && (done % sample_every == 0 || done == steps)) {
       char name[64];
       std::snprintf(name, sizeof name, "step_%06lld.png", static_cast<long long>(done));
       write_sample_grid(tr, dir / "samples" / name, sample_num, sample_steps, ds.crop(), ds.images.size(2),
                         ds.images.size(3));
       write_loss_png(dir / "loss.png", rows);
     }
-    if (g_signal.load() != 0) {
+    // Every rank stops at the same step when any of them got the signal.
+    if (nn::any_rank(comm, g_signal.load() != 0)) {
       checkpoint();
-      std::fprintf(stderr, "\nddpm-train: %s at step %lld: state saved to %s; continue with --resume\n",
-                   g_signal.load() == SIGINT ? "interrupted" : "terminated", static_cast<long long>(done),
-                   state_path.c_str());
+      if (root)
+        std::fprintf(stderr, "\nddpm-train: %s at step %lld: state saved to %s; continue with --resume\n",
+                     g_signal.load() == SIGINT ? "interrupted" : "terminated", static_cast<long long>(done),
+                     state_path.c_str());
       return 0;
     }
   }
+  if (!root) return 0;
   progress.finish();
   write_loss_png(dir / "loss.png", rows);
   std::fprintf(stderr, "ddpm-train: wrote %s, %s, loss.csv, loss.png and samples/ in %s\n", model_path.filename().c_str(),
@@ -314,6 +362,15 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
+    nn::Communicator* comm = nullptr;
+    try {
+      comm = &nn::world();
+    } catch (const std::exception&) {
+    }
+    if (comm && comm->size() > 1) {  // stop the other ranks too: they would wait for this one
+      std::fprintf(stderr, "ddpm-train: rank %d: error: %s\n", comm->rank(), e.what());
+      comm->abort(1);
+    }
     std::fprintf(stderr, "ddpm-train: error: %s\n", e.what());
     return 1;
   }

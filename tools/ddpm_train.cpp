@@ -183,8 +183,9 @@ int run(int argc, char** argv) {
       ->default_str("steps/10");
   app.add_flag("--skip-nonfinite", skip_nonfinite,
                "skip a step whose loss or gradient norm is not finite instead of stopping");
-  app.add_option("--threads", threads, "CPU threads")->check(CLI::Range(int64_t{1}, int64_t{1024}))
-      ->default_str("all cores; under mpirun, the cores / ranks on the machine");
+  app.add_option("--threads", threads, "CPU threads (under mpirun: by default the cores / the ranks on the machine)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1024}))
+      ->default_str("all cores");
   double dist_timeout = 600;
   app.add_option("--dist-timeout", dist_timeout,
                  "under mpirun: seconds a rank waits for the others before it stops the job (0: forever)")

@@ -49,6 +49,20 @@ double to_double(const std::map<std::string, std::string>& m, const std::string&
   return d;
 }
 
+// FNV-1a over 8-byte words (then the tail bytes): a cheap fingerprint for
+// checking that ranks hold the same bytes.
+uint64_t fnv1a(const void* data, size_t n) {
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    h = (h ^ w) * 1099511628211ull;
+  }
+  for (size_t i = n - n % 8; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
 int64_t to_int(const std::map<std::string, std::string>& m, const std::string& key) {
   const std::string& v = need(m, key);
   size_t used = 0;
@@ -164,6 +178,11 @@ Trainer::Trainer(const TrainConfig& cfg, Tensor images, Device device, nn::Commu
   // The initialisation is a function of the seed alone, so the ranks agree
   // already; the broadcast makes it so whatever the initialiser does.
   sync_from_root();
+  // Each rank reads its rows from its own copy of the data: they must agree.
+  if (comm_->size() > 1 && !comm_->all_equal(fnv1a(images_.raw_data(), images_.nbytes())))
+    throw std::runtime_error("Trainer: the ranks loaded different data sets (" + images_.desc() + " on rank " +
+                             std::to_string(comm_->rank()) +
+                             "; a hash of the images differs between ranks): give every machine the same --data");
 }
 
 void Trainer::sync_from_root() {
@@ -184,18 +203,8 @@ void Trainer::sync_from_root() {
 
 bool Trainer::replicas_in_sync() {
   if (comm_->size() == 1) return true;
-  // FNV-1a over the weights' bytes, 8 at a time.
   const Tensor host = flat_.params().device() == Device::cpu ? flat_.params() : flat_.params().to(Device::cpu);
-  const unsigned char* p = static_cast<const unsigned char*>(host.raw_data());
-  uint64_t h = 1469598103934665603ull;
-  const size_t n = host.nbytes();
-  for (size_t i = 0; i + 8 <= n; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    h = (h ^ w) * 1099511628211ull;
-  }
-  for (size_t i = n - n % 8; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return comm_->all_equal(h);
+  return comm_->all_equal(fnv1a(host.raw_data(), host.nbytes()));
 }
 
 const Tensor& Trainer::sampling_weights() const { return ema_ ? ema_->weights() : flat_.params(); }

@@ -83,7 +83,8 @@ class Trainer {
   // images: the whole data set [N, C, H, W], float32 in [-1, 1], on the CPU
   // (every rank holds all of it and reads its own rows). cfg.batch_size is
   // the batch of each rank. With more than one rank, the constructor is a
-  // collective: the initial state is broadcast from rank 0.
+  // collective: the initial state is broadcast from rank 0, and it throws
+  // std::runtime_error on every rank when the ranks' images differ.
   Trainer(const TrainConfig& cfg, Tensor images, Device device = Device::cpu,
           nn::Communicator& comm = nn::single_process());
 

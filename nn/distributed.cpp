@@ -50,11 +50,11 @@ class SingleProcess final : public Communicator {
   std::string describe() const override { return "single process"; }
 };
 
+#ifdef DDPM_MPI
+
 void check_tensor(const Tensor& t, const char* op) {
   if (!t.defined()) throw std::invalid_argument(std::string("distributed ") + op + ": undefined tensor");
 }
-
-#ifdef DDPM_MPI
 
 void check_mpi(int rc, const char* what) {
   if (rc == MPI_SUCCESS) return;
@@ -165,7 +165,7 @@ Fault parse_fault() {
 
 class MpiCommunicator final : public Communicator {
  public:
-  MpiCommunicator() {
+  MpiCommunicator() : fault_(parse_fault()) {
     int initialised = 0;
     MPI_Initialized(&initialised);
     if (!initialised) {
@@ -187,7 +187,6 @@ class MpiCommunicator final : public Communicator {
     int first_on_machine = local_rank_ == 0 ? 1 : 0;
     check_mpi(MPI_Allreduce(&first_on_machine, &machines_, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD),
               "MPI_Allreduce");
-    fault_ = parse_fault();
     watchdog_ = std::make_unique<Watchdog>(rank_);
   }
 

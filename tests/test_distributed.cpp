@@ -244,6 +244,19 @@ TEST_CASE("diffusion: a state saved by 2 ranks resumes on 1 rank with the same g
   check_close(back, straight7, false);
 }
 
+TEST_CASE("diffusion: ranks that loaded different data sets refuse to train") {
+  std::vector<std::string> errors(2);
+  test::ThreadGroup group(2);
+  group.run([&](nn::Communicator& comm) {
+    Tensor images = tiny_images(kImages);
+    if (comm.rank() == 1) images.data<float>()[5] += 0.5f;  // one pixel differs
+    errors[static_cast<size_t>(comm.rank())] = test::error_message<std::runtime_error>(
+        [&] { Trainer tr(tiny_config(4), images, Device::cpu, comm); });
+  });
+  test::check_contains(errors[0], {"the ranks loaded different data sets", "on rank 0", "same --data"});
+  test::check_contains(errors[1], {"the ranks loaded different data sets", "on rank 1"});
+}
+
 TEST_CASE("diffusion: the per-rank batch for resuming on another rank count") {
   const std::map<std::string, std::string> two_by_4 = {{"batch_size", "4"}, {"world_size", "2"}};
   CHECK(per_rank_batch_for_resume(two_by_4, 1) == 8);

@@ -51,6 +51,20 @@ double to_double(const std::map<std::string, std::string>& m, const std::string&
   return d;
 }
 
+// FNV-1a over 8-byte words (then the tail bytes): a cheap fingerprint for
+// checking that ranks hold the same bytes.
+uint64_t fnv1a(const void* data, size_t n) {
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    h = (h ^ w) * 1099511628211ull;
+  }
+  for (size_t i = n - n % 8; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
 int64_t to_int(const std::map<std::string, std::string>& m, const std::string& key) {
   const std::string& v = need(m, key);
   size_t used = 0;
@@ -148,8 +162,24 @@ NonFiniteError::NonFiniteError(int64_t s, double loss, double norm)
                          ", gradient norm " + num(norm)),
       step(s) {}
 
-Trainer::Trainer(const TrainConfig& cfg, Tensor images, Device device)
-    : cfg_(cfg), sched_(cfg.schedule, cfg.timesteps), images_(std::move(images)), device_(device) {
+int64_t per_rank_batch_for_resume(const std::map<std::string, std::string>& meta, int world_size) {
+  const int64_t batch = to_int(meta, "batch_size");
+  const int64_t saved_world = meta.count("world_size") ? to_int(meta, "world_size") : 1;
+  if (batch < 1 || saved_world < 1 || world_size < 1)
+    throw std::runtime_error("checkpoint metadata: batch_size " + std::to_string(batch) + " and world_size " +
+                             std::to_string(saved_world) + " must be positive");
+  const int64_t global = batch * saved_world;
+  if (global % world_size != 0)
+    throw std::runtime_error("the checkpoint was trained with a global batch of " + std::to_string(global) + " (" +
+                             std::to_string(saved_world) + " rank(s) x " + std::to_string(batch) +
+                             "), which " + std::to_string(world_size) +
+                             " ranks cannot split evenly: resume with a rank count that divides " +
+                             std::to_string(global));
+  return global / world_size;
+}
+
+Trainer::Trainer(const TrainConfig& cfg, Tensor images, Device device, nn::Communicator& comm)
+    : cfg_(cfg), sched_(cfg.schedule, cfg.timesteps), images_(std::move(images)), device_(device), comm_(&comm) {
   cfg_.validate();
   if (images_.dim() != 4 || images_.dtype() != DType::f32 || images_.device() != Device::cpu)
     throw std::invalid_argument("Trainer: images must be a [N, C, H, W] f32 cpu tensor, got " + images_.desc());
@@ -160,10 +190,12 @@ Trainer::Trainer(const TrainConfig& cfg, Tensor images, Device device)
   if (images_.size(2) % 8 != 0 || images_.size(3) % 8 != 0)
     throw std::invalid_argument("Trainer: image size " + std::to_string(images_.size(2)) + "x" +
                                 std::to_string(images_.size(3)) + " is not divisible by 8 (the UNet pools 3 times)");
-  batches_per_epoch_ = images_.size(0) / cfg_.batch_size;
+  global_batch_ = cfg_.batch_size * comm_->size();
+  batches_per_epoch_ = images_.size(0) / global_batch_;
   if (batches_per_epoch_ == 0)
-    throw std::invalid_argument("Trainer: batch size " + std::to_string(cfg_.batch_size) + " exceeds the " +
-                                std::to_string(images_.size(0)) + " images of the data set");
+    throw std::invalid_argument("Trainer: batch size " + std::to_string(cfg_.batch_size) +
+                                (comm_->size() > 1 ? " x " + std::to_string(comm_->size()) + " ranks" : std::string()) +
+                                " exceeds the " + std::to_string(images_.size(0)) + " images of the data set");
   model_ = std::make_shared<nn::UNet>(cfg_.model, cfg_.seed);
   if (device_ != Device::cpu) model_->to(device_);
   flat_ = nn::FlatParameters(*model_);
@@ -173,6 +205,36 @@ Trainer::Trainer(const TrainConfig& cfg, Tensor images, Device device)
   ac.decoupled = cfg_.adamw;
   adam_ = std::make_unique<nn::Adam>(flat_, ac);
   if (cfg_.ema_decay > 0) ema_ = std::make_unique<nn::Ema>(flat_, cfg_.ema_decay);
+  // The initialisation is a function of the seed alone, so the ranks agree
+  // already; the broadcast makes it so whatever the initialiser does.
+  sync_from_root();
+  // Each rank reads its rows from its own copy of the data: they must agree.
+  if (comm_->size() > 1 && !comm_->all_equal(fnv1a(images_.raw_data(), images_.nbytes())))
+    throw std::runtime_error("Trainer: the ranks loaded different data sets (" + images_.desc() + " on rank " +
+                             std::to_string(comm_->rank()) +
+                             "; a hash of the images differs between ranks): give every machine the same --data");
+}
+
+void Trainer::sync_from_root() {
+  if (comm_->size() == 1) return;
+  comm_->broadcast(flat_.params(), 0);
+  comm_->broadcast(adam_->exp_avg(), 0);
+  comm_->broadcast(adam_->exp_avg_sq(), 0);
+  if (ema_) comm_->broadcast(ema_->weights(), 0);
+  // Step counters as float64: exact below 2^53.
+  const std::vector<double> counters = {static_cast<double>(step_), static_cast<double>(adam_->steps_taken())};
+  Tensor steps = Tensor::from_vector(counters, {2});
+  comm_->broadcast(steps, 0);
+  const std::vector<double> v = steps.to_vector<double>();
+  step_ = static_cast<int64_t>(v[0]);
+  adam_->set_steps_taken(static_cast<int64_t>(v[1]));
+  cached_epoch_ = -1;
+}
+
+bool Trainer::replicas_in_sync() {
+  if (comm_->size() == 1) return true;
+  const Tensor host = flat_.params().device() == Device::cpu ? flat_.params() : flat_.params().to(Device::cpu);
+  return comm_->all_equal(fnv1a(host.raw_data(), host.nbytes()));
 }
 
 const Tensor& Trainer::sampling_weights() const { return ema_ ? ema_->weights() : flat_.params(); }
@@ -183,7 +245,7 @@ Tensor Trainer::batch_for_step(int64_t s) {
     order_ = epoch_permutation(images_.size(0), cfg_.seed, epoch);
     cached_epoch_ = epoch;
   }
-  const int64_t B = cfg_.batch_size;
+  const int64_t B = cfg_.batch_size, first = k * global_batch_ + comm_->rank() * B;
   const int64_t per = images_.numel() / images_.size(0);
   // Gathered on the host (the data set lives there), then one host-to-device
   // copy of B*C*H*W floats per step on a GPU. Acceptable for now: a copy of
@@ -193,7 +255,7 @@ Tensor Trainer::batch_for_step(int64_t s) {
   const float* src = images_.data<float>();
   float* dst = batch.data<float>();
   for (int64_t n = 0; n < B; ++n)
-    std::memcpy(dst + n * per, src + order_[static_cast<size_t>(k * B + n)] * per,
+    std::memcpy(dst + n * per, src + order_[static_cast<size_t>(first + n)] * per,
                 static_cast<size_t>(per) * sizeof(float));
   if (s == nan_step_) dst[0] = std::numeric_limits<float>::quiet_NaN();
   return device_ == Device::cpu ? batch : batch.to(device_);
@@ -201,12 +263,14 @@ Tensor Trainer::batch_for_step(int64_t s) {
 
 Trainer::StepResult Trainer::step(bool skip_nonfinite) {
   const int64_t B = cfg_.batch_size, T = cfg_.timesteps;
-  const uint64_t s = static_cast<uint64_t>(step_);
+  // Index in the global sequence of samples of this rank's first row.
+  const uint64_t first = static_cast<uint64_t>(step_) * static_cast<uint64_t>(global_batch_) +
+                         static_cast<uint64_t>(comm_->rank()) * static_cast<uint64_t>(B);
   const Tensor x0 = batch_for_step(step_);
   const int64_t per = x0.numel() / B;
   std::vector<float> tv(static_cast<size_t>(B)), av(tv.size()), bv(tv.size());
   for (int64_t n = 0; n < B; ++n) {
-    const int64_t t = philox::uniform_int(cfg_.seed, streams::kTimesteps, s * static_cast<uint64_t>(B) + n, T);
+    const int64_t t = philox::uniform_int(cfg_.seed, streams::kTimesteps, first + static_cast<uint64_t>(n), T);
     tv[static_cast<size_t>(n)] = static_cast<float>(t);
     av[static_cast<size_t>(n)] = static_cast<float>(sched_.sqrt_alphas_cumprod[static_cast<size_t>(t)]);
     bv[static_cast<size_t>(n)] = static_cast<float>(sched_.sqrt_one_minus_alphas_cumprod[static_cast<size_t>(t)]);
@@ -219,13 +283,21 @@ Trainer::StepResult Trainer::step(bool skip_nonfinite) {
   const Tensor t = Tensor::from_vector(tv, {B}, device_);
   const kernels::QSampleResult q =
       kernels::q_sample(x0, Tensor::from_vector(av, {B}, device_), Tensor::from_vector(bv, {B}, device_), cfg_.seed,
-                        streams::kTrainNoise, s * static_cast<uint64_t>(B * per), cfg_.prediction);
+                        streams::kTrainNoise, first * static_cast<uint64_t>(per), cfg_.prediction);
   const Tensor loss = mse_loss(model_->forward(q.x_t, t), q.target);
   flat_.zero_grad();
   loss.backward();
-  // The two device-to-host reads of a step (the loss, then the gradient norm
-  // in clip_grad_norm): the finiteness check and the clipping scale need them.
-  const double loss_value = loss.item();
+  // The device-to-host reads of a step (the loss, then the gradient norm in
+  // clip_grad_norm): the finiteness check and the clipping scale need them.
+  double loss_value = loss.item();
+  if (comm_->size() > 1) {
+    // Each rank's loss and gradient are means over its B rows; every rank has
+    // B rows, so their mean over the ranks is the mean over the global batch.
+    comm_->allreduce_mean(flat_.grads());
+    Tensor l = Tensor::from_vector(std::vector<double>{loss_value}, {1});
+    comm_->allreduce_mean(l);
+    loss_value = l.item();
+  }
   const double norm = nn::clip_grad_norm(flat_.grads(), cfg_.grad_clip);
   const double lr = cfg_.lr * std::min(1.0, cfg_.warmup_steps > 0
                                                 ? static_cast<double>(step_ + 1) / static_cast<double>(cfg_.warmup_steps)
@@ -254,10 +326,16 @@ void Trainer::save_state(const std::string& path, const std::map<std::string, st
   std::map<std::string, std::string> meta = cfg_.to_map();
   for (const auto& [k, v] : extra_meta) meta[k] = v;
   meta["format"] = "ddpm-engine train state v1";
+  meta["world_size"] = std::to_string(comm_->size());
   save_safetensors(path, blobs, meta);
 }
 
 void Trainer::load_state(const std::string& path) {
+  if (comm_->rank() == 0) load_state_here(path);
+  sync_from_root();
+}
+
+void Trainer::load_state_here(const std::string& path) {
   const SafetensorsFile f = load_safetensors(path);
   const auto meta = f.metadata();
   auto fmt = meta.find("format");
@@ -273,7 +351,24 @@ void Trainer::load_state(const std::string& path) {
     throw std::runtime_error(path + ": bad __metadata__: " + e.what());
   }
   const auto mine = cfg_.to_map(), theirs = saved.to_map();
+  // Saved on another rank count: the global batch must match (batch_size
+  // then differs); on the same count batch_size is compared below.
+  const bool other_world = meta.count("world_size") ? meta.at("world_size") != std::to_string(comm_->size())
+                                                    : comm_->size() != 1;
+  int64_t resume_batch = cfg_.batch_size;
+  try {
+    if (other_world) resume_batch = per_rank_batch_for_resume(meta, comm_->size());
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": " + e.what());
+  }
+  if (resume_batch != cfg_.batch_size)
+    throw std::runtime_error(path + ": the checkpoint's global batch is " +
+                             std::to_string(resume_batch * comm_->size()) + ", this run's is " + std::to_string(global_batch_) + " (" + std::to_string(comm_->size()) +
+                             " rank(s) x " + std::to_string(cfg_.batch_size) + "); with " +
+                             std::to_string(comm_->size()) + " rank(s) the batch size per rank must be " +
+                             std::to_string(resume_batch));
   for (const auto& [k, v] : mine) {
+    if (k == "batch_size" && other_world) continue;  // compared as the global batch above
     if (theirs.at(k) != v)
       throw std::runtime_error(path + ": the checkpoint was trained with " + k + "=" + theirs.at(k) +
                                ", this run asks for " + k + "=" + v +

@@ -1,18 +1,27 @@
 // The DDPM training loop's step, and the state a checkpoint holds.
 //
 // One step (the seed's train_step, plus the recipe that makes a short CPU run
-// produce garments: warm-up, gradient clipping, EMA):
-//   x0     = the next batch of the epoch's shuffled order (drop_last)
-//   t_n    = uniform_int(seed, kTimesteps, step*B + n, T)
-//   x_t, target = q_sample(x0, sqrt(alphabar_t), sqrt(1-alphabar_t), noise at step*B*P)
+// produce garments: warm-up, gradient clipping, EMA), with B the batch per
+// rank, R ranks (nn/distributed.h; R = 1 without MPI), G = R*B the global
+// batch, and r this rank:
+//   rows   = the global batch k of the epoch's shuffled order (drop_last):
+//            order[k*G + j], j in [0, G); rank r takes j in [r*B, (r+1)*B)
+//   t_j    = uniform_int(seed, kTimesteps, step*G + j, T)
+//   x_t, target = q_sample(x0, sqrt(alphabar_t), sqrt(1-alphabar_t), noise at (step*G + j)*P + i)
 //   loss   = mse(model(x_t, t), target)          target: eps, or v
-//   g      = grad(loss) in the flat buffer; norm = ||g||; clip to grad_clip
+//   g      = grad(loss) in the flat buffer; all-reduced to the mean over the
+//            ranks (the gradient of the mean loss over the global batch,
+//            since every rank's batch has B rows); norm = ||g||; clip
 //   lr_s   = lr * min(1, (step+1)/warmup)
 //   Adam(lr_s); EMA update
+// Every sample's image, timestep and noise depend on its index j in the
+// global batch only, so R ranks of batch B see exactly what one rank of batch
+// R*B sees. The reported loss is the mean over the global batch.
 // Every random number is a function of (seed, step), and the data order of
 // (seed, epoch), so the state to resume is just the weights, Adam's moments,
 // the EMA weights and the step number: a resumed run repeats an
-// uninterrupted one bit for bit (on the CPU, for the same thread count).
+// uninterrupted one bit for bit (on the CPU, for the same thread and rank
+// counts). All ranks hold the same state; rank 0 reads and writes it.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +34,7 @@
 #include "diffusion/scheduler.h"
 #include "kernels/q_sample.h"
 #include "nn/adam.h"
+#include "nn/distributed.h"
 #include "nn/ema.h"
 #include "nn/flat_parameters.h"
 #include "nn/unet.h"
@@ -62,10 +72,21 @@ class NonFiniteError : public std::runtime_error {
   int64_t step;
 };
 
+// The per-rank batch that continues a run saved with state metadata `meta`
+// on world_size ranks: its global batch (batch_size x its "world_size",
+// 1 when absent) divided evenly. Throws std::runtime_error saying why when
+// it does not divide.
+int64_t per_rank_batch_for_resume(const std::map<std::string, std::string>& meta, int world_size);
+
 class Trainer {
  public:
-  // images: the whole data set [N, C, H, W], float32 in [-1, 1], on the CPU.
-  Trainer(const TrainConfig& cfg, Tensor images, Device device = Device::cpu);
+  // images: the whole data set [N, C, H, W], float32 in [-1, 1], on the CPU
+  // (every rank holds all of it and reads its own rows). cfg.batch_size is
+  // the batch of each rank. With more than one rank, the constructor is a
+  // collective: the initial state is broadcast from rank 0, and it throws
+  // std::runtime_error on every rank when the ranks' images differ.
+  Trainer(const TrainConfig& cfg, Tensor images, Device device = Device::cpu,
+          nn::Communicator& comm = nn::single_process());
 
   struct StepResult {
     double loss, grad_norm, lr;
@@ -77,6 +98,9 @@ class Trainer {
 
   int64_t step_count() const { return step_; }
   int64_t batches_per_epoch() const { return batches_per_epoch_; }
+  // batch_size x ranks: the images one step trains on.
+  int64_t global_batch() const { return global_batch_; }
+  nn::Communicator& comm() { return *comm_; }
   const TrainConfig& config() const { return cfg_; }
   const NoiseScheduler& scheduler() const { return sched_; }
   nn::UNet& model() { return *model_; }
@@ -86,35 +110,46 @@ class Trainer {
   Device device() const { return device_; }
 
   // Everything needed to resume (weights, Adam moments, EMA, step), with the
-  // configuration in the metadata.
+  // configuration and the rank count ("world_size") in the metadata. Writes
+  // on the calling rank: the tools call it on rank 0 only.
   void save_state(const std::string& path, const std::map<std::string, std::string>& extra_meta = {}) const;
-  // Loads a state file; throws std::runtime_error naming the file and the
-  // mismatch when its configuration or tensors differ from this trainer's,
-  // a tensor is not a finite float tensor, or the step counters are
-  // inconsistent. The trainer is unchanged when it throws.
+  // Loads a state file on rank 0 and broadcasts it (a collective: the file
+  // need not exist on the other ranks' machines). Throws std::runtime_error
+  // naming the file and the mismatch when its configuration or tensors differ
+  // from this trainer's, a tensor is not a finite float tensor, or the step
+  // counters are inconsistent; the trainer is unchanged when it throws. A
+  // different rank count is accepted when the global batch is the same
+  // (per_rank_batch_for_resume): the run continues as the same computation,
+  // up to float rounding of the gradient sum.
   void load_state(const std::string& path);
   // Testing aid (ddpm-train --debug-nan-at-step): one pixel of the batch of
   // step `step` becomes NaN, so that step's loss and gradients are NaN and
   // the non-finite handling can be tested end to end. -1 turns it off.
   void inject_nan_at_step(int64_t step) { nan_step_ = step; }
-
+  // Makes every rank's weights, Adam moments, EMA and step rank 0's.
+  void sync_from_root();
+  // A collective: true when every rank holds bitwise the same weights.
+  bool replicas_in_sync();
   // The sampling weights under the model's parameter names, with the
   // configuration (and extra_meta) in __metadata__.
   void save_model(const std::string& path, const std::map<std::string, std::string>& extra_meta = {}) const;
 
  private:
   Tensor batch_for_step(int64_t step);
+  void load_state_here(const std::string& path);
 
   TrainConfig cfg_;
   NoiseScheduler sched_;
   Tensor images_;
   Device device_;
   std::shared_ptr<nn::UNet> model_;
+  nn::Communicator* comm_;
   nn::FlatParameters flat_;
   std::unique_ptr<nn::Adam> adam_;
   std::unique_ptr<nn::Ema> ema_;
   int64_t step_ = 0;
   int64_t nan_step_ = -1;
+  int64_t global_batch_ = 0;
   int64_t batches_per_epoch_ = 0;
   int64_t cached_epoch_ = -1;
   std::vector<int64_t> order_;

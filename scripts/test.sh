@@ -6,7 +6,7 @@
 # Usage: scripts/test.sh [BUILD_DIR]   (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --mpi  # Open MPI: the distributed tests
 
 build=${1:-build}
 jobs=$(nproc 2>/dev/null || echo 2)

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -22,6 +23,7 @@
 #include "diffusion/trainer.h"
 #include "kernels/q_sample.h"
 #include "nn/atomic_file.h"
+#include "nn/distributed.h"
 #include "nn/safetensors.h"
 #include "tools/common.h"
 
@@ -182,7 +184,8 @@ int run(int argc, char** argv) {
                       ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
                       ->default_str("1000 on the CPU, 20000 on a GPU");
   std::vector<std::pair<CLI::Option*, std::string>> cfg_opts;  // flag -> config key
-  cfg_opts.emplace_back(app.add_option("--batch-size", cfg.batch_size, "images per step")
+  cfg_opts.emplace_back(app.add_option("--batch-size", cfg.batch_size,
+                                    "images per step on each rank (under mpirun the global batch is ranks x this)")
                          ->check(CLI::Range(int64_t{1}, int64_t{65536})), "batch_size");
   cfg_opts.emplace_back(app.add_option("--lr", cfg.lr, "Adam learning rate (after warm-up)")
                          ->check(tools::finite_range(1e-8, 1.0)), "lr");
@@ -224,7 +227,13 @@ int run(int argc, char** argv) {
       ->default_str("steps/10");
   app.add_flag("--skip-nonfinite", skip_nonfinite,
                "skip a step whose loss or gradient norm is not finite instead of stopping");
-  app.add_option("--threads", threads, "CPU threads")->check(CLI::Range(int64_t{1}, int64_t{1024}))->default_str("all cores");
+  app.add_option("--threads", threads, "CPU threads (under mpirun: by default the cores / the ranks on the machine)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1024}))
+      ->default_str("all cores");
+  double dist_timeout = 600;
+  app.add_option("--dist-timeout", dist_timeout,
+                 "under mpirun: seconds a rank waits for the others before it stops the job (0: forever)")
+      ->check(CLI::Range(0.0, 1e9));
   // Testing aid (docs/cli.md): poisons one step's batch, so the handling of
   // a non-finite loss can be tested end to end.
   app.add_option("--debug-nan-at-step", debug_nan_at_step,
@@ -247,9 +256,17 @@ int run(int argc, char** argv) {
   if (cfg.model.time_embedding == nn::TimeEmbedding::sinusoidal && cfg.model.time_embed_dim % 2 != 0)
     throw std::invalid_argument("--time-embed-dim " + std::to_string(cfg.model.time_embed_dim) +
                                 ": the sinusoidal embedding needs an even width");
+  // Under mpirun: one process per rank (docs/distributed.md); rank 0 alone
+  // writes files and logs.
+  nn::Communicator& comm = nn::world();
+  const bool root = comm.rank() == 0;
+  comm.set_timeout(dist_timeout);
   const Device device = tools::resolve_device(device_flag);
+  if (device == Device::cuda) nn::select_local_gpu(comm);
   if (!o_steps->count()) steps = device == Device::cuda ? 20000 : 1000;
 #ifdef _OPENMP
+  if (threads == 0 && comm.local_size() > 1 && !std::getenv("OMP_NUM_THREADS"))
+    threads = std::max(1, omp_get_num_procs() / comm.local_size());
   if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
 #endif
 
@@ -257,36 +274,51 @@ int run(int argc, char** argv) {
   // the file system as it was.
   const fs::path dir(out);
   const fs::path state_path = dir / "state.safetensors", model_path = dir / "model.safetensors";
-  tools::check_directory_path("--out", out);
-  std::map<std::string, std::string> saved_meta;
-  if (resume) {
+  if (root) tools::check_directory_path("--out", out);
+  std::map<std::string, std::string> saved_meta;  // the checkpoint's, on every rank
+  if (resume && root) {
     if (!fs::is_regular_file(state_path))
       throw std::runtime_error("--resume: nothing to resume: " + state_path.string() + " does not exist");
     saved_meta = load_safetensors(state_path.string()).metadata();
+  }
+  if (resume && comm.size() > 1) {  // rank 0 read it: the others' machines may not have the file
+    std::string text = nlohmann::json(saved_meta).dump();
+    comm.broadcast(text, 0);
+    saved_meta = nlohmann::json::parse(text).get<std::map<std::string, std::string>>();
+  }
+  if (resume) {
     TrainConfig saved;
     try {
       saved = TrainConfig::from_map(saved_meta);
     } catch (const std::exception& e) {
       throw std::runtime_error("--resume: " + state_path.string() + ": bad __metadata__: " + e.what());
     }
+    saved.batch_size = per_rank_batch_for_resume(saved_meta, comm.size());
     const auto want = cfg.to_map(), have = saved.to_map();
     // A flag given explicitly must agree with the checkpoint; the others take
     // the checkpoint's values.
-    for (const auto& [o, key] : cfg_opts)
+    for (const auto& [o, key] : cfg_opts) {
+      if (o->count() && key == "batch_size" && have.at(key) != want.at(key))
+        throw std::runtime_error("--resume: --batch-size " + want.at(key) + " per rank with " +
+                                 std::to_string(comm.size()) + " rank(s) does not give the checkpoint's global batch " +
+                                 std::to_string(saved.batch_size * comm.size()) + " (" + state_path.string() +
+                                 "); drop the flag (it becomes " + have.at(key) + ")");
       if (o->count() && have.at(key) != want.at(key))
         throw std::runtime_error("--resume: " + o->get_name() + " " + want.at(key) + " differs from the checkpoint's " +
                                  key + "=" + have.at(key) + " (" + state_path.string() +
                                  "); drop the flag to continue with the checkpoint's value");
+    }
     cfg = saved;
     // Without --data, the data the run was started with.
     if (!o_data->count() && saved_meta.count("data.spec")) data = saved_meta.at("data.spec");
-  } else if (fs::exists(state_path)) {
+  } else if (root && fs::exists(state_path)) {
     throw std::runtime_error(dir.string() + " already holds a run (state.safetensors): pass --resume to continue it, "
                              "or choose another --out");
   }
 
   const ImageDataset ds = resolve_dataset(data);
-  std::fprintf(stderr, "ddpm-train: %s: %lld images %lldx%lldx%lld (padded to %lldx%lld)\n", ds.source.c_str(),
+  if (root)
+    std::fprintf(stderr, "ddpm-train: %s: %lld images %lldx%lldx%lld (padded to %lldx%lld)\n", ds.source.c_str(),
                static_cast<long long>(ds.images.size(0)), static_cast<long long>(ds.images.size(1)),
                static_cast<long long>(ds.orig_height), static_cast<long long>(ds.orig_width),
                static_cast<long long>(ds.images.size(2)), static_cast<long long>(ds.images.size(3)));
@@ -314,7 +346,7 @@ int run(int argc, char** argv) {
   }
   std::unique_ptr<Trainer> trainer;
   try {
-    trainer = std::make_unique<Trainer>(cfg, ds.images, device);
+    trainer = std::make_unique<Trainer>(cfg, ds.images, device, comm);
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument("--data '" + data + "': " + e.what());
   }
@@ -323,7 +355,8 @@ int run(int argc, char** argv) {
   if (resume) tr.load_state(state_path.string());
   const int64_t start = tr.step_count();
   if (start >= steps) {
-    std::fprintf(stderr, "ddpm-train: the run in %s is already at step %lld of %lld: nothing to do (raise --steps to "
+    if (root)
+      std::fprintf(stderr, "ddpm-train: the run in %s is already at step %lld of %lld: nothing to do (raise --steps to "
                  "train further)\n", dir.c_str(), static_cast<long long>(start), static_cast<long long>(steps));
     return 0;
   }
@@ -332,8 +365,9 @@ int run(int argc, char** argv) {
 
   // Now the run folder: created (with samples/), checked writable, and
   // removed again if that fails.
-  std::vector<std::string> created = tools::make_directories("--out", out);
-  try {
+  std::vector<std::string> created;
+  if (root) try {
+    created = tools::make_directories("--out", out);
     const std::vector<std::string> more = tools::make_directories("--out", (dir / "samples").string());
     created.insert(created.end(), more.begin(), more.end());
     write_file_atomic((dir / ".write-test").string(), std::string("ok"));
@@ -342,7 +376,7 @@ int run(int argc, char** argv) {
     tools::remove_created(created);
     throw std::runtime_error(std::string("--out: cannot write the run folder: ") + e.what());
   }
-  if (const int n = remove_stale_temporaries(dir); n > 0)
+  if (const int n = root ? remove_stale_temporaries(dir) : 0; n > 0)
     std::fprintf(stderr, "ddpm-train: removed %d temporary file(s) left in %s by an interrupted write\n", n,
                  dir.c_str());
 
@@ -350,12 +384,17 @@ int run(int argc, char** argv) {
   for (const auto& [k, v] : cfg.to_map()) cj["config"][k] = v;
   for (const auto& [k, v] : meta) cj["data"][k] = v;
   cj["run"] = {{"steps", steps}, {"device", device_name(device)}, {"sample_every", sample_every},
-               {"checkpoint_every", checkpoint_every}, {"parameters", tr.model().num_parameters()}};
-  write_file_atomic((dir / "config.json").string(), cj.dump(2) + "\n");
-  if (!resume) write_forward_process(tr, ds.images, dir / "forward_process.png", ds.crop());
+               {"checkpoint_every", checkpoint_every}, {"parameters", tr.model().num_parameters()},
+               {"world_size", comm.size()}, {"global_batch", tr.global_batch()}};
+  if (root) write_file_atomic((dir / "config.json").string(), cj.dump(2) + "\n");
+  if (root && !resume) write_forward_process(tr, ds.images, dir / "forward_process.png", ds.crop());
 
-  std::vector<LossRow> rows = resume ? read_loss_csv(dir / "loss.csv", start) : std::vector<LossRow>{};
-  std::fprintf(stderr, "ddpm-train: UNet base %lld (%lld parameters), %s schedule T=%lld, batch %lld, %s, steps %lld..%lld\n",
+  std::vector<LossRow> rows = resume && root ? read_loss_csv(dir / "loss.csv", start) : std::vector<LossRow>{};
+  if (comm.size() > 1 && root)
+    std::fprintf(stderr, "ddpm-train: %s, global batch %lld = %d x %lld per rank\n", comm.describe().c_str(),
+                 static_cast<long long>(tr.global_batch()), comm.size(), static_cast<long long>(cfg.batch_size));
+  if (root)
+    std::fprintf(stderr, "ddpm-train: UNet base %lld (%lld parameters), %s schedule T=%lld, batch %lld, %s, steps %lld..%lld\n",
                static_cast<long long>(cfg.model.base_channels), static_cast<long long>(tr.model().num_parameters()),
                beta_schedule_name(cfg.schedule), static_cast<long long>(cfg.timesteps), static_cast<long long>(cfg.batch_size),
                device_name(device), static_cast<long long>(start), static_cast<long long>(steps));
@@ -367,6 +406,13 @@ int run(int argc, char** argv) {
   // loss.csv covers at least the steps of the state a resume starts from.
   // Weights that are not finite are never written over a good checkpoint.
   auto checkpoint = [&](int64_t done) {
+    if (!tr.replicas_in_sync())
+      throw std::runtime_error("the ranks' weights differ at step " + std::to_string(tr.step_count()) +
+                               " (the all-reduce did not give every rank the same bytes); not writing a checkpoint");
+    if (!root) {
+      last_checkpoint = done;
+      return;
+    }
     const int64_t bad_live = first_nonfinite(tr.flat().params());
     const int64_t bad = bad_live >= 0 ? bad_live : first_nonfinite(tr.sampling_weights());
     if (bad >= 0)
@@ -384,6 +430,7 @@ int run(int argc, char** argv) {
     last_checkpoint = done;
   };
   auto stop_nonfinite = [&](const char* what) {
+    if (!root) return 3;
     std::fprintf(stderr, "\nddpm-train: stopping: %s. The last good checkpoint (%s, step %s) is kept; lower --lr, "
                  "check the data, or pass --skip-nonfinite to skip such steps.\n", what, state_path.c_str(),
                  last_checkpoint >= 0 ? std::to_string(last_checkpoint).c_str() : "none written yet");
@@ -400,27 +447,31 @@ int run(int argc, char** argv) {
       const double dt = std::chrono::duration<double>(now - t_last).count();
       t_last = now;
       if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) {
-        std::fprintf(stderr, "\nddpm-train: step %lld skipped: non-finite loss %g or gradient norm %g\n",
-                     static_cast<long long>(s), r.loss, r.grad_norm);
+        if (root)
+          std::fprintf(stderr, "\nddpm-train: step %lld skipped: non-finite loss %g or gradient norm %g\n",
+                       static_cast<long long>(s), r.loss, r.grad_norm);
       } else {
         avg = s == start ? r.loss : 0.98 * avg + 0.02 * r.loss;
       }
-      rows.push_back({s, r.loss, r.grad_norm, r.lr, dt > 0 ? static_cast<double>(cfg.batch_size) / dt : 0});
+      const double images = static_cast<double>(tr.global_batch());
+      rows.push_back({s, r.loss, r.grad_norm, r.lr, dt > 0 ? images / dt : 0});
       char extra[96];
       std::snprintf(extra, sizeof extra, "loss %.4f (avg %.4f)", r.loss, avg);
-      progress.update(s + 1, extra, static_cast<double>(cfg.batch_size));
+      if (root) progress.update(s + 1, extra, images);
       const int64_t done = s + 1;
       if (done % checkpoint_every == 0 || done == steps) checkpoint(done);
-      if (done % sample_every == 0 || done == steps) {
+      if (root && (done % sample_every == 0 || done == steps)) {
         char name[64];
         std::snprintf(name, sizeof name, "step_%06lld.png", static_cast<long long>(done));
         write_sample_grid(tr, dir / "samples" / name, sample_num, sample_steps, ds.crop(), ds.images.size(2),
                           ds.images.size(3));
         write_loss_png(dir / "loss.png", rows);
       }
-      if (g_signal.load() != 0) {
+      // Every rank stops at the same step when any of them got the signal.
+      if (nn::any_rank(comm, g_signal.load() != 0)) {
         if (last_checkpoint != done) checkpoint(done);
-        std::fprintf(stderr, "\nddpm-train: %s at step %lld: state saved to %s; continue with --resume\n",
+        if (root)
+          std::fprintf(stderr, "\nddpm-train: %s at step %lld: state saved to %s; continue with --resume\n",
                      g_signal.load() == SIGINT ? "interrupted" : "terminated", static_cast<long long>(done),
                      state_path.c_str());
         return 0;
@@ -431,6 +482,7 @@ int run(int argc, char** argv) {
   } catch (const NonFiniteWeights& e) {
     return stop_nonfinite(e.what());
   }
+  if (!root) return 0;
   progress.finish();
   write_loss_png(dir / "loss.png", rows);
   std::fprintf(stderr, "ddpm-train: wrote %s, %s, loss.csv, loss.png and samples/ in %s\n", model_path.filename().c_str(),
@@ -447,6 +499,15 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
+    nn::Communicator* comm = nullptr;
+    try {
+      comm = &nn::world();
+    } catch (const std::exception&) {
+    }
+    if (comm && comm->size() > 1) {  // stop the other ranks too: they would wait for this one
+      std::fprintf(stderr, "ddpm-train: rank %d: error: %s\n", comm->rank(), e.what());
+      comm->abort(1);
+    }
     std::fprintf(stderr, "ddpm-train: error: %s\n", e.what());
     return 1;
   }

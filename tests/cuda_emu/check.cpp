@@ -443,13 +443,17 @@ void check_fills() {
 
 }  // namespace
 
-int main() {
+// Arguments: group names to run (default: all).
+int main(int argc, char** argv) {
   const std::vector<std::pair<const char*, std::function<void()>>> groups = {
       {"binary", check_binary},   {"sum_to", check_sum_to},         {"unary", check_unary},
       {"silu", check_silu},       {"reductions", check_reductions}, {"concat", check_concat},
       {"max_pool2d", check_pool}, {"upsample", check_upsample},     {"diffusion/optim", check_diffusion},
       {"fills", check_fills}};
   for (const auto& [name, fn] : groups) {
+    bool wanted = argc == 1;
+    for (int i = 1; i < argc; ++i) wanted = wanted || std::string(argv[i]) == name;
+    if (!wanted) continue;
     const int before = g_failures;
     fn();
     std::printf("%-16s %s\n", name, g_failures == before ? "ok" : "FAILED");

@@ -105,7 +105,8 @@ bool direct_alloc_mode() {
 void* alloc_block(size_t bytes) {
   if (direct_alloc_mode()) {
     void* p = nullptr;
-    check(cudaMalloc(&p, bytes == 0 ? 1 : bytes), "cudaMalloc (direct mode)", std::to_string(bytes) + " bytes");
+    check(cudaMalloc(&p, bytes == 0 ? 1 : bytes), "cudaMalloc (direct mode)",
+          std::to_string(bytes) + " bytes");
     std::lock_guard<std::mutex> lock(g_mu);
     ++g_stats.cuda_malloc_calls;
     g_stats.bytes_in_use += static_cast<int64_t>(bytes);

@@ -14,7 +14,8 @@ void adam_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const 
   if (param.device() == Device::cuda) {
 #ifdef DDPM_CUDA
     require_cuda_f32("adam_update", param);
-    cuda::adam_update(param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(), param.numel(), p);
+    cuda::adam_update(param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(),
+                      param.numel(), p);
     return;
 #else
     no_kernel("adam_update", param);

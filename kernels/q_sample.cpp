@@ -21,8 +21,8 @@ QSampleResult q_sample(const Tensor& x0, const Tensor& a, const Tensor& b, uint6
   if (x0.device() == Device::cuda) {
 #ifdef DDPM_CUDA
     require_cuda_f32("q_sample", x0);
-    cuda::q_sample(x0.data<float>(), a.data<float>(), b.data<float>(), r.x_t.data<float>(), r.noise.data<float>(),
-                   r.target.data<float>(), d);
+    cuda::q_sample(x0.data<float>(), a.data<float>(), b.data<float>(), r.x_t.data<float>(),
+                   r.noise.data<float>(), r.target.data<float>(), d);
     return r;
 #else
     no_kernel("q_sample", x0);

@@ -47,6 +47,13 @@ AllocatorStats allocator_stats();
 // Returns every cached block to the driver.
 void empty_cache();
 
+// Direct mode, for compute-sanitizer memcheck: with the environment variable
+// DDPM_CUDA_DIRECT_ALLOC=1 every alloc is its own cudaMalloc of exactly the
+// bytes asked for and every free a cudaFree, so the sanitizer knows each
+// buffer's bounds (inside a cached, rounded-up block an overrun is invisible
+// to it). Slow; read once, at the first allocation.
+bool direct_alloc_mode();
+
 // Guard mode (for the GPU tests): every block gets kGuardBytes of sentinel
 // bytes before and after it; free() checks them and counts blocks whose
 // sentinels were overwritten (a kernel wrote outside its buffer). Turn it on

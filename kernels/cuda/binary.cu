@@ -50,7 +50,8 @@ __device__ __forceinline__ float apply(float x, float y) {
 
 // Operands of the flat kernel: stride 1 (contiguous) or 0 (one value).
 template <BinaryOp Op, bool Vec4>
-__global__ void binary_fwd_kernel(const float* a, const float* b, float* out, int64_t n, int a_step, int b_step) {
+__global__ void binary_fwd_kernel(const float* a, const float* b, float* out, int64_t n, int a_step,
+                                  int b_step) {
   const int64_t nq = n / 4;
   for (int64_t q = global_thread(); q < nq; q += global_threads()) {
     Quad va, vb, r;
@@ -89,7 +90,8 @@ __device__ __forceinline__ void row_offsets(const BroadcastPlan& p, int64_t r, i
 // General plan (ndim >= 1). Vec4: each unit is a quad of one row (the row
 // length is a multiple of 4); otherwise each unit is one element.
 template <BinaryOp Op, bool Vec4>
-__global__ void binary_fwd_broadcast_kernel(const float* a, const float* b, float* out, const BroadcastPlan p) {
+__global__ void binary_fwd_broadcast_kernel(const float* a, const float* b, float* out,
+                                            const BroadcastPlan p) {
   const int last = p.ndim - 1;
   const int64_t inner = p.shape[last];
   const int64_t sa = p.stride[0][last], sb = p.stride[1][last];
@@ -137,7 +139,8 @@ void launch_binary(const float* a, const float* b, float* out, const BroadcastPl
       binary_fwd_kernel<Op, true><<<blocks_for_quads(n), kThreads, 0, s>>>(a, b, out, n, a_step, b_step);
     else
       binary_fwd_kernel<Op, false><<<blocks_for_quads(n), kThreads, 0, s>>>(a, b, out, n, a_step, b_step);
-    DDPM_CUDA_LAUNCHED("binary_fwd_kernel", std::string(binary_op_name(Op)) + ", " + std::to_string(n) + " elements");
+    DDPM_CUDA_LAUNCHED("binary_fwd_kernel",
+                       std::string(binary_op_name(Op)) + ", " + std::to_string(n) + " elements");
     return;
   }
   const int last = p.ndim - 1;
@@ -147,9 +150,9 @@ void launch_binary(const float* a, const float* b, float* out, const BroadcastPl
     binary_fwd_broadcast_kernel<Op, true><<<blocks_for(n / 4, kThreads), kThreads, 0, s>>>(a, b, out, p);
   else
     binary_fwd_broadcast_kernel<Op, false><<<blocks_for(n, kThreads), kThreads, 0, s>>>(a, b, out, p);
-  DDPM_CUDA_LAUNCHED("binary_fwd_broadcast_kernel",
-                     std::string(binary_op_name(Op)) + ", " + std::to_string(p.ndim) + "-d plan, " +
-                         std::to_string(n) + " elements");
+  DDPM_CUDA_LAUNCHED("binary_fwd_broadcast_kernel", std::string(binary_op_name(Op)) + ", " +
+                                                        std::to_string(p.ndim) + "-d plan, " +
+                                                        std::to_string(n) + " elements");
 }
 
 // ---- sum_to ----
@@ -163,7 +166,8 @@ struct SumToDims {
   int64_t outputs = 1, terms = 1;  // K and R
 };
 
-__device__ __forceinline__ int64_t offset_of(int64_t idx, const int64_t* shape, const int64_t* stride, int nd) {
+__device__ __forceinline__ int64_t offset_of(int64_t idx, const int64_t* shape, const int64_t* stride,
+                                             int nd) {
   int64_t off = 0;
   for (int d = nd - 1; d >= 0; --d) {
     const int64_t i = idx % shape[d];
@@ -178,14 +182,16 @@ __global__ void sum_to_kernel(const float* x, float* out, const SumToDims d) {
   for (int64_t k = global_thread(); k < d.outputs; k += global_threads()) {
     const float* base = x + offset_of(k, d.keep_shape, d.keep_stride, d.nkeep);
     double acc = 0;
-    for (int64_t r = 0; r < d.terms; ++r) acc += static_cast<double>(base[offset_of(r, d.red_shape, d.red_stride, d.nred)]);
+    for (int64_t r = 0; r < d.terms; ++r)
+      acc += static_cast<double>(base[offset_of(r, d.red_shape, d.red_stride, d.nred)]);
     out[k] = static_cast<float>(acc);
   }
 }
 
 // Block (k, s) sums the terms [s*chunk, min(R, (s+1)*chunk)) of output k;
 // with one split the block writes the output, else its partial.
-__global__ void sum_to_split_kernel(const float* x, float* out, double* partials, const SumToDims d, int64_t chunk) {
+__global__ void sum_to_split_kernel(const float* x, float* out, double* partials, const SumToDims d,
+                                    int64_t chunk) {
   const int splits = static_cast<int>(gridDim.y);
   const int64_t lo = static_cast<int64_t>(blockIdx.y) * chunk;
   const int64_t hi = lo + chunk < d.terms ? lo + chunk : d.terms;
@@ -216,10 +222,14 @@ __global__ void sum_to_finish_kernel(const double* partials, float* out, int64_t
 
 void binary_fwd(BinaryOp op, const float* a, const float* b, float* out, const BroadcastPlan& plan) {
   switch (op) {
-    case BinaryOp::add: return launch_binary<BinaryOp::add>(a, b, out, plan);
-    case BinaryOp::sub: return launch_binary<BinaryOp::sub>(a, b, out, plan);
-    case BinaryOp::mul: return launch_binary<BinaryOp::mul>(a, b, out, plan);
-    case BinaryOp::div: return launch_binary<BinaryOp::div>(a, b, out, plan);
+    case BinaryOp::add:
+      return launch_binary<BinaryOp::add>(a, b, out, plan);
+    case BinaryOp::sub:
+      return launch_binary<BinaryOp::sub>(a, b, out, plan);
+    case BinaryOp::mul:
+      return launch_binary<BinaryOp::mul>(a, b, out, plan);
+    case BinaryOp::div:
+      return launch_binary<BinaryOp::div>(a, b, out, plan);
   }
 }
 
@@ -262,8 +272,8 @@ void sum_to(const float* x, float* out, int64_t out_numel, const BroadcastPlan& 
   DeviceScratch partials(static_cast<size_t>(d.outputs * splits) * sizeof(double));
   sum_to_split_kernel<<<grid, kThreads, 0, s>>>(x, out, partials.as<double>(), d, chunk);
   DDPM_CUDA_LAUNCHED("sum_to_split_kernel", detail);
-  sum_to_finish_kernel<<<blocks_for(d.outputs, kThreads), kThreads, 0, s>>>(partials.as<double>(), out, d.outputs,
-                                                                             static_cast<int>(splits));
+  sum_to_finish_kernel<<<blocks_for(d.outputs, kThreads), kThreads, 0, s>>>(
+      partials.as<double>(), out, d.outputs, static_cast<int>(splits));
   DDPM_CUDA_LAUNCHED("sum_to_finish_kernel", detail);
 }
 

@@ -99,7 +99,8 @@ void for_each_batch(const int64_t* sizes, int64_t count, const ConcatDims& d, Pi
 
 }  // namespace
 
-void concat_fwd(const float* const* xs, const int64_t* sizes, int64_t count, float* out, const ConcatDims& d) {
+void concat_fwd(const float* const* xs, const int64_t* sizes, int64_t count, float* out,
+                const ConcatDims& d) {
   const cudaStream_t s = ddpm::cuda::stream();
   for_each_batch(
       sizes, count, d,
@@ -115,8 +116,9 @@ void concat_fwd(const float* const* xs, const int64_t* sizes, int64_t count, flo
           concat_fwd_kernel<true><<<grid, kThreads, 0, s>>>(p, out);
         else
           concat_fwd_kernel<false><<<grid, kThreads, 0, s>>>(p, out);
-        DDPM_CUDA_LAUNCHED("concat_fwd_kernel", std::to_string(pieces) + " pieces, " + std::to_string(d.outer) +
-                                                    " rows of " + std::to_string(p.row_len));
+        DDPM_CUDA_LAUNCHED("concat_fwd_kernel", std::to_string(pieces) + " pieces, " +
+                                                    std::to_string(d.outer) + " rows of " +
+                                                    std::to_string(p.row_len));
       });
 }
 
@@ -137,8 +139,9 @@ void concat_bwd(const float* g, float* const* gxs, const int64_t* sizes, int64_t
           concat_bwd_kernel<true><<<grid, kThreads, 0, s>>>(p, g);
         else
           concat_bwd_kernel<false><<<grid, kThreads, 0, s>>>(p, g);
-        DDPM_CUDA_LAUNCHED("concat_bwd_kernel", std::to_string(pieces) + " pieces, " + std::to_string(d.outer) +
-                                                    " rows of " + std::to_string(p.row_len));
+        DDPM_CUDA_LAUNCHED("concat_bwd_kernel", std::to_string(pieces) + " pieces, " +
+                                                    std::to_string(d.outer) + " rows of " +
+                                                    std::to_string(p.row_len));
       });
 }
 

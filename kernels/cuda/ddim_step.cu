@@ -34,7 +34,8 @@ __device__ __forceinline__ float step_one(float x, float m, const Coefs& c, int6
     eps = (x - c.a * x0) / c.b;
   }
   float v = c.ap * x0 + c.ce * eps;
-  if (c.noise) v += c.sigma * static_cast<float>(philox::normal(c.seed, c.stream, c.offset + static_cast<uint64_t>(i)));
+  if (c.noise)
+    v += c.sigma * static_cast<float>(philox::normal(c.seed, c.stream, c.offset + static_cast<uint64_t>(i)));
   return v;
 }
 

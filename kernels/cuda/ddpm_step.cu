@@ -29,7 +29,8 @@ __device__ __forceinline__ float step_one(float x, float m, const Coefs& c, int6
   float x0 = c.eps_pred ? (x - c.b * m) / c.a : c.a * x - c.b * m;
   if (c.clip) x0 = x0 < -1.0f ? -1.0f : (1.0f < x0 ? 1.0f : x0);  // std::clamp: NaN stays NaN
   float v = c.c0 * x0 + c.ct * x;
-  if (c.noise) v += c.sigma * static_cast<float>(philox::normal(c.seed, c.stream, c.offset + static_cast<uint64_t>(i)));
+  if (c.noise)
+    v += c.sigma * static_cast<float>(philox::normal(c.seed, c.stream, c.offset + static_cast<uint64_t>(i)));
   return v;
 }
 

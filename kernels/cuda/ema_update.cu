@@ -14,8 +14,8 @@ namespace ddpm::kernels::cuda {
 namespace {
 
 template <bool Vec4>
-__global__ void ema_update_kernel(float* __restrict__ ema, const float* __restrict__ param, int64_t n, float d,
-                                  float e) {
+__global__ void ema_update_kernel(float* __restrict__ ema, const float* __restrict__ param, int64_t n,
+                                  float d, float e) {
   for (int64_t q = global_thread(); q < n / 4; q += global_threads()) {
     Quad a = load_quad<Vec4>(ema, q);
     const Quad p = load_quad<Vec4>(param, q);

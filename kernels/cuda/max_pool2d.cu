@@ -23,7 +23,8 @@ namespace ddpm::kernels::cuda {
 namespace {
 
 // Offset within the plane of window (i, j)'s maximum.
-__device__ __forceinline__ int64_t window_argmax(const float* plane, int64_t i, int64_t j, const MaxPool2dDims& d) {
+__device__ __forceinline__ int64_t window_argmax(const float* plane, int64_t i, int64_t j,
+                                                 const MaxPool2dDims& d) {
   int64_t best = i * d.k * d.w + j * d.k;
   float best_v = plane[best];
   for (int64_t a = 0; a < d.k; ++a) {
@@ -39,7 +40,8 @@ __device__ __forceinline__ int64_t window_argmax(const float* plane, int64_t i, 
   return best;
 }
 
-__global__ void max_pool2d_fwd_kernel(const float* __restrict__ x, float* __restrict__ y, const MaxPool2dDims d) {
+__global__ void max_pool2d_fwd_kernel(const float* __restrict__ x, float* __restrict__ y,
+                                      const MaxPool2dDims d) {
   const int64_t per_plane = d.oh * d.ow, n = d.planes * per_plane;
   for (int64_t o = global_thread(); o < n; o += global_threads()) {
     const int64_t p = o / per_plane, r = o - p * per_plane;
@@ -57,7 +59,8 @@ __global__ void max_pool2d_bwd_kernel(const float* __restrict__ x, const float* 
     const int64_t row = r / d.w, col = r - row * d.w;
     const int64_t i = row / d.k, j = col / d.k;
     float v = 0.0f;
-    if (i < d.oh && j < d.ow && window_argmax(x + p * per_plane, i, j, d) == r) v = g[p * d.oh * d.ow + i * d.ow + j];
+    if (i < d.oh && j < d.ow && window_argmax(x + p * per_plane, i, j, d) == r)
+      v = g[p * d.oh * d.ow + i * d.ow + j];
     gx[e] = v;
   }
 }

@@ -43,8 +43,8 @@ __global__ void mse_loss_fwd_kernel(const float* __restrict__ p, const float* __
 // gp or gt may be null (that gradient is not needed).
 template <bool Vec4>
 __global__ void mse_loss_bwd_kernel(const float* __restrict__ p, const float* __restrict__ t,
-                                    const float* __restrict__ g, float* __restrict__ gp, float* __restrict__ gt,
-                                    int64_t n) {
+                                    const float* __restrict__ g, float* __restrict__ gp,
+                                    float* __restrict__ gt, int64_t n) {
   const float scale = static_cast<float>(2.0 * static_cast<double>(g[0]) / static_cast<double>(n));
   for (int64_t q = global_thread(); q < n / 4; q += global_threads()) {
     const Quad vp = load_quad<Vec4>(p, q), vt = load_quad<Vec4>(t, q);
@@ -75,9 +75,10 @@ void mse_loss_fwd(const float* pred, const float* target, float* out, const MseL
     mse_loss_fwd_kernel<true><<<blocks, kThreads, 0, s>>>(pred, target, d.n, partials.as<double>());
   else
     mse_loss_fwd_kernel<false><<<blocks, kThreads, 0, s>>>(pred, target, d.n, partials.as<double>());
-  DDPM_CUDA_LAUNCHED("mse_loss_fwd_kernel", std::to_string(d.n) + " elements, " + std::to_string(blocks) + " blocks");
-  reduce_finish_kernel<kThreads><<<1, kThreads, 0, s>>>(partials.as<double>(), blocks, out, 1.0,
-                                                        static_cast<double>(d.n));
+  DDPM_CUDA_LAUNCHED("mse_loss_fwd_kernel",
+                     std::to_string(d.n) + " elements, " + std::to_string(blocks) + " blocks");
+  reduce_finish_kernel<kThreads>
+      <<<1, kThreads, 0, s>>>(partials.as<double>(), blocks, out, 1.0, static_cast<double>(d.n));
   DDPM_CUDA_LAUNCHED("reduce_finish_kernel", "mse_loss over " + std::to_string(blocks) + " partials");
 }
 

@@ -30,8 +30,8 @@ __device__ __forceinline__ float noise_at(const QSampleDims& d, int64_t i) {
 // Vec4: units are quads of one sample; else single elements.
 template <bool Vec4>
 __global__ void q_sample_kernel(const float* __restrict__ x0, const float* __restrict__ a,
-                                const float* __restrict__ b, float* __restrict__ x_t, float* __restrict__ noise,
-                                float* __restrict__ target, const QSampleDims d) {
+                                const float* __restrict__ b, float* __restrict__ x_t,
+                                float* __restrict__ noise, float* __restrict__ target, const QSampleDims d) {
   constexpr int64_t kUnit = Vec4 ? 4 : 1;
   const int64_t units = d.batch * d.per_sample / kUnit;
   for (int64_t u = global_thread(); u < units; u += global_threads()) {
@@ -73,7 +73,8 @@ void q_sample(const float* x0, const float* a, const float* b, float* x_t, float
     q_sample_kernel<true><<<blocks_for(n / 4, kThreads), kThreads, 0, s>>>(x0, a, b, x_t, noise, target, d);
   else
     q_sample_kernel<false><<<blocks_for(n, kThreads), kThreads, 0, s>>>(x0, a, b, x_t, noise, target, d);
-  DDPM_CUDA_LAUNCHED("q_sample_kernel", std::to_string(d.batch) + " samples of " + std::to_string(d.per_sample));
+  DDPM_CUDA_LAUNCHED("q_sample_kernel",
+                     std::to_string(d.batch) + " samples of " + std::to_string(d.per_sample));
 }
 
 }  // namespace ddpm::kernels::cuda

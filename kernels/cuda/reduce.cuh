@@ -72,7 +72,8 @@ inline int reduce_blocks(int64_t n, int threads) {
 // Pass 2 of a full reduction: one block adds `count` (<= Threads * k)
 // partials in a fixed order and writes out[0] = float(total * scale / divisor).
 template <int Threads>
-__global__ void reduce_finish_kernel(const double* partials, int count, float* out, double scale, double divisor) {
+__global__ void reduce_finish_kernel(const double* partials, int count, float* out, double scale,
+                                     double divisor) {
   double acc = 0;
   for (int i = static_cast<int>(threadIdx.x); i < count; i += Threads) acc += partials[i];
   const double total = block_sum<Threads>(acc);

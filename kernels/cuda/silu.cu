@@ -40,8 +40,8 @@ __global__ void silu_fwd_kernel(const float* __restrict__ x, float* __restrict__
 }
 
 template <bool Vec4>
-__global__ void silu_bwd_kernel(const float* __restrict__ x, const float* __restrict__ g, float* __restrict__ gx,
-                                int64_t n) {
+__global__ void silu_bwd_kernel(const float* __restrict__ x, const float* __restrict__ g,
+                                float* __restrict__ gx, int64_t n) {
   for (int64_t q = global_thread(); q < n / 4; q += global_threads()) {
     const Quad vx = load_quad<Vec4>(x, q);
     Quad vg = load_quad<Vec4>(g, q);

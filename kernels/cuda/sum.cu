@@ -39,7 +39,8 @@ __global__ void sum_fwd_kernel(const float* __restrict__ x, int64_t n, double* _
 }
 
 template <bool Vec4>
-__global__ void sum_bwd_kernel(const float* __restrict__ g, float* __restrict__ out, int64_t n, double scale) {
+__global__ void sum_bwd_kernel(const float* __restrict__ g, float* __restrict__ out, int64_t n,
+                               double scale) {
   const float v = static_cast<float>(static_cast<double>(g[0]) * scale);
   Quad r;
 #pragma unroll
@@ -59,7 +60,8 @@ void sum_fwd(const float* x, float* out, int64_t n, double scale) {
     sum_fwd_kernel<true><<<blocks, kThreads, 0, s>>>(x, n, partials.as<double>());
   else
     sum_fwd_kernel<false><<<blocks, kThreads, 0, s>>>(x, n, partials.as<double>());
-  DDPM_CUDA_LAUNCHED("sum_fwd_kernel", std::to_string(n) + " elements, " + std::to_string(blocks) + " blocks");
+  DDPM_CUDA_LAUNCHED("sum_fwd_kernel",
+                     std::to_string(n) + " elements, " + std::to_string(blocks) + " blocks");
   reduce_finish_kernel<kThreads><<<1, kThreads, 0, s>>>(partials.as<double>(), blocks, out, scale, 1.0);
   DDPM_CUDA_LAUNCHED("reduce_finish_kernel", "sum of " + std::to_string(blocks) + " partials");
 }

@@ -78,7 +78,8 @@ void launch_fwd(const float* x, float* y, int64_t n) {
     unary_fwd_kernel<Op, true><<<blocks_for_quads(n), kThreads, 0, s>>>(x, y, n);
   else
     unary_fwd_kernel<Op, false><<<blocks_for_quads(n), kThreads, 0, s>>>(x, y, n);
-  DDPM_CUDA_LAUNCHED("unary_fwd_kernel", std::string(unary_op_name(Op)) + ", " + std::to_string(n) + " elements");
+  DDPM_CUDA_LAUNCHED("unary_fwd_kernel",
+                     std::string(unary_op_name(Op)) + ", " + std::to_string(n) + " elements");
 }
 
 template <UnaryOp Op>
@@ -89,30 +90,43 @@ void launch_bwd(const float* x, const float* y, const float* g, float* gx, int64
     unary_bwd_kernel<Op, true><<<blocks_for_quads(n), kThreads, 0, s>>>(x, y, g, gx, n);
   else
     unary_bwd_kernel<Op, false><<<blocks_for_quads(n), kThreads, 0, s>>>(x, y, g, gx, n);
-  DDPM_CUDA_LAUNCHED("unary_bwd_kernel", std::string(unary_op_name(Op)) + ", " + std::to_string(n) + " elements");
+  DDPM_CUDA_LAUNCHED("unary_bwd_kernel",
+                     std::string(unary_op_name(Op)) + ", " + std::to_string(n) + " elements");
 }
 
 }  // namespace
 
 void unary_fwd(UnaryOp op, const float* x, float* y, int64_t n) {
   switch (op) {
-    case UnaryOp::neg: return launch_fwd<UnaryOp::neg>(x, y, n);
-    case UnaryOp::exp: return launch_fwd<UnaryOp::exp>(x, y, n);
-    case UnaryOp::log: return launch_fwd<UnaryOp::log>(x, y, n);
-    case UnaryOp::sqrt: return launch_fwd<UnaryOp::sqrt>(x, y, n);
-    case UnaryOp::sin: return launch_fwd<UnaryOp::sin>(x, y, n);
-    case UnaryOp::cos: return launch_fwd<UnaryOp::cos>(x, y, n);
+    case UnaryOp::neg:
+      return launch_fwd<UnaryOp::neg>(x, y, n);
+    case UnaryOp::exp:
+      return launch_fwd<UnaryOp::exp>(x, y, n);
+    case UnaryOp::log:
+      return launch_fwd<UnaryOp::log>(x, y, n);
+    case UnaryOp::sqrt:
+      return launch_fwd<UnaryOp::sqrt>(x, y, n);
+    case UnaryOp::sin:
+      return launch_fwd<UnaryOp::sin>(x, y, n);
+    case UnaryOp::cos:
+      return launch_fwd<UnaryOp::cos>(x, y, n);
   }
 }
 
 void unary_bwd(UnaryOp op, const float* x, const float* y, const float* g, float* gx, int64_t n) {
   switch (op) {
-    case UnaryOp::neg: return launch_bwd<UnaryOp::neg>(x, y, g, gx, n);
-    case UnaryOp::exp: return launch_bwd<UnaryOp::exp>(x, y, g, gx, n);
-    case UnaryOp::log: return launch_bwd<UnaryOp::log>(x, y, g, gx, n);
-    case UnaryOp::sqrt: return launch_bwd<UnaryOp::sqrt>(x, y, g, gx, n);
-    case UnaryOp::sin: return launch_bwd<UnaryOp::sin>(x, y, g, gx, n);
-    case UnaryOp::cos: return launch_bwd<UnaryOp::cos>(x, y, g, gx, n);
+    case UnaryOp::neg:
+      return launch_bwd<UnaryOp::neg>(x, y, g, gx, n);
+    case UnaryOp::exp:
+      return launch_bwd<UnaryOp::exp>(x, y, g, gx, n);
+    case UnaryOp::log:
+      return launch_bwd<UnaryOp::log>(x, y, g, gx, n);
+    case UnaryOp::sqrt:
+      return launch_bwd<UnaryOp::sqrt>(x, y, g, gx, n);
+    case UnaryOp::sin:
+      return launch_bwd<UnaryOp::sin>(x, y, g, gx, n);
+    case UnaryOp::cos:
+      return launch_bwd<UnaryOp::cos>(x, y, g, gx, n);
   }
 }
 

@@ -4,9 +4,12 @@
 // block of exactly its rounded size, which a loop that repeats its shapes
 // always finds from its second iteration on. On cudaMalloc failure the cache is emptied
 // and the allocation retried once before the error is reported with the
-// sizes in use.
+// sizes in use. With DDPM_CUDA_DIRECT_ALLOC=1 the cache is bypassed
+// (direct_alloc_mode in tensor/cuda_backend.h).
 #include <cuda_runtime.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <string>
@@ -91,7 +94,24 @@ int64_t guard_violations() {
   return g_violations;
 }
 
+bool direct_alloc_mode() {
+  static const bool direct = [] {
+    const char* v = std::getenv("DDPM_CUDA_DIRECT_ALLOC");
+    return v != nullptr && std::strcmp(v, "0") != 0 && v[0] != '\0';
+  }();
+  return direct;
+}
+
 void* alloc_block(size_t bytes) {
+  if (direct_alloc_mode()) {
+    void* p = nullptr;
+    check(cudaMalloc(&p, bytes == 0 ? 1 : bytes), "cudaMalloc (direct mode)",
+          std::to_string(bytes) + " bytes");
+    std::lock_guard<std::mutex> lock(g_mu);
+    ++g_stats.cuda_malloc_calls;
+    g_stats.bytes_in_use += static_cast<int64_t>(bytes);
+    return p;
+  }
   const size_t size = round_size(bytes);
   std::lock_guard<std::mutex> lock(g_mu);
   auto it = g_free.find(size);
@@ -118,6 +138,13 @@ void* alloc_block(size_t bytes) {
 }
 
 void free_block(void* ptr, size_t bytes) {
+  if (direct_alloc_mode()) {
+    check(cudaFree(ptr), "cudaFree (direct mode)", std::to_string(bytes) + " bytes");
+    std::lock_guard<std::mutex> lock(g_mu);
+    ++g_stats.cuda_free_calls;
+    g_stats.bytes_in_use -= static_cast<int64_t>(bytes);
+    return;
+  }
   const size_t size = round_size(bytes);
   std::lock_guard<std::mutex> lock(g_mu);
   g_free.emplace(size, ptr);

@@ -19,7 +19,8 @@ namespace {
 template <class T>
 __global__ void fill_kernel(T* __restrict__ dst, int64_t n, T value) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) dst[i] = value;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    dst[i] = value;
 }
 
 }  // namespace
@@ -36,7 +37,8 @@ void fill(void* dst, int64_t n, DType dtype, double value) {
     fill_kernel<float><<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(static_cast<float*>(dst), n,
                                                                            static_cast<float>(value));
   else
-    fill_kernel<double><<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(static_cast<double*>(dst), n, value);
+    fill_kernel<double>
+        <<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(static_cast<double*>(dst), n, value);
   DDPM_CUDA_LAUNCHED("fill_kernel", std::to_string(n) + " elements " + dtype_name(dtype));
 }
 

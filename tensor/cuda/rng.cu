@@ -22,7 +22,8 @@ namespace ddpm::cuda {
 namespace {
 
 template <class T>
-__global__ void fill_normal_kernel(T* __restrict__ dst, int64_t n, uint64_t seed, uint64_t rng_stream, uint64_t offset) {
+__global__ void fill_normal_kernel(T* __restrict__ dst, int64_t n, uint64_t seed, uint64_t rng_stream,
+                                   uint64_t offset) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
     dst[i] = static_cast<T>(philox::normal(seed, rng_stream, offset + static_cast<uint64_t>(i)));
@@ -33,7 +34,8 @@ __global__ void fill_uniform_kernel(T* __restrict__ dst, int64_t n, double lo, d
                                     uint64_t rng_stream, uint64_t offset) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-    dst[i] = static_cast<T>(lo + (hi - lo) * philox::uniform(seed, rng_stream, offset + static_cast<uint64_t>(i)));
+    dst[i] =
+        static_cast<T>(lo + (hi - lo) * philox::uniform(seed, rng_stream, offset + static_cast<uint64_t>(i)));
 }
 
 constexpr int kThreads = 256;
@@ -43,11 +45,11 @@ constexpr int kThreads = 256;
 void fill_normal(void* dst, int64_t n, DType dtype, uint64_t seed, uint64_t rng_stream, uint64_t offset) {
   if (n <= 0) return;
   if (dtype == DType::f32)
-    fill_normal_kernel<float><<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(static_cast<float*>(dst), n, seed,
-                                                                                  rng_stream, offset);
+    fill_normal_kernel<float><<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(static_cast<float*>(dst), n,
+                                                                                  seed, rng_stream, offset);
   else
-    fill_normal_kernel<double><<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(static_cast<double*>(dst), n,
-                                                                                   seed, rng_stream, offset);
+    fill_normal_kernel<double><<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(
+        static_cast<double*>(dst), n, seed, rng_stream, offset);
   DDPM_CUDA_LAUNCHED("fill_normal_kernel", std::to_string(n) + " elements " + dtype_name(dtype));
 }
 
@@ -55,11 +57,11 @@ void fill_uniform(void* dst, int64_t n, DType dtype, double lo, double hi, uint6
                   uint64_t offset) {
   if (n <= 0) return;
   if (dtype == DType::f32)
-    fill_uniform_kernel<float><<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(static_cast<float*>(dst), n, lo,
-                                                                                   hi, seed, rng_stream, offset);
+    fill_uniform_kernel<float><<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(
+        static_cast<float*>(dst), n, lo, hi, seed, rng_stream, offset);
   else
-    fill_uniform_kernel<double><<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(static_cast<double*>(dst), n, lo,
-                                                                                    hi, seed, rng_stream, offset);
+    fill_uniform_kernel<double><<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(
+        static_cast<double*>(dst), n, lo, hi, seed, rng_stream, offset);
   DDPM_CUDA_LAUNCHED("fill_uniform_kernel", std::to_string(n) + " elements " + dtype_name(dtype));
 }
 

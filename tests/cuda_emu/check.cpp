@@ -6,13 +6,13 @@
 // results must match the CPU kernels exactly; reductions differ in summation
 // order (double accumulation) and SiLU in its exp (the CPU uses a polynomial),
 // which get a tolerance.
+#include <cuda_runtime.h>  // the emulation's (tests/cuda_emu/include)
+
 #include <cmath>
 #include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <cuda_runtime.h>  // the emulation's (tests/cuda_emu/include)
 
 #include "kernels/adam_update.h"
 #include "kernels/binary.h"
@@ -57,7 +57,8 @@ struct Buf {
 std::vector<float> random_vec(int64_t n, uint64_t stream, double lo = -1, double hi = 1) {
   std::vector<float> v(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i)
-    v[static_cast<size_t>(i)] = static_cast<float>(lo + (hi - lo) * philox::uniform(77, stream, static_cast<uint64_t>(i)));
+    v[static_cast<size_t>(i)] =
+        static_cast<float>(lo + (hi - lo) * philox::uniform(77, stream, static_cast<uint64_t>(i)));
   return v;
 }
 
@@ -68,7 +69,8 @@ Buf make(const std::vector<float>& v, bool misaligned) {
 }
 
 // |a - b| <= tol * max(1, |b|) element by element (tol 0: bitwise, NaN == NaN).
-void expect(const std::string& what, const std::vector<float>& got, const std::vector<float>& want, double tol = 0) {
+void expect(const std::string& what, const std::vector<float>& got, const std::vector<float>& want,
+            double tol = 0) {
   ++g_checks;
   if (got.size() != want.size()) {
     ++g_failures;
@@ -91,11 +93,22 @@ std::string str(const Shape& s) { return shape_str(s); }
 
 // ---- binary, binary_inplace, sum_to ----
 void check_binary() {
-  const std::vector<std::pair<Shape, Shape>> pairs = {
-      {{3, 5, 7}, {3, 5, 7}},    {{3, 5, 7}, {}},        {{}, {3, 5, 7}},          {{2, 3, 4, 4}, {2, 3, 1, 1}},
-      {{2, 3, 5, 7}, {2, 3, 1, 1}}, {{4, 6}, {6}},       {{4, 6}, {4, 1}},         {{2, 3, 4}, {2, 1, 4}},
-      {{3, 1, 5}, {1, 4, 5}},    {{16, 8}, {16, 8}},     {{1001}, {1001}},         {{1, 1}, {1}},
-      {{2, 1, 3, 1, 5}, {1, 4, 1, 6, 1}}, {{2, 8, 4}, {2, 8, 1}}, {{3}, {2, 1}}, {{2, 3, 8}, {3, 8}}};
+  const std::vector<std::pair<Shape, Shape>> pairs = {{{3, 5, 7}, {3, 5, 7}},
+                                                      {{3, 5, 7}, {}},
+                                                      {{}, {3, 5, 7}},
+                                                      {{2, 3, 4, 4}, {2, 3, 1, 1}},
+                                                      {{2, 3, 5, 7}, {2, 3, 1, 1}},
+                                                      {{4, 6}, {6}},
+                                                      {{4, 6}, {4, 1}},
+                                                      {{2, 3, 4}, {2, 1, 4}},
+                                                      {{3, 1, 5}, {1, 4, 5}},
+                                                      {{16, 8}, {16, 8}},
+                                                      {{1001}, {1001}},
+                                                      {{1, 1}, {1}},
+                                                      {{2, 1, 3, 1, 5}, {1, 4, 1, 6, 1}},
+                                                      {{2, 8, 4}, {2, 8, 1}},
+                                                      {{3}, {2, 1}},
+                                                      {{2, 3, 8}, {3, 8}}};
   for (const auto& [sa, sb] : pairs)
     for (bool mis : {false, true})
       for (BinaryOp op : {BinaryOp::add, BinaryOp::sub, BinaryOp::mul, BinaryOp::div}) {
@@ -106,8 +119,8 @@ void check_binary() {
         std::vector<float> want(static_cast<size_t>(shape_numel(so)));
         cpu::binary_fwd<float>(op, va.data(), vb.data(), want.data(), plan);
         kc::binary_fwd(op, a.p, b.p, out.p, plan);
-        const std::string name =
-            std::string("binary ") + binary_op_name(op) + " " + str(sa) + str(sb) + (mis ? " misaligned" : "");
+        const std::string name = std::string("binary ") + binary_op_name(op) + " " + str(sa) + str(sb) +
+                                 (mis ? " misaligned" : "");
         expect(name, out.vec(), want);
         if (so == sa) {  // in place
           Buf ai = make(va, mis);
@@ -119,11 +132,20 @@ void check_binary() {
 }
 
 void check_sum_to() {
-  const std::vector<std::pair<Shape, Shape>> cases = {
-      {{2, 3, 4, 5}, {1, 3, 1, 1}}, {{2, 3, 4, 5}, {3, 1, 1}}, {{2, 3, 4, 5}, {2, 3, 1, 1}}, {{2, 3, 4, 5}, {}},
-      {{2, 3, 4, 5}, {1, 1, 4, 5}}, {{300, 7}, {7}},           {{5000}, {}},                 {{2, 9000}, {2, 1}},
-      {{3, 41, 53}, {1}},           {{2, 3, 20, 20}, {2, 3, 1, 1}}, {{2, 5, 3}, {2, 1, 3}},  {{1, 1}, {}},
-      {{4, 300}, {4, 1}},           {{7, 3, 2}, {7, 1, 2}}};
+  const std::vector<std::pair<Shape, Shape>> cases = {{{2, 3, 4, 5}, {1, 3, 1, 1}},
+                                                      {{2, 3, 4, 5}, {3, 1, 1}},
+                                                      {{2, 3, 4, 5}, {2, 3, 1, 1}},
+                                                      {{2, 3, 4, 5}, {}},
+                                                      {{2, 3, 4, 5}, {1, 1, 4, 5}},
+                                                      {{300, 7}, {7}},
+                                                      {{5000}, {}},
+                                                      {{2, 9000}, {2, 1}},
+                                                      {{3, 41, 53}, {1}},
+                                                      {{2, 3, 20, 20}, {2, 3, 1, 1}},
+                                                      {{2, 5, 3}, {2, 1, 3}},
+                                                      {{1, 1}, {}},
+                                                      {{4, 300}, {4, 1}},
+                                                      {{7, 3, 2}, {7, 1, 2}}};
   for (const auto& [sx, so] : cases)
     for (bool mis : {false, true}) {
       const BroadcastPlan plan = make_broadcast_plan(sx, sx, so);
@@ -150,7 +172,8 @@ void check_unary() {
         Buf x = make(vx, mis), y(n, mis), g = make(vg, mis), gx(n, mis);
         kc::unary_fwd(op, x.p, y.p, n);
         kc::unary_bwd(op, x.p, y.p, g.p, gx.p, n);
-        const std::string name = std::string(unary_op_name(op)) + " n=" + std::to_string(n) + (mis ? " mis" : "");
+        const std::string name =
+            std::string(unary_op_name(op)) + " n=" + std::to_string(n) + (mis ? " mis" : "");
         expect(name + " fwd", y.vec(), wy);
         expect(name + " bwd", gx.vec(), wg);
       }
@@ -184,12 +207,12 @@ void check_reductions() {
       kc::sum_fwd(x.p, out.p, n, 1.0);
       expect("sum n=" + std::to_string(n), out.vec(), {static_cast<float>(total)}, 1e-6);
       kc::sum_fwd(x.p, out.p, n, 1.0 / static_cast<double>(n));
-      expect("mean n=" + std::to_string(n), out.vec(), {static_cast<float>(total * (1.0 / static_cast<double>(n)))},
-             1e-6);
+      expect("mean n=" + std::to_string(n), out.vec(),
+             {static_cast<float>(total * (1.0 / static_cast<double>(n)))}, 1e-6);
       const MseLossDims d{n};
       kc::mse_loss_fwd(x.p, t.p, out.p, d);
-      expect("mse_loss n=" + std::to_string(n), out.vec(), {static_cast<float>(cpu::mse_loss_fwd<float>(vx.data(), vt.data(), d))},
-             1e-6);
+      expect("mse_loss n=" + std::to_string(n), out.vec(),
+             {static_cast<float>(cpu::mse_loss_fwd<float>(vx.data(), vt.data(), d))}, 1e-6);
       const float g0 = 0.75f;
       Buf g = make({g0}, false), gp(n, mis), gt(n, mis), back(n, mis);
       std::vector<float> wp(static_cast<size_t>(n)), wt(static_cast<size_t>(n)), wb(static_cast<size_t>(n));
@@ -217,8 +240,16 @@ void check_concat() {
                              {{{2, 3, 4, 5}, {2, 3, 4, 2}, {2, 3, 4, 1}}, 3},
                              {{{3, 5}, {1, 5}}, 0},
                              {{{2, 3, 2}, {2, 3, 0}, {2, 3, 3}}, 2},
-                             {{{2, 2, 2}, {2, 2, 2}, {2, 2, 2}, {2, 2, 2}, {2, 2, 2}, {2, 2, 2}, {2, 2, 2}, {2, 2, 2},
-                               {2, 2, 2}, {2, 1, 2}},
+                             {{{2, 2, 2},
+                               {2, 2, 2},
+                               {2, 2, 2},
+                               {2, 2, 2},
+                               {2, 2, 2},
+                               {2, 2, 2},
+                               {2, 2, 2},
+                               {2, 2, 2},
+                               {2, 2, 2},
+                               {2, 1, 2}},
                               1}};
   for (const Case& c : cases)
     for (bool mis : {false, true}) {
@@ -265,7 +296,8 @@ void check_concat() {
       }
       cpu::concat_bwd<float>(vg.data(), wptr.data(), sizes.data(), count, cd);
       kc::concat_bwd(g.p, gptr.data(), sizes.data(), count, cd);
-      for (size_t i = 0; i < c.shapes.size(); ++i) expect("concat bwd piece " + std::to_string(i), gb[i].vec(), wg[i]);
+      for (size_t i = 0; i < c.shapes.size(); ++i)
+        expect("concat bwd piece " + std::to_string(i), gb[i].vec(), wg[i]);
     }
 }
 
@@ -299,14 +331,14 @@ void check_pool() {
 
 void check_upsample() {
   for (const auto& [shape, s] : std::vector<std::pair<Shape, int64_t>>{{{2, 3, 5, 7}, 2},
-                                                                        {{1, 2, 4, 4}, 2},
-                                                                        {{1, 1, 1, 4}, 2},
-                                                                        {{1, 1, 3, 1}, 3},
-                                                                        {{1, 2, 16, 16}, 2},
-                                                                        {{1, 1, 5, 6}, 4},
-                                                                        {{2, 2, 3, 3}, 1},
-                                                                        {{1, 1, 1, 1}, 1},
-                                                                        {{1, 1, 33, 7}, 3}}) {
+                                                                       {{1, 2, 4, 4}, 2},
+                                                                       {{1, 1, 1, 4}, 2},
+                                                                       {{1, 1, 3, 1}, 3},
+                                                                       {{1, 2, 16, 16}, 2},
+                                                                       {{1, 1, 5, 6}, 4},
+                                                                       {{2, 2, 3, 3}, 1},
+                                                                       {{1, 1, 1, 1}, 1},
+                                                                       {{1, 1, 33, 7}, 3}}) {
     UpsampleBilinear2dDims d;
     d.planes = shape[0] * shape[1];
     d.h = shape[2];
@@ -332,13 +364,17 @@ void check_diffusion() {
     for (bool v : {false, true})
       for (bool mis : {false, true}) {
         const int64_t batch = 3, n = batch * per;
-        const auto vx = random_vec(n, 60), va = random_vec(batch, 61, 0.1, 1), vb = random_vec(batch, 62, 0.1, 1);
+        const auto vx = random_vec(n, 60), va = random_vec(batch, 61, 0.1, 1),
+                   vb = random_vec(batch, 62, 0.1, 1);
         QSampleDims d{batch, per, 11, 2, 12345, v};
         std::vector<float> wx(static_cast<size_t>(n)), wn(wx.size()), wt(wx.size());
-        cpu::q_sample<float>(vx.data(), va.data(), vb.data(), wx.data(), wn.data(), v ? wt.data() : wn.data(), d);
-        Buf x = make(vx, mis), a = make(va, false), b = make(vb, false), xt(n, mis), noise(n, mis), tg(n, mis);
+        cpu::q_sample<float>(vx.data(), va.data(), vb.data(), wx.data(), wn.data(), v ? wt.data() : wn.data(),
+                             d);
+        Buf x = make(vx, mis), a = make(va, false), b = make(vb, false), xt(n, mis), noise(n, mis),
+            tg(n, mis);
         kc::q_sample(x.p, a.p, b.p, xt.p, noise.p, v ? tg.p : noise.p, d);
-        const std::string name = "q_sample per " + std::to_string(per) + (v ? " v" : " eps") + (mis ? " mis" : "");
+        const std::string name =
+            "q_sample per " + std::to_string(per) + (v ? " v" : " eps") + (mis ? " mis" : "");
         expect(name + " x_t", xt.vec(), wx);
         expect(name + " noise", noise.vec(), wn);
         if (v) expect(name + " target", tg.vec(), wt);
@@ -419,7 +455,8 @@ void check_fills() {
     std::vector<float> wn(static_cast<size_t>(n)), wu(wn.size());
     for (int64_t i = 0; i < n; ++i) {
       wn[static_cast<size_t>(i)] = static_cast<float>(philox::normal(3, 4, 9 + static_cast<uint64_t>(i)));
-      wu[static_cast<size_t>(i)] = static_cast<float>(-2.0 + 5.0 * philox::uniform(3, 4, 9 + static_cast<uint64_t>(i)));
+      wu[static_cast<size_t>(i)] =
+          static_cast<float>(-2.0 + 5.0 * philox::uniform(3, 4, 9 + static_cast<uint64_t>(i)));
     }
     dc::fill_normal(b.p, n, DType::f32, 3, 4, 9);
     expect("fill_normal", b.vec(), wn);
@@ -443,17 +480,22 @@ void check_fills() {
 
 }  // namespace
 
-int main() {
+// Arguments: group names to run (default: all).
+int main(int argc, char** argv) {
   const std::vector<std::pair<const char*, std::function<void()>>> groups = {
       {"binary", check_binary},   {"sum_to", check_sum_to},         {"unary", check_unary},
       {"silu", check_silu},       {"reductions", check_reductions}, {"concat", check_concat},
       {"max_pool2d", check_pool}, {"upsample", check_upsample},     {"diffusion/optim", check_diffusion},
       {"fills", check_fills}};
   for (const auto& [name, fn] : groups) {
+    bool wanted = argc == 1;
+    for (int i = 1; i < argc; ++i) wanted = wanted || std::string(argv[i]) == name;
+    if (!wanted) continue;
     const int before = g_failures;
     fn();
     std::printf("%-16s %s\n", name, g_failures == before ? "ok" : "FAILED");
   }
-  std::printf("cuda_emu: %d checks, %d failures, %lld kernel launches\n", g_checks, g_failures, emu::g_launches);
+  std::printf("cuda_emu: %d checks, %d failures, %lld kernel launches\n", g_checks, g_failures,
+              emu::g_launches);
   return g_failures == 0 ? 0 : 1;
 }

@@ -15,6 +15,8 @@ while True:
         break
     # the kernel expression before <<<: identifier, optionally with template args
     j = k
+    while src[j - 1].isspace():  # clang-format may break the line before <<<
+        j -= 1
     if src[j - 1] == ">":
         depth = 0
         j -= 1

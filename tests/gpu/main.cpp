@@ -16,8 +16,10 @@ int main(int argc, char** argv) {
     return 77;
   }
   std::printf("ddpm_gpu_tests: %s (sm_%d%d)\n", info.name.c_str(), info.cc_major, info.cc_minor);
-  // Every device block gets sentinel guards; parity cases check them.
-  ddpm::cuda::set_guard_mode(true);
+  // Every device block gets sentinel guards; parity cases check them. Not in
+  // direct allocation mode (DDPM_CUDA_DIRECT_ALLOC=1, for memcheck), where
+  // the sanitizer sees each buffer's exact bounds itself.
+  if (!ddpm::cuda::direct_alloc_mode()) ddpm::cuda::set_guard_mode(true);
   doctest::Context ctx(argc, argv);
   const int rc = ctx.run();
   if (ctx.shouldExit()) return rc;

@@ -103,9 +103,9 @@ NamedResults run_with_grads(const std::vector<In>& ins, const std::function<Tens
 
 ParityCase grad_case(const std::string& op, const std::string& label, std::vector<In> ins,
                      std::function<Tensor(const Inputs&)> fn, double tol, const std::string& why) {
-  return ParityCase{op, label,
-                    [ins = std::move(ins), fn = std::move(fn)](Device d) { return run_with_grads(ins, fn, d); }, tol,
-                    why};
+  return ParityCase{
+      op, label, [ins = std::move(ins), fn = std::move(fn)](Device d) { return run_with_grads(ins, fn, d); },
+      tol, why};
 }
 
 // ---- reshape, binary ----
@@ -113,10 +113,14 @@ ParityCase grad_case(const std::string& op, const std::string& label, std::vecto
 void add_binary_cases(std::vector<ParityCase>& cases) {
   cases.push_back(grad_case(
       "reshape", "[3,5,7] as [5,21] times [5,21]", {{{3, 5, 7}}, {{5, 21}}},
-      [](const Inputs& x) { return mul(x[0].reshape({5, 21}), x[1]); }, kExact, kWhyExact));
+      [](const Inputs& x) {
+        return mul(x[0].reshape({5, 21}), x[1]);
+      },
+      kExact, kWhyExact));
 
   using Fn = Tensor (*)(const Tensor&, const Tensor&);
-  const std::vector<std::pair<std::string, Fn>> ops = {{"add", add}, {"sub", sub}, {"mul", mul}, {"div", div}};
+  const std::vector<std::pair<std::string, Fn>> ops = {
+      {"add", add}, {"sub", sub}, {"mul", mul}, {"div", div}};
   struct Layout {
     std::string label;
     Shape a, b;
@@ -127,12 +131,19 @@ void add_binary_cases(std::vector<ParityCase>& cases) {
       {"same shape [3,5,7] (odd: scalar tail)", {3, 5, 7}, {3, 5, 7}, kExact, kWhyExact},
       {"same shape [4,8,8] (float4)", {4, 8, 8}, {4, 8, 8}, kExact, kWhyExact},
       {"per-channel [2,6,5,7] + [2,6,1,1] (odd rows)", {2, 6, 5, 7}, {2, 6, 1, 1}, kRounding, kWhyReduction},
-      {"per-channel [2,4,8,8] + [2,4,1,1] (float4 rows)", {2, 4, 8, 8}, {2, 4, 1, 1}, kRounding, kWhyReduction},
+      {"per-channel [2,4,8,8] + [2,4,1,1] (float4 rows)",
+       {2, 4, 8, 8},
+       {2, 4, 1, 1},
+       kRounding,
+       kWhyReduction},
       {"per-channel first [2,4,1,1] + [2,4,8,8]", {2, 4, 1, 1}, {2, 4, 8, 8}, kRounding, kWhyReduction},
       {"scalar [3,5,7] + []", {3, 5, 7}, {}, kRounding, kWhyReduction},
       {"both broadcast [4,1,6] + [1,5,6]", {4, 1, 6}, {1, 5, 6}, kRounding, kWhyReduction},
       {"bias [64,33] + [33] (reduce over rows)", {64, 33}, {33}, kRounding, kWhyReduction},
-      {"per-channel [2,3,20,20] + [2,3,1,1] (split-block sum_to)", {2, 3, 20, 20}, {2, 3, 1, 1}, kRounding,
+      {"per-channel [2,3,20,20] + [2,3,1,1] (split-block sum_to)",
+       {2, 3, 20, 20},
+       {2, 3, 1, 1},
+       kRounding,
        kWhyReduction},
       {"scalar [3,41,53] + [] (two-pass sum_to)", {3, 41, 53}, {}, kRounding, kWhyReduction}};
   for (const auto& [name, fn] : ops)
@@ -140,15 +151,16 @@ void add_binary_cases(std::vector<ParityCase>& cases) {
       const bool is_div = name == "div";
       // div: keep the divisor away from 0 so the gradients stay moderate.
       In a{l.a}, b{l.b, is_div ? 0.5 : -1.0, is_div ? 2.0 : 1.0};
-      cases.push_back(grad_case(name, l.label, {a, b}, [fn = fn](const Inputs& x) { return fn(x[0], x[1]); }, l.tol,
-                                l.why));
+      cases.push_back(grad_case(
+          name, l.label, {a, b}, [fn = fn](const Inputs& x) { return fn(x[0], x[1]); }, l.tol, l.why));
     }
   // Unaligned views with gradients accumulated in place into unaligned views.
   for (const auto& [name, fn] : ops) {
     const bool is_div = name == "div";
     In a{{3, 5, 7}, -1, 1, true, true}, b{{3, 5, 7}, is_div ? 0.5 : -1.0, is_div ? 2.0 : 1.0, true, true};
-    cases.push_back(grad_case(name, "unaligned views [3,5,7], gradients accumulated in place", {a, b},
-                              [fn = fn](const Inputs& x) { return fn(x[0], x[1]); }, kExact, kWhyExact));
+    cases.push_back(grad_case(
+        name, "unaligned views [3,5,7], gradients accumulated in place", {a, b},
+        [fn = fn](const Inputs& x) { return fn(x[0], x[1]); }, kExact, kWhyExact));
   }
 }
 
@@ -157,7 +169,7 @@ void add_binary_cases(std::vector<ParityCase>& cases) {
 void add_pointwise_cases(std::vector<ParityCase>& cases) {
   using Fn = Tensor (*)(const Tensor&);
   const std::vector<std::tuple<std::string, Fn, double, double>> ops = {
-      {"neg", neg, -1, 1},   {"exp", exp, -3, 3},  {"log", log, 0.1, 2},
+      {"neg", neg, -1, 1},    {"exp", exp, -3, 3}, {"log", log, 0.1, 2},
       {"sqrt", sqrt, 0.1, 2}, {"sin", sin, -4, 4}, {"cos", cos, -4, 4}};
   for (const auto& [name, fn, lo, hi] : ops) {
     const double tol = name == "neg" ? kExact : kRounding;
@@ -166,31 +178,36 @@ void add_pointwise_cases(std::vector<ParityCase>& cases) {
          std::vector<std::tuple<std::string, Shape, bool>>{{"[3,5,7] (odd)", {3, 5, 7}, false},
                                                            {"[4,8,8] (float4)", {4, 8, 8}, false},
                                                            {"[3,5,7] unaligned view", {3, 5, 7}, true}})
-      cases.push_back(grad_case(name, label, {{shape, lo, hi, true, unaligned}},
-                                [fn = fn](const Inputs& x) { return fn(x[0]); }, tol, why));
+      cases.push_back(grad_case(
+          name, label, {{shape, lo, hi, true, unaligned}}, [fn = fn](const Inputs& x) { return fn(x[0]); },
+          tol, why));
   }
   for (const auto& [label, shape, unaligned] :
        std::vector<std::tuple<std::string, Shape, bool>>{{"[3,5,7] (odd)", {3, 5, 7}, false},
                                                          {"[2,8,16,16] (float4)", {2, 8, 16, 16}, false},
                                                          {"[3,5,7] unaligned view", {3, 5, 7}, true}}) {
-    cases.push_back(grad_case("silu", label, {{shape, -6, 6, true, unaligned}},
-                              [](const Inputs& x) { return silu(x[0]); }, kRounding, kWhyRounding));
-    cases.push_back(grad_case("mse_loss", label, {{shape, -1, 1, true, unaligned}, {shape, -1, 1, true, unaligned}},
-                              [](const Inputs& x) { return mse_loss(x[0], x[1]); }, kRounding, kWhyRounding));
+    cases.push_back(grad_case(
+        "silu", label, {{shape, -6, 6, true, unaligned}}, [](const Inputs& x) { return silu(x[0]); },
+        kRounding, kWhyRounding));
+    cases.push_back(grad_case(
+        "mse_loss", label, {{shape, -1, 1, true, unaligned}, {shape, -1, 1, true, unaligned}},
+        [](const Inputs& x) { return mse_loss(x[0], x[1]); }, kRounding, kWhyRounding));
   }
   for (const auto& [label, shape, unaligned] : std::vector<std::tuple<std::string, Shape, bool>>{
            {"[3,5,7] (one block)", {3, 5, 7}, false},
            {"[2,8,32,32] (several blocks, float4)", {2, 8, 32, 32}, false},
            {"[100003] (odd, several blocks)", {100003}, false},
            {"[3,5,7] unaligned view", {3, 5, 7}, true}}) {
-    cases.push_back(grad_case("sum", label, {{shape, -1, 1, true, unaligned}},
-                              [](const Inputs& x) { return sum(x[0]); }, kRounding, kWhyRounding));
-    cases.push_back(grad_case("mean", label, {{shape, -1, 1, true, unaligned}},
-                              [](const Inputs& x) { return mean(x[0]); }, kRounding, kWhyRounding));
+    cases.push_back(grad_case(
+        "sum", label, {{shape, -1, 1, true, unaligned}}, [](const Inputs& x) { return sum(x[0]); }, kRounding,
+        kWhyRounding));
+    cases.push_back(grad_case(
+        "mean", label, {{shape, -1, 1, true, unaligned}}, [](const Inputs& x) { return mean(x[0]); },
+        kRounding, kWhyRounding));
   }
-  cases.push_back(grad_case("mse_loss", "[4,1,32,32], target without gradient",
-                            {{{4, 1, 32, 32}}, {{4, 1, 32, 32}, -1, 1, false}},
-                            [](const Inputs& x) { return mse_loss(x[0], x[1]); }, kRounding, kWhyRounding));
+  cases.push_back(grad_case(
+      "mse_loss", "[4,1,32,32], target without gradient", {{{4, 1, 32, 32}}, {{4, 1, 32, 32}, -1, 1, false}},
+      [](const Inputs& x) { return mse_loss(x[0], x[1]); }, kRounding, kWhyRounding));
 }
 
 // ---- layers: concat, pooling, upsampling ----
@@ -209,75 +226,77 @@ void add_layer_cases(std::vector<ParityCase>& cases) {
     std::vector<Shape> shapes;
     int64_t dim;
   };
-  for (const Cat& c : std::vector<Cat>{{"[2,3,5,7] + [2,4,5,7] dim 1 (odd)", {{2, 3, 5, 7}, {2, 4, 5, 7}}, 1},
-                                       {"[2,8,8,8] + [2,8,8,8] dim 1 (float4)", {{2, 8, 8, 8}, {2, 8, 8, 8}}, 1},
-                                       {"three inputs along dim 3", {{2, 3, 4, 5}, {2, 3, 4, 2}, {2, 3, 4, 1}}, 3},
-                                       {"[3,5] + [1,5] dim 0", {{3, 5}, {1, 5}}, 0},
-                                       {"ten inputs (two launches)",
-                                        std::vector<Shape>(10, Shape{2, 2, 4}),
-                                        1}}) {
+  for (const Cat& c :
+       std::vector<Cat>{{"[2,3,5,7] + [2,4,5,7] dim 1 (odd)", {{2, 3, 5, 7}, {2, 4, 5, 7}}, 1},
+                        {"[2,8,8,8] + [2,8,8,8] dim 1 (float4)", {{2, 8, 8, 8}, {2, 8, 8, 8}}, 1},
+                        {"three inputs along dim 3", {{2, 3, 4, 5}, {2, 3, 4, 2}, {2, 3, 4, 1}}, 3},
+                        {"[3,5] + [1,5] dim 0", {{3, 5}, {1, 5}}, 0},
+                        {"ten inputs (two launches)", std::vector<Shape>(10, Shape{2, 2, 4}), 1}}) {
     std::vector<In> ins;
     for (const Shape& s : c.shapes) ins.push_back({s});
-    cases.push_back(grad_case("concat", c.label, ins,
-                              [dim = c.dim](const Inputs& x) { return concat(x, dim); }, kExact, kWhyExact));
+    cases.push_back(grad_case(
+        "concat", c.label, ins, [dim = c.dim](const Inputs& x) { return concat(x, dim); }, kExact,
+        kWhyExact));
   }
-  cases.push_back(grad_case("concat", "[2,3,4,4] + [2,5,4,4], second without gradient",
-                            {{{2, 3, 4, 4}}, {{2, 5, 4, 4}, -1, 1, false}},
-                            [](const Inputs& x) { return concat(x, 1); }, kExact, kWhyExact));
+  cases.push_back(grad_case(
+      "concat", "[2,3,4,4] + [2,5,4,4], second without gradient",
+      {{{2, 3, 4, 4}}, {{2, 5, 4, 4}, -1, 1, false}}, [](const Inputs& x) { return concat(x, 1); }, kExact,
+      kWhyExact));
 
   for (const auto& [label, shape, k] : std::vector<std::tuple<std::string, Shape, int64_t>>{
            {"[2,3,7,9] k2 (odd: last row/column dropped)", {2, 3, 7, 9}, 2},
            {"[2,4,16,16] k2", {2, 4, 16, 16}, 2},
            {"[1,2,9,9] k3", {1, 2, 9, 9}, 3}})
-    cases.push_back(grad_case("max_pool2d", label, {{shape}},
-                              [k = k](const Inputs& x) { return max_pool2d(x[0], k); }, kExact, kWhyExact));
-  cases.push_back(ParityCase{
-      "max_pool2d", "[2,3,6,6] k2 with ties (first maximum wins)",
-      [](Device d) {
-        Tensor x = tied(parity_input({2, 3, 6, 6}, 10, d, 0, 3));
-        x.set_requires_grad(true);
-        const Tensor y = max_pool2d(x, 2);
-        y.backward(parity_input(y.shape(), 99, d));
-        return NamedResults{{"y", y}, {"grad x", x.grad()}};
-      },
-      kExact, kWhyExact});
+    cases.push_back(grad_case(
+        "max_pool2d", label, {{shape}}, [k = k](const Inputs& x) { return max_pool2d(x[0], k); }, kExact,
+        kWhyExact));
+  cases.push_back(ParityCase{"max_pool2d", "[2,3,6,6] k2 with ties (first maximum wins)",
+                             [](Device d) {
+                               Tensor x = tied(parity_input({2, 3, 6, 6}, 10, d, 0, 3));
+                               x.set_requires_grad(true);
+                               const Tensor y = max_pool2d(x, 2);
+                               y.backward(parity_input(y.shape(), 99, d));
+                               return NamedResults{{"y", y}, {"grad x", x.grad()}};
+                             },
+                             kExact, kWhyExact});
 
-  for (const auto& [label, shape, s] :
-       std::vector<std::tuple<std::string, Shape, int64_t>>{{"[2,3,5,7] x2 (odd)", {2, 3, 5, 7}, 2},
-                                                            {"[1,4,8,8] x2", {1, 4, 8, 8}, 2},
-                                                            {"[1,2,3,4] x3", {1, 2, 3, 4}, 3},
-                                                            {"[2,2,1,4] x2 (one input row)", {2, 2, 1, 4}, 2}})
-    cases.push_back(grad_case("upsample_bilinear2d", label, {{shape}},
-                              [s = s](const Inputs& x) { return upsample_bilinear2d(x[0], s); }, kRounding,
-                              kWhyRounding));
+  for (const auto& [label, shape, s] : std::vector<std::tuple<std::string, Shape, int64_t>>{
+           {"[2,3,5,7] x2 (odd)", {2, 3, 5, 7}, 2},
+           {"[1,4,8,8] x2", {1, 4, 8, 8}, 2},
+           {"[1,2,3,4] x3", {1, 2, 3, 4}, 3},
+           {"[2,2,1,4] x2 (one input row)", {2, 2, 1, 4}, 2}})
+    cases.push_back(grad_case(
+        "upsample_bilinear2d", label, {{shape}},
+        [s = s](const Inputs& x) { return upsample_bilinear2d(x[0], s); }, kRounding, kWhyRounding));
 }
 
 // ---- diffusion and optimiser ops (no autograd) ----
 
 void add_diffusion_cases(std::vector<ParityCase>& cases) {
-  for (const auto& [label, shape] :
-       std::vector<std::pair<std::string, Shape>>{{"[3,5,7] (odd per sample)", {3, 5, 7}}, {"[4,1,32,32]", {4, 1, 32, 32}}})
+  for (const auto& [label, shape] : std::vector<std::pair<std::string, Shape>>{
+           {"[3,5,7] (odd per sample)", {3, 5, 7}}, {"[4,1,32,32]", {4, 1, 32, 32}}})
     for (kernels::Prediction pred : {kernels::Prediction::epsilon, kernels::Prediction::v}) {
       const std::string name = label + (pred == kernels::Prediction::v ? ", v target" : ", epsilon target");
-      cases.push_back(ParityCase{
-          "q_sample", name,
-          [shape = shape, pred](Device d) {
-            const Tensor x0 = parity_input(shape, 10, d);
-            const Tensor a = parity_input({shape[0]}, 11, d, 0.1, 1), b = parity_input({shape[0]}, 12, d, 0.1, 1);
-            const kernels::QSampleResult q = kernels::q_sample(x0, a, b, 7, 2, 1000, pred);
-            return NamedResults{{"x_t", q.x_t}, {"noise", q.noise}, {"target", q.target}};
-          },
-          kRounding, kWhyRounding});
+      cases.push_back(
+          ParityCase{"q_sample", name,
+                     [shape = shape, pred](Device d) {
+                       const Tensor x0 = parity_input(shape, 10, d);
+                       const Tensor a = parity_input({shape[0]}, 11, d, 0.1, 1),
+                                    b = parity_input({shape[0]}, 12, d, 0.1, 1);
+                       const kernels::QSampleResult q = kernels::q_sample(x0, a, b, 7, 2, 1000, pred);
+                       return NamedResults{{"x_t", q.x_t}, {"noise", q.noise}, {"target", q.target}};
+                     },
+                     kRounding, kWhyRounding});
     }
-  cases.push_back(ParityCase{"q_sample", "noise alone, [4,1,32,32] at offset 2^33",
-                             [](Device d) {
-                               const Tensor x0 = parity_input({4, 1, 32, 32}, 10, d);
-                               const Tensor a = parity_input({4}, 11, d, 0.1, 1), b = parity_input({4}, 12, d, 0.1, 1);
-                               const auto q = kernels::q_sample(x0, a, b, 7, 2, uint64_t{1} << 33,
-                                                                kernels::Prediction::epsilon);
-                               return NamedResults{{"noise", q.noise}};
-                             },
-                             kOneUlp, kWhyNoise});
+  cases.push_back(ParityCase{
+      "q_sample", "noise alone, [4,1,32,32] at offset 2^33",
+      [](Device d) {
+        const Tensor x0 = parity_input({4, 1, 32, 32}, 10, d);
+        const Tensor a = parity_input({4}, 11, d, 0.1, 1), b = parity_input({4}, 12, d, 0.1, 1);
+        const auto q = kernels::q_sample(x0, a, b, 7, 2, uint64_t{1} << 33, kernels::Prediction::epsilon);
+        return NamedResults{{"noise", q.noise}};
+      },
+      kOneUlp, kWhyNoise});
 
   for (const auto& [label, shape] :
        std::vector<std::pair<std::string, Shape>>{{"[3,5,7]", {3, 5, 7}}, {"[4,1,32,32]", {4, 1, 32, 32}}})
@@ -356,7 +375,9 @@ void add_diffusion_cases(std::vector<ParityCase>& cases) {
 
   for (int mode = 0; mode < 3; ++mode)
     for (bool unaligned : {false, true}) {
-      const std::string label = std::string(mode == 0 ? "Adam" : mode == 1 ? "Adam + L2 weight decay" : "AdamW") +
+      const std::string label = std::string(mode == 0   ? "Adam"
+                                            : mode == 1 ? "Adam + L2 weight decay"
+                                                        : "AdamW") +
                                 ", 1003 parameters" + (unaligned ? ", unaligned views" : "");
       cases.push_back(ParityCase{"adam_update", label,
                                  [mode, unaligned](Device d) {
@@ -378,7 +399,8 @@ void add_diffusion_cases(std::vector<ParityCase>& cases) {
                                  kRounding, kWhyRounding});
     }
   for (bool unaligned : {false, true})
-    cases.push_back(ParityCase{"ema_update", std::string("1003 elements") + (unaligned ? ", unaligned views" : ""),
+    cases.push_back(ParityCase{"ema_update",
+                               std::string("1003 elements") + (unaligned ? ", unaligned views" : ""),
                                [unaligned](Device d) {
                                  Tensor e = make_input({{1003}, -1, 1, false, unaligned}, 10, d);
                                  const Tensor p = make_input({{1003}, -1, 1, false, unaligned}, 11, d);

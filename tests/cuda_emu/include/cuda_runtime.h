@@ -1,10 +1,11 @@
 // A stand-in for <cuda_runtime.h> that runs the engine's CUDA kernels on the
-// CPU (tests/cuda_emu/README.md). Only what the kernels use: dim3, float4,
-// the thread/block built-ins, __syncthreads, a few runtime calls. A launch
-// `k<<<grid, block, smem, s>>>(args)` is rewritten by transform.py into
-// `::emu::Launcher{grid, block, smem, s}(k, args)`, which runs every block
-// in order with blockDim.x real threads (so __syncthreads is a real barrier
-// and shared memory is a static array shared by the block's threads).
+// CPU (docs/gpu.md, scripts/cuda-emu-check.sh). Only what the kernels use:
+// dim3, float4, the thread/block built-ins, __syncthreads, a few runtime
+// calls. A launch `k<<<grid, block, smem, s>>>(args)` is rewritten by
+// transform.py into `::emu::Launcher{grid, block, smem, s}(k, args)`, which
+// runs every block in order with blockDim.x real threads (so __syncthreads is
+// a real barrier and shared memory is a static array shared by the block's
+// threads).
 #pragma once
 
 #include <math.h>

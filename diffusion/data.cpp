@@ -216,8 +216,17 @@ ImageDataset load_idx_dataset(const std::string& dir, const std::string& split, 
 ImageDataset load_png_folder(const std::string& dir, int64_t pad_to) {
   if (!fs::is_directory(dir)) throw std::runtime_error("PNG folder '" + dir + "': not a directory");
   std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(dir))
-    if (is_png_name(e.path()) && e.is_regular_file()) files.push_back(e.path());
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (!is_png_name(e.path())) continue;
+    // A *.png that is not a readable file (a dangling link, a folder, a
+    // device) is an error, not something to skip: the data set would
+    // silently shrink.
+    std::error_code ec;
+    if (!e.is_regular_file(ec))
+      throw std::runtime_error("PNG file '" + e.path().string() + "': cannot read it: not a regular file" +
+                               (e.is_symlink(ec) ? " (a link to a missing or non-regular file)" : ""));
+    files.push_back(e.path());
+  }
   std::sort(files.begin(), files.end());
   if (files.empty()) throw std::runtime_error("PNG folder '" + dir + "': no *.png files");
 

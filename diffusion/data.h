@@ -12,7 +12,8 @@
 //     the file. Debian's dataset-fashion-mnist package installs them in
 //     kFashionMnistDir.
 //   - A folder of *.png (case-insensitive extension, files sorted by name),
-//     decoded with stb_image. All images must share size and channel count.
+//     decoded with stb_image. Every *.png entry must be a readable regular
+//     file, and all images must share size and channel count.
 //     Gray and RGB are taken as they are; gray+alpha and RGBA are accepted
 //     only when every alpha value is 255 (fully opaque), and the alpha
 //     channel is dropped; a transparent image is rejected, because any

@@ -7,7 +7,9 @@
 #include <memory>
 #include <string>
 
+#include "diffusion/images.h"
 #include "diffusion/trainer.h"
+#include "nn/safetensors.h"
 #include "nn/unet.h"
 
 namespace ddpm {
@@ -16,10 +18,18 @@ struct LoadedModel {
   TrainConfig config;                        // model, schedule, timesteps, prediction, ...
   std::map<std::string, std::string> meta;   // the whole __metadata__
   std::shared_ptr<nn::UNet> model;
+  int64_t height = 0, width = 0;             // the image size the model was trained on (data.height/width)
+  CropBox crop;                              // the original image inside it (empty: no crop)
 };
 
-// Loads and validates (format tag, configuration, every tensor name and shape);
-// throws std::runtime_error naming the file and what is wrong.
+// Loads and validates (format tag, configuration, image geometry, every
+// tensor's name, shape, dtype and values); throws std::runtime_error naming
+// the file, the field or tensor, what was found and what was expected.
 LoadedModel load_model(const std::string& path, Device device = Device::cpu);
+
+// A checkpoint tensor as f32: its dtype must be a float type (F32, F64, F16,
+// BF16) and every value finite; the error names the file, the tensor and the
+// first bad index. Used for model and training-state files.
+Tensor read_weights(const SafetensorsFile& file, const std::string& name);
 
 }  // namespace ddpm

@@ -2,10 +2,12 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <sstream>
 
 #include "autograd/functions.h"
 #include "diffusion/data.h"
+#include "diffusion/model_file.h"
 #include "diffusion/streams.h"
 #include "nn/clip_grad.h"
 #include "nn/safetensors.h"
@@ -62,6 +64,23 @@ int64_t to_int(const std::map<std::string, std::string>& m, const std::string& k
     throw std::invalid_argument("configuration: '" + key + "' is '" + v + "', expected an integer");
   return d;
 }
+
+// A decimal uint64 (seeds use the whole range, which stoll cannot hold).
+uint64_t to_uint(const std::map<std::string, std::string>& m, const std::string& key) {
+  const std::string& v = need(m, key);
+  size_t used = 0;
+  unsigned long long d = 0;
+  const bool digits = !v.empty() && v[0] >= '0' && v[0] <= '9';  // stoull takes "-1" as 2^64-1
+  try {
+    if (digits) d = std::stoull(v, &used, 10);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (!digits || used != v.size())
+    throw std::invalid_argument("configuration: '" + key + "' is '" + v + "', expected an integer in 0.." +
+                                std::to_string(std::numeric_limits<uint64_t>::max()));
+  return d;
+}
 }  // namespace
 
 std::map<std::string, std::string> TrainConfig::to_map() const {
@@ -96,7 +115,7 @@ TrainConfig TrainConfig::from_map(const std::map<std::string, std::string>& m) {
   if (aw != "true" && aw != "false")
     throw std::invalid_argument("configuration: 'adamw' is '" + aw + "', expected true or false");
   c.adamw = aw == "true";
-  c.seed = static_cast<uint64_t>(to_int(m, "seed"));
+  c.seed = to_uint(m, "seed");
   c.validate();
   return c;
 }
@@ -104,10 +123,21 @@ TrainConfig TrainConfig::from_map(const std::map<std::string, std::string>& m) {
 void TrainConfig::validate() const {
   model.validate();
   auto bad = [](const std::string& what) { throw std::invalid_argument("configuration: " + what); };
+  // Upper bounds on the model's sizes: a configuration read from a file must
+  // not make us allocate without bound (the flags allow the same ranges).
+  auto range = [&](const char* key, int64_t v, int64_t lo, int64_t hi) {
+    if (v < lo || v > hi)
+      bad(std::string(key) + " is " + std::to_string(v) + ", expected " + std::to_string(lo) + ".." +
+          std::to_string(hi));
+  };
+  range("in_channels", model.in_channels, 1, 64);
+  range("base_channels", model.base_channels, 1, 1024);
+  range("time_embed_dim", model.time_embed_dim, 1, 4096);
+  range("groups", model.groups, 1, model.base_channels);
   if (timesteps < 2 || timesteps > 100000) bad("timesteps must be in 2..100000");
   if (batch_size < 1 || batch_size > 65536) bad("batch_size must be in 1..65536");
   if (!(lr > 0 && lr < 1)) bad("lr must be in (0, 1)");
-  if (warmup_steps < 0) bad("warmup_steps must be >= 0");
+  if (warmup_steps < 0 || warmup_steps > 100000000) bad("warmup_steps must be in 0..100000000");
   if (!(grad_clip >= 0) || !std::isfinite(grad_clip)) bad("grad_clip must be >= 0 (0 turns clipping off)");
   if (!(ema_decay >= 0 && ema_decay < 1)) bad("ema_decay must be in [0, 1) (0 turns EMA off)");
   if (!(weight_decay >= 0 && weight_decay < 1)) bad("weight_decay must be in [0, 1)");
@@ -155,12 +185,17 @@ Tensor Trainer::batch_for_step(int64_t s) {
   }
   const int64_t B = cfg_.batch_size;
   const int64_t per = images_.numel() / images_.size(0);
+  // Gathered on the host (the data set lives there), then one host-to-device
+  // copy of B*C*H*W floats per step on a GPU. Acceptable for now: a copy of
+  // 0.5 MB at batch 128 of 32x32; keeping the data set on the device and
+  // gathering there would remove it.
   Tensor batch = Tensor::empty({B, images_.size(1), images_.size(2), images_.size(3)});
   const float* src = images_.data<float>();
   float* dst = batch.data<float>();
   for (int64_t n = 0; n < B; ++n)
     std::memcpy(dst + n * per, src + order_[static_cast<size_t>(k * B + n)] * per,
                 static_cast<size_t>(per) * sizeof(float));
+  if (s == nan_step_) dst[0] = std::numeric_limits<float>::quiet_NaN();
   return device_ == Device::cpu ? batch : batch.to(device_);
 }
 
@@ -176,6 +211,11 @@ Trainer::StepResult Trainer::step(bool skip_nonfinite) {
     av[static_cast<size_t>(n)] = static_cast<float>(sched_.sqrt_alphas_cumprod[static_cast<size_t>(t)]);
     bv[static_cast<size_t>(n)] = static_cast<float>(sched_.sqrt_one_minus_alphas_cumprod[static_cast<size_t>(t)]);
   }
+  // t and the q_sample coefficients are drawn and looked up on the host and
+  // copied: three small host-to-device copies (B floats each) per step on a
+  // GPU, each waiting for the stream. Acceptable: the previous step already
+  // waited for the device (loss.item(), the gradient norm), so there is little
+  // queued work to wait for.
   const Tensor t = Tensor::from_vector(tv, {B}, device_);
   const kernels::QSampleResult q =
       kernels::q_sample(x0, Tensor::from_vector(av, {B}, device_), Tensor::from_vector(bv, {B}, device_), cfg_.seed,
@@ -183,6 +223,8 @@ Trainer::StepResult Trainer::step(bool skip_nonfinite) {
   const Tensor loss = mse_loss(model_->forward(q.x_t, t), q.target);
   flat_.zero_grad();
   loss.backward();
+  // The two device-to-host reads of a step (the loss, then the gradient norm
+  // in clip_grad_norm): the finiteness check and the clipping scale need them.
   const double loss_value = loss.item();
   const double norm = nn::clip_grad_norm(flat_.grads(), cfg_.grad_clip);
   const double lr = cfg_.lr * std::min(1.0, cfg_.warmup_steps > 0
@@ -220,17 +262,20 @@ void Trainer::load_state(const std::string& path) {
   const auto meta = f.metadata();
   auto fmt = meta.find("format");
   if (fmt == meta.end() || fmt->second != "ddpm-engine train state v1")
-    throw std::runtime_error(path + ": not a training state file (metadata 'format' is not 'ddpm-engine train state v1')");
+    throw std::runtime_error(path + ": not a training state file (__metadata__ 'format' is " +
+                             (fmt == meta.end() ? std::string("missing") : "'" + fmt->second + "'") +
+                             ", expected 'ddpm-engine train state v1'; model.safetensors holds only the sampling "
+                             "weights, resume from state.safetensors)");
   TrainConfig saved;
   try {
     saved = TrainConfig::from_map(meta);
   } catch (const std::exception& e) {
-    throw std::runtime_error(path + ": " + e.what());
+    throw std::runtime_error(path + ": bad __metadata__: " + e.what());
   }
-  const auto mine = cfg_.to_map();
+  const auto mine = cfg_.to_map(), theirs = saved.to_map();
   for (const auto& [k, v] : mine) {
-    if (saved.to_map().at(k) != v)
-      throw std::runtime_error(path + ": the checkpoint was trained with " + k + "=" + saved.to_map().at(k) +
+    if (theirs.at(k) != v)
+      throw std::runtime_error(path + ": the checkpoint was trained with " + k + "=" + theirs.at(k) +
                                ", this run asks for " + k + "=" + v +
                                " (drop the flag to continue with the checkpoint's value)");
   }
@@ -244,15 +289,22 @@ void Trainer::load_state(const std::string& path) {
   expected.emplace_back("step", Shape{1});
   expected.emplace_back("optim.step", Shape{1});
   require_names(f, expected);
-  auto load_into = [&](const Tensor& buffer, const std::string& prefix) {
-    for (auto& [name, view] : flat_.named_views(buffer)) view.copy_(f.tensor(prefix + name, DType::f32));
-  };
-  load_into(flat_.params(), "");
-  load_into(adam_->exp_avg(), "optim.exp_avg.");
-  load_into(adam_->exp_avg_sq(), "optim.exp_avg_sq.");
-  if (ema_) load_into(ema_->weights(), "ema.");
+
+  // Read and check everything before touching this trainer, so a bad file
+  // leaves it as it was.
   const int64_t s = f.int64s("step").at(0), os = f.int64s("optim.step").at(0);
-  if (s < 0 || os < 0) throw std::runtime_error(path + ": negative step counter");
+  if (s < 0 || os < 0 || os > s)
+    throw std::runtime_error(path + ": step counters step=" + std::to_string(s) + ", optim.step=" +
+                             std::to_string(os) + ", expected 0 <= optim.step <= step");
+  std::vector<std::pair<Tensor, Tensor>> copies;  // (destination view, value)
+  auto read_into = [&](const Tensor& buffer, const std::string& prefix) {
+    for (auto& [name, view] : flat_.named_views(buffer)) copies.emplace_back(view, read_weights(f, prefix + name));
+  };
+  read_into(flat_.params(), "");
+  read_into(adam_->exp_avg(), "optim.exp_avg.");
+  read_into(adam_->exp_avg_sq(), "optim.exp_avg_sq.");
+  if (ema_) read_into(ema_->weights(), "ema.");
+  for (auto& [view, value] : copies) view.copy_(value);
   step_ = s;
   adam_->set_steps_taken(os);
   cached_epoch_ = -1;

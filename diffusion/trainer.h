@@ -89,8 +89,15 @@ class Trainer {
   // configuration in the metadata.
   void save_state(const std::string& path, const std::map<std::string, std::string>& extra_meta = {}) const;
   // Loads a state file; throws std::runtime_error naming the file and the
-  // mismatch when its configuration or tensors differ from this trainer's.
+  // mismatch when its configuration or tensors differ from this trainer's,
+  // a tensor is not a finite float tensor, or the step counters are
+  // inconsistent. The trainer is unchanged when it throws.
   void load_state(const std::string& path);
+  // Testing aid (ddpm-train --debug-nan-at-step): one pixel of the batch of
+  // step `step` becomes NaN, so that step's loss and gradients are NaN and
+  // the non-finite handling can be tested end to end. -1 turns it off.
+  void inject_nan_at_step(int64_t step) { nan_step_ = step; }
+
   // The sampling weights under the model's parameter names, with the
   // configuration (and extra_meta) in __metadata__.
   void save_model(const std::string& path, const std::map<std::string, std::string>& extra_meta = {}) const;
@@ -107,6 +114,7 @@ class Trainer {
   std::unique_ptr<nn::Adam> adam_;
   std::unique_ptr<nn::Ema> ema_;
   int64_t step_ = 0;
+  int64_t nan_step_ = -1;
   int64_t batches_per_epoch_ = 0;
   int64_t cached_epoch_ = -1;
   std::vector<int64_t> order_;

@@ -52,14 +52,27 @@ bool shape_bytes(const Shape& shape, size_t elem, uint64_t& bytes) {
   throw std::runtime_error("safetensors file '" + source + "': " + field + ": " + what);
 }
 
+// What a JSON value is, for messages. Containers are described by their size,
+// not printed: printing is recursive, and a hostile header may nest deeply.
 std::string json_type(const nlohmann::json& j) {
   if (j.is_number_unsigned()) return "unsigned integer " + j.dump();
   if (j.is_number_integer()) return "negative integer " + j.dump();
   if (j.is_number_float()) return "number " + j.dump();
+  if (j.is_array()) return "array of " + std::to_string(j.size()) + " element(s)";
+  if (j.is_object()) return "object with " + std::to_string(j.size()) + " key(s)";
   std::string s = j.dump();
   if (s.size() > 60) s = s.substr(0, 57) + "...";
   return std::string(j.type_name()) + " " + s;
 }
+
+// A tensor or metadata name as it appears in a message, cut short when
+// long (a name may be megabytes of junk in a corrupt file); quote_name adds
+// quotes.
+std::string clip_name(const std::string& name) {
+  if (name.size() <= 80) return name;
+  return name.substr(0, 60) + "... (" + std::to_string(name.size()) + " bytes)";
+}
+std::string quote_name(const std::string& name) { return "'" + clip_name(name) + "'"; }
 
 uint64_t read_u64_le(const char* p) {
   uint64_t v = 0;
@@ -211,7 +224,9 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& source) 
   const uint64_t data_size = size - 8 - n;
 
   // Parse with a callback that remembers the keys of every open object, so
-  // a duplicate (which nlohmann would merge silently) is caught.
+  // a duplicate (which nlohmann would merge silently) is caught, and that
+  // stops at a nesting depth no valid header has (root object, entry, shape:
+  // 3), so a header of a million '[' costs neither memory nor stack.
   struct OpenObject {
     std::string name;  // the key this object is the value of ("" for the root)
     std::string last_key;
@@ -220,8 +235,17 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& source) 
   std::vector<OpenObject> open;
   std::string duplicate, duplicate_parent;
   bool duplicate_top = false;
+  constexpr int kMaxDepth = 16;
+  int depth = 0;
   auto callback = [&](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
     using E = nlohmann::json::parse_event_t;
+    if (event == E::object_start || event == E::array_start) {
+      if (++depth > kMaxDepth)
+        bad(source, "header", "arrays and objects nested more than " + std::to_string(kMaxDepth) +
+                                  " deep, expected at most 3 (header, entry, shape)");
+    } else if (event == E::object_end || event == E::array_end) {
+      --depth;
+    }
     if (event == E::object_start) {
       open.push_back({open.empty() ? std::string() : open.back().last_key, {}, {}});
     } else if (event == E::object_end) {
@@ -247,9 +271,9 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& source) 
   if (!duplicate.empty()) {
     if (duplicate_top && duplicate == "__metadata__") bad(source, "header", "duplicate '__metadata__' object");
     if (duplicate_top)
-      bad(source, "header", "duplicate tensor name '" + duplicate + "', expected unique names");
-    bad(source, "header", "duplicate key '" + duplicate + "' inside '" + duplicate_parent +
-                              "', expected unique keys");
+      bad(source, "header", "duplicate tensor name " + quote_name(duplicate) + ", expected unique names");
+    bad(source, "header", "duplicate key " + quote_name(duplicate) + " inside " + quote_name(duplicate_parent) +
+                              ", expected unique keys");
   }
   if (!header.is_object()) bad(source, "header", "found " + json_type(header) + ", expected a JSON object");
 
@@ -260,12 +284,12 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& source) 
       if (!v.is_object()) bad(source, "__metadata__", "found " + json_type(v) + ", expected an object of strings");
       for (auto m = v.begin(); m != v.end(); ++m) {
         if (!m.value().is_string())
-          bad(source, "__metadata__." + m.key(), "found " + json_type(m.value()) + ", expected a string");
+          bad(source, "__metadata__." + clip_name(m.key()), "found " + json_type(m.value()) + ", expected a string");
         f.metadata_[m.key()] = m.value().get<std::string>();
       }
       continue;
     }
-    const std::string field = "tensor '" + name + "'";
+    const std::string field = "tensor " + quote_name(name);
     if (!v.is_object()) bad(source, field, "found " + json_type(v) + ", expected an object");
     for (auto k = v.begin(); k != v.end(); ++k)
       if (k.key() != "dtype" && k.key() != "shape" && k.key() != "data_offsets")
@@ -324,11 +348,11 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& source) 
   const SafetensorsEntry* prev = nullptr;
   for (const SafetensorsEntry& e : f.entries_) {
     if (e.begin < cursor)
-      bad(source, "tensor '" + e.name + "'.data_offsets",
-          "[" + std::to_string(e.begin) + ", " + std::to_string(e.end) + ") overlaps tensor '" + prev->name +
-              "' which ends at " + std::to_string(cursor));
+      bad(source, "tensor " + quote_name(e.name) + ".data_offsets",
+          "[" + std::to_string(e.begin) + ", " + std::to_string(e.end) + ") overlaps tensor " + quote_name(prev->name) +
+              " which ends at " + std::to_string(cursor));
     if (e.begin > cursor)
-      bad(source, "tensor '" + e.name + "'.data_offsets",
+      bad(source, "tensor " + quote_name(e.name) + ".data_offsets",
           "starts at " + std::to_string(e.begin) + ", leaving a hole of bytes [" + std::to_string(cursor) + ", " +
               std::to_string(e.begin) + ") in the data section");
     cursor = e.end;

@@ -21,7 +21,9 @@
 //   - at least 8 bytes; N <= 100,000,000 (the reference cap) and 8 + N <= size
 //   - the header parses as JSON, is an object, has no duplicate key at any
 //     level (nlohmann's parser would keep the last one silently, so a parser
-//     callback tracks the keys of every open object)
+//     callback tracks the keys of every open object) and nests at most 16
+//     deep (a valid header nests 3: a deeper one is refused while parsing,
+//     before it can cost memory or stack)
 //   - __metadata__, when present, is an object of string values
 //   - every other key maps to an object with exactly dtype, shape and
 //     data_offsets: dtype one of BOOL U8 I8 F8_E5M2 F8_E4M3 I16 U16 F16 BF16

@@ -135,12 +135,14 @@ Tensor UNet::embed_time(const Tensor& t) {
     return time_mlp_->forward(div(tc, Tensor::full({}, 1000.0, t.dtype(), t.device())));
 
   const int64_t half = config_.time_embed_dim / 2;
-  std::vector<double> freqs(static_cast<size_t>(half));
-  for (int64_t i = 0; i < half; ++i)
-    freqs[static_cast<size_t>(i)] =
-        std::exp(-std::log(10000.0) * static_cast<double>(i) / static_cast<double>(half - 1));
-  const Tensor f = Tensor::from_vector(freqs, {1, half}).to(t.dtype()).to(t.device());
-  const Tensor args = mul(tc, f);
+  if (!freqs_.defined() || freqs_.dtype() != t.dtype() || freqs_.device() != t.device()) {
+    std::vector<double> freqs(static_cast<size_t>(half));
+    for (int64_t i = 0; i < half; ++i)
+      freqs[static_cast<size_t>(i)] =
+          std::exp(-std::log(10000.0) * static_cast<double>(i) / static_cast<double>(half - 1));
+    freqs_ = Tensor::from_vector(freqs, {1, half}).to(t.dtype()).to(t.device());
+  }
+  const Tensor args = mul(tc, freqs_);
   return time_mlp_->forward(concat({sin(args), cos(args)}, 1));
 }
 

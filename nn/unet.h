@@ -90,6 +90,9 @@ class UNet : public Module {
   std::shared_ptr<Conv2d> final_;
   std::shared_ptr<Linear> proj_enc1_, proj_enc2_, proj_enc3_, proj_bottleneck_, proj_dec3_,
       proj_dec2_, proj_dec1_;
+  // The sinusoidal embedding's frequencies [1, D/2], kept on the device and
+  // dtype of the last t: made once, not copied from the host every forward.
+  Tensor freqs_;
 };
 
 }  // namespace ddpm::nn

@@ -13,6 +13,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "tensor/dtype.h"
+
 namespace ddpm::cuda {
 
 void* alloc(size_t bytes);
@@ -24,6 +26,16 @@ void copy_d2h(void* dst, const void* src, size_t bytes);
 void copy_d2d(void* dst, const void* src, size_t bytes);
 // Waits for all queued work; throws with the CUDA error if a kernel failed.
 void synchronize();
+
+// Device fills of n elements of dtype at dst, queued on the engine stream
+// (no host round trip): Tensor::fill_ (tensor/cuda/fill.cu; +0.0 is a
+// memset), and the Philox fills of tensor/rng.h (tensor/cuda/rng.cu):
+// element i is normal(seed, stream, offset + i), or lo + (hi - lo) *
+// uniform(seed, stream, offset + i), as the CPU fill computes it.
+void fill(void* dst, int64_t n, DType dtype, double value);
+void fill_normal(void* dst, int64_t n, DType dtype, uint64_t seed, uint64_t stream, uint64_t offset);
+void fill_uniform(void* dst, int64_t n, DType dtype, double lo, double hi, uint64_t seed, uint64_t stream,
+                  uint64_t offset);
 
 struct AllocatorStats {
   int64_t cuda_malloc_calls = 0;  // cudaMalloc calls so far

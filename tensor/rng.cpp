@@ -1,5 +1,6 @@
 #include "tensor/rng.h"
 
+#include "tensor/cuda_backend.h"
 #include "tensor/philox.h"
 
 namespace ddpm {
@@ -8,11 +9,9 @@ namespace {
 
 template <class T, class F>
 void fill_with(Tensor& t, F&& f) {
-  Tensor host = t.device() == Device::cpu ? t : Tensor::empty(t.shape(), t.dtype(), Device::cpu);
-  T* p = host.data<T>();
-  const int64_t n = host.numel();
+  T* p = t.data<T>();
+  const int64_t n = t.numel();
   for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(f(static_cast<uint64_t>(i)));
-  if (t.device() != Device::cpu) t.copy_(host);
 }
 
 template <class F>
@@ -26,10 +25,18 @@ void fill_any(Tensor& t, F&& f) {
 }  // namespace
 
 void fill_normal(Tensor& t, uint64_t seed, uint64_t stream, uint64_t offset) {
+  if (t.device() == Device::cuda) {  // drawn on the device (tensor/cuda/rng.cu), same values
+    cuda::fill_normal(t.raw_data(), t.numel(), t.dtype(), seed, stream, offset);
+    return;
+  }
   fill_any(t, [&](uint64_t i) { return philox::normal(seed, stream, offset + i); });
 }
 
 void fill_uniform(Tensor& t, double lo, double hi, uint64_t seed, uint64_t stream, uint64_t offset) {
+  if (t.device() == Device::cuda) {
+    cuda::fill_uniform(t.raw_data(), t.numel(), t.dtype(), lo, hi, seed, stream, offset);
+    return;
+  }
   fill_any(t, [&](uint64_t i) { return lo + (hi - lo) * philox::uniform(seed, stream, offset + i); });
 }
 

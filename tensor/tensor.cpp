@@ -7,6 +7,7 @@
 #include "autograd/engine.h"
 #include "autograd/node.h"
 #include "tensor/allocator.h"
+#include "tensor/cuda_backend.h"
 
 namespace ddpm {
 
@@ -228,6 +229,8 @@ Tensor Tensor::clone() const {
 
 Tensor Tensor::to(DType dt) const {
   if (dt == dtype()) return clone();
+  // Through the host on CUDA: dtype conversions there are rare (f64 tensors
+  // exist on the device only for tests), not worth a kernel.
   if (device() != Device::cpu) return to(Device::cpu).to(dt).to(device());
   Tensor out = empty(shape(), dt, Device::cpu);
   if (dt == DType::f32)
@@ -251,9 +254,8 @@ void Tensor::copy_(const Tensor& src) {
 }
 
 void Tensor::fill_(double value) {
-  if (device() != Device::cpu) {
-    Tensor host = full(shape(), value, dtype(), Device::cpu);
-    copy_(host);
+  if (device() == Device::cuda) {  // a device kernel or memset, no host buffer
+    cuda::fill(raw_data(), numel(), dtype(), value);
     return;
   }
   const int64_t n = numel();

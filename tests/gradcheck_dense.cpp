@@ -40,6 +40,8 @@ std::vector<GradCase> gradcheck_cases_dense() {
       {{1, 2, 5, 4}, 3, 2, 1, 0, false},  // 2x2, no padding, batch 1
       {{3, 2, 3, 3}, 3, 3, 1, 1, true},   // 3x3 spatial: several images per GEMM
       {{2, 2, 4, 5}, 3, 3, 1, 2, true},   // padding wider than needed (zero border rows)
+      {{2, 2, 3, 4}, 3, 1, 1, 1, false},  // 1x1 padded: bwd-data cannot be a flipped forward conv
+      {{1, 2, 4, 4}, 16, 3, 1, 1, true},  // 16 output channels: bwd-weight's packed GEMM path
   };
   for (const Conv& c : convs) {
     const Shape w{c.cout, c.x[1], c.k, c.k};

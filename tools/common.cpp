@@ -2,9 +2,15 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
+#include <filesystem>
+#include <sstream>
 #include <stdexcept>
 
+#include "nn/atomic_file.h"
 #include "tensor/device_query.h"
 
 namespace ddpm::tools {
@@ -18,6 +24,134 @@ Device resolve_device(const std::string& flag) {
     return Device::cuda;
   }
   throw std::invalid_argument("--device: '" + flag + "' is not one of auto, cpu, cuda");
+}
+
+namespace fs = std::filesystem;
+
+CLI::Validator finite_range(double lo, double hi) {
+  std::ostringstream desc;
+  desc << "FLOAT in [" << lo << " - " << hi << "]";
+  return CLI::Validator(
+      [lo, hi](std::string& input) -> std::string {
+        double v = 0;
+        if (!CLI::detail::lexical_cast(input, v) || !std::isfinite(v) || v < lo || v > hi) {
+          std::ostringstream m;
+          m << "Value " << input << " is not a finite number in [" << lo << ", " << hi << "]";
+          return m.str();
+        }
+        return {};
+      },
+      desc.str());
+}
+
+CLI::Validator unsigned_integer() {
+  return CLI::Validator(
+      [](std::string& input) -> std::string {
+        if (input.empty() || input.find_first_not_of("0123456789") != std::string::npos)
+          return "Value " + input + " is not a non-negative decimal integer";
+        errno = 0;
+        std::strtoull(input.c_str(), nullptr, 10);
+        if (errno == ERANGE) return "Value " + input + " is larger than 18446744073709551615";
+        return {};
+      },
+      "UINT");
+}
+
+int usage_exit(const CLI::App& app, const CLI::ParseError& e) {
+  const int code = app.exit(e);
+  return code == 0 ? 0 : 2;
+}
+
+namespace {
+
+// path without a trailing separator ("a/b/" -> "a/b"), "." for "".
+fs::path tidy(const std::string& path) {
+  fs::path p(path);
+  while (!p.has_filename() && p.has_parent_path() && p != p.root_path()) p = p.parent_path();
+  return p.empty() ? fs::path(".") : p;
+}
+
+[[noreturn]] void path_error(const std::string& flag, const std::string& path, const std::string& what) {
+  throw std::runtime_error(flag + " '" + path + "': " + what);
+}
+
+}  // namespace
+
+namespace {
+
+// check_directory_path, with errors naming `shown` (the flag's value) while
+// checking `dir` (the folder it needs).
+void check_folder(const std::string& flag, const std::string& shown, const std::string& dir) {
+  const fs::path want = tidy(dir);
+  for (fs::path p = want;; p = p.parent_path()) {
+    std::error_code ec;
+    const fs::file_status st = fs::status(p, ec);
+    if (fs::exists(st)) {
+      if (fs::is_directory(st)) return;
+      path_error(flag, shown,
+                 (p.string() == shown ? std::string("exists and is not a directory")
+                                      : "'" + p.string() + "' is not a directory") +
+                     ", expected a folder (or a path where one can be created)");
+    }
+    if (!p.has_parent_path() || p.parent_path() == p) return;  // relative: the working folder exists
+  }
+}
+
+std::vector<std::string> make_folder(const std::string& flag, const std::string& shown, const std::string& dir) {
+  check_folder(flag, shown, dir);
+  std::vector<fs::path> missing;
+  for (fs::path p = tidy(dir); !fs::exists(p); p = p.parent_path()) {
+    missing.push_back(p);
+    if (!p.has_parent_path() || p.parent_path() == p) break;
+  }
+  std::vector<std::string> created;
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    std::error_code ec;
+    if (!fs::create_directory(*it, ec) && ec) {
+      remove_created(created);
+      path_error(flag, shown, "cannot create '" + it->string() + "': " + ec.message());
+    }
+    created.push_back(it->string());
+  }
+  return created;
+}
+
+}  // namespace
+
+void check_directory_path(const std::string& flag, const std::string& path) {
+  if (path.empty()) path_error(flag, path, "empty path, expected a folder");
+  check_folder(flag, path, path);
+}
+
+std::vector<std::string> make_directories(const std::string& flag, const std::string& dir) {
+  if (dir.empty()) path_error(flag, dir, "empty path, expected a folder");
+  return make_folder(flag, dir, dir);
+}
+
+void remove_created(const std::vector<std::string>& created) {
+  for (auto it = created.rbegin(); it != created.rend(); ++it) {
+    std::error_code ec;
+    fs::remove(*it, ec);  // only succeeds on an empty directory
+  }
+}
+
+std::vector<std::string> prepare_output_file(const std::string& flag, const std::string& path) {
+  if (path.empty()) path_error(flag, path, "empty path, expected a file name");
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) path_error(flag, path, "is a directory, expected a file name");
+  const fs::path p(path);
+  if (!p.has_filename()) path_error(flag, path, "ends with a separator, expected a file name");
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  std::vector<std::string> created = make_folder(flag, path, dir.string());
+  try {
+    const std::string probe = (dir / ("." + p.filename().string() + ".write-test")).string();
+    write_file_atomic(probe, std::string());
+    fs::remove(probe, ec);
+  } catch (const std::exception& e) {
+    remove_created(created);
+    path_error(flag, path, std::string("cannot write there: ") + e.what());
+  }
+  return created;
 }
 
 std::string format_duration(double s) {

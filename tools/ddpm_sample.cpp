@@ -1,6 +1,7 @@
 // ddpm-sample: images from a trained model.safetensors, with DDPM or DDIM.
 #include <CLI/CLI.hpp>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -33,18 +34,9 @@ Tensor first_images(const Tensor& x, int64_t k) {
   return out;
 }
 
-int64_t meta_int(const LoadedModel& m, const std::string& key) {
-  auto it = m.meta.find(key);
-  if (it == m.meta.end()) throw std::runtime_error("model metadata has no '" + key + "'");
-  try {
-    return std::stoll(it->second);
-  } catch (const std::exception&) {
-    throw std::runtime_error("model metadata '" + key + "' is '" + it->second + "', expected an integer");
-  }
-}
-
 int run(int argc, char** argv) {
   CLI::App app{"ddpm-sample: generate images with a model trained by ddpm-train"};
+  app.option_defaults()->always_capture_default();
   std::string model_path, sampler = "ddim", device_flag = "auto", out, out_dir, progression, variance = "fixed_large";
   int64_t num = 64, steps = 0, nrow = 0;
   double eta = 0.0;
@@ -55,25 +47,34 @@ int run(int argc, char** argv) {
   app.add_option("--sampler", sampler, "ddpm (ancestral, the seed's sampler) or ddim")
       ->check(CLI::IsMember({"ddpm", "ddim"}));
   app.add_option("--steps", steps,
-                 "denoising steps, evenly spaced over the training timesteps (default: 50 for ddim, all for ddpm)")
-      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
-  app.add_option("--eta", eta, "DDIM noise: 0 deterministic, 1 = ancestral with the posterior variance")
-      ->check(CLI::Range(0.0, 1.0));
-  app.add_option("--variance", variance,
+                 "denoising steps, evenly spaced over the training timesteps")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}))
+      ->default_str("50 for ddim, all for ddpm");
+  auto* o_eta = app.add_option("--eta", eta, "DDIM noise: 0 deterministic, 1 = ancestral with the posterior variance")
+      ->check(tools::finite_range(0.0, 1.0));
+  auto* o_variance = app.add_option("--variance", variance,
                  "DDPM noise variance: fixed_large (beta_t, the seed's) or fixed_small (posterior beta~_t)")
       ->check(CLI::IsMember({"fixed_large", "fixed_small"}));
   app.add_flag("--no-clip", no_clip, "do not clip the predicted x0 to [-1, 1]");
-  app.add_option("--seed", seed, "random seed: the same seed gives the same images");
+  app.add_option("--seed", seed, "random seed: the same seed gives the same images")->check(tools::unsigned_integer());
   app.add_option("--device", device_flag, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  app.add_option("--out", out, "write a grid of all images to this PNG (default samples.png when no other output)");
-  app.add_option("--nrow", nrow, "images per grid row (default: square)")->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  app.add_option("--out", out, "write a grid of all images to this PNG")->default_str("samples.png when no other output");
+  auto* o_nrow = app.add_option("--nrow", nrow, "images per grid row")->check(CLI::Range(int64_t{1}, int64_t{4096}))->default_str("square");
   app.add_option("--out-dir", out_dir, "write each image as its own PNG (at the data set's size) into this folder");
   app.add_option("--progression", progression, "write a strip of x_t from noise to image for up to 8 samples");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return tools::usage_exit(app, e);
   }
+  // Flags that would have no effect are mistakes worth a word.
+  if (o_eta->count() && sampler != "ddim")
+    throw std::invalid_argument("--eta applies to --sampler ddim only (the sampler is " + sampler + ")");
+  if (o_variance->count() && sampler != "ddpm")
+    throw std::invalid_argument("--variance applies to --sampler ddpm only (the sampler is " + sampler +
+                                "; DDIM's noise is set by --eta)");
+  if (o_nrow->count() && out.empty())
+    throw std::invalid_argument("--nrow sets the columns of the --out grid, and no --out is given");
   if (out.empty() && out_dir.empty() && progression.empty()) out = "samples.png";
 
   const Device device = tools::resolve_device(device_flag);
@@ -94,9 +95,27 @@ int run(int argc, char** argv) {
   sc.stream = streams::kSampling;
 
   const int64_t c = cfg.model.in_channels;
-  const int64_t h = meta_int(lm, "data.height"), w = meta_int(lm, "data.width");
-  const CropBox crop = crop_from_metadata(lm.meta);
-  const int64_t crop_h = crop.height, crop_w = crop.width;
+  const int64_t h = lm.height, w = lm.width;
+  const CropBox crop = lm.crop;
+  const int64_t crop_h = crop.empty() ? h : crop.height, crop_w = crop.empty() ? w : crop.width;
+
+  // Every output is checked writable (its folder created) before sampling,
+  // which may take minutes; on failure the folders made so far are removed.
+  std::vector<std::string> created;
+  try {
+    for (const auto& [flag, path] : {std::pair<std::string, std::string>{"--out", out}, {"--progression", progression}})
+      if (!path.empty()) {
+        const std::vector<std::string> more = tools::prepare_output_file(flag, path);
+        created.insert(created.end(), more.begin(), more.end());
+      }
+    if (!out_dir.empty()) {
+      const std::vector<std::string> more = tools::make_directories("--out-dir", out_dir);
+      created.insert(created.end(), more.begin(), more.end());
+    }
+  } catch (const std::exception&) {
+    tools::remove_created(created);
+    throw;
+  }
   std::fprintf(stderr, "ddpm-sample: %lld images %lldx%lld, %s %lld steps on %s (model step %s, %s weights)\n",
                static_cast<long long>(num), static_cast<long long>(crop_h), static_cast<long long>(crop_w),
                sampler.c_str(), static_cast<long long>(sc.steps), device_name(device),
@@ -126,7 +145,6 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "wrote %s\n", out.c_str());
   }
   if (!out_dir.empty()) {
-    std::filesystem::create_directories(out_dir);
     for (int64_t i = 0; i < num; ++i) {
       char name[32];
       std::snprintf(name, sizeof name, "%06lld.png", static_cast<long long>(i));
@@ -147,6 +165,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::signal(SIGXFSZ, SIG_IGN);  // report EFBIG instead of dying on RLIMIT_FSIZE
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -32,8 +34,20 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The first SIGINT/SIGTERM asks for a checkpoint and a clean exit after the
+// step in flight; a second one kills the program the default way.
 std::atomic<int> g_signal{0};
-extern "C" void on_signal(int sig) { g_signal.store(sig); }
+extern "C" void on_signal(int sig) {
+  if (g_signal.exchange(sig) != 0) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+  }
+}
+
+// Weights found non-finite at a checkpoint (exit 3, like NonFiniteError).
+struct NonFiniteWeights : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 struct LossRow {
   int64_t step;
@@ -121,8 +135,37 @@ void write_loss_png(const fs::path& path, const std::vector<LossRow>& rows) {
   write_loss_plot(path.string(), steps, losses);
 }
 
+// Removes temporaries that write_file_atomic leaves behind when the process
+// is killed mid-write (".<name>.tmp.XXXXXX", never a finished file) from the
+// run folder and its samples/; returns how many.
+int remove_stale_temporaries(const fs::path& dir) {
+  int removed = 0;
+  for (const fs::path& d : {dir, dir / "samples"}) {
+    std::error_code ec;
+    if (!fs::is_directory(d, ec)) continue;
+    for (const auto& e : fs::directory_iterator(d, ec)) {
+      const std::string name = e.path().filename().string();
+      const size_t tmp = name.rfind(".tmp.");
+      if (name.size() > 1 && name[0] == '.' && tmp != std::string::npos && tmp > 1 && name.size() == tmp + 11 &&
+          e.is_regular_file(ec) && fs::remove(e.path(), ec))
+        ++removed;
+    }
+  }
+  return removed;
+}
+
+// The index of the first non-finite value of a float tensor (any device), or -1.
+int64_t first_nonfinite(const Tensor& t) {
+  const Tensor h = t.to(Device::cpu);
+  const float* p = h.data<float>();
+  for (int64_t i = 0; i < h.numel(); ++i)
+    if (!std::isfinite(p[i])) return i;
+  return -1;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"ddpm-train: train a denoising diffusion model (DDPM) without Python"};
+  app.option_defaults()->always_capture_default();
   TrainConfig cfg;
   cfg.model.base_channels = 32;
   cfg.model.time_embed_dim = 128;
@@ -130,22 +173,25 @@ int run(int argc, char** argv) {
   std::string data = "fashion-mnist", out = "runs/fashion-mnist", device_flag = "auto", schedule = "linear",
               prediction = "epsilon", time_embedding = "sinusoidal";
   int64_t steps = 0, sample_every = 0, checkpoint_every = 0, sample_num = 64, sample_steps = 50, threads = 0;
+  int64_t debug_nan_at_step = -1;
   bool resume = false, skip_nonfinite = false;
-  app.add_option("--data", data, "fashion-mnist (Debian's dataset-fashion-mnist), a folder of IDX files "
+  auto* o_data = app.add_option("--data", data, "fashion-mnist (Debian's dataset-fashion-mnist), a folder of IDX files "
                                   "((Fashion-)MNIST names), or a folder of PNG images of one size");
   app.add_option("--out", out, "run folder: config.json, loss.csv, model.safetensors, state.safetensors, PNGs");
-  auto* o_steps = app.add_option("--steps", steps, "optimisation steps (default: 1000 on the CPU, 20000 on a GPU)")
-                      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  auto* o_steps = app.add_option("--steps", steps, "optimisation steps")
+                      ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
+                      ->default_str("1000 on the CPU, 20000 on a GPU");
   std::vector<std::pair<CLI::Option*, std::string>> cfg_opts;  // flag -> config key
   cfg_opts.emplace_back(app.add_option("--batch-size", cfg.batch_size, "images per step")
                          ->check(CLI::Range(int64_t{1}, int64_t{65536})), "batch_size");
-  cfg_opts.emplace_back(app.add_option("--lr", cfg.lr, "Adam learning rate (after warm-up)")->check(CLI::Range(1e-8, 1.0)), "lr");
+  cfg_opts.emplace_back(app.add_option("--lr", cfg.lr, "Adam learning rate (after warm-up)")
+                         ->check(tools::finite_range(1e-8, 1.0)), "lr");
   cfg_opts.emplace_back(app.add_option("--warmup", cfg.warmup_steps, "linear learning-rate warm-up steps")
                          ->check(CLI::Range(int64_t{0}, int64_t{100000000})), "warmup_steps");
   cfg_opts.emplace_back(app.add_option("--grad-clip", cfg.grad_clip, "clip the global gradient norm to this (0: off)")
-                         ->check(CLI::Range(0.0, 1e12)), "grad_clip");
+                         ->check(tools::finite_range(0.0, 1e12)), "grad_clip");
   cfg_opts.emplace_back(app.add_option("--weight-decay", cfg.weight_decay, "weight decay (L2 for Adam, decoupled with --adamw)")
-                         ->check(CLI::Range(0.0, 0.999)), "weight_decay");
+                         ->check(tools::finite_range(0.0, 0.999)), "weight_decay");
   cfg_opts.emplace_back(app.add_flag("--adamw", cfg.adamw, "decoupled weight decay (AdamW)"), "adamw");
   cfg_opts.emplace_back(app.add_option("--schedule", schedule, "beta schedule: linear, cosine, quadratic or sigmoid")
                          ->check(CLI::IsMember({"linear", "cosine", "quadratic", "sigmoid"})), "schedule");
@@ -162,47 +208,67 @@ int run(int argc, char** argv) {
   cfg_opts.emplace_back(app.add_option("--prediction", prediction, "what the network predicts: epsilon (the seed) or v")
                          ->check(CLI::IsMember({"epsilon", "v"})), "prediction");
   cfg_opts.emplace_back(app.add_option("--ema-decay", cfg.ema_decay, "EMA of the weights for sampling (0 turns it off)")
-                         ->check(CLI::Range(0.0, 0.999999)), "ema_decay");
-  cfg_opts.emplace_back(app.add_option("--seed", cfg.seed, "random seed (weights, data order, noise)"), "seed");
+                         ->check(tools::finite_range(0.0, 0.999999)), "ema_decay");
+  cfg_opts.emplace_back(app.add_option("--seed", cfg.seed, "random seed (weights, data order, noise)")->check(tools::unsigned_integer()), "seed");
   app.add_option("--device", device_flag, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_flag("--resume", resume, "continue the run in --out from its state.safetensors");
-  app.add_option("--sample-every", sample_every, "write samples/step_NNNNNN.png every N steps (default: steps/5)")
-      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  app.add_option("--sample-every", sample_every, "write samples/step_NNNNNN.png every N steps")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
+      ->default_str("steps/5");
   app.add_option("--sample-steps", sample_steps, "DDIM steps for the sample grids")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
   app.add_option("--sample-num", sample_num, "images per sample grid")->check(CLI::Range(int64_t{1}, int64_t{1024}));
   app.add_option("--checkpoint-every", checkpoint_every,
-                 "write state.safetensors and model.safetensors every N steps (default: steps/10)")
-      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+                 "write state.safetensors and model.safetensors every N steps")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
+      ->default_str("steps/10");
   app.add_flag("--skip-nonfinite", skip_nonfinite,
                "skip a step whose loss or gradient norm is not finite instead of stopping");
-  app.add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::Range(int64_t{1}, int64_t{1024}));
+  app.add_option("--threads", threads, "CPU threads")->check(CLI::Range(int64_t{1}, int64_t{1024}))->default_str("all cores");
+  // Testing aid (docs/cli.md): poisons one step's batch, so the handling of
+  // a non-finite loss can be tested end to end.
+  app.add_option("--debug-nan-at-step", debug_nan_at_step,
+                 "put a NaN into the batch of step N (0-based), to test the non-finite handling")
+      ->check(CLI::Range(int64_t{0}, int64_t{100000000}))
+      ->default_str("off")
+      ->group("Testing aids");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return tools::usage_exit(app, e);
   }
   cfg.schedule = parse_beta_schedule(schedule);
   cfg.prediction = parse_prediction(prediction);
   cfg.model.time_embedding = nn::parse_time_embedding(time_embedding);
+  if (cfg.model.base_channels % cfg.model.groups != 0)
+    throw std::invalid_argument("--base-channels " + std::to_string(cfg.model.base_channels) +
+                                ": expected a multiple of " + std::to_string(cfg.model.groups) +
+                                " (every GroupNorm has " + std::to_string(cfg.model.groups) + " groups)");
+  if (cfg.model.time_embedding == nn::TimeEmbedding::sinusoidal && cfg.model.time_embed_dim % 2 != 0)
+    throw std::invalid_argument("--time-embed-dim " + std::to_string(cfg.model.time_embed_dim) +
+                                ": the sinusoidal embedding needs an even width");
   const Device device = tools::resolve_device(device_flag);
   if (!o_steps->count()) steps = device == Device::cuda ? 20000 : 1000;
 #ifdef _OPENMP
   if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
 #endif
 
+  // Everything is checked before anything is created: a refused start leaves
+  // the file system as it was.
   const fs::path dir(out);
   const fs::path state_path = dir / "state.safetensors", model_path = dir / "model.safetensors";
-  fs::create_directories(dir / "samples");
-  {  // fail now, not after an hour, when the folder cannot be written
-    write_file_atomic((dir / ".write-test").string(), std::string("ok"));
-    fs::remove(dir / ".write-test");
-  }
+  tools::check_directory_path("--out", out);
+  std::map<std::string, std::string> saved_meta;
   if (resume) {
-    if (!fs::exists(state_path))
+    if (!fs::is_regular_file(state_path))
       throw std::runtime_error("--resume: nothing to resume: " + state_path.string() + " does not exist");
-    const SafetensorsFile f = load_safetensors(state_path.string());
-    TrainConfig saved = TrainConfig::from_map(f.metadata());
+    saved_meta = load_safetensors(state_path.string()).metadata();
+    TrainConfig saved;
+    try {
+      saved = TrainConfig::from_map(saved_meta);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("--resume: " + state_path.string() + ": bad __metadata__: " + e.what());
+    }
     const auto want = cfg.to_map(), have = saved.to_map();
     // A flag given explicitly must agree with the checkpoint; the others take
     // the checkpoint's values.
@@ -212,6 +278,8 @@ int run(int argc, char** argv) {
                                  key + "=" + have.at(key) + " (" + state_path.string() +
                                  "); drop the flag to continue with the checkpoint's value");
     cfg = saved;
+    // Without --data, the data the run was started with.
+    if (!o_data->count() && saved_meta.count("data.spec")) data = saved_meta.at("data.spec");
   } else if (fs::exists(state_path)) {
     throw std::runtime_error(dir.string() + " already holds a run (state.safetensors): pass --resume to continue it, "
                              "or choose another --out");
@@ -222,16 +290,62 @@ int run(int argc, char** argv) {
                static_cast<long long>(ds.images.size(0)), static_cast<long long>(ds.images.size(1)),
                static_cast<long long>(ds.orig_height), static_cast<long long>(ds.orig_width),
                static_cast<long long>(ds.images.size(2)), static_cast<long long>(ds.images.size(3)));
-  Trainer tr(cfg, ds.images, device);
+  std::map<std::string, std::string> meta = dataset_metadata(ds);
+  // What --data said, so a resume without --data finds the same data; a
+  // folder as an absolute path, so it works from another working folder.
+  meta["data.spec"] = data == "fashion-mnist" ? data : fs::absolute(data).lexically_normal().string();
+  if (resume) {
+    // The data must have the geometry the checkpoint was trained on.
+    for (const auto& [k, v] : meta)
+      if (k != "data.source" && k != "data.spec" && saved_meta.count(k) && saved_meta.at(k) != v)
+        throw std::runtime_error("--resume: --data '" + data + "' has " + k + "=" + v + ", but " + state_path.string() +
+                                 " was trained on " + k + "=" + saved_meta.at(k) + " (data '" +
+                                 (saved_meta.count("data.source") ? saved_meta.at("data.source") : "?") +
+                                 "'); pass the --data it was trained on");
+  }
+  if (cfg.batch_size > ds.size())
+    throw std::invalid_argument("--batch-size " + std::to_string(cfg.batch_size) + " exceeds the " +
+                                std::to_string(ds.size()) + " images of --data '" + data + "'");
+  if (ds.images.size(1) != cfg.model.in_channels) {
+    if (resume)
+      throw std::runtime_error("--resume: --data '" + data + "' has " + std::to_string(ds.images.size(1)) +
+                               " channel(s), the checkpoint's model takes " + std::to_string(cfg.model.in_channels));
+    cfg.model.in_channels = ds.images.size(1);
+  }
+  std::unique_ptr<Trainer> trainer;
+  try {
+    trainer = std::make_unique<Trainer>(cfg, ds.images, device);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("--data '" + data + "': " + e.what());
+  }
+  Trainer& tr = *trainer;
+  if (debug_nan_at_step >= 0) tr.inject_nan_at_step(debug_nan_at_step);
   if (resume) tr.load_state(state_path.string());
   const int64_t start = tr.step_count();
-  if (start >= steps)
-    throw std::runtime_error("--steps " + std::to_string(steps) + ": the run in " + dir.string() + " is already at step " +
-                             std::to_string(start) + "; ask for more steps to continue");
+  if (start >= steps) {
+    std::fprintf(stderr, "ddpm-train: the run in %s is already at step %lld of %lld: nothing to do (raise --steps to "
+                 "train further)\n", dir.c_str(), static_cast<long long>(start), static_cast<long long>(steps));
+    return 0;
+  }
   if (!sample_every) sample_every = std::max<int64_t>(1, steps / 5);
   if (!checkpoint_every) checkpoint_every = std::max<int64_t>(1, steps / 10);
 
-  const std::map<std::string, std::string> meta = dataset_metadata(ds);
+  // Now the run folder: created (with samples/), checked writable, and
+  // removed again if that fails.
+  std::vector<std::string> created = tools::make_directories("--out", out);
+  try {
+    const std::vector<std::string> more = tools::make_directories("--out", (dir / "samples").string());
+    created.insert(created.end(), more.begin(), more.end());
+    write_file_atomic((dir / ".write-test").string(), std::string("ok"));
+    fs::remove(dir / ".write-test");
+  } catch (const std::exception& e) {
+    tools::remove_created(created);
+    throw std::runtime_error(std::string("--out: cannot write the run folder: ") + e.what());
+  }
+  if (const int n = remove_stale_temporaries(dir); n > 0)
+    std::fprintf(stderr, "ddpm-train: removed %d temporary file(s) left in %s by an interrupted write\n", n,
+                 dir.c_str());
+
   nlohmann::json cj;
   for (const auto& [k, v] : cfg.to_map()) cj["config"][k] = v;
   for (const auto& [k, v] : meta) cj["data"][k] = v;
@@ -248,52 +362,74 @@ int run(int argc, char** argv) {
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  auto checkpoint = [&]() {
-    tr.save_state(state_path.string(), meta);
-    tr.save_model(model_path.string(), meta);
-    write_file_atomic((dir / "loss.csv").string(), loss_csv(rows));
+  int64_t last_checkpoint = resume ? start : -1;
+  // loss.csv first and state.safetensors last: whatever moment a crash hits,
+  // loss.csv covers at least the steps of the state a resume starts from.
+  // Weights that are not finite are never written over a good checkpoint.
+  auto checkpoint = [&](int64_t done) {
+    const int64_t bad_live = first_nonfinite(tr.flat().params());
+    const int64_t bad = bad_live >= 0 ? bad_live : first_nonfinite(tr.sampling_weights());
+    if (bad >= 0)
+      throw NonFiniteWeights("the weights hold a non-finite value at flat index " + std::to_string(bad) +
+                             " after step " + std::to_string(done - 1) + "; they were not saved");
+    try {
+      write_file_atomic((dir / "loss.csv").string(), loss_csv(rows));
+      tr.save_model(model_path.string(), meta);
+      tr.save_state(state_path.string(), meta);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(std::string(e.what()) + "; the previous checkpoint " +
+                               (last_checkpoint >= 0 ? "(step " + std::to_string(last_checkpoint) + ") " : "") +
+                               "in " + dir.string() + " is kept");
+    }
+    last_checkpoint = done;
+  };
+  auto stop_nonfinite = [&](const char* what) {
+    std::fprintf(stderr, "\nddpm-train: stopping: %s. The last good checkpoint (%s, step %s) is kept; lower --lr, "
+                 "check the data, or pass --skip-nonfinite to skip such steps.\n", what, state_path.c_str(),
+                 last_checkpoint >= 0 ? std::to_string(last_checkpoint).c_str() : "none written yet");
+    return 3;
   };
   tools::Progress progress("train", steps, start);
   double avg = 0;
   auto t_last = std::chrono::steady_clock::now();
-  while (tr.step_count() < steps) {
-    const int64_t s = tr.step_count();
-    Trainer::StepResult r{};
-    try {
-      r = tr.step(skip_nonfinite);
-    } catch (const NonFiniteError& e) {
-      std::fprintf(stderr, "\nddpm-train: stopping: %s. The last good checkpoint (%s) is kept; lower --lr, check the "
-                   "data, or pass --skip-nonfinite to skip such steps.\n", e.what(), state_path.c_str());
-      return 3;
+  try {
+    while (tr.step_count() < steps) {
+      const int64_t s = tr.step_count();
+      const Trainer::StepResult r = tr.step(skip_nonfinite);
+      const auto now = std::chrono::steady_clock::now();
+      const double dt = std::chrono::duration<double>(now - t_last).count();
+      t_last = now;
+      if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) {
+        std::fprintf(stderr, "\nddpm-train: step %lld skipped: non-finite loss %g or gradient norm %g\n",
+                     static_cast<long long>(s), r.loss, r.grad_norm);
+      } else {
+        avg = s == start ? r.loss : 0.98 * avg + 0.02 * r.loss;
+      }
+      rows.push_back({s, r.loss, r.grad_norm, r.lr, dt > 0 ? static_cast<double>(cfg.batch_size) / dt : 0});
+      char extra[96];
+      std::snprintf(extra, sizeof extra, "loss %.4f (avg %.4f)", r.loss, avg);
+      progress.update(s + 1, extra, static_cast<double>(cfg.batch_size));
+      const int64_t done = s + 1;
+      if (done % checkpoint_every == 0 || done == steps) checkpoint(done);
+      if (done % sample_every == 0 || done == steps) {
+        char name[64];
+        std::snprintf(name, sizeof name, "step_%06lld.png", static_cast<long long>(done));
+        write_sample_grid(tr, dir / "samples" / name, sample_num, sample_steps, ds.crop(), ds.images.size(2),
+                          ds.images.size(3));
+        write_loss_png(dir / "loss.png", rows);
+      }
+      if (g_signal.load() != 0) {
+        if (last_checkpoint != done) checkpoint(done);
+        std::fprintf(stderr, "\nddpm-train: %s at step %lld: state saved to %s; continue with --resume\n",
+                     g_signal.load() == SIGINT ? "interrupted" : "terminated", static_cast<long long>(done),
+                     state_path.c_str());
+        return 0;
+      }
     }
-    const auto now = std::chrono::steady_clock::now();
-    const double dt = std::chrono::duration<double>(now - t_last).count();
-    t_last = now;
-    if (!std::isfinite(r.loss)) {
-      std::fprintf(stderr, "\nddpm-train: step %lld skipped: non-finite loss or gradient norm\n", static_cast<long long>(s));
-    } else {
-      avg = s == start ? r.loss : 0.98 * avg + 0.02 * r.loss;
-    }
-    rows.push_back({s, r.loss, r.grad_norm, r.lr, dt > 0 ? static_cast<double>(cfg.batch_size) / dt : 0});
-    char extra[96];
-    std::snprintf(extra, sizeof extra, "loss %.4f (avg %.4f)", r.loss, avg);
-    progress.update(s + 1, extra, static_cast<double>(cfg.batch_size));
-    const int64_t done = s + 1;
-    if (done % checkpoint_every == 0 || done == steps) checkpoint();
-    if (done % sample_every == 0 || done == steps) {
-      char name[64];
-      std::snprintf(name, sizeof name, "step_%06lld.png", static_cast<long long>(done));
-      write_sample_grid(tr, dir / "samples" / name, sample_num, sample_steps, ds.crop(), ds.images.size(2),
-                        ds.images.size(3));
-      write_loss_png(dir / "loss.png", rows);
-    }
-    if (g_signal.load() != 0) {
-      checkpoint();
-      std::fprintf(stderr, "\nddpm-train: %s at step %lld: state saved to %s; continue with --resume\n",
-                   g_signal.load() == SIGINT ? "interrupted" : "terminated", static_cast<long long>(done),
-                   state_path.c_str());
-      return 0;
-    }
+  } catch (const NonFiniteError& e) {
+    return stop_nonfinite(e.what());
+  } catch (const NonFiniteWeights& e) {
+    return stop_nonfinite(e.what());
   }
   progress.finish();
   write_loss_png(dir / "loss.png", rows);
@@ -305,6 +441,9 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A write past RLIMIT_FSIZE then fails with EFBIG, which is reported,
+  // instead of killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {

@@ -1,51 +1,70 @@
-// CPU conv2d: im2col + Eigen GEMM, parallel over the batch.
+// CPU conv2d: im2col fused into the packing of a register-tiled GEMM
+// (kernels/cpu/packed_gemm.h), parallel over the batch.
 //
-// The batch is cut into chunks of `group` consecutive images; a chunk is one
-// GEMM whose columns are the output pixels of all its images:
-//   col  [Cin*K*K, group*Hout*Wout]   im2col of the chunk (row (ci,kh,kw),
-//                                     column (image, oh, ow))
-//   fwd:        Y [Cout, cols]    = W col         (+ b, preloaded into Y)
-//   bwd-data:   gcol [CKK, cols]  = W^T gY,  then col2im into gx
-//   bwd-weight: gW [Cout, CKK]   += gY col^T
-// group is 1 where an image has enough pixels to make a well-shaped GEMM on
-// its own; then Y and gY are the NCHW tensors themselves. At small spatial
-// sizes (the 8x8 and 4x4 levels of the UNet) several images are batched so
-// the GEMM's inner dimension stays long, which matters most for bwd-weight:
-// its per-chunk update reads and writes all of gW. 1x1 stride-1 unpadded
-// convs skip im2col (col_n is x_n itself).
+// The batch is cut into chunks of `group` consecutive images; the output
+// pixels of a chunk (image, oh, ow) form the GEMM dimension P. Per chunk:
+//   fwd:        Y [Cout, P]    = W [Cout, CKK] . col [CKK, P]   (+ b)
+//   bwd-data:   gcol [CKK, P]  = W^T [CKK, Cout] . gY [Cout, P], then col2im
+//   bwd-weight: gW^T [CKK, Cout] += col [CKK, P] . gY^T [P, Cout]
+// (CKK = Cin*K*K, row (ci, kh, kw)). The GEMM reads its A operand in place
+// (W, the transposed W, or an im2col block, all with K contiguous) and takes
+// B packed in NR-column panels, so im2col writes the forward's B panels
+// directly from x: nothing is written twice and a packed block stays in L2.
+// bwd-weight runs with CKK as the GEMM's rows so that its big operand (col)
+// is plain row-major im2col; only gY is transposed (Cout*P values, against
+// CKK*Cout*P multiply-adds).
 //
-// Threads: the chunks are split into one contiguous block per OpenMP thread;
-// each thread owns its im2col / gather scratch and runs Eigen's GEMM
-// single-threaded (Eigen does not thread inside a parallel region). Measured
-// on the 2-core machine at the UNet's shapes, this beats running the chunks in
-// sequence with Eigen's own 2-thread GEMM (see benchmarks/conv2d_cpu.cpp).
-// Every output element of fwd and bwd-data is written by one thread.
-// bwd-weight: thread 0 accumulates into gW, the others into their own
-// partial sums, added to gW afterwards in thread order, so the result is
-// deterministic for a given thread count. The bias gradient is summed per
-// channel by one thread each, in a fixed order (in double).
+// im2col and col2im go by runs: for each tap (kh, kw) a pixel range splits
+// into runs that stay in one output row (and one B panel), each a
+// contiguous (or stride-spaced) slice of one input row or a stretch of zero
+// padding. A tap's runs are the same for every input channel, so they are
+// computed once per block and the per-channel work is plain copies.
+//
+// group is 1 when an image has at least kMinColumns output pixels; at the
+// 8x8 and 4x4 levels of the UNet several images share one GEMM so that its
+// panels are full and bwd-weight's K dimension stays long.
+//
+// Threads: chunks are split into one contiguous block per OpenMP thread; each
+// thread owns its scratch. Measured on the 2-core machine at the UNet's
+// shapes (benchmarks/conv2d_cpu.cpp), batch-parallel single-threaded GEMMs
+// beat one GEMM at a time threaded inside. Every output element of fwd and
+// bwd-data is written by one thread. bwd-weight: each thread sums into its
+// own gW^T; gW is then their sum in thread order (deterministic for a given
+// thread count). The bias gradient is summed per channel by one thread each
+// in a fixed order, in double.
 #include "kernels/cpu/gemm.h"  // first: see the note on GCC 12 there
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "kernels/conv2d.h"
+#include "kernels/cpu/packed_gemm.h"
 
 namespace ddpm::kernels::cpu {
 
 namespace {
 
-// A GEMM with fewer columns than this per chunk batches several images.
+// Chunks with fewer output pixels than this batch several images.
 constexpr int64_t kMinColumns = 256;
 // Below this many flops a conv runs on one thread.
 constexpr int64_t kParallelFlops = int64_t{1} << 21;
+// Output rows narrower than this are packed by index gathers, not runs.
+constexpr int64_t kNarrowWidth = 16;
+// Rows of an im2col block in bwd-weight, and of a gcol block that bwd-data
+// scatters back while it is in cache (multiples of gemm::kMr).
+constexpr int64_t kBwdWeightRows = 120;
+constexpr int64_t kBwdDataRows = 96;
+// bwd-weight with fewer output channels than this (the UNet's final 1x1
+// conv) would leave most of each packed panel empty; it uses Eigen instead.
+constexpr int64_t kMinPackedCout = 16;
 
 struct Plan {
-  int64_t ckk = 0;     // Cin*K*K: GEMM depth (fwd) / rows of col
+  int64_t ckk = 0;     // Cin*K*K
+  int64_t taps = 0;    // K*K
   int64_t hw_in = 0;   // H*W
   int64_t hw_out = 0;  // Hout*Wout
-  bool direct = false; // 1x1, stride 1, pad 0: col_n = x_n
   int64_t group = 1;   // images per chunk
   int64_t chunks = 0;
   int threads = 1;
@@ -53,16 +72,15 @@ struct Plan {
 
 Plan make_plan(const Conv2dDims& d) {
   Plan p;
-  p.ckk = d.Cin * d.K * d.K;
+  p.taps = d.K * d.K;
+  p.ckk = d.Cin * p.taps;
   p.hw_in = d.H * d.W;
   p.hw_out = d.Hout * d.Wout;
-  p.direct = d.K == 1 && d.stride == 1 && d.pad == 0;
   const int64_t flops = 2 * d.N * d.Cout * p.hw_out * p.ckk;
-  const int64_t threads = flops < kParallelFlops ? 1 : std::max<int64_t>(1, std::min<int64_t>(num_threads(), d.N));
-  if (!p.direct) {
-    const int64_t per_thread = (d.N + threads - 1) / threads;
-    p.group = std::clamp<int64_t>((kMinColumns + p.hw_out - 1) / p.hw_out, 1, std::max<int64_t>(per_thread, 1));
-  }
+  const int64_t threads =
+      flops < kParallelFlops ? 1 : std::max<int64_t>(1, std::min<int64_t>(num_threads(), d.N));
+  const int64_t per_thread = std::max<int64_t>(1, (d.N + threads - 1) / threads);
+  p.group = std::clamp<int64_t>((kMinColumns + p.hw_out - 1) / p.hw_out, 1, per_thread);
   p.chunks = (d.N + p.group - 1) / p.group;
   p.threads = static_cast<int>(std::min<int64_t>(threads, std::max<int64_t>(p.chunks, 1)));
   return p;
@@ -72,78 +90,170 @@ Plan make_plan(const Conv2dDims& d) {
 struct Valid {
   int64_t first, end;
 };
-inline Valid valid_outputs(int64_t k, int64_t size, int64_t out, const Conv2dDims& d) {
-  const int64_t lo = d.pad - k;  // o*s >= lo
-  const int64_t first = lo <= 0 ? 0 : (lo + d.stride - 1) / d.stride;
-  const int64_t hi = size - 1 + d.pad - k;  // o*s <= hi
-  const int64_t end = hi < 0 ? 0 : std::min(out, hi / d.stride + 1);
+Valid valid_outputs(int64_t k, int64_t size, int64_t out, int64_t stride, int64_t pad) {
+  const int64_t lo = pad - k;  // o*s >= lo
+  const int64_t first = lo <= 0 ? 0 : (lo + stride - 1) / stride;
+  const int64_t hi = size - 1 + pad - k;  // o*s <= hi
+  const int64_t end = hi < 0 ? 0 : std::min(out, hi / stride + 1);
   return {std::min(first, end), end};
 }
 
-template <class T>
-void zero(T* p, int64_t n) {
-  if (n > 0) std::memset(p, 0, static_cast<size_t>(n) * sizeof(T));
+// `len` pixels that go to dst, dst+1, ... of a destination row and come from
+// src, src+s, ... of a source channel plane (offset by image), or are zero
+// padding (src < 0).
+struct Run {
+  int64_t dst, src, len;
+};
+
+// Where the pixels of a block land in a destination row: row-major
+// (panel == 0: pixel q of the block at q) or as packed GEMM panels of
+// `panel` columns and kc rows (at (q / panel) * kc * panel + q % panel).
+struct Layout {
+  int64_t panel, kc;
+  int64_t at(int64_t q) const { return panel == 0 ? q : (q / panel) * kc * panel + q % panel; }
+};
+
+// The geometry that maps a pixel of a chunk to its source for one tap: a
+// conv's input, or (1x1, no padding) the gradient of its output.
+struct Source {
+  int64_t H, W, Hout, Wout, stride, pad;
+  int64_t image_stride;  // values per image of the source (C*H*W)
+};
+
+// Runs of pixels [p0, p1) of a chunk for tap (kh, kw), split at output rows
+// and at panel ends; with panels, the lanes past p1 in the last panel become
+// a zero run.
+void build_runs(std::vector<Run>& runs, const Source& s, int64_t kh, int64_t kw, int64_t p0, int64_t p1,
+                const Layout& out) {
+  runs.clear();
+  const int64_t hw_out = s.Hout * s.Wout;
+  const Valid vw = valid_outputs(kw, s.W, s.Wout, s.stride, s.pad);
+  for (int64_t p = p0; p < p1;) {
+    const int64_t img = p / hw_out, rem = p % hw_out, oh = rem / s.Wout, ow = rem % s.Wout;
+    const int64_t q = p - p0;
+    int64_t len = std::min(s.Wout - ow, p1 - p);
+    if (out.panel) len = std::min(len, out.panel - q % out.panel);
+    const int64_t dst = out.at(q);
+    const int64_t ih = oh * s.stride - s.pad + kh;
+    if (ih < 0 || ih >= s.H) {
+      runs.push_back({dst, -1, len});
+    } else {
+      const int64_t a = std::clamp(vw.first, ow, ow + len), b = std::clamp(vw.end, ow, ow + len);
+      if (a > ow) runs.push_back({dst, -1, a - ow});
+      if (b > a) runs.push_back({dst + (a - ow), img * s.image_stride + ih * s.W + a * s.stride - s.pad + kw, b - a});
+      if (ow + len > b) runs.push_back({dst + (b - ow), -1, ow + len - b});
+    }
+    p += len;
+  }
+  const int64_t q = p1 - p0;
+  if (out.panel && q % out.panel) runs.push_back({out.at(q), -1, out.panel - q % out.panel});
 }
 
-// col [Cin*K*K, ng*hw_out] from the ng images starting at x.
+// Index of every pixel of [p0, p1) for tap (kh, kw) in its source (or -1 in
+// the padding), in destination order: per panel, lanes past p1 are -1 too.
+void build_index(std::vector<int32_t>& idx, const Source& s, int64_t kh, int64_t kw, int64_t p0, int64_t p1,
+                 int64_t seg, int64_t nseg) {
+  idx.assign(static_cast<size_t>(seg * nseg), -1);
+  const int64_t hw_out = s.Hout * s.Wout;
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t img = p / hw_out, rem = p % hw_out, oh = rem / s.Wout, ow = rem % s.Wout;
+    const int64_t ih = oh * s.stride - s.pad + kh, iw = ow * s.stride - s.pad + kw;
+    if (ih >= 0 && ih < s.H && iw >= 0 && iw < s.W)
+      idx[static_cast<size_t>(p - p0)] = static_cast<int32_t>(img * s.image_stride + ih * s.W + iw);
+  }
+}
+
+// How every tap of one pixel block maps to its source, rebuilt only when the
+// block changes. Wide output rows go by runs (plain copies); narrow ones (the
+// UNet's 8x8 and 4x4 levels, whose runs are a few values long) by a gather
+// through per-pixel indices, which costs the same per value whatever the
+// width.
+struct TapMap {
+  bool gather = false;
+  std::vector<std::vector<Run>> runs;    // per tap
+  std::vector<std::vector<int32_t>> idx;  // per tap, seg * nseg indices
+  int64_t seg = 0, seg_stride = 0, nseg = 0;  // gather: nseg segments of seg values, seg_stride apart
+  int64_t p0 = -1, p1 = -1, kc = -1;
+
+  const TapMap& get(const Source& s, int64_t K, int64_t p0_, int64_t p1_, const Layout& out) {
+    if (p0_ == p0 && p1_ == p1 && out.kc == kc) return *this;
+    const size_t taps = static_cast<size_t>(K * K);
+    gather = s.Wout < kNarrowWidth && static_cast<double>(s.image_stride) * static_cast<double>((p1_ + s.Hout * s.Wout - 1) / (s.Hout * s.Wout)) < 2e9;
+    if (gather) {
+      const int64_t n = p1_ - p0_;
+      seg = out.panel ? out.panel : n;
+      nseg = out.panel ? (n + out.panel - 1) / out.panel : 1;
+      seg_stride = out.panel ? out.kc * out.panel : 0;
+      idx.resize(taps);
+      for (int64_t kh = 0; kh < K; ++kh)
+        for (int64_t kw = 0; kw < K; ++kw) build_index(idx[static_cast<size_t>(kh * K + kw)], s, kh, kw, p0_, p1_, seg, nseg);
+    } else {
+      runs.resize(taps);
+      for (int64_t kh = 0; kh < K; ++kh)
+        for (int64_t kw = 0; kw < K; ++kw) build_runs(runs[static_cast<size_t>(kh * K + kw)], s, kh, kw, p0_, p1_, out);
+    }
+    p0 = p0_;
+    p1 = p1_;
+    kc = out.kc;
+    return *this;
+  }
+};
+
+// Rows [r0, r1) of im2col (row r = channel r / taps, tap r % taps) of a
+// chunk's source `src` (channel planes `plane` apart), written through the
+// map at dst + (r - r0) * row_step.
 template <class T>
-void im2col(const T* x, T* col, int64_t ng, const Conv2dDims& d, const Plan& p) {
-  const int64_t ld = ng * p.hw_out;
-  for (int64_t ci = 0; ci < d.Cin; ++ci) {
-    for (int64_t kh = 0; kh < d.K; ++kh) {
-      const Valid vh = valid_outputs(kh, d.H, d.Hout, d);
-      for (int64_t kw = 0; kw < d.K; ++kw) {
-        const Valid vw = valid_outputs(kw, d.W, d.Wout, d);
-        T* row = col + ((ci * d.K + kh) * d.K + kw) * ld;
-        for (int64_t j = 0; j < ng; ++j) {
-          const T* xc = x + (j * d.Cin + ci) * p.hw_in;
-          T* dst = row + j * p.hw_out;
-          zero(dst, vh.first * d.Wout);
-          for (int64_t oh = vh.first; oh < vh.end; ++oh) {
-            const T* xr = xc + (oh * d.stride - d.pad + kh) * d.W;
-            T* o = dst + oh * d.Wout;
-            zero(o, vw.first);
-            if (d.stride == 1) {
-              const T* src = xr + (vw.first - d.pad + kw);
-              std::copy(src, src + (vw.end - vw.first), o + vw.first);
-            } else {
-              for (int64_t ow = vw.first; ow < vw.end; ++ow) o[ow] = xr[ow * d.stride - d.pad + kw];
-            }
-            zero(o + vw.end, d.Wout - vw.end);
-          }
-          zero(dst + vh.end * d.Wout, (d.Hout - vh.end) * d.Wout);
-        }
+void im2col_rows(const T* src, int64_t plane, int64_t taps, int64_t stride, const TapMap& map, int64_t r0, int64_t r1,
+                 T* dst, int64_t row_step) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const T* s = src + (r / taps) * plane;
+    T* drow = dst + (r - r0) * row_step;
+    const size_t t = static_cast<size_t>(r % taps);
+    if (map.gather) {
+      const int32_t* id = map.idx[t].data();
+      for (int64_t j = 0; j < map.nseg; ++j) {
+        T* o = drow + j * map.seg_stride;
+        const int32_t* ij = id + j * map.seg;
+        for (int64_t i = 0; i < map.seg; ++i) o[i] = ij[i] >= 0 ? s[ij[i]] : T(0);
+      }
+      continue;
+    }
+    for (const Run& run : map.runs[t]) {
+      T* o = drow + run.dst;
+      if (run.src < 0) {
+        gemm::zero_run(o, run.len);
+      } else if (stride == 1) {
+        gemm::copy_run(o, s + run.src, run.len);
+      } else {
+        for (int64_t i = 0; i < run.len; ++i) o[i] = s[run.src + i * stride];
       }
     }
   }
 }
 
-// gx (ng images, overwritten) = col2im(col): every col entry is added onto
-// the input pixel it was copied from, in (ci, kh, kw) order.
+// The inverse scatter: adds rows [r0, r1) of gcol (row-major, `ld` apart)
+// onto the chunk's gradient gx at the positions im2col read them from.
 template <class T>
-void col2im(const T* col, T* gx, int64_t ng, const Conv2dDims& d, const Plan& p) {
-  const int64_t ld = ng * p.hw_out;
-  zero(gx, ng * d.Cin * p.hw_in);
-  for (int64_t ci = 0; ci < d.Cin; ++ci) {
-    for (int64_t kh = 0; kh < d.K; ++kh) {
-      const Valid vh = valid_outputs(kh, d.H, d.Hout, d);
-      for (int64_t kw = 0; kw < d.K; ++kw) {
-        const Valid vw = valid_outputs(kw, d.W, d.Wout, d);
-        const T* row = col + ((ci * d.K + kh) * d.K + kw) * ld;
-        for (int64_t j = 0; j < ng; ++j) {
-          T* gc = gx + (j * d.Cin + ci) * p.hw_in;
-          const T* src = row + j * p.hw_out;
-          for (int64_t oh = vh.first; oh < vh.end; ++oh) {
-            T* gr = gc + (oh * d.stride - d.pad + kh) * d.W;
-            const T* s = src + oh * d.Wout;
-            if (d.stride == 1) {
-              T* g = gr + (kw - d.pad);
-              for (int64_t ow = vw.first; ow < vw.end; ++ow) g[ow] += s[ow];
-            } else {
-              for (int64_t ow = vw.first; ow < vw.end; ++ow) gr[ow * d.stride - d.pad + kw] += s[ow];
-            }
-          }
-        }
+void col2im_rows(const T* gcol, int64_t ld, int64_t r0, int64_t r1, int64_t plane, int64_t taps, int64_t stride,
+                 const TapMap& map, T* gx) {
+  for (int64_t r = r0; r < r1; ++r) {
+    T* g = gx + (r / taps) * plane;
+    const T* srow = gcol + r * ld;
+    if (map.gather) {
+      // Within one tap no two pixels read the same input: no conflicts.
+      const int32_t* id = map.idx[static_cast<size_t>(r % taps)].data();
+      for (int64_t i = 0; i < map.seg; ++i)
+        if (id[i] >= 0) g[id[i]] += srow[i];
+      continue;
+    }
+    for (const Run& run : map.runs[static_cast<size_t>(r % taps)]) {
+      if (run.src < 0) continue;
+      const T* s = srow + run.dst;
+      if (stride == 1) {
+        T* o = g + run.src;
+        for (int64_t i = 0; i < run.len; ++i) o[i] += s[i];
+      } else {
+        for (int64_t i = 0; i < run.len; ++i) g[run.src + i * stride] += s[i];
       }
     }
   }
@@ -163,32 +273,79 @@ void scatter_chunk(const T* mat, T* nchw, int64_t ng, int64_t c, int64_t hw) {
       std::copy(mat + (ch * ng + j) * hw, mat + (ch * ng + j + 1) * hw, nchw + (j * c + ch) * hw);
 }
 
+// dst [cols, rows] = (or +=) src [rows, cols]^T. By 16 x 16 tiles through a
+// buffer, so that every cache line of src and dst is read or written whole
+// at once: the UNet's row lengths are powers of two, and a plain strided loop
+// keeps evicting its own lines. Parallel over the tile rows of dst.
+template <class T>
+void transpose(const T* src, int64_t rows, int64_t cols, T* dst, bool add) {
+  constexpr int64_t tb = 16;
+  parallel_for((cols + tb - 1) / tb, tb * rows, [&](int64_t b) {
+    const int64_t c0 = b * tb, nc = std::min(tb, cols - c0);
+    T tile[tb][tb];
+    for (int64_t r0 = 0; r0 < rows; r0 += tb) {
+      const int64_t nr = std::min(tb, rows - r0);
+      for (int64_t i = 0; i < nr; ++i)
+        for (int64_t j = 0; j < nc; ++j) tile[j][i] = src[(r0 + i) * cols + c0 + j];
+      for (int64_t j = 0; j < nc; ++j) {
+        T* o = dst + (c0 + j) * rows + r0;
+        if (add) {
+          for (int64_t i = 0; i < nr; ++i) o[i] += tile[j][i];
+        } else {
+          for (int64_t i = 0; i < nr; ++i) o[i] = tile[j][i];
+        }
+      }
+    }
+  });
+}
+
+Source input_source(const Conv2dDims& d) {
+  return {d.H, d.W, d.Hout, d.Wout, d.stride, d.pad, d.Cin * d.H * d.W};
+}
+// gy seen as the input of a 1x1 conv: pixel p of a chunk -> its place in gy.
+Source grad_out_source(const Conv2dDims& d) {
+  return {d.Hout, d.Wout, d.Hout, d.Wout, 1, 0, d.Cout * d.Hout * d.Wout};
+}
+
+// Runs f(thread, first chunk, end chunk) on the plan's threads.
+template <class F>
+void for_chunks(const Plan& p, F&& f) {
+  run_on_threads(p.threads, [&](int t, int nt) {
+    const Range r = thread_range(p.chunks, t, nt);
+    f(t, nt, r);
+  });
+}
+
+
 }  // namespace
 
 template <class T>
 void conv2d_fwd(const T* x, const T* w, const T* bias, T* y, const Conv2dDims& d) {
   const Plan p = make_plan(d);
-  const ConstMatrixMap<T> wm(w, d.Cout, p.ckk);
-  run_on_threads(p.threads, [&](int t, int nt) {
-    const Range r = thread_range(p.chunks, t, nt);
+  constexpr int NR = gemm::nr<T>();
+  const Source src = input_source(d);
+  for_chunks(p, [&](int, int, Range r) {
     if (r.begin == r.end) return;
-    const int64_t max_cols = p.group * p.hw_out;
-    std::unique_ptr<T[]> col, ybuf;
-    if (!p.direct) col = scratch<T>(p.ckk * max_cols);
-    if (p.group > 1) ybuf = scratch<T>(d.Cout * max_cols);
+    auto bbuf = scratch<T>(gemm::packed_b_size<T>());
+    std::unique_ptr<T[]> ybuf;
+    if (p.group > 1) ybuf = scratch<T>(d.Cout * p.group * p.hw_out);
+    TapMap runs;
     for (int64_t c = r.begin; c < r.end; ++c) {
       const int64_t n0 = c * p.group, ng = std::min(p.group, d.N - n0), cols = ng * p.hw_out;
-      const T* xn = x + n0 * d.Cin * p.hw_in;
-      if (!p.direct) im2col(xn, col.get(), ng, d, p);
-      T* yn = y + n0 * d.Cout * p.hw_out;
-      MatrixMap<T> ym(ng > 1 ? ybuf.get() : yn, d.Cout, cols);
-      if (bias) {
-        for (int64_t co = 0; co < d.Cout; ++co) ym.row(co).setConstant(bias[co]);
-      } else {
-        ym.setZero();
-      }
-      ym.noalias() += wm * ConstMatrixMap<T>(p.direct ? xn : col.get(), p.ckk, cols);
-      if (ng > 1) scatter_chunk(ybuf.get(), yn, ng, d.Cout, p.hw_out);
+      const T* xc = x + n0 * d.Cin * p.hw_in;
+      T* yc = y + n0 * d.Cout * p.hw_out;
+      T* out = ng > 1 ? ybuf.get() : yc;
+      if (bias)
+        for (int64_t co = 0; co < d.Cout; ++co) std::fill(out + co * cols, out + (co + 1) * cols, bias[co]);
+      gemm::gemm<T>(
+          d.Cout, cols, p.ckk, d.Cout,
+          [&](int64_t ic, int64_t, int64_t pc, int64_t) { return std::pair(w + ic * p.ckk + pc, p.ckk); },
+          [&](int64_t pc, int64_t kc, int64_t jc, int64_t nc, T* dst) {
+            const auto& tr = runs.get(src, d.K, jc, jc + nc, Layout{NR, kc});
+            im2col_rows(xc, p.hw_in, p.taps, d.stride, tr, pc, pc + kc, dst, NR);
+          },
+          [](int64_t, int64_t) {}, out, cols, bias != nullptr, bbuf.get());
+      if (ng > 1) scatter_chunk(ybuf.get(), yc, ng, d.Cout, p.hw_out);
     }
   });
 }
@@ -196,25 +353,58 @@ void conv2d_fwd(const T* x, const T* w, const T* bias, T* y, const Conv2dDims& d
 template <class T>
 void conv2d_bwd_data(const T* grad_out, const T* w, T* grad_x, const Conv2dDims& d) {
   const Plan p = make_plan(d);
-  const ConstMatrixMap<T> wm(w, d.Cout, p.ckk);
-  run_on_threads(p.threads, [&](int t, int nt) {
-    const Range r = thread_range(p.chunks, t, nt);
+  if (d.stride == 1 && d.pad <= d.K - 1) {
+    // With stride 1, gx is the full correlation of gy with the flipped kernel:
+    //   gx[n,ci,ih,iw] = sum_{co,kh,kw} wf[ci,co,kh,kw] gy[n,co,ih-p'+kh,iw-p'+kw]
+    //   wf[ci,co,kh,kw] = w[co,ci,K-1-kh,K-1-kw],  p' = K-1-p,
+    // a forward conv of gy: no col2im, and the forward's packing.
+    auto wf = scratch<T>(d.Cout * p.ckk);
+    constexpr int64_t tb = 16;
+    parallel_for((d.Cin + tb - 1) / tb, tb * d.Cout * p.taps, [&](int64_t b) {
+      const int64_t ci0 = b * tb, ci1 = std::min(d.Cin, ci0 + tb);
+      for (int64_t co0 = 0; co0 < d.Cout; co0 += tb)
+        for (int64_t ci = ci0; ci < ci1; ++ci)
+          for (int64_t co = co0; co < std::min(d.Cout, co0 + tb); ++co) {
+            const T* src = w + (co * d.Cin + ci) * p.taps;
+            T* dst = wf.get() + (ci * d.Cout + co) * p.taps;
+            for (int64_t t = 0; t < p.taps; ++t) dst[t] = src[p.taps - 1 - t];
+          }
+    });
+    const Conv2dDims full{d.N, d.Cout, d.Hout, d.Wout, d.Cin, d.K, 1, d.K - 1 - d.pad, d.H, d.W};
+    conv2d_fwd<T>(grad_out, wf.get(), nullptr, grad_x, full);
+    return;
+  }
+  // Otherwise (stride > 1): gcol = W^T gY by blocks of pixels, each scattered
+  // back (col2im) row block by row block while it is in cache.
+  constexpr int NR = gemm::nr<T>();
+  // A = W^T [CKK, Cout], row-major, shared by the threads.
+  auto wt = scratch<T>(p.ckk * d.Cout);
+  transpose(w, d.Cout, p.ckk, wt.get(), false);
+  const Source xsrc = input_source(d), gsrc = grad_out_source(d);
+  for_chunks(p, [&](int, int, Range r) {
     if (r.begin == r.end) return;
-    const int64_t max_cols = p.group * p.hw_out;
-    std::unique_ptr<T[]> gcol, gybuf;
-    if (!p.direct) gcol = scratch<T>(p.ckk * max_cols);
-    if (p.group > 1) gybuf = scratch<T>(d.Cout * max_cols);
+    auto bbuf = scratch<T>(gemm::packed_b_size<T>());
+    auto gcol = scratch<T>(p.ckk * gemm::kNc);
+    TapMap gy_runs, x_runs;
     for (int64_t c = r.begin; c < r.end; ++c) {
       const int64_t n0 = c * p.group, ng = std::min(p.group, d.N - n0), cols = ng * p.hw_out;
-      const T* gyn = grad_out + n0 * d.Cout * p.hw_out;
-      if (ng > 1) gather_chunk(gyn, gybuf.get(), ng, d.Cout, p.hw_out);
-      const ConstMatrixMap<T> gym(ng > 1 ? gybuf.get() : gyn, d.Cout, cols);
-      T* gxn = grad_x + n0 * d.Cin * p.hw_in;
-      if (p.direct) {
-        MatrixMap<T>(gxn, p.ckk, cols).noalias() = wm.transpose() * gym;
-      } else {
-        MatrixMap<T>(gcol.get(), p.ckk, cols).noalias() = wm.transpose() * gym;
-        col2im(gcol.get(), gxn, ng, d, p);
+      const T* gyc = grad_out + n0 * d.Cout * p.hw_out;
+      T* gxc = grad_x + n0 * d.Cin * p.hw_in;
+      std::fill(gxc, gxc + ng * d.Cin * p.hw_in, T(0));
+      for (int64_t j0 = 0; j0 < cols; j0 += gemm::kNc) {
+        const int64_t nb = std::min(gemm::kNc, cols - j0);
+        const auto& xr = x_runs.get(xsrc, d.K, j0, j0 + nb, Layout{0, 0});
+        gemm::gemm<T>(
+            p.ckk, nb, d.Cout, kBwdDataRows,
+            [&](int64_t ic, int64_t, int64_t pc, int64_t) { return std::pair(wt.get() + ic * d.Cout + pc, d.Cout); },
+            [&](int64_t pc, int64_t kc, int64_t jc, int64_t nc, T* dst) {
+              const auto& tr = gy_runs.get(gsrc, 1, j0 + jc, j0 + jc + nc, Layout{NR, kc});
+              im2col_rows(gyc, p.hw_out, 1, 1, tr, pc, pc + kc, dst, NR);
+            },
+            [&](int64_t ic, int64_t mc) {
+              col2im_rows(gcol.get(), nb, ic, ic + mc, p.hw_in, p.taps, d.stride, xr, gxc);
+            },
+            gcol.get(), nb, false, bbuf.get());
       }
     }
   });
@@ -223,45 +413,78 @@ void conv2d_bwd_data(const T* grad_out, const T* w, T* grad_x, const Conv2dDims&
 template <class T>
 void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, const Conv2dDims& d) {
   const Plan p = make_plan(d);
+  constexpr int NR = gemm::nr<T>();
   const int64_t wsize = d.Cout * p.ckk;
+  const Source xsrc = input_source(d);
+  // One gW^T [CKK, Cout] per thread.
   std::vector<std::unique_ptr<T[]>> partial(static_cast<size_t>(p.threads));
   int used = 1;
-  run_on_threads(p.threads, [&](int t, int nt) {
+  for_chunks(p, [&](int t, int nt, Range r) {
     if (t == 0) used = nt;
-    T* acc = grad_w;
-    if (t > 0) {
-      partial[static_cast<size_t>(t)] = scratch<T>(wsize);
-      acc = partial[static_cast<size_t>(t)].get();
-    }
-    zero(acc, wsize);
-    const Range r = thread_range(p.chunks, t, nt);
+    auto& acc = partial[static_cast<size_t>(t)];
+    acc = scratch<T>(wsize);
+    std::fill(acc.get(), acc.get() + wsize, T(0));
     if (r.begin == r.end) return;
-    MatrixMap<T> gwm(acc, d.Cout, p.ckk);
     const int64_t max_cols = p.group * p.hw_out;
-    std::unique_ptr<T[]> col, gybuf;
-    if (!p.direct) col = scratch<T>(p.ckk * max_cols);
-    if (p.group > 1) gybuf = scratch<T>(d.Cout * max_cols);
+    TapMap runs;
+    if (d.Cout < kMinPackedCout) {
+      // Few output channels: Eigen on a full im2col block and the gathered gY.
+      const int64_t kc = std::min<int64_t>(max_cols, gemm::kKc);
+      auto col = scratch<T>(p.ckk * kc);
+      auto gyb = scratch<T>(d.Cout * max_cols);
+      MatrixMap<T> accm(acc.get(), p.ckk, d.Cout);
+      for (int64_t c = r.begin; c < r.end; ++c) {
+        const int64_t n0 = c * p.group, ng = std::min(p.group, d.N - n0), cols = ng * p.hw_out;
+        const T* xc = x + n0 * d.Cin * p.hw_in;
+        gather_chunk(grad_out + n0 * d.Cout * p.hw_out, gyb.get(), ng, d.Cout, p.hw_out);
+        for (int64_t pc = 0; pc < cols; pc += kc) {
+          const int64_t kb = std::min(kc, cols - pc);
+          im2col_rows(xc, p.hw_in, p.taps, d.stride, runs.get(xsrc, d.K, pc, pc + kb, Layout{0, 0}), 0, p.ckk,
+                      col.get(), kb);
+          accm.noalias() += ConstMatrixMap<T>(col.get(), p.ckk, kb) *
+                            Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>>(gyb.get() + pc, d.Cout, kb,
+                                                                                     Eigen::OuterStride<>(cols))
+                                .transpose();
+        }
+      }
+      return;
+    }
+    auto bbuf = scratch<T>(gemm::packed_b_size<T>());
+    auto abuf = scratch<T>(kBwdWeightRows * gemm::kKc);
     for (int64_t c = r.begin; c < r.end; ++c) {
       const int64_t n0 = c * p.group, ng = std::min(p.group, d.N - n0), cols = ng * p.hw_out;
-      const T* xn = x + n0 * d.Cin * p.hw_in;
-      if (!p.direct) im2col(xn, col.get(), ng, d, p);
-      const T* gyn = grad_out + n0 * d.Cout * p.hw_out;
-      if (ng > 1) gather_chunk(gyn, gybuf.get(), ng, d.Cout, p.hw_out);
-      const ConstMatrixMap<T> gym(ng > 1 ? gybuf.get() : gyn, d.Cout, cols);
-      gwm.noalias() += gym * ConstMatrixMap<T>(p.direct ? xn : col.get(), p.ckk, cols).transpose();
+      const T* xc = x + n0 * d.Cin * p.hw_in;
+      const T* gyc = grad_out + n0 * d.Cout * p.hw_out;
+      gemm::gemm<T>(
+          p.ckk, d.Cout, cols, kBwdWeightRows,
+          [&](int64_t ic, int64_t mc, int64_t pc, int64_t kc) {
+            im2col_rows(xc, p.hw_in, p.taps, d.stride, runs.get(xsrc, d.K, pc, pc + kc, Layout{0, 0}), ic, ic + mc,
+                        abuf.get(), kc);
+            return std::pair<const T*, int64_t>(abuf.get(), kc);
+          },
+          [&](int64_t pc, int64_t kc, int64_t jc, int64_t nc, T* dst) {
+            // gY^T panels: dst[(co / NR) * kc * NR + (pixel - pc) * NR + co % NR].
+            const int64_t panels = (nc + NR - 1) / NR;
+            for (int64_t co = 0; co < panels * NR; ++co) {
+              T* o = dst + (co / NR) * kc * NR + co % NR;
+              if (co >= nc) {
+                for (int64_t k = 0; k < kc; ++k) o[k * NR] = T(0);
+                continue;
+              }
+              for (int64_t k = 0; k < kc;) {
+                const int64_t px = pc + k, img = px / p.hw_out, hw = px % p.hw_out;
+                const int64_t len = std::min(p.hw_out - hw, kc - k);
+                const T* g = gyc + (img * d.Cout + jc + co) * p.hw_out + hw;
+                for (int64_t i = 0; i < len; ++i) o[(k + i) * NR] = g[i];
+                k += len;
+              }
+            }
+          },
+          [](int64_t, int64_t) {}, acc.get(), d.Cout, true, bbuf.get());
     }
   });
-  if (used > 1) {
-    // Blocks of gW, each summed over the partials in thread order.
-    constexpr int64_t block = 4096;
-    parallel_for((wsize + block - 1) / block, block * used, [&](int64_t b) {
-      const int64_t i0 = b * block, i1 = std::min(wsize, i0 + block);
-      for (int t = 1; t < used; ++t) {
-        const T* src = partial[static_cast<size_t>(t)].get();
-        for (int64_t i = i0; i < i1; ++i) grad_w[i] += src[i];
-      }
-    });
-  }
+  // gW = the threads' gW^T transposed and summed in thread order.
+  for (int t = 0; t < used; ++t) transpose(partial[static_cast<size_t>(t)].get(), p.ckk, d.Cout, grad_w, t > 0);
   if (grad_bias) {
     parallel_for(d.Cout, d.N * p.hw_out, [&](int64_t co) {
       double acc = 0;

@@ -18,6 +18,9 @@ void copy_h2d(void*, const void*, size_t) { none("cuda::copy_h2d"); }
 void copy_d2h(void*, const void*, size_t) { none("cuda::copy_d2h"); }
 void copy_d2d(void*, const void*, size_t) { none("cuda::copy_d2d"); }
 void synchronize() {}
+void fill(void*, int64_t, DType, double) { none("cuda::fill"); }
+void fill_normal(void*, int64_t, DType, uint64_t, uint64_t, uint64_t) { none("cuda::fill_normal"); }
+void fill_uniform(void*, int64_t, DType, double, double, uint64_t, uint64_t, uint64_t) { none("cuda::fill_uniform"); }
 AllocatorStats allocator_stats() { return {}; }
 void empty_cache() {}
 void set_guard_mode(bool) {}

@@ -1,0 +1,247 @@
+// A blocked GEMM with a register-tiled micro-kernel, for the conv2d kernels,
+// whose operands are built on the fly (im2col) straight into the layout the
+// micro-kernel reads.
+//
+//   C [M, N] (+)= A [M, K] B [K, N]                (all row-major)
+//
+// A is read in place: A(i, k) = a[i * lda + k] (K contiguous, any row stride),
+// so a weight matrix or an im2col block needs no packing. B is packed by the
+// caller into panels of NR columns: panel j holds B(k, j*NR + n) at
+// [j][k][n] (kc x NR per K block, zero past N). The micro-kernel keeps an
+// MR x NR tile of C in vector registers (AVX-512: 6 x 64 floats = 24 zmm
+// accumulators), and per k broadcasts MR values of A and loads NR/L vectors
+// of B: 24 FMAs per 4 loads + 6 broadcasts, which keeps the FMA units busy
+// (measured ~93% of this machine's fp32 peak, against ~73% for Eigen's GEMM).
+//
+// Blocking: N in blocks of kNc columns, K in blocks of at most kKc (split
+// evenly), M in blocks of mc rows chosen by the caller; per (N block, K
+// block) B is packed once (kKc x kNc, L2-resident) and every MR-row panel of
+// A (MR x kc, L1-resident) sweeps across it. Each C element gets the sum
+// over one K block (k in increasing order) added per block, blocks in order,
+// so results depend only on the shapes: deterministic.
+//
+// Built for AVX-512 when the compiler targets it, AVX2+FMA otherwise, and a
+// scalar fallback elsewhere; generic over float and double.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+namespace ddpm::kernels::cpu::gemm {
+
+// Vector traits: V holds L values of T.
+template <class T>
+struct Simd;
+
+#if defined(__AVX512F__)
+constexpr int kMr = 6;  // rows of the C tile
+constexpr int kNv = 4;  // vectors per row of the C tile
+template <>
+struct Simd<float> {
+  using V = __m512;
+  static constexpr int L = 16;
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static V set1(float x) { return _mm512_set1_ps(x); }
+  static V zero() { return _mm512_setzero_ps(); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  // The first n < L lanes.
+  static V load_first(const float* p, int64_t n) { return _mm512_maskz_loadu_ps(first_lanes(n), p); }
+  static void store_first(float* p, V v, int64_t n) { _mm512_mask_storeu_ps(p, first_lanes(n), v); }
+  static __mmask16 first_lanes(int64_t n) { return static_cast<__mmask16>((1u << n) - 1); }
+};
+template <>
+struct Simd<double> {
+  using V = __m512d;
+  static constexpr int L = 8;
+  static V load(const double* p) { return _mm512_loadu_pd(p); }
+  static void store(double* p, V v) { _mm512_storeu_pd(p, v); }
+  static V set1(double x) { return _mm512_set1_pd(x); }
+  static V zero() { return _mm512_setzero_pd(); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V load_first(const double* p, int64_t n) { return _mm512_maskz_loadu_pd(first_lanes(n), p); }
+  static void store_first(double* p, V v, int64_t n) { _mm512_mask_storeu_pd(p, first_lanes(n), v); }
+  static __mmask8 first_lanes(int64_t n) { return static_cast<__mmask8>((1u << n) - 1); }
+};
+#elif defined(__AVX2__) && defined(__FMA__)
+constexpr int kMr = 6;  // 12 accumulators of the 16 ymm registers
+constexpr int kNv = 2;
+template <>
+struct Simd<float> {
+  using V = __m256;
+  static constexpr int L = 8;
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V set1(float x) { return _mm256_set1_ps(x); }
+  static V zero() { return _mm256_setzero_ps(); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+};
+template <>
+struct Simd<double> {
+  using V = __m256d;
+  static constexpr int L = 4;
+  static V load(const double* p) { return _mm256_loadu_pd(p); }
+  static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+  static V set1(double x) { return _mm256_set1_pd(x); }
+  static V zero() { return _mm256_setzero_pd(); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+};
+#else
+constexpr int kMr = 4;
+constexpr int kNv = 4;
+template <class T>
+struct Simd {
+  using V = T;
+  static constexpr int L = 1;
+  static V load(const T* p) { return *p; }
+  static void store(T* p, V v) { *p = v; }
+  static V set1(T x) { return x; }
+  static V zero() { return T(0); }
+  static V fma(V a, V b, V c) { return a * b + c; }
+  static V add(V a, V b) { return a + b; }
+};
+#endif
+
+// dst[0, n) = src[0, n), and dst[0, n) = 0, for the short runs of im2col:
+// inline vector code (with AVX-512, masked tails) rather than library calls.
+template <class T>
+inline void copy_run(T* dst, const T* src, int64_t n) {
+  using S = Simd<T>;
+  int64_t i = 0;
+  for (; i + S::L <= n; i += S::L) S::store(dst + i, S::load(src + i));
+#if defined(__AVX512F__)
+  if (i < n) S::store_first(dst + i, S::load_first(src + i, n - i), n - i);
+#else
+  for (; i < n; ++i) dst[i] = src[i];
+#endif
+}
+template <class T>
+inline void zero_run(T* dst, int64_t n) {
+  using S = Simd<T>;
+  int64_t i = 0;
+  for (; i + S::L <= n; i += S::L) S::store(dst + i, S::zero());
+#if defined(__AVX512F__)
+  if (i < n) S::store_first(dst + i, S::zero(), n - i);
+#else
+  for (; i < n; ++i) dst[i] = T(0);
+#endif
+}
+
+// Columns of a B panel / of the C tile.
+template <class T>
+constexpr int nr() {
+  return kNv * Simd<T>::L;
+}
+
+constexpr int64_t kKc = 512;  // largest K block
+constexpr int64_t kNc = 256;  // N block (a multiple of every nr())
+
+// Number of values of packed B scratch that gemm() needs.
+template <class T>
+constexpr int64_t packed_b_size() {
+  return kKc * kNc;
+}
+
+// K blocks: [0, K) cut into ceil(K / kKc) near-equal pieces.
+inline int64_t k_block(int64_t K) {
+  const int64_t blocks = (K + kKc - 1) / kKc;
+  return blocks == 0 ? 0 : (K + blocks - 1) / blocks;
+}
+
+// C tile [MR, nr] (+)= A [MR, kc] (rows lda apart) x B panel [kc, nr].
+// The tile is summed from zero and added to C at the end; C's lines are
+// prefetched first so that loading them does not stall (in bwd-weight C is
+// a gradient of megabytes that lives in L3).
+template <class T, int MR>
+void micro_kernel(int64_t kc, const T* a, int64_t lda, const T* b, T* c, int64_t ldc, bool accumulate) {
+  using S = Simd<T>;
+  constexpr int L = S::L, NV = kNv, NR = NV * L;
+  if (accumulate)
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NR * static_cast<int>(sizeof(T)); v += 64) __builtin_prefetch(reinterpret_cast<const char*>(c + i * ldc) + v);
+  typename S::V acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();
+  for (int64_t k = 0; k < kc; ++k) {
+    typename S::V bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = S::load(b + k * NR + v * L);
+    for (int i = 0; i < MR; ++i) {
+      const typename S::V ai = S::set1(a[i * lda + k]);
+      for (int v = 0; v < NV; ++v) acc[i][v] = S::fma(ai, bv[v], acc[i][v]);
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) {
+      T* o = c + i * ldc + v * L;
+      S::store(o, accumulate ? S::add(S::load(o), acc[i][v]) : acc[i][v]);
+    }
+}
+
+// micro_kernel for a tile of mr <= kMr rows.
+template <class T, int MR = kMr>
+void micro_kernel_rows(int mr, int64_t kc, const T* a, int64_t lda, const T* b, T* c, int64_t ldc,
+                       bool accumulate) {
+  if constexpr (MR > 1) {
+    if (mr < MR) return micro_kernel_rows<T, MR - 1>(mr, kc, a, lda, b, c, ldc, accumulate);
+  }
+  micro_kernel<T, MR>(kc, a, lda, b, c, ldc, accumulate);
+}
+
+// C [M, N] (+)= A B, blocked as described at the top.
+//   get_a(ic, mc, pc, kc) -> std::pair<const T*, int64_t>: a pointer to
+//     A(ic, pc) and the row stride, valid for rows [ic, ic+mc), columns
+//     [pc, pc+kc) (called once per M block per K block).
+//   pack_b(pc, kc, jc, nc, dst): writes B rows [pc, pc+kc), columns
+//     [jc, jc+nc) as ceil(nc / nr) panels [kc][nr], zero past nc.
+//   rows_done(ic, mc): called once rows [ic, ic+mc) of C are final for the
+//     current N block (after the last K block), while they are still in cache.
+//   bbuf: packed_b_size<T>() values. accumulate: C += A B, else C = A B.
+template <class T, class GetA, class PackB, class RowsDone>
+void gemm(int64_t M, int64_t N, int64_t K, int64_t mc_max, GetA&& get_a, PackB&& pack_b, RowsDone&& rows_done,
+          T* c, int64_t ldc, bool accumulate, T* bbuf) {
+  constexpr int NR = nr<T>();
+  const int64_t kc_max = k_block(K);
+  for (int64_t jc = 0; jc < N; jc += kNc) {
+    const int64_t nc = std::min(kNc, N - jc);
+    for (int64_t pc = 0; pc < K; pc += kc_max) {
+      const int64_t kc = std::min(kc_max, K - pc);
+      pack_b(pc, kc, jc, nc, bbuf);
+      const bool acc = accumulate || pc > 0;
+      for (int64_t ic = 0; ic < M; ic += mc_max) {
+        const int64_t mc = std::min(mc_max, M - ic);
+        const auto [a, lda] = get_a(ic, mc, pc, kc);
+        for (int64_t ip = 0; ip < mc; ip += kMr) {
+          const int mr = static_cast<int>(std::min<int64_t>(kMr, mc - ip));
+          const T* ap = a + ip * lda;
+          T* crow = c + (ic + ip) * ldc + jc;
+          for (int64_t jp = 0; jp < nc; jp += NR) {
+            const T* bp = bbuf + (jp / NR) * kc * NR;
+            if (jp + NR <= nc) {
+              micro_kernel_rows<T>(mr, kc, ap, lda, bp, crow + jp, ldc, acc);
+              continue;
+            }
+            // Last, partial panel: through a full-width tile.
+            const int64_t n = nc - jp;
+            alignas(64) T tile[kMr * NR] = {};
+            if (acc)
+              for (int i = 0; i < mr; ++i) std::memcpy(tile + i * NR, crow + i * ldc + jp, sizeof(T) * n);
+            micro_kernel_rows<T>(mr, kc, ap, lda, bp, tile, NR, acc);
+            for (int i = 0; i < mr; ++i) std::memcpy(crow + i * ldc + jp, tile + i * NR, sizeof(T) * n);
+          }
+        }
+        if (pc + kc == K) rows_done(ic, mc);
+      }
+    }
+  }
+}
+
+}  // namespace ddpm::kernels::cpu::gemm

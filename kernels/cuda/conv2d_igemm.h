@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 #if defined(__CUDACC__)
@@ -233,16 +234,16 @@ DDPM_UNROLL
     }
   }
 
-#if defined(__CUDACC__)
-  // Device only: the warp-wide mma.sync (tests emulate it from fragments()).
-  __device__ void compute(const float (*as)[kLda], const float (*bs)[kLdb], int tid) {
+  // The warp-wide mma.sync: GPU only (the CPU tests emulate it from fragments()).
+  DDPM_HD void compute(const float (*as)[kLda], const float (*bs)[kLdb], int tid) {
+#if defined(__CUDA_ARCH__)
     uint32_t a[2][4], b[4][2];
     fragments(as, bs, tid, a, b);
 DDPM_UNROLL
     for (int mi = 0; mi < 2; ++mi)
 DDPM_UNROLL
       for (int ni = 0; ni < 4; ++ni) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if __CUDA_ARCH__ >= 800
         float(&d)[4] = acc[mi][ni];
         asm volatile(
             "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
@@ -253,8 +254,13 @@ DDPM_UNROLL
         __trap();
 #endif
       }
-  }
+#else
+    (void)as;
+    (void)bs;
+    (void)tid;
+    std::abort();
 #endif
+  }
 
   template <class F>
   DDPM_HD void for_each(int tid, const F& f) const {

@@ -29,7 +29,9 @@ pids=()
 for src in "${sources[@]}"; do
   obj="$build/obj/$(echo "$src" | tr '/' '_').o"
   objs+=("$obj")
-  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ]; then
+  # Rebuilt when missing, or older than its source or any engine header.
+  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] ||
+     [ -n "$(find tensor autograd kernels nn diffusion -name '*.h' -newer "$obj" -print -quit)" ]; then
     "$cxx" "${common[@]}" -fsanitize=fuzzer-no-link -c "$src" -o "$obj" &
     pids+=($!)
     if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi

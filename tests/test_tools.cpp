@@ -188,6 +188,9 @@ TEST_CASE("tools: ddpm-train rejects bad PNG folders naming the folder or the fi
     check_run(train(tmp.file("noread")), 1, {"noread/002.png", "Permission denied"});
   }
 
+  write_png_folder(tmp.path() / "odd", 8, 36, 36);  // larger than the 32 it would be padded to
+  check_run(train(tmp.file("odd")), 1, {"--data", "odd", "36x36 is not divisible by 8"});
+
   check_run(train(tmp.file("does-not-exist")), 1, {"does-not-exist", "not a directory"});
   CHECK_FALSE(fs::exists(out));
 }

@@ -42,7 +42,7 @@ class GzReader {
     errno = 0;
     f_ = gzopen(path.c_str(), "rb");
     if (!f_) idx_error(path, std::string("cannot open: ") + std::strerror(errno ? errno : ENOMEM));
-    gzbuffer(f_, 1 << 20);
+    gzbuffer(f_, 1 << 17);
   }
   ~GzReader() {
     if (f_) gzclose(f_);
@@ -55,8 +55,9 @@ class GzReader {
   uint64_t read(std::vector<uint8_t>& out, uint64_t n) {
     uint64_t got = 0;
     while (got < n) {
-      // Grow in steps so a lying header cannot make us allocate up front.
-      const uint64_t chunk = std::min<uint64_t>(n - got, uint64_t{16} << 20);
+      // Grow in 1 MB steps, so a header that claims more than the file holds
+      // costs at most one step beyond what is there.
+      const uint64_t chunk = std::min<uint64_t>(n - got, uint64_t{1} << 20);
       const size_t old = out.size();
       out.resize(old + chunk);
       const int r = gzread(f_, out.data() + old, static_cast<unsigned>(chunk));

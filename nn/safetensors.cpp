@@ -48,6 +48,19 @@ bool shape_bytes(const Shape& shape, size_t elem, uint64_t& bytes) {
   return mul_checked(n, elem, bytes);
 }
 
+// Whether the product of the non-zero dimensions fits in int64: a tensor
+// with a zero dimension has no bytes whatever the others are, but Tensor
+// computes element counts and strides in int64 (left to right, and suffix
+// products), so [2^62, 2, 0] or [0, 2^62, 2^62] would overflow there.
+bool shape_fits_int64(const Shape& shape) {
+  uint64_t n = 1;
+  for (int64_t d : shape)
+    if (d > 0 && (!mul_checked(n, static_cast<uint64_t>(d), n) ||
+                  n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())))
+      return false;
+  return true;
+}
+
 [[noreturn]] void bad(const std::string& source, const std::string& field, const std::string& what) {
   throw std::runtime_error("safetensors file '" + source + "': " + field + ": " + what);
 }
@@ -332,6 +345,9 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& source) 
     if (!shape_bytes(e.shape, elem, expect))
       bad(source, field + ".shape", shape_str(e.shape) + " x " + std::to_string(elem) +
                                         " bytes overflows 64 bits");
+    if (!shape_fits_int64(e.shape))
+      bad(source, field + ".shape", shape_str(e.shape) + ": the product of the non-zero dimensions exceeds "
+                                        "2^63-1, expected a size a tensor can have");
     if (expect != e.end - e.begin)
       bad(source, field + ".data_offsets",
           "spans " + std::to_string(e.end - e.begin) + " bytes, expected " + std::to_string(expect) + " for " +

@@ -27,7 +27,9 @@
 //   - __metadata__, when present, is an object of string values
 //   - every other key maps to an object with exactly dtype, shape and
 //     data_offsets: dtype one of BOOL U8 I8 F8_E5M2 F8_E4M3 I16 U16 F16 BF16
-//     I32 U32 F32 F64 I64 U64; shape an array of non-negative integers;
+//     I32 U32 F32 F64 I64 U64; shape an array of non-negative integers
+//     whose non-zero ones multiply to at most 2^63-1 (even when another is
+//     0: Tensor counts elements and strides in int64);
 //     data_offsets two non-negative integers begin <= end <= data size;
 //     end - begin == product(shape) * sizeof(dtype)
 //   - the ranges tile [0, data size) exactly: sorted by begin, each starts

@@ -136,6 +136,13 @@ TEST_CASE("tools: ddpm-train --out that cannot be a folder is refused and nothin
   check_run(r, 1, {"--out", in_the_way, "' is not a directory"});
   CHECK(read_file(tmp.file("afile")) == "precious");
 
+  // A folder that cannot be written (a file size limit of 0 stands in for
+  // permissions, which do not stop root): refused, and the folders made for
+  // it are removed again.
+  r = run_program(kTrainExe, tiny_train_flags(tmp.file("png"), tmp.file("new/run"), 2), tmp, 0);
+  check_run(r, 1, {"--out: cannot write the run folder", "File too large"});
+  CHECK_FALSE(fs::exists(tmp.file("new")));
+
   // A folder that already holds a run is refused without --resume.
   const std::string run = tmp.file("run");
   r = run_program(kTrainExe, tiny_train_flags(tmp.file("png"), run, 2), tmp);
@@ -180,6 +187,9 @@ TEST_CASE("tools: ddpm-train rejects bad PNG folders naming the folder or the fi
     fs::permissions(tmp.path() / "noread/002.png", fs::perms::none);
     check_run(train(tmp.file("noread")), 1, {"noread/002.png", "Permission denied"});
   }
+
+  write_png_folder(tmp.path() / "odd", 8, 36, 36);  // larger than the 32 it would be padded to
+  check_run(train(tmp.file("odd")), 1, {"--data", "odd", "36x36 is not divisible by 8"});
 
   check_run(train(tmp.file("does-not-exist")), 1, {"does-not-exist", "not a directory"});
   CHECK_FALSE(fs::exists(out));
@@ -297,6 +307,10 @@ TEST_CASE("tools: ddpm-sample refuses bad flags and bad output paths before samp
             1, {"--progression"});
   CHECK_FALSE(fs::exists(tmp.file("new")));  // the folder made for --out is removed again
   CHECK(read_file(tmp.file("afile")) == "x");
+  // An output folder that cannot be written (file size limit 0): refused before sampling.
+  check_run(run_program(kSampleExe, quick + std::vector<std::string>{"--out", tmp.file("new/g.png")}, tmp, 0), 1,
+            {"--out", "new/g.png", "cannot write there", "File too large"});
+  CHECK_FALSE(fs::exists(tmp.file("new")));
 
   // Into folders that do not exist yet: they are created.
   const RunResult ok = run_program(

@@ -145,7 +145,7 @@ std::vector<std::string> prepare_output_file(const std::string& flag, const std:
   std::vector<std::string> created = make_folder(flag, path, dir.string());
   try {
     const std::string probe = (dir / ("." + p.filename().string() + ".write-test")).string();
-    write_file_atomic(probe, std::string());
+    write_file_atomic(probe, std::string("probe"));
     fs::remove(probe, ec);
   } catch (const std::exception& e) {
     remove_created(created);

@@ -111,6 +111,7 @@ int run(int argc, char** argv) {
     if (!out_dir.empty()) {
       const std::vector<std::string> more = tools::make_directories("--out-dir", out_dir);
       created.insert(created.end(), more.begin(), more.end());
+      tools::prepare_output_file("--out-dir", (std::filesystem::path(out_dir) / "000000.png").string());
     }
   } catch (const std::exception&) {
     tools::remove_created(created);

@@ -1,0 +1,126 @@
+// The fuzz targets' bodies, shared by the libFuzzer entry points
+// (tests/fuzz/fuzz_<target>.cpp, built by scripts/fuzz.sh) and by the doctest
+// suite, which replays the seed corpus and every input that once failed
+// (tests/fuzz/regressions/<target>/) on each build, sanitized ones included.
+//
+// Each function returns normally when the input is handled: parsed, or
+// refused with std::runtime_error (the readers' documented error). A broken
+// invariant throws std::logic_error; any other exception propagates. Under
+// libFuzzer an escaping exception, a crash or a sanitizer report is a finding.
+#pragma once
+
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "diffusion/data.h"
+#include "nn/safetensors.h"
+
+namespace ddpm::fuzz {
+
+// The safetensors reader on arbitrary bytes; what parses is then read
+// through every accessor.
+inline void safetensors_one(const uint8_t* data, size_t size) {
+  SafetensorsFile f;
+  try {
+    f = parse_safetensors(std::string(reinterpret_cast<const char*>(data), size), "fuzz-input");
+  } catch (const std::runtime_error&) {
+    return;
+  }
+  uint64_t covered = 0;
+  for (const SafetensorsEntry& e : f.entries()) {
+    covered += f.bytes(e.name).size();
+    if (e.dtype == "I64") (void)f.int64s(e.name);
+    if (e.dtype == "U64") (void)f.uint64s(e.name);
+    try {
+      (void)f.tensor(e.name, DType::f32);  // converts every dtype but the F8 ones
+      (void)f.tensor(e.name);              // F32/F64 only
+    } catch (const std::runtime_error&) {
+    }
+  }
+  if (covered + 8 > size) throw std::logic_error("safetensors: entries cover more bytes than the input has");
+  (void)check_names(f, {{"weight", Shape{2, 3}}, {"step", Shape{1}}}).message(f.source());
+}
+
+namespace detail {
+
+inline std::string be32(uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+
+inline uint32_t count_of(const uint8_t* p, size_t n) {
+  if (n < 8) return 1;
+  const uint32_t c = (uint32_t{p[4]} << 24) | (uint32_t{p[5]} << 16) | (uint32_t{p[6]} << 8) | p[7];
+  return c >= 1 && c < (1u << 16) ? c : 1;
+}
+
+inline void put(const std::string& path, const void* bytes, size_t n) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  const bool ok = f && std::fwrite(bytes, 1, n, f) == n;
+  if (f && std::fclose(f) != 0) throw std::logic_error("fuzz: cannot write " + path);
+  if (!ok) throw std::logic_error("fuzz: cannot write " + path);
+}
+
+// A private folder for the two files (on /dev/shm when there is one: files
+// on a busy disk make every run wait), removed at exit.
+inline std::string g_dir;
+inline void remove_scratch() {
+  std::remove((g_dir + "/images").c_str());
+  std::remove((g_dir + "/labels").c_str());
+  ::rmdir(g_dir.c_str());
+}
+inline const std::string& scratch() {
+  if (g_dir.empty()) {
+    char templ[] = "/dev/shm/ddpm_fuzz_idx_XXXXXX";
+    char fallback[] = "/tmp/ddpm_fuzz_idx_XXXXXX";
+    const char* made = ::mkdtemp(templ);
+    if (!made) made = ::mkdtemp(fallback);
+    if (!made) throw std::logic_error("fuzz: mkdtemp failed");
+    g_dir = made;
+    std::atexit(remove_scratch);
+  }
+  return g_dir;
+}
+
+}  // namespace detail
+
+// The IDX reader (load_idx_files) on arbitrary bytes, gzip-compressed or not
+// (zlib's gzread takes both). Input layout: byte 0 chooses the case, the
+// rest is one file.
+//   bit 0 = 0: the rest is the images file; the labels file is a valid one
+//              whose count is the images file's first dimension (when it has
+//              one below 2^16, else 1), so the count check does not stop
+//              every input.
+//   bit 0 = 1: the rest is the labels file; the images file is a valid one
+//              of 1x1 images with the labels file's count.
+//   bits 1-3:  pad_to (0..7), so the padding path runs too.
+inline void idx_one(const uint8_t* data, size_t size) {
+  using detail::be32;
+  if (size < 1) return;
+  const uint8_t mode = data[0];
+  const uint8_t* file = data + 1;
+  const size_t n = size - 1;
+  const std::string images = detail::scratch() + "/images", labels = detail::scratch() + "/labels";
+  const uint32_t count = detail::count_of(file, n);
+  if ((mode & 1) == 0) {
+    detail::put(images, file, n);
+    const std::string l = be32(0x801) + be32(count) + std::string(count, '\3');
+    detail::put(labels, l.data(), l.size());
+  } else {
+    detail::put(labels, file, n);
+    const std::string i = be32(0x803) + be32(count) + be32(1) + be32(1) + std::string(count, '\x80');
+    detail::put(images, i.data(), i.size());
+  }
+  try {
+    const ImageDataset ds = load_idx_files(images, labels, (mode >> 1) & 7);
+    if (ds.size() != static_cast<int64_t>(ds.labels.size())) throw std::logic_error("idx: labels and images differ");
+  } catch (const std::runtime_error&) {
+  }
+}
+
+}  // namespace ddpm::fuzz

@@ -15,6 +15,8 @@
 //
 // CPU kernels (kernels/cpu/conv2d.cpp): im2col + Eigen GEMM, batch-parallel;
 // see that file's header for the blocking and the threading.
+// CUDA kernels (kernels/cuda/conv2d.cu): tiled implicit GEMMs (the im2col
+// matrix is never stored), FP32 SIMT or TF32 tensor cores; see that file.
 #pragma once
 
 #include <cstdint>
@@ -54,5 +56,44 @@ void conv2d_bwd_data(const T* grad_out, const T* w, T* grad_x, const Conv2dDims&
 template <class T>
 void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, const Conv2dDims& d);
 }  // namespace cpu
+
+// Which kernels the CUDA backend runs for conv2d (the CPU ignores it):
+//   automatic: the tiled implicit GEMM in FP32 SIMT, or on TF32 tensor cores
+//              when math_mode() is tf32 (kernels/math_mode.h);
+//   direct:    one thread per output element (one block per weight element
+//              for the weight gradient): slow and simple, a reference;
+//   implicit_gemm_fp32 / implicit_gemm_tf32: that GEMM path, whatever the
+//              math mode (tests compare the paths).
+enum class Conv2dCudaAlgo { automatic, direct, implicit_gemm_fp32, implicit_gemm_tf32 };
+Conv2dCudaAlgo conv2d_cuda_algo();
+void set_conv2d_cuda_algo(Conv2dCudaAlgo algo);
+const char* conv2d_cuda_algo_name(Conv2dCudaAlgo algo);
+
+// Sets the algorithm for a scope and restores the previous one.
+class Conv2dCudaAlgoScope {
+ public:
+  explicit Conv2dCudaAlgoScope(Conv2dCudaAlgo algo) : prev_(conv2d_cuda_algo()) { set_conv2d_cuda_algo(algo); }
+  ~Conv2dCudaAlgoScope() { set_conv2d_cuda_algo(prev_); }
+  Conv2dCudaAlgoScope(const Conv2dCudaAlgoScope&) = delete;
+  Conv2dCudaAlgoScope& operator=(const Conv2dCudaAlgoScope&) = delete;
+
+ private:
+  Conv2dCudaAlgo prev_;
+};
+
+#ifdef DDPM_CUDA
+namespace cuda {
+// Raw contiguous NCHW float32 device buffers, launched on ddpm::cuda::stream().
+// bias / grad_bias may be null (no bias). algo is never automatic here (the
+// entry points resolve it). Throws std::invalid_argument when a size does not
+// fit the kernels' 32-bit pixel and channel indices.
+void conv2d_fwd(const float* x, const float* w, const float* bias, float* y, const Conv2dDims& d,
+                Conv2dCudaAlgo algo);
+void conv2d_bwd_data(const float* grad_out, const float* w, float* grad_x, const Conv2dDims& d,
+                     Conv2dCudaAlgo algo);
+void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, float* grad_bias,
+                       const Conv2dDims& d, Conv2dCudaAlgo algo);
+}  // namespace cuda
+#endif
 
 }  // namespace ddpm::kernels

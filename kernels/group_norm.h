@@ -19,6 +19,8 @@
 // group's ds/db are computed inside its task). ggamma/gbeta then add the
 // per-(n, c) partials over n in a fixed order, so every result is independent
 // of the thread count.
+// CUDA kernels (kernels/cuda/group_norm.cu): split reductions (so that a
+// small batch still fills the GPU) with fixed-order partial sums, no atomics.
 #pragma once
 
 #include <cstdint>
@@ -64,5 +66,16 @@ template <class T>
 void group_norm_bwd(const T* x, const T* mean, const T* rstd, const T* gamma, const T* g, T* gx,
                     T* ggamma, T* gbeta, const GroupNormDims& d);
 }  // namespace cpu
+
+#ifdef DDPM_CUDA
+namespace cuda {
+// Float32 device buffers, launched on ddpm::cuda::stream(); null pointers as
+// for the cpu:: kernels.
+void group_norm_fwd(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,
+                    const GroupNormDims& d, double eps);
+void group_norm_bwd(const float* x, const float* mean, const float* rstd, const float* gamma, const float* g,
+                    float* gx, float* ggamma, float* gbeta, const GroupNormDims& d);
+}  // namespace cuda
+#endif
 
 }  // namespace ddpm::kernels

@@ -8,6 +8,8 @@
 // CPU kernels (kernels/cpu/linear.cpp): Eigen GEMMs on row-major maps,
 // threaded by Eigen when large enough; the bias gradient is summed over rows
 // in order (in double), so everything is deterministic for a thread count.
+// CUDA kernels (kernels/cuda/linear.cu): cuBLAS GEMMs (FP32, or TF32 per
+// kernels/math_mode.h) and two small bias kernels.
 #pragma once
 
 #include <cstdint>
@@ -35,5 +37,15 @@ void linear_bwd_data(const T* grad_out, const T* w, T* grad_x, const LinearDims&
 template <class T>
 void linear_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, const LinearDims& d);
 }  // namespace cpu
+
+#ifdef DDPM_CUDA
+namespace cuda {
+// Float32 device buffers, launched on ddpm::cuda::stream(); bias and
+// grad_bias may be null.
+void linear_fwd(const float* x, const float* w, const float* bias, float* y, const LinearDims& d);
+void linear_bwd_data(const float* grad_out, const float* w, float* grad_x, const LinearDims& d);
+void linear_bwd_weight(const float* x, const float* grad_out, float* grad_w, float* grad_bias, const LinearDims& d);
+}  // namespace cuda
+#endif
 
 }  // namespace ddpm::kernels

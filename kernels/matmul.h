@@ -5,6 +5,8 @@
 //
 // CPU kernels (kernels/cpu/matmul.cpp): one Eigen GEMM each on row-major maps,
 // threaded by Eigen across the OpenMP threads when large enough.
+// CUDA kernels (kernels/cuda/matmul.cu): one cuBLAS GEMM each (FP32, or TF32
+// per kernels/math_mode.h).
 #pragma once
 
 #include <cstdint>
@@ -32,5 +34,14 @@ void matmul_bwd_a(const T* grad_out, const T* b, T* grad_a, const MatmulDims& d)
 template <class T>
 void matmul_bwd_b(const T* a, const T* grad_out, T* grad_b, const MatmulDims& d);
 }  // namespace cpu
+
+#ifdef DDPM_CUDA
+namespace cuda {
+// Float32 device buffers, launched on ddpm::cuda::stream().
+void matmul_fwd(const float* a, const float* b, float* c, const MatmulDims& d);
+void matmul_bwd_a(const float* grad_out, const float* b, float* grad_a, const MatmulDims& d);
+void matmul_bwd_b(const float* a, const float* grad_out, float* grad_b, const MatmulDims& d);
+}  // namespace cuda
+#endif
 
 }  // namespace ddpm::kernels

@@ -1,0 +1,467 @@
+// CUDA conv2d: NCHW float32, square K x K kernel, stride s, zero padding p
+// (kernels/conv2d.h has the math). Every pass is an implicit GEMM: the
+// im2col matrix is never stored; each block gathers the pieces of it that its
+// tile needs straight from x (or gy) into shared memory, with zeros for the
+// padding and for rows/columns past the edges.
+//
+//   pass        GEMM rows (m)   GEMM columns (n)       reduction (k)
+//   fwd         co   [Cout]     output pixel [N*Ho*Wo]  (ci,kh,kw) [Cin*K*K]
+//   bwd-data    ci   [Cin]      input pixel  [N*H*W]    (co,kh,kw) [Cout*K*K]
+//   bwd-weight  co   [Cout]     (ci,kh,kw)   [Cin*K*K]  output pixel [N*Ho*Wo]
+//
+// fwd:        A = w as [Cout, Cin*K*K] (plain rows), B = im2col(x);
+//             epilogue adds the bias and writes y in NCHW.
+// bwd-data:   A(ci, (co,kh,kw)) = w[co,ci,kh,kw]; B((co,kh,kw), (n,ih,iw)) =
+//             gy[n,co,oh,ow] where oh*s = ih + p - kh (zero unless that is a
+//             whole output row in range; likewise ow): the transposed conv
+//             as a gather, so every gx element is written once, no col2im and
+//             no atomics. With s > 1, (s^2 - 1)/s^2 of the gathered terms are
+//             zeros (correct, wasteful; the UNet has no strided conv).
+// bwd-weight: A(co, j) = gy[n,co,j], B(j, (ci,kh,kw)) = im2col(x)^T; the
+//             reduction over all N*Ho*Wo pixels is split into S contiguous
+//             ranges (grid.z) when the weight alone would give too few blocks;
+//             each split writes its own partial gW, and a second kernel adds
+//             the S partials in split order: deterministic, no float atomics.
+//             The bias gradient is a separate per-channel reduction.
+//
+// Block tile 64 (m) x 128 (n) x 8 (k), 256 threads, shared-memory tiles
+// As[k][m] and Bs[k][n], double-buffered: while the block computes on one
+// buffer, each thread's global loads of the next k-tile are in flight in
+// registers, stored into the other buffer after the compute (one
+// __syncthreads per k-tile). Each thread loads 2 elements of A and 4 of B per
+// k-tile, along mappings chosen so a warp's global reads are contiguous where
+// the layout allows and its shared-memory stores are bank-conflict free.
+//
+// Two compute cores share the loaders and the epilogues:
+//   simt (FP32, default): thread (tm, tn) = (tid / 16, tid % 16) owns rows
+//     4tm..4tm+3 and columns 4tn..4tn+3 and 64+4tn..64+4tn+3: 32 accumulators,
+//     per k one float4 of As and two of Bs, 32 FMAs.
+//   tf32 (tensor cores): 8 warps as 2 (m) x 4 (n), each a 32 x 32 warp tile of
+//     2 x 4 mma.sync.m16n8k8 tf32 tiles (FP32 accumulate). Operands are
+//     rounded to TF32 (cvt.rna) as they are stored into shared memory.
+// The summation order over k of either core is fixed, so results are bitwise
+// reproducible run to run.
+//
+// direct (Conv2dCudaAlgo::direct): one thread per y / gx element looping over
+// its terms, one block per gW element reducing over the pixels: slow, simple,
+// kept as a reference for the GEMM paths.
+//
+// Indices: pixel, channel and K*K counts are 32-bit (below 2^30, checked on
+// the host, see geometry()); element offsets into x, y, w are 64-bit.
+//
+// The tile sizes, cores, loaders and epilogues are in kernels/cuda/conv2d_igemm.h,
+// which also compiles as plain C++ so that a CPU test can emulate the blocks;
+// this file has the main loop, the kernels and the launches.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/conv2d.h"
+#include "kernels/cuda/conv2d_igemm.h"
+#include "kernels/cuda/launch.cuh"
+#include "tensor/cuda_backend.h"
+
+namespace ddpm::kernels::cuda {
+
+namespace {
+
+using ddpm::cuda::blocks_for;
+using ddpm::cuda::check;
+
+using namespace igemm;  // tile sizes, Geom, cores, loaders, epilogues (kernels/cuda/conv2d_igemm.h)
+
+std::string dims_str(const Conv2dDims& d) {
+  return "x [" + std::to_string(d.N) + ", " + std::to_string(d.Cin) + ", " + std::to_string(d.H) + ", " +
+         std::to_string(d.W) + "], w [" + std::to_string(d.Cout) + ", " + std::to_string(d.Cin) + ", " +
+         std::to_string(d.K) + ", " + std::to_string(d.K) + "], stride " + std::to_string(d.stride) + ", padding " +
+         std::to_string(d.pad);
+}
+
+Geom geometry(const Conv2dDims& d, const char* op) {
+  const int64_t values[] = {d.N * d.Cin,
+                            d.N * d.Cout,
+                            d.H * d.W,
+                            d.Hout * d.Wout,
+                            d.N * d.H * d.W,
+                            d.N * d.Hout * d.Wout,
+                            d.Cin * d.K * d.K,
+                            d.Cout * d.K * d.K,
+                            d.Cout * d.Cin * d.K * d.K,
+                            d.Cin * d.H * d.W,
+                            d.Cout * d.Hout * d.Wout,
+                            d.H + 2 * d.pad,
+                            d.W + 2 * d.pad,
+                            d.Hout * d.stride + d.K,
+                            d.Wout * d.stride + d.K};
+  // Half of INT_MAX leaves room for a tile's overhang past the end (j0 + 127,
+  // k0 + 7) and for ih0 + kh.
+  for (int64_t v : values)
+    if (v < 0 || v > INT_MAX / 2)
+      throw std::invalid_argument(std::string(op) + ": " + dims_str(d) +
+                                  " is too large for the CUDA kernels (a pixel, channel or weight count "
+                                  "exceeds 2^30)");
+  const auto i = [](int64_t v) { return static_cast<int>(v); };
+  return make_geom(i(d.N), i(d.Cin), i(d.H), i(d.W), i(d.Cout), i(d.K), i(d.stride), i(d.pad));
+}
+
+int sm_count() {
+  static const int count = [] {
+    int dev = 0, n = 0;
+    check(cudaGetDevice(&dev), "cudaGetDevice");
+    check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev), "cudaDeviceGetAttribute");
+    return n > 0 ? n : 1;
+  }();
+  return count;
+}
+
+// Device scratch from the caching allocator, returned by release() (which
+// may throw in guard mode) or, on an exception path, by the destructor.
+class Scratch {
+ public:
+  explicit Scratch(size_t bytes) : bytes_(bytes), ptr_(static_cast<float*>(ddpm::cuda::alloc(bytes))) {}
+  ~Scratch() {
+    if (!ptr_) return;
+    try {
+      ddpm::cuda::free(ptr_, bytes_);
+    } catch (...) {  // already unwinding from the error that matters
+    }
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  float* get() const { return ptr_; }
+  void release() {
+    float* p = ptr_;
+    ptr_ = nullptr;
+    ddpm::cuda::free(p, bytes_);
+  }
+
+ private:
+  size_t bytes_;
+  float* ptr_;
+};
+
+// ---------------------------------------------------------------------------
+// The main loop, shared by the passes. A Loader, made per thread for the
+// block's tile, has load(kt) (global -> its registers, zeros outside the
+// problem) and store(As, Bs) (its registers -> the shared tiles, through
+// Core::prep). Tiles kt_begin..kt_end-1 are accumulated into core.
+// ---------------------------------------------------------------------------
+template <class Core, class Loader>
+__device__ void mainloop(Core& core, Loader& ld, int kt_begin, int kt_end) {
+  __shared__ __align__(16) float as[2][kBK][Core::kLda];
+  __shared__ __align__(16) float bs[2][kBK][Core::kLdb];
+  const int tid = static_cast<int>(threadIdx.x);
+  core.zero();
+  if (kt_begin >= kt_end) return;  // uniform over the block
+  ld.load(kt_begin);
+  ld.template store<Core>(as[0], bs[0]);
+  __syncthreads();
+  for (int kt = kt_begin; kt < kt_end; ++kt) {
+    const int buf = (kt - kt_begin) & 1;
+    const bool more = kt + 1 < kt_end;  // uniform over the block
+    if (more) ld.load(kt + 1);
+    core.compute(as[buf], bs[buf], tid);
+    // The other buffer was last read in the previous iteration, before the
+    // barrier that ended it.
+    if (more) ld.template store<Core>(as[buf ^ 1], bs[buf ^ 1]);
+    __syncthreads();
+  }
+}
+
+// Writes y = conv(x, w) + b for the block's 64 x 128 tile of (co, pixel).
+template <class Core>
+__global__ void __launch_bounds__(kThreads)
+    conv2d_fwd_kernel(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
+                      float* __restrict__ y, Geom g) {
+  const int m0 = static_cast<int>(blockIdx.y) * kBM;
+  const int j0 = static_cast<int>(blockIdx.x) * kBN;
+  const int tid = static_cast<int>(threadIdx.x);
+  FwdLoader ld(x, w, g, m0, j0, tid);
+  Core core;
+  mainloop(core, ld, 0, ceil_div(g.CKK, kBK));
+  core.for_each(tid, FwdEpilogue{y, bias, g, m0, j0});
+}
+
+// Writes gx for the block's 64 x 128 tile of (ci, input pixel).
+template <class Core, bool kUnitStride>
+__global__ void __launch_bounds__(kThreads)
+    conv2d_bwd_data_kernel(const float* __restrict__ gy, const float* __restrict__ w, float* __restrict__ gx,
+                           Geom g) {
+  const int m0 = static_cast<int>(blockIdx.y) * kBM;
+  const int j0 = static_cast<int>(blockIdx.x) * kBN;
+  const int tid = static_cast<int>(threadIdx.x);
+  BwdDataLoader<kUnitStride> ld(gy, w, g, m0, j0, tid);
+  Core core;
+  mainloop(core, ld, 0, ceil_div(g.CoKK, kBK));
+  core.for_each(tid, BwdDataEpilogue{gx, g, m0, j0});
+}
+
+// The block's 64 x 128 tile of gw (co, (ci,kh,kw)) summed over the pixels of
+// k-tiles [z*tiles_per_split, (z+1)*tiles_per_split), z = blockIdx.z, into
+// out = gw (one split) or partial + z*Cout*CKK.
+template <class Core>
+__global__ void __launch_bounds__(kThreads)
+    conv2d_bwd_weight_kernel(const float* __restrict__ x, const float* __restrict__ gy, float* __restrict__ out,
+                             Geom g, int tiles_per_split) {
+  const int m0 = static_cast<int>(blockIdx.y) * kBM;
+  const int c0 = static_cast<int>(blockIdx.x) * kBN;
+  const int z = static_cast<int>(blockIdx.z);
+  const int tid = static_cast<int>(threadIdx.x);
+  BwdWeightLoader ld(x, gy, g, m0, c0, tid);
+  Core core;
+  const int kt_begin = z * tiles_per_split;
+  mainloop(core, ld, kt_begin, imin(ceil_div(g.pix_out, kBK), kt_begin + tiles_per_split));
+  core.for_each(tid, BwdWeightEpilogue{out + static_cast<int64_t>(z) * g.Cout * g.CKK, g, m0, c0});
+}
+
+// gw[i] = sum_z partial[z][i], z = 0..splits-1 in order.
+__global__ void conv2d_bwd_weight_reduce_kernel(const float* __restrict__ partial, float* __restrict__ gw,
+                                                int64_t size, int splits) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < size;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float acc = partial[i];
+    for (int z = 1; z < splits; ++z) acc += partial[z * size + i];
+    gw[i] = acc;
+  }
+}
+
+// gb[co] = sum_{n,p} gy[n,co,p]: one block per channel; each thread sums a
+// fixed strided subset in double, then a fixed-shape tree in shared memory.
+constexpr int kBiasThreads = 256;
+__global__ void __launch_bounds__(kBiasThreads)
+    conv2d_bwd_bias_kernel(const float* __restrict__ gy, float* __restrict__ gb, int N, int C, int HW) {
+  __shared__ double part[kBiasThreads];
+  const int c = static_cast<int>(blockIdx.x);
+  const int tid = static_cast<int>(threadIdx.x);
+  double acc = 0;
+  for (int n = 0; n < N; ++n) {
+    const float* row = gy + (static_cast<int64_t>(n) * C + c) * HW;
+    for (int i = tid; i < HW; i += kBiasThreads) acc += static_cast<double>(row[i]);
+  }
+  part[tid] = acc;
+  __syncthreads();
+  for (int s = kBiasThreads / 2; s > 0; s /= 2) {
+    if (tid < s) part[tid] += part[tid + s];
+    __syncthreads();
+  }
+  if (tid == 0) gb[c] = static_cast<float>(part[0]);
+}
+
+// ---- direct reference kernels ----
+
+// One thread per y element, terms in (ci, kh, kw) order.
+__global__ void conv2d_fwd_direct_kernel(const float* __restrict__ x, const float* __restrict__ w,
+                                         const float* __restrict__ bias, float* __restrict__ y, Geom g) {
+  const int64_t total = static_cast<int64_t>(g.N) * g.Cout * g.HWo;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t nc = i / g.HWo;
+    const int p = static_cast<int>(i - nc * g.HWo);
+    const int n = static_cast<int>(nc / g.Cout), co = static_cast<int>(nc - static_cast<int64_t>(n) * g.Cout);
+    const int oh = p / g.Wout, ow = p - oh * g.Wout;
+    float acc = 0.f;
+    for (int ci = 0; ci < g.Cin; ++ci) {
+      const float* xc = x + (static_cast<int64_t>(n) * g.Cin + ci) * g.HW;
+      const float* wc = w + (static_cast<int64_t>(co) * g.Cin + ci) * g.KK;
+      for (int kh = 0; kh < g.K; ++kh) {
+        const int ih = oh * g.stride - g.pad + kh;
+        if (ih < 0 || ih >= g.H) continue;
+        for (int kw = 0; kw < g.K; ++kw) {
+          const int iw = ow * g.stride - g.pad + kw;
+          if (iw < 0 || iw >= g.W) continue;
+          acc = fmaf(wc[kh * g.K + kw], xc[ih * g.W + iw], acc);
+        }
+      }
+    }
+    y[i] = bias ? acc + bias[co] : acc;
+  }
+}
+
+// One thread per gx element, terms in (co, kh, kw) order.
+__global__ void conv2d_bwd_data_direct_kernel(const float* __restrict__ gy, const float* __restrict__ w,
+                                              float* __restrict__ gx, Geom g) {
+  const int64_t total = static_cast<int64_t>(g.N) * g.Cin * g.HW;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t nc = i / g.HW;
+    const int q = static_cast<int>(i - nc * g.HW);
+    const int n = static_cast<int>(nc / g.Cin), ci = static_cast<int>(nc - static_cast<int64_t>(n) * g.Cin);
+    const int ih = q / g.W, iw = q - ih * g.W;
+    float acc = 0.f;
+    for (int co = 0; co < g.Cout; ++co) {
+      const float* gyc = gy + (static_cast<int64_t>(n) * g.Cout + co) * g.HWo;
+      const float* wc = w + (static_cast<int64_t>(co) * g.Cin + ci) * g.KK;
+      for (int kh = 0; kh < g.K; ++kh) {
+        const int th = ih + g.pad - kh;  // = oh * stride
+        if (th < 0 || th % g.stride != 0 || th / g.stride >= g.Hout) continue;
+        for (int kw = 0; kw < g.K; ++kw) {
+          const int tw = iw + g.pad - kw;
+          if (tw < 0 || tw % g.stride != 0 || tw / g.stride >= g.Wout) continue;
+          acc = fmaf(wc[kh * g.K + kw], gyc[(th / g.stride) * g.Wout + tw / g.stride], acc);
+        }
+      }
+    }
+    gx[i] = acc;
+  }
+}
+
+// One block per gw element (co, ci, kh, kw): each thread sums a strided
+// subset of the pixels, then a fixed tree.
+constexpr int kDirectWeightThreads = 128;
+__global__ void __launch_bounds__(kDirectWeightThreads)
+    conv2d_bwd_weight_direct_kernel(const float* __restrict__ x, const float* __restrict__ gy,
+                                    float* __restrict__ gw, Geom g) {
+  __shared__ float part[kDirectWeightThreads];
+  const int64_t idx = blockIdx.x;
+  const int co = static_cast<int>(idx / g.CKK);
+  const int c = static_cast<int>(idx - static_cast<int64_t>(co) * g.CKK);
+  const int ci = c / g.KK, r = c - ci * g.KK;
+  const int kh = r / g.K, kw = r - kh * g.K;
+  const int tid = static_cast<int>(threadIdx.x);
+  float acc = 0.f;
+  for (int j = tid; j < g.pix_out; j += kDirectWeightThreads) {
+    const int n = j / g.HWo, p = j - n * g.HWo;
+    const int oh = p / g.Wout, ow = p - oh * g.Wout;
+    const int ih = oh * g.stride - g.pad + kh, iw = ow * g.stride - g.pad + kw;
+    if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+    acc = fmaf(gy[(static_cast<int64_t>(n) * g.Cout + co) * g.HWo + p],
+               x[(static_cast<int64_t>(n) * g.Cin + ci) * g.HW + ih * g.W + iw], acc);
+  }
+  part[tid] = acc;
+  __syncthreads();
+  for (int s = kDirectWeightThreads / 2; s > 0; s /= 2) {
+    if (tid < s) part[tid] += part[tid + s];
+    __syncthreads();
+  }
+  if (tid == 0) gw[idx] = part[0];
+}
+
+// ---- host side ----
+
+std::string launch_detail(const Conv2dDims& d, Conv2dCudaAlgo algo) {
+  return dims_str(d) + ", " + conv2d_cuda_algo_name(algo);
+}
+
+dim3 gemm_grid(int rows, int cols, int splits = 1) {
+  return dim3(static_cast<unsigned>(ceil_div(cols, kBN)), static_cast<unsigned>(ceil_div(rows, kBM)),
+              static_cast<unsigned>(splits));
+}
+
+void check_grid_rows(int rows, const Conv2dDims& d, const char* op) {
+  if (ceil_div(rows, kBM) > 65535)
+    throw std::invalid_argument(std::string(op) + ": " + dims_str(d) + " has too many channels for the CUDA kernels");
+}
+
+}  // namespace
+
+void conv2d_fwd(const float* x, const float* w, const float* bias, float* y, const Conv2dDims& d,
+                Conv2dCudaAlgo algo) {
+  const char* op = "conv2d";
+  const Geom g = geometry(d, op);
+  if (static_cast<int64_t>(g.N) * g.Cout * g.HWo == 0) return;
+  const std::string detail = launch_detail(d, algo);
+  cudaStream_t s = ddpm::cuda::stream();
+  switch (algo) {
+    case Conv2dCudaAlgo::direct:
+      conv2d_fwd_direct_kernel<<<blocks_for(static_cast<int64_t>(g.N) * g.Cout * g.HWo), 256, 0, s>>>(x, w, bias,
+                                                                                                      y, g);
+      DDPM_CUDA_LAUNCHED("conv2d_fwd_direct_kernel", detail);
+      return;
+    case Conv2dCudaAlgo::implicit_gemm_tf32:
+      check_grid_rows(g.Cout, d, op);
+      conv2d_fwd_kernel<Tf32Core><<<gemm_grid(g.Cout, g.pix_out), kThreads, 0, s>>>(x, w, bias, y, g);
+      DDPM_CUDA_LAUNCHED("conv2d_fwd_kernel<tf32>", detail);
+      return;
+    default:
+      check_grid_rows(g.Cout, d, op);
+      conv2d_fwd_kernel<SimtCore><<<gemm_grid(g.Cout, g.pix_out), kThreads, 0, s>>>(x, w, bias, y, g);
+      DDPM_CUDA_LAUNCHED("conv2d_fwd_kernel<fp32>", detail);
+      return;
+  }
+}
+
+void conv2d_bwd_data(const float* grad_out, const float* w, float* grad_x, const Conv2dDims& d,
+                     Conv2dCudaAlgo algo) {
+  const char* op = "conv2d backward-data";
+  const Geom g = geometry(d, op);
+  if (static_cast<int64_t>(g.N) * g.Cin * g.HW == 0) return;
+  const std::string detail = launch_detail(d, algo);
+  cudaStream_t s = ddpm::cuda::stream();
+  if (algo == Conv2dCudaAlgo::direct) {
+    conv2d_bwd_data_direct_kernel<<<blocks_for(static_cast<int64_t>(g.N) * g.Cin * g.HW), 256, 0, s>>>(
+        grad_out, w, grad_x, g);
+    DDPM_CUDA_LAUNCHED("conv2d_bwd_data_direct_kernel", detail);
+    return;
+  }
+  check_grid_rows(g.Cin, d, op);
+  const dim3 grid = gemm_grid(g.Cin, g.pix_in);
+  const bool unit = g.stride == 1;
+  if (algo == Conv2dCudaAlgo::implicit_gemm_tf32) {
+    if (unit)
+      conv2d_bwd_data_kernel<Tf32Core, true><<<grid, kThreads, 0, s>>>(grad_out, w, grad_x, g);
+    else
+      conv2d_bwd_data_kernel<Tf32Core, false><<<grid, kThreads, 0, s>>>(grad_out, w, grad_x, g);
+    DDPM_CUDA_LAUNCHED("conv2d_bwd_data_kernel<tf32>", detail);
+  } else {
+    if (unit)
+      conv2d_bwd_data_kernel<SimtCore, true><<<grid, kThreads, 0, s>>>(grad_out, w, grad_x, g);
+    else
+      conv2d_bwd_data_kernel<SimtCore, false><<<grid, kThreads, 0, s>>>(grad_out, w, grad_x, g);
+    DDPM_CUDA_LAUNCHED("conv2d_bwd_data_kernel<fp32>", detail);
+  }
+}
+
+void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, float* grad_bias, const Conv2dDims& d,
+                       Conv2dCudaAlgo algo) {
+  const char* op = "conv2d backward-weight";
+  const Geom g = geometry(d, op);
+  const std::string detail = launch_detail(d, algo);
+  cudaStream_t s = ddpm::cuda::stream();
+  const int64_t wsize = static_cast<int64_t>(g.Cout) * g.CKK;
+  if (g.pix_out == 0) {  // an empty batch: the sums are empty
+    check(cudaMemsetAsync(grad_w, 0, static_cast<size_t>(wsize) * sizeof(float), s), op, detail);
+    if (grad_bias) check(cudaMemsetAsync(grad_bias, 0, static_cast<size_t>(g.Cout) * sizeof(float), s), op, detail);
+    return;
+  }
+  if (grad_bias) {
+    conv2d_bwd_bias_kernel<<<static_cast<unsigned>(g.Cout), kBiasThreads, 0, s>>>(grad_out, grad_bias, g.N, g.Cout,
+                                                                                 g.HWo);
+    DDPM_CUDA_LAUNCHED("conv2d_bwd_bias_kernel", detail);
+  }
+  if (algo == Conv2dCudaAlgo::direct) {
+    conv2d_bwd_weight_direct_kernel<<<static_cast<unsigned>(wsize), kDirectWeightThreads, 0, s>>>(x, grad_out,
+                                                                                                  grad_w, g);
+    DDPM_CUDA_LAUNCHED("conv2d_bwd_weight_direct_kernel", detail);
+    return;
+  }
+  check_grid_rows(g.Cout, d, op);
+  const SplitPlan plan =
+      split_plan(ceil_div(g.pix_out, kBK), ceil_div(g.Cout, kBM) * ceil_div(g.CKK, kBN), sm_count());
+  const int tiles_per_split = plan.tiles_per_split, splits = plan.splits;
+  const dim3 grid = gemm_grid(g.Cout, g.CKK, splits);
+  const bool tf32 = algo == Conv2dCudaAlgo::implicit_gemm_tf32;
+  const char* kname = tf32 ? "conv2d_bwd_weight_kernel<tf32>" : "conv2d_bwd_weight_kernel<fp32>";
+  if (splits == 1) {
+    if (tf32)
+      conv2d_bwd_weight_kernel<Tf32Core><<<grid, kThreads, 0, s>>>(x, grad_out, grad_w, g, tiles_per_split);
+    else
+      conv2d_bwd_weight_kernel<SimtCore><<<grid, kThreads, 0, s>>>(x, grad_out, grad_w, g, tiles_per_split);
+    DDPM_CUDA_LAUNCHED(kname, detail);
+    return;
+  }
+  Scratch partial(static_cast<size_t>(splits) * static_cast<size_t>(wsize) * sizeof(float));
+  if (tf32)
+    conv2d_bwd_weight_kernel<Tf32Core><<<grid, kThreads, 0, s>>>(x, grad_out, partial.get(), g, tiles_per_split);
+  else
+    conv2d_bwd_weight_kernel<SimtCore><<<grid, kThreads, 0, s>>>(x, grad_out, partial.get(), g, tiles_per_split);
+  DDPM_CUDA_LAUNCHED(kname, detail + ", " + std::to_string(splits) + " splits");
+  conv2d_bwd_weight_reduce_kernel<<<blocks_for(wsize), 256, 0, s>>>(partial.get(), grad_w, wsize, splits);
+  DDPM_CUDA_LAUNCHED("conv2d_bwd_weight_reduce_kernel", detail);
+  partial.release();  // later users of the block are ordered after the reduce on the one stream
+}
+
+}  // namespace ddpm::kernels::cuda

@@ -1,0 +1,568 @@
+// The pieces of conv2d's implicit GEMMs (kernels/cuda/conv2d.cu has the
+// design): tile sizes, the geometry, the two compute cores, the per-pass
+// operand loaders and epilogues, and the split plan of the weight gradient.
+//
+// Everything here except the device-only parts marked below also compiles as
+// plain C++: tests/test_conv2d_igemm_emulation.cpp runs these loaders, cores
+// and epilogues for every thread of every block on the CPU, k-tile by k-tile,
+// and checks the result against the CPU conv2d. What the GPU alone runs is the
+// main loop (shared memory, double buffering, barriers) in conv2d.cu, and the
+// mma.sync instruction, which the emulation replaces by the PTX fragment
+// layout written down in Tf32Core.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__CUDACC__)
+#include <cuda_runtime.h>
+#define DDPM_HD __host__ __device__ __forceinline__
+#else
+#define DDPM_HD inline
+#endif
+#if defined(__CUDA_ARCH__)
+#define DDPM_UNROLL _Pragma("unroll")
+#else
+#define DDPM_UNROLL
+#endif
+
+namespace ddpm::kernels::cuda::igemm {
+
+constexpr int kBM = 64;   // block tile rows (m)
+constexpr int kBN = 128;  // block tile columns (n)
+constexpr int kBK = 8;    // k per tile
+constexpr int kThreads = 256;
+
+DDPM_HD int ceil_div(int a, int b) { return (a + b - 1) / b; }
+DDPM_HD int imin(int a, int b) { return a < b ? a : b; }
+
+// The convolution's sizes as the kernels use them (all < 2^31, checked by
+// the host code before a launch).
+struct Geom {
+  int N, Cin, H, W, Cout, K, stride, pad, Hout, Wout;
+  int KK;       // K*K
+  int CKK;      // Cin*K*K: fwd reduction, bwd-weight columns
+  int CoKK;     // Cout*K*K: bwd-data reduction
+  int HW;       // H*W
+  int HWo;      // Hout*Wout
+  int pix_in;   // N*H*W: bwd-data columns
+  int pix_out;  // N*Hout*Wout: fwd columns, bwd-weight reduction
+};
+
+// The derived sizes; the caller has checked that every count fits in int.
+inline Geom make_geom(int N, int Cin, int H, int W, int Cout, int K, int stride, int pad) {
+  Geom g{};
+  g.N = N;
+  g.Cin = Cin;
+  g.H = H;
+  g.W = W;
+  g.Cout = Cout;
+  g.K = K;
+  g.stride = stride;
+  g.pad = pad;
+  g.Hout = (H + 2 * pad - K) / stride + 1;
+  g.Wout = (W + 2 * pad - K) / stride + 1;
+  g.KK = K * K;
+  g.CKK = Cin * g.KK;
+  g.CoKK = Cout * g.KK;
+  g.HW = H * W;
+  g.HWo = g.Hout * g.Wout;
+  g.pix_in = N * g.HW;
+  g.pix_out = N * g.HWo;
+  return g;
+}
+
+// The weight gradient's split of its pixel reduction: `tiles` k-tiles over
+// `splits` consecutive ranges of tiles_per_split (the last may be shorter,
+// none is empty). Enough splits for about two blocks per SM, with at least
+// 16 k-tiles (128 pixels) per split and at most 256 splits.
+struct SplitPlan {
+  int tiles_per_split, splits;
+};
+inline SplitPlan split_plan(int tiles, int mn_blocks, int sms) {
+  const int want = ceil_div(2 * sms, mn_blocks);
+  const int most = tiles / 16 < 1 ? 1 : (tiles / 16 > 256 ? 256 : tiles / 16);
+  const int s = want < 1 ? 1 : (want > most ? most : want);
+  SplitPlan p{};
+  p.tiles_per_split = ceil_div(tiles, s);
+  p.splits = ceil_div(tiles, p.tiles_per_split);
+  return p;
+}
+
+// 16-byte vector for the SIMT core's shared-memory reads (p 16-byte aligned).
+#if defined(__CUDACC__)
+using Vec4 = float4;
+#else
+struct alignas(16) Vec4 {
+  float x, y, z, w;
+};
+#endif
+DDPM_HD Vec4 load4(const float* p) {
+#if defined(__CUDA_ARCH__)
+  return *reinterpret_cast<const Vec4*>(p);
+#else
+  Vec4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+#endif
+}
+
+DDPM_HD float fma32(float a, float b, float c) {
+#if defined(__CUDA_ARCH__)
+  return fmaf(a, b, c);
+#else
+  return std::fma(a, b, c);
+#endif
+}
+
+DDPM_HD uint32_t f32_bits(float v) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(v);
+#else
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  return u;
+#endif
+}
+
+// v rounded to TF32 (10 explicit mantissa bits, nearest, ties away from
+// zero), as cvt.rna.tf32.f32; the low 13 bits of the result are zero.
+DDPM_HD float round_tf32(float v) {
+#if defined(__CUDA_ARCH__)
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
+  return __uint_as_float(r);
+#else
+  uint32_t u = f32_bits(v);
+  if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;  // not inf / nan
+  float r;
+  std::memcpy(&r, &u, sizeof r);
+  return r;
+#endif
+}
+
+// ---------------------------------------------------------------------------
+// Compute cores: accumulate one shared-memory k-tile (As[k][m], Bs[k][n]) into
+// per-thread results; for_each(tid, f) hands f(row, col, value) each result.
+// ---------------------------------------------------------------------------
+
+// FP32 SIMT: thread (tm, tn) = (tid / 16, tid % 16) owns rows 4tm..4tm+3 and
+// columns 4tn..4tn+3 and 64+4tn..64+4tn+3: per k one float4 of As and two of
+// Bs, 32 FMAs.
+struct SimtCore {
+  static constexpr int kLda = kBM + 4;  // row stride of As[k][m], in floats
+  static constexpr int kLdb = kBN + 4;  // row stride of Bs[k][n]
+  float acc[4][8];
+
+  DDPM_HD static float prep(float v) { return v; }
+
+  DDPM_HD void zero() {
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
+  }
+
+  DDPM_HD void compute(const float (*as)[kLda], const float (*bs)[kLdb], int tid) {
+    const int tm = tid / 16, tn = tid % 16;
+DDPM_UNROLL
+    for (int k = 0; k < kBK; ++k) {
+      const Vec4 a = load4(&as[k][tm * 4]);
+      const Vec4 b0 = load4(&bs[k][tn * 4]);
+      const Vec4 b1 = load4(&bs[k][64 + tn * 4]);
+      const float av[4] = {a.x, a.y, a.z, a.w};
+      const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+DDPM_UNROLL
+      for (int i = 0; i < 4; ++i)
+DDPM_UNROLL
+        for (int j = 0; j < 8; ++j) acc[i][j] = fma32(av[i], bv[j], acc[i][j]);
+    }
+  }
+
+  template <class F>
+  DDPM_HD void for_each(int tid, const F& f) const {
+    const int tm = tid / 16, tn = tid % 16;
+DDPM_UNROLL
+    for (int i = 0; i < 4; ++i)
+DDPM_UNROLL
+      for (int j = 0; j < 8; ++j) f(tm * 4 + i, (j / 4) * 64 + tn * 4 + (j % 4), acc[i][j]);
+  }
+};
+
+// TF32 tensor cores: warp w = (wm, wn) = (w / 4, w % 4) owns rows 32wm..+32
+// and columns 32wn..+32 of the block tile as 2 x 4 tiles of m16n8k8.
+// PTX fragment layouts of mma.sync.m16n8k8 .tf32 (g = lane / 4, t = lane % 4):
+//   A 16 x 8 (m, k):  a0 (g, t)  a1 (g+8, t)  a2 (g, t+4)  a3 (g+8, t+4)
+//   B 8 x 8 (k, n):   b0 (t, g)  b1 (t+4, g)
+//   D 16 x 8 (m, n):  d0 (g, 2t) d1 (g, 2t+1) d2 (g+8, 2t) d3 (g+8, 2t+1)
+struct Tf32Core {
+  // Strides = 8 (mod 32) words: the fragment reads As[t][m0 + g] and
+  // Bs[t][n0 + g] (t = 0..3, g = 0..7) hit 32 different banks.
+  static constexpr int kLda = kBM + 8;
+  static constexpr int kLdb = kBN + 8;
+  static_assert(kBK == 8, "one m16n8k8 step per k-tile");
+  float acc[2][4][4];  // [m16 tile][n8 tile][d0..d3]
+
+  // Operands are rounded as they are stored into shared memory.
+  DDPM_HD static float prep(float v) { return round_tf32(v); }
+
+  DDPM_HD void zero() {
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 4; ++j)
+        for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.f;
+  }
+
+  // This lane's A and B fragments of the k-tile.
+  DDPM_HD static void fragments(const float (*as)[kLda], const float (*bs)[kLdb], int tid, uint32_t (&a)[2][4],
+                                uint32_t (&b)[4][2]) {
+    const int warp = tid / 32, lane = tid % 32;
+    const int g = lane / 4, t = lane % 4;
+    const int m0 = (warp / 4) * 32, n0 = (warp % 4) * 32;
+DDPM_UNROLL
+    for (int mi = 0; mi < 2; ++mi) {
+      const int r = m0 + mi * 16 + g;
+      a[mi][0] = f32_bits(as[t][r]);
+      a[mi][1] = f32_bits(as[t][r + 8]);
+      a[mi][2] = f32_bits(as[t + 4][r]);
+      a[mi][3] = f32_bits(as[t + 4][r + 8]);
+    }
+DDPM_UNROLL
+    for (int ni = 0; ni < 4; ++ni) {
+      const int c = n0 + ni * 8 + g;
+      b[ni][0] = f32_bits(bs[t][c]);
+      b[ni][1] = f32_bits(bs[t + 4][c]);
+    }
+  }
+
+#if defined(__CUDACC__)
+  // Device only: the warp-wide mma.sync (tests emulate it from fragments()).
+  __device__ void compute(const float (*as)[kLda], const float (*bs)[kLdb], int tid) {
+    uint32_t a[2][4], b[4][2];
+    fragments(as, bs, tid, a, b);
+DDPM_UNROLL
+    for (int mi = 0; mi < 2; ++mi)
+DDPM_UNROLL
+      for (int ni = 0; ni < 4; ++ni) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+        float(&d)[4] = acc[mi][ni];
+        asm volatile(
+            "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+            "{%0,%1,%2,%3};\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+            : "r"(a[mi][0]), "r"(a[mi][1]), "r"(a[mi][2]), "r"(a[mi][3]), "r"(b[ni][0]), "r"(b[ni][1]));
+#else
+        __trap();
+#endif
+      }
+  }
+#endif
+
+  template <class F>
+  DDPM_HD void for_each(int tid, const F& f) const {
+    const int warp = tid / 32, lane = tid % 32;
+    const int g = lane / 4, t = lane % 4;
+    const int m0 = (warp / 4) * 32, n0 = (warp % 4) * 32;
+DDPM_UNROLL
+    for (int mi = 0; mi < 2; ++mi)
+DDPM_UNROLL
+      for (int ni = 0; ni < 4; ++ni)
+DDPM_UNROLL
+        for (int q = 0; q < 4; ++q)
+          f(m0 + mi * 16 + g + (q / 2) * 8, n0 + ni * 8 + t * 2 + (q % 2), acc[mi][ni][q]);
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Loaders: made per thread for its block's tile; load(kt) reads the thread's
+// share of k-tile kt from global memory into registers (zeros outside the
+// problem), store<Core>(As, Bs) writes them into the shared tiles.
+// ---------------------------------------------------------------------------
+
+// ---- fwd: y[n,co,p] = b[co] + sum_k w[co,k] col[k,(n,p)] ----
+struct FwdLoader {
+  // A: row am = tid / 4 of the tile, k = kt*8 + ak + {0,1}, ak = 2 (tid % 4):
+  //    a warp reads 8 rows x 32 contiguous bytes of w; the stores
+  //    As[ak+e][am] fall in 32 different banks.
+  const float* wrow;  // w row of this thread's co, or null past Cout
+  int ak, am;
+  // B: column bj = tid % 128 (a warp: 32 consecutive pixels, contiguous in x
+  //    for stride 1), k = kt*8 + bk + {0..3}, bk = 4 (tid / 128): one (ci,kh,kw)
+  //    decomposition per k-tile, then increments.
+  const float* xn;  // image n of x
+  int bj, bk;
+  int ih0, iw0;  // top-left input pixel of this output pixel's window
+  bool col_ok;   // the pixel exists
+  int CKK, KK, K, H, W, HW;
+  float ra[2], rb[4];
+
+  DDPM_HD FwdLoader(const float* x, const float* w, const Geom& g, int m0, int j0, int tid) {
+    CKK = g.CKK;
+    KK = g.KK;
+    K = g.K;
+    H = g.H;
+    W = g.W;
+    HW = g.HW;
+    am = tid / 4;
+    ak = (tid % 4) * 2;
+    const int co = m0 + am;
+    wrow = co < g.Cout ? w + static_cast<int64_t>(co) * g.CKK : nullptr;
+    bj = tid % kBN;
+    bk = (tid / kBN) * 4;
+    const int j = j0 + bj;
+    col_ok = j < g.pix_out;
+    const int jj = col_ok ? j : 0;
+    const int n = jj / g.HWo, p = jj - n * g.HWo;
+    const int oh = p / g.Wout, ow = p - oh * g.Wout;
+    ih0 = oh * g.stride - g.pad;
+    iw0 = ow * g.stride - g.pad;
+    xn = x + static_cast<int64_t>(n) * g.Cin * g.HW;
+    ra[0] = ra[1] = 0.f;
+    rb[0] = rb[1] = rb[2] = rb[3] = 0.f;
+  }
+
+  DDPM_HD void load(int kt) {
+    const int k0 = kt * kBK;
+DDPM_UNROLL
+    for (int e = 0; e < 2; ++e) {
+      const int k = k0 + ak + e;
+      ra[e] = (wrow && k < CKK) ? wrow[k] : 0.f;
+    }
+    const int kb = k0 + bk;
+    int ci = kb / KK;
+    const int r = kb - ci * KK;
+    int kh = r / K, kw = r - kh * K;
+DDPM_UNROLL
+    for (int e = 0; e < 4; ++e) {
+      const int ih = ih0 + kh, iw = iw0 + kw;
+      const bool ok = col_ok && kb + e < CKK && static_cast<unsigned>(ih) < static_cast<unsigned>(H) &&
+                      static_cast<unsigned>(iw) < static_cast<unsigned>(W);
+      rb[e] = ok ? xn[static_cast<int64_t>(ci) * HW + ih * W + iw] : 0.f;
+      if (++kw == K) {
+        kw = 0;
+        if (++kh == K) {
+          kh = 0;
+          ++ci;
+        }
+      }
+    }
+  }
+
+  template <class Core>
+  DDPM_HD void store(float (*as)[Core::kLda], float (*bs)[Core::kLdb]) const {
+    for (int e = 0; e < 2; ++e) as[ak + e][am] = Core::prep(ra[e]);
+    for (int e = 0; e < 4; ++e) bs[bk + e][bj] = Core::prep(rb[e]);
+  }
+};
+
+// Writes y[n, co, p] = acc (+ bias[co]) for tile element (row, col).
+struct FwdEpilogue {
+  float* y;
+  const float* bias;
+  Geom g;
+  int m0, j0;
+  DDPM_HD void operator()(int row, int col, float v) const {
+    const int co = m0 + row, j = j0 + col;
+    if (co >= g.Cout || j >= g.pix_out) return;
+    const int n = j / g.HWo, p = j - n * g.HWo;
+    y[(static_cast<int64_t>(n) * g.Cout + co) * g.HWo + p] = bias ? v + bias[co] : v;
+  }
+};
+
+// ---- bwd-data: gx[n,ci,q] = sum_{co,kh,kw} w[co,ci,kh,kw] gy[n,co,oh,ow] ----
+// kUnitStride drops the divisibility tests of the general stride.
+template <bool kUnitStride>
+struct BwdDataLoader {
+  // A(ci, k = (co,kh,kw)) = w[(co*Cin + ci)*KK + kh*K + kw]: row am = tid / 4,
+  //   k = kt*8 + ak + {0,1}, ak = 2 (tid % 4).
+  const float* w;
+  int ci;  // this thread's A row, or -1 past Cin
+  int ak, am;
+  // B(k, (n,ih,iw)) = gy[n,co,oh,ow] with oh*s - pad + kh = ih (likewise ow):
+  //   column bj = tid % 128 (consecutive input pixels), k = kt*8 + bk + {0..3},
+  //   bk = 4 (tid / 128).
+  const float* gyn;  // image n of gy
+  int bj, bk;
+  int ihp, iwp;  // ih + pad, iw + pad
+  bool col_ok;
+  int CoKK, KK, K, Cin, stride, Hout, Wout, HWo;
+  float ra[2], rb[4];
+
+  DDPM_HD BwdDataLoader(const float* gy, const float* w_, const Geom& g, int m0, int j0, int tid) {
+    w = w_;
+    CoKK = g.CoKK;
+    KK = g.KK;
+    K = g.K;
+    Cin = g.Cin;
+    stride = g.stride;
+    Hout = g.Hout;
+    Wout = g.Wout;
+    HWo = g.HWo;
+    am = tid / 4;
+    ak = (tid % 4) * 2;
+    ci = m0 + am < g.Cin ? m0 + am : -1;
+    bj = tid % kBN;
+    bk = (tid / kBN) * 4;
+    const int j = j0 + bj;
+    col_ok = j < g.pix_in;
+    const int jj = col_ok ? j : 0;
+    const int n = jj / g.HW, q = jj - n * g.HW;
+    const int ih = q / g.W, iw = q - ih * g.W;
+    ihp = ih + g.pad;
+    iwp = iw + g.pad;
+    gyn = gy + static_cast<int64_t>(n) * g.Cout * g.HWo;
+    ra[0] = ra[1] = 0.f;
+    rb[0] = rb[1] = rb[2] = rb[3] = 0.f;
+  }
+
+  DDPM_HD void load(int kt) {
+    const int k0 = kt * kBK;
+DDPM_UNROLL
+    for (int e = 0; e < 2; ++e) {
+      const int k = k0 + ak + e;
+      float v = 0.f;
+      if (ci >= 0 && k < CoKK) {
+        const int co = k / KK, r = k - co * KK;
+        v = w[(static_cast<int64_t>(co) * Cin + ci) * KK + r];
+      }
+      ra[e] = v;
+    }
+    const int kb = k0 + bk;
+    int co = kb / KK;
+    const int r = kb - co * KK;
+    int kh = r / K, kw = r - kh * K;
+DDPM_UNROLL
+    for (int e = 0; e < 4; ++e) {
+      int oh = ihp - kh, ow = iwp - kw;  // = oh*s, ow*s
+      bool ok = col_ok && kb + e < CoKK && oh >= 0 && ow >= 0;
+      if (!kUnitStride) {
+        ok = ok && oh % stride == 0 && ow % stride == 0;
+        oh /= stride;
+        ow /= stride;
+      }
+      ok = ok && oh < Hout && ow < Wout;
+      rb[e] = ok ? gyn[static_cast<int64_t>(co) * HWo + oh * Wout + ow] : 0.f;
+      if (++kw == K) {
+        kw = 0;
+        if (++kh == K) {
+          kh = 0;
+          ++co;
+        }
+      }
+    }
+  }
+
+  template <class Core>
+  DDPM_HD void store(float (*as)[Core::kLda], float (*bs)[Core::kLdb]) const {
+    for (int e = 0; e < 2; ++e) as[ak + e][am] = Core::prep(ra[e]);
+    for (int e = 0; e < 4; ++e) bs[bk + e][bj] = Core::prep(rb[e]);
+  }
+};
+
+// Writes gx[n, ci, q] = acc for tile element (row, col).
+struct BwdDataEpilogue {
+  float* gx;
+  Geom g;
+  int m0, j0;
+  DDPM_HD void operator()(int row, int col, float v) const {
+    const int ci = m0 + row, j = j0 + col;
+    if (ci >= g.Cin || j >= g.pix_in) return;
+    const int n = j / g.HW, q = j - n * g.HW;
+    gx[(static_cast<int64_t>(n) * g.Cin + ci) * g.HW + q] = v;
+  }
+};
+
+// ---- bwd-weight: gw[co,c] = sum_j gy[co,j] col[c,j] over a pixel range ----
+struct BwdWeightLoader {
+  // Both operands are read along the reduction (pixels j): r = tid % 8 is
+  // this thread's pixel within the k-tile, for A and B alike, so one
+  // decomposition j -> (n, oh, ow) per k-tile serves both.
+  // A(co, j) = gy[n,co,p]: rows am and am + 32, am = tid / 8.
+  // B(j, c) = x[n,ci,oh*s-pad+kh,ow*s-pad+kw]: columns am + 32e, e = 0..3,
+  //   whose (ci, kh, kw) never change: decomposed once.
+  // The stores As[r][am], Bs[r][am + 32e] fall in 32 different banks (SIMT
+  // strides, 4 mod 32).
+  const float* x;
+  const float* gy;
+  int r, am;
+  int co0, co1;  // A rows, -1 past Cout
+  int xoff[4];   // ci*HW of each B column, -1 past CKK
+  int khs[4], kws[4];
+  int pix, HWo, Wout, Cout, Cin, HW, H, W, stride, pad;
+  float ra[2], rb[4];
+
+  DDPM_HD BwdWeightLoader(const float* x_, const float* gy_, const Geom& g, int m0, int c0, int tid) {
+    x = x_;
+    gy = gy_;
+    pix = g.pix_out;
+    HWo = g.HWo;
+    Wout = g.Wout;
+    Cout = g.Cout;
+    Cin = g.Cin;
+    HW = g.HW;
+    H = g.H;
+    W = g.W;
+    stride = g.stride;
+    pad = g.pad;
+    r = tid % kBK;
+    am = tid / kBK;
+    co0 = m0 + am < g.Cout ? m0 + am : -1;
+    co1 = m0 + am + 32 < g.Cout ? m0 + am + 32 : -1;
+    for (int e = 0; e < 4; ++e) {
+      const int c = c0 + am + 32 * e;
+      if (c < g.CKK) {
+        const int ci = c / g.KK, rr = c - ci * g.KK;
+        khs[e] = rr / g.K;
+        kws[e] = rr - khs[e] * g.K;
+        xoff[e] = ci * g.HW;
+      } else {
+        khs[e] = 0;
+        kws[e] = 0;
+        xoff[e] = -1;
+      }
+    }
+    ra[0] = ra[1] = 0.f;
+    rb[0] = rb[1] = rb[2] = rb[3] = 0.f;
+  }
+
+  DDPM_HD void load(int kt) {
+    const int j = kt * kBK + r;
+    if (j >= pix) {
+      ra[0] = ra[1] = 0.f;
+      for (int e = 0; e < 4; ++e) rb[e] = 0.f;
+      return;
+    }
+    const int n = j / HWo, p = j - n * HWo;
+    const int oh = p / Wout, ow = p - oh * Wout;
+    const float* gyn = gy + static_cast<int64_t>(n) * Cout * HWo + p;
+    ra[0] = co0 >= 0 ? gyn[static_cast<int64_t>(co0) * HWo] : 0.f;
+    ra[1] = co1 >= 0 ? gyn[static_cast<int64_t>(co1) * HWo] : 0.f;
+    const float* xn = x + static_cast<int64_t>(n) * Cin * HW;
+    const int ih0 = oh * stride - pad, iw0 = ow * stride - pad;
+DDPM_UNROLL
+    for (int e = 0; e < 4; ++e) {
+      const int ih = ih0 + khs[e], iw = iw0 + kws[e];
+      const bool ok = xoff[e] >= 0 && static_cast<unsigned>(ih) < static_cast<unsigned>(H) &&
+                      static_cast<unsigned>(iw) < static_cast<unsigned>(W);
+      rb[e] = ok ? xn[static_cast<int64_t>(xoff[e]) + ih * W + iw] : 0.f;
+    }
+  }
+
+  template <class Core>
+  DDPM_HD void store(float (*as)[Core::kLda], float (*bs)[Core::kLdb]) const {
+    as[r][am] = Core::prep(ra[0]);
+    as[r][am + 32] = Core::prep(ra[1]);
+    for (int e = 0; e < 4; ++e) bs[r][am + 32 * e] = Core::prep(rb[e]);
+  }
+};
+
+// Writes dst[co, c] = acc (dst: gw, or split z's partial gw).
+struct BwdWeightEpilogue {
+  float* dst;
+  Geom g;
+  int m0, c0;
+  DDPM_HD void operator()(int row, int col, float v) const {
+    const int co = m0 + row, c = c0 + col;
+    if (co < g.Cout && c < g.CKK) dst[static_cast<int64_t>(co) * g.CKK + c] = v;
+  }
+};
+
+}  // namespace ddpm::kernels::cuda::igemm

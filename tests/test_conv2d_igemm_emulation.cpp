@@ -1,0 +1,342 @@
+// The CUDA conv2d's implicit-GEMM building blocks (kernels/cuda/conv2d_igemm.h)
+// run on the CPU: every block of the grid is emulated k-tile by k-tile with
+// 256 loader / core instances (one per thread), the same code the GPU runs,
+// and the results are compared with a float64 CPU convolution. This checks,
+// without a GPU, the loaders' gathers (im2col addressing, padding, stride,
+// tile and problem edges), that the loaders fill every shared-memory tile
+// slot once, that the cores hand every tile element to the epilogue once,
+// the epilogues' NCHW addressing, the split-K plan and its ordered reduce.
+// What it cannot check is the GPU main loop (double buffering, barriers) and
+// mma.sync itself, emulated here from the PTX fragment layout.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/conv2d.h"
+#include "kernels/cuda/conv2d_igemm.h"
+
+namespace ddpm::test {
+
+namespace {
+
+namespace ig = kernels::cuda::igemm;
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// ---- the per-k-tile compute of a block, for each core ----
+
+template <class Core>
+struct Smem {
+  alignas(16) float as[ig::kBK][Core::kLda];
+  alignas(16) float bs[ig::kBK][Core::kLdb];
+};
+
+void compute(std::vector<ig::SimtCore>& core, const Smem<ig::SimtCore>& sm) {
+  for (int tid = 0; tid < ig::kThreads; ++tid) core[static_cast<size_t>(tid)].compute(sm.as, sm.bs, tid);
+}
+
+// mma.sync.m16n8k8 for each warp, assembled from the lanes' fragments by the
+// PTX layout (g = lane / 4, t = lane % 4): A(g, t) = a0, A(g+8, t) = a1,
+// A(g, t+4) = a2, A(g+8, t+4) = a3; B(t, g) = b0, B(t+4, g) = b1;
+// D(g, 2t + q%2 + 8 (q/2)) += d_q.
+float from_bits(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+void compute(std::vector<ig::Tf32Core>& core, const Smem<ig::Tf32Core>& sm) {
+  for (int warp = 0; warp < ig::kThreads / 32; ++warp) {
+    uint32_t a[32][2][4], b[32][4][2];
+    for (int lane = 0; lane < 32; ++lane)
+      ig::Tf32Core::fragments(sm.as, sm.bs, warp * 32 + lane, a[lane], b[lane]);
+    for (int mi = 0; mi < 2; ++mi)
+      for (int ni = 0; ni < 4; ++ni) {
+        float A[16][8], B[8][8];
+        for (int lane = 0; lane < 32; ++lane) {
+          const int g = lane / 4, t = lane % 4;
+          A[g][t] = from_bits(a[lane][mi][0]);
+          A[g + 8][t] = from_bits(a[lane][mi][1]);
+          A[g][t + 4] = from_bits(a[lane][mi][2]);
+          A[g + 8][t + 4] = from_bits(a[lane][mi][3]);
+          B[t][g] = from_bits(b[lane][ni][0]);
+          B[t + 4][g] = from_bits(b[lane][ni][1]);
+        }
+        for (int lane = 0; lane < 32; ++lane) {
+          const int g = lane / 4, t = lane % 4;
+          for (int q = 0; q < 4; ++q) {
+            const int row = g + 8 * (q / 2), col = 2 * t + q % 2;
+            double dot = 0;
+            for (int k = 0; k < 8; ++k) dot += static_cast<double>(A[row][k]) * static_cast<double>(B[k][col]);
+            float& d = core[static_cast<size_t>(warp * 32 + lane)].acc[mi][ni][q];
+            d = static_cast<float>(static_cast<double>(d) + dot);
+          }
+        }
+      }
+  }
+}
+
+// ---- one block ----
+
+// Runs k-tiles [kt_begin, kt_end) of one block whose loaders are ld, then
+// hands every result to make_epi()'s epilogue. Checks that each k-tile's
+// stores fill every slot of the shared tiles (they start as NaN) and that the
+// cores produce every (row, col) of the block tile exactly once.
+template <class Core, class Loader, class Epi>
+void emulate_block(std::vector<Loader>& ld, int kt_begin, int kt_end, const Epi& epi) {
+  auto sm = std::make_unique<Smem<Core>>();
+  std::vector<Core> core(ig::kThreads);
+  for (Core& c : core) c.zero();
+  for (int kt = kt_begin; kt < kt_end; ++kt) {
+    for (auto& row : sm->as)
+      for (float& v : row) v = kNaN;
+    for (auto& row : sm->bs)
+      for (float& v : row) v = kNaN;
+    for (Loader& l : ld) l.load(kt);
+    for (Loader& l : ld) l.template store<Core>(sm->as, sm->bs);
+    int unfilled = 0;
+    for (int k = 0; k < ig::kBK; ++k) {
+      for (int m = 0; m < ig::kBM; ++m) unfilled += std::isnan(sm->as[k][m]) ? 1 : 0;
+      for (int n = 0; n < ig::kBN; ++n) unfilled += std::isnan(sm->bs[k][n]) ? 1 : 0;
+    }
+    REQUIRE_MESSAGE(unfilled == 0, unfilled << " shared-memory tile slots not written at k-tile " << kt);
+    compute(core, *sm);
+  }
+  std::vector<int> seen(ig::kBM * ig::kBN, 0);
+  for (int tid = 0; tid < ig::kThreads; ++tid)
+    core[static_cast<size_t>(tid)].for_each(tid, [&](int row, int col, float) {
+      REQUIRE((row >= 0 && row < ig::kBM && col >= 0 && col < ig::kBN));
+      ++seen[static_cast<size_t>(row * ig::kBN + col)];
+    });
+  for (int v : seen) REQUIRE(v == 1);
+  for (int tid = 0; tid < ig::kThreads; ++tid) core[static_cast<size_t>(tid)].for_each(tid, epi);
+}
+
+// ---- the three passes on the whole grid ----
+
+template <class Core>
+std::vector<float> emu_fwd(const std::vector<float>& x, const std::vector<float>& w, const float* bias,
+                           const ig::Geom& g) {
+  std::vector<float> y(static_cast<size_t>(g.N) * g.Cout * g.HWo, kNaN);
+  for (int by = 0; by < ig::ceil_div(g.Cout, ig::kBM); ++by)
+    for (int bx = 0; bx < ig::ceil_div(g.pix_out, ig::kBN); ++bx) {
+      std::vector<ig::FwdLoader> ld;
+      for (int tid = 0; tid < ig::kThreads; ++tid)
+        ld.emplace_back(x.data(), w.data(), g, by * ig::kBM, bx * ig::kBN, tid);
+      emulate_block<Core>(ld, 0, ig::ceil_div(g.CKK, ig::kBK),
+                          ig::FwdEpilogue{y.data(), bias, g, by * ig::kBM, bx * ig::kBN});
+    }
+  return y;
+}
+
+template <class Core>
+std::vector<float> emu_bwd_data(const std::vector<float>& gy, const std::vector<float>& w, const ig::Geom& g) {
+  std::vector<float> gx(static_cast<size_t>(g.N) * g.Cin * g.HW, kNaN);
+  for (int by = 0; by < ig::ceil_div(g.Cin, ig::kBM); ++by)
+    for (int bx = 0; bx < ig::ceil_div(g.pix_in, ig::kBN); ++bx) {
+      const ig::BwdDataEpilogue epi{gx.data(), g, by * ig::kBM, bx * ig::kBN};
+      if (g.stride == 1) {
+        std::vector<ig::BwdDataLoader<true>> ld;
+        for (int tid = 0; tid < ig::kThreads; ++tid)
+          ld.emplace_back(gy.data(), w.data(), g, by * ig::kBM, bx * ig::kBN, tid);
+        emulate_block<Core>(ld, 0, ig::ceil_div(g.CoKK, ig::kBK), epi);
+      } else {
+        std::vector<ig::BwdDataLoader<false>> ld;
+        for (int tid = 0; tid < ig::kThreads; ++tid)
+          ld.emplace_back(gy.data(), w.data(), g, by * ig::kBM, bx * ig::kBN, tid);
+        emulate_block<Core>(ld, 0, ig::ceil_div(g.CoKK, ig::kBK), epi);
+      }
+    }
+  return gx;
+}
+
+// With the split plan for `sms` SMs: per-split partials, then the reduce
+// kernel's ordered sum. Returns gw and the number of splits used.
+template <class Core>
+std::vector<float> emu_bwd_weight(const std::vector<float>& x, const std::vector<float>& gy, const ig::Geom& g,
+                                  int sms, int* splits_used) {
+  const int tiles = ig::ceil_div(g.pix_out, ig::kBK);
+  const ig::SplitPlan plan =
+      ig::split_plan(tiles, ig::ceil_div(g.Cout, ig::kBM) * ig::ceil_div(g.CKK, ig::kBN), sms);
+  *splits_used = plan.splits;
+  const size_t wsize = static_cast<size_t>(g.Cout) * static_cast<size_t>(g.CKK);
+  std::vector<float> partial(wsize * static_cast<size_t>(plan.splits), kNaN);
+  for (int z = 0; z < plan.splits; ++z)
+    for (int by = 0; by < ig::ceil_div(g.Cout, ig::kBM); ++by)
+      for (int bx = 0; bx < ig::ceil_div(g.CKK, ig::kBN); ++bx) {
+        std::vector<ig::BwdWeightLoader> ld;
+        for (int tid = 0; tid < ig::kThreads; ++tid)
+          ld.emplace_back(x.data(), gy.data(), g, by * ig::kBM, bx * ig::kBN, tid);
+        const int kt_begin = z * plan.tiles_per_split;
+        emulate_block<Core>(ld, kt_begin, ig::imin(tiles, kt_begin + plan.tiles_per_split),
+                            ig::BwdWeightEpilogue{partial.data() + wsize * static_cast<size_t>(z), g,
+                                                  by * ig::kBM, bx * ig::kBN});
+      }
+  std::vector<float> gw(wsize);
+  for (size_t i = 0; i < wsize; ++i) {
+    float acc = partial[i];
+    for (int z = 1; z < plan.splits; ++z) acc += partial[wsize * static_cast<size_t>(z) + i];
+    gw[i] = acc;
+  }
+  return gw;
+}
+
+// ---- references and comparison ----
+
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (float& f : v) f = dist(gen);
+  return v;
+}
+
+std::vector<double> to_double(const std::vector<float>& v, bool tf32) {
+  std::vector<double> d(v.size());
+  for (size_t i = 0; i < v.size(); ++i) d[i] = static_cast<double>(tf32 ? ig::round_tf32(v[i]) : v[i]);
+  return d;
+}
+
+// ||got - want|| / ||want||, or infinity when got has a NaN (an element the
+// epilogue never wrote).
+double rel_error(const std::vector<float>& got, const std::vector<double>& want) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (std::isnan(got[i])) return std::numeric_limits<double>::infinity();
+    const double d = static_cast<double>(got[i]) - want[i];
+    num += d * d;
+    den += want[i] * want[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-300));
+}
+
+struct Spec {
+  int n, cin, cout, h, w, k, stride, pad;
+};
+
+// Checks the three passes of one core against float64 references on the
+// same (for TF32: TF32-rounded) inputs. Both sides then differ only by float
+// summation: errors ~ sqrt(K/2) 2^-24 (K <= 1152 here, ~1.4e-6); 1e-5.
+template <class Core>
+void check_passes(const Spec& s, bool tf32, int sms) {
+  const ig::Geom g = ig::make_geom(s.n, s.cin, s.h, s.w, s.cout, s.k, s.stride, s.pad);
+  kernels::Conv2dDims d{};
+  d.N = s.n;
+  d.Cin = s.cin;
+  d.H = s.h;
+  d.W = s.w;
+  d.Cout = s.cout;
+  d.K = s.k;
+  d.stride = s.stride;
+  d.pad = s.pad;
+  d.Hout = g.Hout;
+  d.Wout = g.Wout;
+  const std::vector<float> x = random_floats(static_cast<size_t>(s.n) * s.cin * s.h * s.w, 1);
+  const std::vector<float> w = random_floats(static_cast<size_t>(s.cout) * g.CKK, 2);
+  const std::vector<float> b = random_floats(static_cast<size_t>(s.cout), 3);
+  const std::vector<float> gy = random_floats(static_cast<size_t>(s.n) * s.cout * g.HWo, 4);
+  const std::vector<double> xd = to_double(x, tf32), wd = to_double(w, tf32), gyd = to_double(gy, tf32);
+  const std::vector<double> bd = to_double(b, false);  // the bias is added in the epilogue, unrounded
+  constexpr double tol = 1e-5;
+
+  std::vector<double> want(static_cast<size_t>(s.n) * s.cout * g.HWo);
+  kernels::cpu::conv2d_fwd<double>(xd.data(), wd.data(), bd.data(), want.data(), d);
+  const double e_fwd = rel_error(emu_fwd<Core>(x, w, b.data(), g), want);
+  CHECK_MESSAGE(e_fwd <= tol, "fwd error " << e_fwd);
+
+  want.assign(static_cast<size_t>(s.n) * s.cin * g.HW, 0.0);
+  kernels::cpu::conv2d_bwd_data<double>(gyd.data(), wd.data(), want.data(), d);
+  const double e_data = rel_error(emu_bwd_data<Core>(gy, w, g), want);
+  CHECK_MESSAGE(e_data <= tol, "bwd-data error " << e_data);
+
+  want.assign(static_cast<size_t>(s.cout) * g.CKK, 0.0);
+  kernels::cpu::conv2d_bwd_weight<double>(xd.data(), gyd.data(), want.data(), nullptr, d);
+  int splits = 0;
+  const double e_weight = rel_error(emu_bwd_weight<Core>(x, gy, g, sms, &splits), want);
+  CHECK_MESSAGE(e_weight <= tol, "bwd-weight error " << e_weight << " (" << splits << " splits)");
+}
+
+const Spec kSpecs[] = {
+    {2, 3, 5, 7, 9, 3, 1, 1},     // odd, 3x3 same padding: one partial tile each way
+    {2, 3, 5, 7, 9, 1, 1, 0},     // 1x1
+    {2, 3, 5, 7, 9, 3, 2, 1},     // stride 2 (bwd-data's divisibility path)
+    {2, 3, 5, 8, 9, 3, 2, 0},     // stride 2, no padding, even height
+    {2, 3, 4, 7, 9, 5, 1, 2},     // 5x5
+    {1, 2, 3, 6, 6, 2, 2, 0},     // even kernel, stride = kernel
+    {3, 67, 70, 11, 13, 3, 1, 1}, // two row tiles, 429 pixels (4 column tiles), Cin*K*K = 603
+    {1, 64, 64, 32, 32, 3, 1, 1}, // the UNet's 64 -> 64 at 32 x 32: 8 column tiles, split bwd-weight
+    {2, 1, 64, 16, 16, 3, 1, 1},  // Cin = 1: Cin*K*K = 9, one full and one nearly empty k-tile
+};
+
+std::string spec_str(const Spec& s) {
+  return "x [" + std::to_string(s.n) + ", " + std::to_string(s.cin) + ", " + std::to_string(s.h) + ", " +
+         std::to_string(s.w) + "] w [" + std::to_string(s.cout) + ", " + std::to_string(s.cin) + ", " +
+         std::to_string(s.k) + ", " + std::to_string(s.k) + "] s" + std::to_string(s.stride) + " p" +
+         std::to_string(s.pad);
+}
+
+}  // namespace
+
+TEST_CASE("parity: CUDA conv2d implicit-GEMM tiles (FP32 SIMT core), emulated on the CPU, match conv2d") {
+  for (const Spec& s : kSpecs) {
+    INFO(spec_str(s));
+    check_passes<ig::SimtCore>(s, false, 132);
+  }
+}
+
+TEST_CASE("parity: CUDA conv2d implicit-GEMM tiles (TF32 mma core), emulated on the CPU, match conv2d on TF32 inputs") {
+  for (const Spec& s : kSpecs) {
+    INFO(spec_str(s));
+    check_passes<ig::Tf32Core>(s, true, 132);
+  }
+}
+
+TEST_CASE("parity: CUDA conv2d weight-gradient split plans cover the pixels with no empty split") {
+  for (int tiles : {1, 2, 15, 16, 17, 100, 256, 1000, 16384, 1 << 20})
+    for (int mn : {1, 5, 36, 216, 1000})
+      for (int sms : {1, 132}) {
+        const ig::SplitPlan p = ig::split_plan(tiles, mn, sms);
+        INFO("tiles " << tiles << " mn blocks " << mn << " sms " << sms);
+        CHECK(p.splits >= 1);
+        CHECK(p.splits <= 256);
+        CHECK(p.tiles_per_split >= 1);
+        CHECK((p.splits - 1) * p.tiles_per_split < tiles);  // the last split is not empty
+        CHECK(p.splits * p.tiles_per_split >= tiles);       // and they cover every tile
+        if (p.splits > 1) CHECK(p.tiles_per_split >= 16);
+      }
+  // Different split counts give the same weight gradient up to float summation.
+  const ig::Geom g = ig::make_geom(2, 3, 17, 19, 5, 3, 1, 1);
+  const std::vector<float> x = random_floats(static_cast<size_t>(2 * 3 * 17 * 19), 5);
+  const std::vector<float> gy = random_floats(static_cast<size_t>(2 * 5 * 17 * 19), 6);
+  int s1 = 0, s2 = 0;
+  const std::vector<float> a = emu_bwd_weight<ig::SimtCore>(x, gy, g, 0, &s1);  // nothing to fill: one split
+  const std::vector<float> b = emu_bwd_weight<ig::SimtCore>(x, gy, g, 1000, &s2);
+  CHECK(s1 == 1);
+  CHECK(s2 > 1);
+  const double err = rel_error(a, to_double(b, false));
+  CHECK(err <= 1e-5);  // 646 pixels summed in two orders: ~sqrt(323) 2^-24 ~ 1e-6 each
+}
+
+TEST_CASE("parity: TF32 rounding matches cvt.rna (nearest, ties away from zero, 13 low bits cleared)") {
+  const auto bits = [](float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    return u;
+  };
+  CHECK(ig::round_tf32(1.0f) == 1.0f);
+  CHECK(ig::round_tf32(-2.5f) == -2.5f);
+  const float one_ulp_tf32 = std::ldexp(1.0f, -10);
+  CHECK(ig::round_tf32(1.0f + std::ldexp(1.0f, -11)) == 1.0f + one_ulp_tf32);      // a tie: away from zero
+  CHECK(ig::round_tf32(-(1.0f + std::ldexp(1.0f, -11))) == -(1.0f + one_ulp_tf32));
+  CHECK(ig::round_tf32(1.0f + std::ldexp(1.0f, -12)) == 1.0f);                     // below half: down
+  CHECK((bits(ig::round_tf32(0.1f)) & 0x1fffu) == 0u);
+  CHECK(std::isinf(ig::round_tf32(std::numeric_limits<float>::infinity())));
+  CHECK(std::isnan(ig::round_tf32(kNaN)));
+}
+
+}  // namespace ddpm::test

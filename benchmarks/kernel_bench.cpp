@@ -81,7 +81,6 @@ using json = nlohmann::json;
 
 namespace {
 
-
 void check_cuda(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
 }
@@ -124,7 +123,6 @@ std::string fmt(const char* f, double v) {
   std::snprintf(b, sizeof b, f, v);
   return b;
 }
-
 
 struct Timing {
   double median_ms = NAN, min_ms = NAN;
@@ -201,7 +199,6 @@ double copy_bandwidth(cudaStream_t s) {
   return 2.0 * static_cast<double>(bytes) / (median(ms) * 1e6);
 }
 
-
 enum class RefKind { cudnn, unfused, roofline, none };
 
 struct Row {
@@ -225,7 +222,6 @@ struct Machine {
 double roofline_ms(const Row& r, const Machine& m) { return r.bytes > 0 ? r.bytes / (m.copy_gbps * 1e6) : NAN; }
 
 bool err_ok(const Row& r) { return !(r.err > r.tol) && !std::isnan(r.err); }
-
 
 struct ConvShape {
   const char* label;
@@ -332,7 +328,6 @@ class Bench {
   void* find_ws_ = nullptr;
 #endif
 };
-
 
 #ifdef DDPM_BENCH_CUDNN
 // cuDNN descriptors of one convolution (NCHW float, cross-correlation).
@@ -552,7 +547,6 @@ void Bench::conv(const std::vector<std::string>& passes) {
     }
 }
 
-
 void Bench::silu(bool fwd, bool bwd) {
   for (const ActShape& a : kActShapes)
     for (int64_t B : batches_) {
@@ -619,7 +613,6 @@ void Bench::silu(bool fwd, bool bwd) {
     }
 }
 
-
 void Bench::group_norm(bool fwd, bool bwd) {
   const int64_t G = 8;
   for (const ActShape& a : kActShapes)
@@ -676,7 +669,6 @@ void Bench::group_norm(bool fwd, bool bwd) {
       }
     }
 }
-
 
 // Per-sample coefficients a = sqrt(alphabar_t), b = sqrt(1 - alphabar_t) for
 // timesteps spread over the linear schedule.
@@ -877,7 +869,6 @@ void Bench::ddim_step() {
   }
 }
 
-
 int64_t unet_parameters() {
   nn::UNet m(nn::UNetConfig{}, 0);
   return m.num_parameters();
@@ -970,7 +961,6 @@ void Bench::ema() {
   print(r);
   rows.push_back(r);
 }
-
 
 Machine g_machine;
 

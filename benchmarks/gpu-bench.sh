@@ -72,10 +72,16 @@ echo "nvidia-smi: $smi_note"
   || echo "gpu-bench: PyTorch not importable with $py: the torch runs will fail"
 command -v nvcc >/dev/null && nvcc --version | tail -2
 
-# ---- build
+# Build.
 cudnn_args=()
-if ! ls /usr/include/cudnn.h /usr/include/x86_64-linux-gnu/cudnn.h /usr/local/cuda/include/cudnn.h \
-  /usr/local/include/cudnn.h >/dev/null 2>&1; then
+system_cudnn=""
+for h in /usr/include/cudnn.h /usr/include/x86_64-linux-gnu/cudnn.h /usr/local/cuda/include/cudnn.h \
+  /usr/local/include/cudnn.h; do
+  [[ -f "$h" ]] && system_cudnn="$h"
+done
+if [[ -n "$system_cudnn" ]]; then
+  echo "gpu-bench: cuDNN headers $system_cudnn"
+else
   cudnn_root="$("$py" -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null || true)"
   if [[ -n "$cudnn_root" && -f "$cudnn_root/include/cudnn.h" ]]; then
     echo "gpu-bench: cuDNN from PyTorch's wheel: $cudnn_root"
@@ -96,7 +102,7 @@ fi
 cmake --build "$build" --target ddpm-bench ddpm-bench-e2e -j "$(nproc)" || { echo "gpu-bench: build failed"; exit 1; }
 echo "gpu-bench: built in $((SECONDS - start)) s; $(left) s of the budget left"
 
-# ---- kernels
+# Kernels.
 if has kernels; then
   echo "== kernels"
   tf32_flag=()
@@ -107,7 +113,7 @@ if has kernels; then
   ((rc == 124 || rc == 137)) && echo "gpu-bench: ddpm-bench cut short (kernels.json holds the groups it finished)"
 fi
 
-# ---- end to end
+# End to end.
 runs="$(mktemp -d)"
 n=0
 # e2e NAME IMPL WHAT LIMIT COMMAND...: one run into its own JSON; a run that
@@ -122,7 +128,7 @@ e2e() {
   local rc=$?
   if [[ ! -s "$f" ]]; then
     printf '{"benchmark": "e2e", "impl": "%s", "device": "cuda", "what": "%s", "batch": 0, "error": "%s"}\n' \
-      "$impl" "$what" "no result: exit status $rc (124/137: cut short by the time budget)" >"$f"
+      "$impl" "$what" "$name: no result, exit status $rc (124/137: cut short by the time budget)" >"$f"
   fi
 }
 ours="$build/benchmarks/ddpm-bench-e2e"

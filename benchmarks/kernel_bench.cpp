@@ -16,8 +16,9 @@
 //       (benchmarks/unfused_kernels.h; the sequences are spelled out below)
 //       and vs the memory roofline.
 //
-// Method: every case is run once and its output compared with the reference
-// (cuDNN's FP32 result, or the CPU kernel) as a normalised L2 error
+// Method: every case is run once and its output compared with a check
+// reference (for convs cuDNN in FP32 with a transform-free algorithm, so no
+// Winograd/FFT rounding; otherwise the CPU kernel) as a normalised L2 error
 // ||ours - ref|| / ||ref||, flagged when above the case's tolerance. Then
 // --warmup untimed calls, then --repeats timed calls, each preceded by a
 // memset of a buffer larger than L2 (256 MiB) so no call finds its inputs in
@@ -80,7 +81,6 @@ using json = nlohmann::json;
 
 namespace {
 
-
 void check_cuda(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
 }
@@ -123,7 +123,6 @@ std::string fmt(const char* f, double v) {
   std::snprintf(b, sizeof b, f, v);
   return b;
 }
-
 
 struct Timing {
   double median_ms = NAN, min_ms = NAN;
@@ -200,7 +199,6 @@ double copy_bandwidth(cudaStream_t s) {
   return 2.0 * static_cast<double>(bytes) / (median(ms) * 1e6);
 }
 
-
 enum class RefKind { cudnn, unfused, roofline, none };
 
 struct Row {
@@ -224,7 +222,6 @@ struct Machine {
 double roofline_ms(const Row& r, const Machine& m) { return r.bytes > 0 ? r.bytes / (m.copy_gbps * 1e6) : NAN; }
 
 bool err_ok(const Row& r) { return !(r.err > r.tol) && !std::isnan(r.err); }
-
 
 struct ConvShape {
   const char* label;
@@ -332,7 +329,6 @@ class Bench {
 #endif
 };
 
-
 #ifdef DDPM_BENCH_CUDNN
 // cuDNN descriptors of one convolution (NCHW float, cross-correlation).
 struct CudnnConv {
@@ -411,85 +407,105 @@ void Bench::conv(const std::vector<std::string>& passes) {
           Tensor ref_out;
 #ifdef DDPM_BENCH_CUDNN
           r.ref_kind = RefKind::cudnn;
-          r.check_against = "cuDNN FP32 (FMA math)";
+          r.check_against = "cuDNN FP32, transform-free algorithm (implicit GEMM / ALGO_1), FMA math";
           try {
+            const bool fwd = pass == "conv2d_fwd", bdata = pass == "conv2d_bwd_data";
+            ref_out = Tensor::empty(fwd ? gy.shape() : (bdata ? x.shape() : w.shape()), DType::f32, Device::cuda);
             const float one = 1.0f, zero = 0.0f;
-            const cudnnMathType_t requested = tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
-            check_cudnn(cudnnSetConvolutionMathType(desc.conv, requested), "cudnnSetConvolutionMathType");
-            // With TF32 allowed, each algorithm runs with the math type Find
-            // timed it with; with TF32 off the descriptor stays at FMA math.
-            auto use_math = [&](cudnnMathType_t found) {
-              if (tf32) check_cudnn(cudnnSetConvolutionMathType(desc.conv, found), "cudnnSetConvolutionMathType");
+            auto set_math = [&](cudnnMathType_t m) {
+              check_cudnn(cudnnSetConvolutionMathType(desc.conv, m), "cudnnSetConvolutionMathType");
             };
-            std::function<void()> run;
-            int algo = -1;
+            // Runs this pass with cuDNN algorithm `algo` (of this pass's enum) into ref_out.
+            auto run_algo = [&](int algo, size_t ws) {
+              if (fwd)
+                check_cudnn(cudnnConvolutionForward(cudnn_, &one, desc.x, x.data<float>(), desc.w, w.data<float>(),
+                                                    desc.conv, static_cast<cudnnConvolutionFwdAlgo_t>(algo), find_ws_,
+                                                    ws, &zero, desc.y, ref_out.data<float>()),
+                            "cudnnConvolutionForward");
+              else if (bdata)
+                check_cudnn(cudnnConvolutionBackwardData(cudnn_, &one, desc.w, w.data<float>(), desc.y,
+                                                         gy.data<float>(), desc.conv,
+                                                         static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), find_ws_,
+                                                         ws, &zero, desc.x, ref_out.data<float>()),
+                            "cudnnConvolutionBackwardData");
+              else
+                check_cudnn(cudnnConvolutionBackwardFilter(cudnn_, &one, desc.x, x.data<float>(), desc.y,
+                                                           gy.data<float>(), desc.conv,
+                                                           static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo),
+                                                           find_ws_, ws, &zero, desc.w, ref_out.data<float>()),
+                            "cudnnConvolutionBackwardFilter");
+            };
+            // The check reference, once per pass: an algorithm that sums the
+            // products directly (no Winograd or FFT transform, whose own
+            // rounding error would blur the comparison), TF32 off.
+            if (exact[pi].empty()) {
+              set_math(CUDNN_FMA_MATH);
+              const int direct = fwd ? static_cast<int>(CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM)
+                                     : (bdata ? static_cast<int>(CUDNN_CONVOLUTION_BWD_DATA_ALGO_1)
+                                              : static_cast<int>(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1));
+              size_t ws = 0;
+              if (fwd)
+                check_cudnn(cudnnGetConvolutionForwardWorkspaceSize(cudnn_, desc.x, desc.w, desc.conv, desc.y,
+                                                                    CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, &ws),
+                            "cudnnGetConvolutionForwardWorkspaceSize");
+              else if (bdata)
+                check_cudnn(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_, desc.w, desc.y, desc.conv, desc.x,
+                                                                         CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, &ws),
+                            "cudnnGetConvolutionBackwardDataWorkspaceSize");
+              else
+                check_cudnn(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn_, desc.x, desc.y, desc.conv, desc.w,
+                                                                           CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, &ws),
+                            "cudnnGetConvolutionBackwardFilterWorkspaceSize");
+              if (ws > kFindWorkspace) throw std::runtime_error("the check algorithm wants " + std::to_string(ws) + " B");
+              run_algo(direct, ws);
+              exact[pi] = host(ref_out);
+            }
+            // The timed reference: the fastest algorithm cudnnFind*Ex reports
+            // at the requested math (tensor-op results skipped with TF32 off).
+            set_math(tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH);
+            int algo = -1, n = 0;
             size_t ws = 0;
-            if (pass == "conv2d_fwd") {
-              ref_out = Tensor::empty({B, cs.cout, cs.hw, cs.hw}, DType::f32, Device::cuda);
+            cudnnMathType_t found = CUDNN_FMA_MATH;
+            auto pick = [&](const auto* perf, int count) {
+              const auto* p = best_perf(perf, count, tf32);
+              if (!p) throw std::runtime_error("no cuDNN algorithm ran for " + pass);
+              algo = static_cast<int>(p->algo);
+              ws = p->memory;
+              found = p->mathType;
+            };
+            if (fwd) {
               cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-              int n = 0;
               check_cudnn(cudnnFindConvolutionForwardAlgorithmEx(
                               cudnn_, desc.x, x.data<float>(), desc.w, w.data<float>(), desc.conv, desc.y,
                               ref_out.data<float>(), CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf, find_ws_, kFindWorkspace),
                           "cudnnFindConvolutionForwardAlgorithmEx");
-              const auto* p = best_perf(perf, n, tf32);
-              if (!p) throw std::runtime_error("no cuDNN forward algorithm ran");
-              use_math(p->mathType);
-              const cudnnConvolutionFwdAlgo_t a = p->algo;
-              algo = static_cast<int>(a);
-              ws = p->memory;
-              run = [&, a, ws] {
-                check_cudnn(cudnnConvolutionForward(cudnn_, &one, desc.x, x.data<float>(), desc.w, w.data<float>(),
-                                                    desc.conv, a, find_ws_, ws, &zero, desc.y, ref_out.data<float>()),
-                            "cudnnConvolutionForward");
-              };
-            } else if (pass == "conv2d_bwd_data") {
-              ref_out = Tensor::empty(x.shape(), DType::f32, Device::cuda);
+              pick(perf, n);
+            } else if (bdata) {
               cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-              int n = 0;
               check_cudnn(cudnnFindConvolutionBackwardDataAlgorithmEx(
                               cudnn_, desc.w, w.data<float>(), desc.y, gy.data<float>(), desc.conv, desc.x,
                               ref_out.data<float>(), CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf, find_ws_,
                               kFindWorkspace),
                           "cudnnFindConvolutionBackwardDataAlgorithmEx");
-              const auto* p = best_perf(perf, n, tf32);
-              if (!p) throw std::runtime_error("no cuDNN backward-data algorithm ran");
-              use_math(p->mathType);
-              const cudnnConvolutionBwdDataAlgo_t a = p->algo;
-              algo = static_cast<int>(a);
-              ws = p->memory;
-              run = [&, a, ws] {
-                check_cudnn(cudnnConvolutionBackwardData(cudnn_, &one, desc.w, w.data<float>(), desc.y,
-                                                         gy.data<float>(), desc.conv, a, find_ws_, ws, &zero, desc.x,
-                                                         ref_out.data<float>()),
-                            "cudnnConvolutionBackwardData");
-              };
+              pick(perf, n);
             } else {
-              ref_out = Tensor::empty(w.shape(), DType::f32, Device::cuda);
               cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-              int n = 0;
               check_cudnn(cudnnFindConvolutionBackwardFilterAlgorithmEx(
                               cudnn_, desc.x, x.data<float>(), desc.y, gy.data<float>(), desc.conv, desc.w,
                               ref_out.data<float>(), CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf, find_ws_,
                               kFindWorkspace),
                           "cudnnFindConvolutionBackwardFilterAlgorithmEx");
-              const auto* p = best_perf(perf, n, tf32);
-              if (!p) throw std::runtime_error("no cuDNN backward-filter algorithm ran");
-              use_math(p->mathType);
-              const cudnnConvolutionBwdFilterAlgo_t a = p->algo;
-              algo = static_cast<int>(a);
-              ws = p->memory;
-              run = [&, a, ws] {
-                check_cudnn(cudnnConvolutionBackwardFilter(cudnn_, &one, desc.x, x.data<float>(), desc.y,
-                                                           gy.data<float>(), desc.conv, a, find_ws_, ws, &zero,
-                                                           desc.w, ref_out.data<float>()),
-                            "cudnnConvolutionBackwardFilter");
-              };
+              pick(perf, n);
             }
-            r.ref_detail = "cuDNN algo " + std::to_string(algo) + ", workspace " + std::to_string(ws) + " B";
-            run();
-            if (!tf32) exact[pi] = host(ref_out);
-            run_ref(r, [&] { return exact[pi].empty() ? NAN : norm_err(host(ref_out), exact[pi]); }, run);
+            // With TF32 allowed the algorithm runs with the math type Find
+            // timed it with; with TF32 off the descriptor stays at FMA math.
+            if (tf32) set_math(found);
+            r.ref_detail = "cuDNN algo " + std::to_string(algo) + ", workspace " + std::to_string(ws) + " B" +
+                           (found == CUDNN_TENSOR_OP_MATH || found == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION
+                                ? ", tensor-op math"
+                                : "");
+            auto run = [&, algo, ws] { run_algo(algo, ws); };
+            run_ref(r, [&] { run(); return norm_err(host(ref_out), exact[pi]); }, run);
           } catch (const std::exception& e) {
             r.error = std::string("reference: ") + e.what();
           }
@@ -530,7 +546,6 @@ void Bench::conv(const std::vector<std::string>& passes) {
       }
     }
 }
-
 
 void Bench::silu(bool fwd, bool bwd) {
   for (const ActShape& a : kActShapes)
@@ -598,7 +613,6 @@ void Bench::silu(bool fwd, bool bwd) {
     }
 }
 
-
 void Bench::group_norm(bool fwd, bool bwd) {
   const int64_t G = 8;
   for (const ActShape& a : kActShapes)
@@ -655,7 +669,6 @@ void Bench::group_norm(bool fwd, bool bwd) {
       }
     }
 }
-
 
 // Per-sample coefficients a = sqrt(alphabar_t), b = sqrt(1 - alphabar_t) for
 // timesteps spread over the linear schedule.
@@ -856,7 +869,6 @@ void Bench::ddim_step() {
   }
 }
 
-
 int64_t unet_parameters() {
   nn::UNet m(nn::UNetConfig{}, 0);
   return m.num_parameters();
@@ -949,7 +961,6 @@ void Bench::ema() {
   print(r);
   rows.push_back(r);
 }
-
 
 Machine g_machine;
 

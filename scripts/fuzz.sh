@@ -32,7 +32,7 @@ for src in "${sources[@]}"; do
   # Rebuilt when missing, or older than its source or any engine header.
   if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] ||
      [ -n "$(find tensor autograd kernels nn diffusion -name '*.h' -newer "$obj" -print -quit)" ]; then
-    "$cxx" "${common[@]}" -fsanitize=fuzzer-no-link -c "$src" -o "$obj" &
+    "$cxx" "${common[@]}" -w -fsanitize=fuzzer-no-link -c "$src" -o "$obj" &
     pids+=($!)
     if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
   fi

@@ -220,11 +220,15 @@ TEST_CASE("forward: conv2d at larger shapes matches a direct convolution (thread
           gw.to_vector<double>());
     CHECK(gb2.to_vector<double>() == gb.to_vector<double>());
 
-    // float32 through the same kernels.
-    const Tensor y32 = kernels::conv2d_fwd(x.to(DType::f32), w.to(DType::f32),
-                                           s.bias ? b.to(DType::f32) : Tensor(), s.stride, s.pad);
+    // float32 through the same kernels (their float SIMD paths).
+    const Tensor x32 = x.to(DType::f32), w32 = w.to(DType::f32), gy32 = gy.to(DType::f32);
+    const Tensor y32 = kernels::conv2d_fwd(x32, w32, s.bias ? b.to(DType::f32) : Tensor(), s.stride, s.pad);
     CHECK(y32.dtype() == DType::f32);
     CHECK(normalised_error(y32, y) <= kTolF32);
+    CHECK(normalised_error(kernels::conv2d_bwd_data(gy32, w32, x.shape(), s.stride, s.pad), gx) <= kTolF32);
+    Tensor gb32;
+    CHECK(normalised_error(kernels::conv2d_bwd_weight(x32, gy32, w.shape(), s.stride, s.pad, &gb32), gw) <= kTolF32);
+    CHECK(normalised_error(gb32, gb) <= kTolF32);
   }
 }
 

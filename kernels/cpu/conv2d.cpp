@@ -2,36 +2,43 @@
 // (kernels/cpu/packed_gemm.h), parallel over the batch.
 //
 // The batch is cut into chunks of `group` consecutive images; the output
-// pixels of a chunk (image, oh, ow) form the GEMM dimension P. Per chunk:
-//   fwd:        Y [Cout, P]    = W [Cout, CKK] . col [CKK, P]   (+ b)
-//   bwd-data:   gcol [CKK, P]  = W^T [CKK, Cout] . gY [Cout, P], then col2im
+// pixels of a chunk (image, oh, ow) form the GEMM dimension P. Per chunk
+// (CKK = Cin*K*K, row (ci, kh, kw)):
+//   fwd:        Y [Cout, P]      = W [Cout, CKK] . col [CKK, P]   (+ b)
 //   bwd-weight: gW^T [CKK, Cout] += col [CKK, P] . gY^T [P, Cout]
-// (CKK = Cin*K*K, row (ci, kh, kw)). The GEMM reads its A operand in place
-// (W, the transposed W, or an im2col block, all with K contiguous) and takes
-// B packed in NR-column panels, so im2col writes the forward's B panels
-// directly from x: nothing is written twice and a packed block stays in L2.
-// bwd-weight runs with CKK as the GEMM's rows so that its big operand (col)
-// is plain row-major im2col; only gY is transposed (Cout*P values, against
-// CKK*Cout*P multiply-adds).
+//   bwd-data, stride 1: a forward conv of gY with the flipped, transposed
+//     kernel and padding K-1-p (the "full" correlation), so it shares the
+//     forward's packing and needs no col2im;
+//   bwd-data, stride > 1: gcol [CKK, P] = W^T . gY, scattered back (col2im)
+//     one row block at a time while it is in cache.
+// The GEMM reads its A operand in place (W, W^T, or an im2col block, all
+// with K contiguous) and takes B packed in NR-column panels, so the
+// forward's im2col writes B's panels straight from x: nothing is written
+// twice, and a packed block stays in L2. bwd-weight puts CKK on the GEMM's
+// rows so that its big operand (col) is plain row-major im2col; only gY is
+// transposed (Cout*P values against CKK*Cout*P multiply-adds). With fewer
+// than kMinPackedCout output channels (the final 1x1 conv) it uses Eigen.
 //
-// im2col and col2im go by runs: for each tap (kh, kw) a pixel range splits
-// into runs that stay in one output row (and one B panel), each a
-// contiguous (or stride-spaced) slice of one input row or a stretch of zero
-// padding. A tap's runs are the same for every input channel, so they are
-// computed once per block and the per-channel work is plain copies.
+// Packing: for each tap (kh, kw) the pixels of a block map to their sources
+// the same way in every input channel, so the map is computed once per block
+// and the per-channel work is plain data movement. Wide output rows go by
+// runs (a contiguous, or stride-spaced, slice of one input row, or a stretch
+// of zero padding); rows narrower than kNarrowWidth (the 8x8 and 4x4 levels,
+// whose runs would be a few values long) by per-pixel index gathers.
 //
 // group is 1 when an image has at least kMinColumns output pixels; at the
 // 8x8 and 4x4 levels of the UNet several images share one GEMM so that its
 // panels are full and bwd-weight's K dimension stays long.
 //
 // Threads: chunks are split into one contiguous block per OpenMP thread; each
-// thread owns its scratch. Measured on the 2-core machine at the UNet's
-// shapes (benchmarks/conv2d_cpu.cpp), batch-parallel single-threaded GEMMs
-// beat one GEMM at a time threaded inside. Every output element of fwd and
-// bwd-data is written by one thread. bwd-weight: each thread sums into its
-// own gW^T; gW is then their sum in thread order (deterministic for a given
-// thread count). The bias gradient is summed per channel by one thread each
-// in a fixed order, in double.
+// thread owns its scratch and runs its GEMMs single-threaded. (Measured with
+// Eigen's GEMM on the 2-core machine at the UNet's shapes, this beat running
+// one image at a time with Eigen's 2-thread GEMM: see docs in
+// benchmarks/conv2d_cpu.cpp.) Every output element of fwd and bwd-data is
+// written by one thread. bwd-weight: each thread sums into its own gW^T; gW
+// is then their sum in thread order (deterministic for a given thread
+// count). The bias gradient is summed per channel by one thread each, in a
+// fixed order, in double.
 #include "kernels/cpu/gemm.h"  // first: see the note on GCC 12 there
 
 #include <algorithm>
@@ -213,8 +220,7 @@ void im2col_rows(const T* src, int64_t plane, int64_t taps, int64_t stride, cons
       const int32_t* id = map.idx[t].data();
       for (int64_t j = 0; j < map.nseg; ++j) {
         T* o = drow + j * map.seg_stride;
-        const int32_t* ij = id + j * map.seg;
-        for (int64_t i = 0; i < map.seg; ++i) o[i] = ij[i] >= 0 ? s[ij[i]] : T(0);
+        gemm::gather_run(o, s, id + j * map.seg, map.seg);
       }
       continue;
     }
@@ -273,27 +279,22 @@ void scatter_chunk(const T* mat, T* nchw, int64_t ng, int64_t c, int64_t hw) {
       std::copy(mat + (ch * ng + j) * hw, mat + (ch * ng + j + 1) * hw, nchw + (j * c + ch) * hw);
 }
 
-// dst [cols, rows] = (or +=) src [rows, cols]^T. By 16 x 16 tiles through a
-// buffer, so that every cache line of src and dst is read or written whole
-// at once: the UNet's row lengths are powers of two, and a plain strided loop
-// keeps evicting its own lines. Parallel over the tile rows of dst.
+// dst [cols, rows] = (or +=) src [rows, cols]^T, by register-transposed
+// square tiles (gemm::transpose_tile), parallel over tile rows of dst.
 template <class T>
 void transpose(const T* src, int64_t rows, int64_t cols, T* dst, bool add) {
-  constexpr int64_t tb = 16;
+  constexpr int64_t tb = gemm::kTransposeTile<T>;
   parallel_for((cols + tb - 1) / tb, tb * rows, [&](int64_t b) {
     const int64_t c0 = b * tb, nc = std::min(tb, cols - c0);
-    T tile[tb][tb];
     for (int64_t r0 = 0; r0 < rows; r0 += tb) {
       const int64_t nr = std::min(tb, rows - r0);
-      for (int64_t i = 0; i < nr; ++i)
-        for (int64_t j = 0; j < nc; ++j) tile[j][i] = src[(r0 + i) * cols + c0 + j];
+      if (nr == tb && nc == tb) {
+        gemm::transpose_tile(src + r0 * cols + c0, cols, dst + c0 * rows + r0, rows, add);
+        continue;
+      }
       for (int64_t j = 0; j < nc; ++j) {
         T* o = dst + (c0 + j) * rows + r0;
-        if (add) {
-          for (int64_t i = 0; i < nr; ++i) o[i] += tile[j][i];
-        } else {
-          for (int64_t i = 0; i < nr; ++i) o[i] = tile[j][i];
-        }
+        for (int64_t i = 0; i < nr; ++i) o[i] = add ? o[i] + src[(r0 + i) * cols + c0 + j] : src[(r0 + i) * cols + c0 + j];
       }
     }
   });

@@ -186,10 +186,12 @@ TEST_CASE("forward: conv2d at larger shapes matches a direct convolution (thread
   };
   // Sizes large enough that the kernel runs on several threads; the 10x10,
   // 6x5 and 4x4 levels put several images into one GEMM; N = 3 and 5 split
-  // unevenly across threads.
+  // unevenly across threads. Output rows narrower than 16 are packed by
+  // index gathers, wider ones by runs.
   const std::vector<Shape4> shapes = {
       {6, 16, 16, 10, 10, 3, 1, 1, true},  {8, 48, 24, 4, 4, 3, 1, 1, false}, {3, 16, 16, 16, 16, 3, 1, 1, true},
       {5, 128, 32, 8, 8, 1, 1, 0, true},   {5, 24, 20, 13, 11, 3, 2, 1, true}, {7, 40, 16, 6, 5, 3, 1, 1, true},
+      {2, 8, 16, 35, 33, 3, 2, 1, true},  // wide rows with stride 2: strided runs, col2im by runs
   };
   uint64_t stream = 1;
   for (const Shape4& s : shapes) {

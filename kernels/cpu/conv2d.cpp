@@ -1,5 +1,5 @@
 // CPU conv2d: im2col fused into the packing of a register-tiled GEMM
-// (kernels/cpu/packed_gemm.h), parallel over the batch.
+// (kernels/cpu/packed_gemm.h), parallel over the batch or over weight rows.
 //
 // The batch is cut into chunks of `group` consecutive images; the output
 // pixels of a chunk (image, oh, ow) form the GEMM dimension P. Per chunk
@@ -26,23 +26,27 @@
 // of zero padding); rows narrower than kNarrowWidth (the 8x8 and 4x4 levels,
 // whose runs would be a few values long) by per-pixel index gathers.
 //
-// group is 1 when an image has at least kMinColumns output pixels; at the
-// 8x8 and 4x4 levels of the UNet several images share one GEMM so that its
-// panels are full and bwd-weight's K dimension stays long.
+// Chunks: fwd (and so stride-1 bwd-data) uses one image per GEMM when it has
+// at least kMinColumns output pixels; at the 8x8 and 4x4 levels of the UNet
+// several images share one GEMM so that its panels are full. bwd-weight
+// batches images up to kBwdWeightColumns pixels, its GEMM's K dimension.
 //
-// Threads: chunks are split into one contiguous block per OpenMP thread; each
-// thread owns its scratch and runs its GEMMs single-threaded. (Measured with
-// Eigen's GEMM on the 2-core machine at the UNet's shapes, this beat running
-// one image at a time with Eigen's 2-thread GEMM: see docs in
-// benchmarks/conv2d_cpu.cpp.) Every output element of fwd and bwd-data is
-// written by one thread. bwd-weight: each thread sums into its own gW^T; gW
-// is then their sum in thread order (deterministic for a given thread
-// count). The bias gradient is summed per channel by one thread each, in a
-// fixed order, in double.
+// Threads: fwd and bwd-data split the chunks into one contiguous block per
+// OpenMP thread; each thread owns its scratch and runs its GEMMs
+// single-threaded, and every output element is written by one thread.
+// bwd-weight splits the rows of gW^T (CKK) instead: each thread sums its rows
+// over the whole batch, so there is no reduction of per-thread partial sums
+// and the result does not even depend on the thread count. The bias
+// gradient is summed per channel by one thread each, in a fixed order, in
+// double. (Both splits keep the threads' weight traffic and synchronisation
+// low: with Eigen's GEMM, running images one at a time through Eigen's
+// 2-thread GEMM measured slower than the batch split on this 2-core
+// machine.)
 #include "kernels/cpu/gemm.h"  // first: see the note on GCC 12 there
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -59,6 +63,8 @@ constexpr int64_t kMinColumns = 256;
 constexpr int64_t kParallelFlops = int64_t{1} << 21;
 // Output rows narrower than this are packed by index gathers, not runs.
 constexpr int64_t kNarrowWidth = 16;
+// bwd-weight batches images up to this many pixels per GEMM (its K).
+constexpr int64_t kBwdWeightColumns = 512;
 // Rows of an im2col block in bwd-weight, and of a gcol block that bwd-data
 // scatters back while it is in cache (multiples of gemm::kMr).
 constexpr int64_t kBwdWeightRows = 120;
@@ -185,7 +191,8 @@ struct TapMap {
   const TapMap& get(const Source& s, int64_t K, int64_t p0_, int64_t p1_, const Layout& out) {
     if (p0_ == p0 && p1_ == p1 && out.kc == kc) return *this;
     const size_t taps = static_cast<size_t>(K * K);
-    gather = s.Wout < kNarrowWidth && static_cast<double>(s.image_stride) * static_cast<double>((p1_ + s.Hout * s.Wout - 1) / (s.Hout * s.Wout)) < 2e9;
+    const int64_t images = (p1_ + s.Hout * s.Wout - 1) / (s.Hout * s.Wout);  // indices stay below this * stride
+    gather = s.Wout < kNarrowWidth && images * s.image_stride <= std::numeric_limits<int32_t>::max();
     if (gather) {
       const int64_t n = p1_ - p0_;
       seg = out.panel ? out.panel : n;
@@ -415,34 +422,41 @@ template <class T>
 void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, const Conv2dDims& d) {
   const Plan p = make_plan(d);
   constexpr int NR = gemm::nr<T>();
-  const int64_t wsize = d.Cout * p.ckk;
   const Source xsrc = input_source(d);
-  // One gW^T [CKK, Cout] per thread.
-  std::vector<std::unique_ptr<T[]>> partial(static_cast<size_t>(p.threads));
-  int used = 1;
-  for_chunks(p, [&](int t, int nt, Range r) {
-    if (t == 0) used = nt;
-    auto& acc = partial[static_cast<size_t>(t)];
-    acc = scratch<T>(wsize);
-    std::fill(acc.get(), acc.get() + wsize, T(0));
-    if (r.begin == r.end) return;
-    const int64_t max_cols = p.group * p.hw_out;
+  // Split over the rows of gW^T [CKK, Cout], not over the batch: each thread
+  // sums its rows over all images, so there are no partial sums to reduce and
+  // the result does not depend on the thread count. Chunks of images as long
+  // as kBwdWeightColumns pixels keep the GEMM's K dimension long.
+  const int64_t group = std::clamp<int64_t>((kBwdWeightColumns + p.hw_out - 1) / p.hw_out, 1, std::max<int64_t>(d.N, 1));
+  const int64_t chunks = (d.N + group - 1) / group;
+  const int64_t panels = (p.ckk + gemm::kMr - 1) / gemm::kMr;
+  const int threads = 2 * d.N * d.Cout * p.hw_out * p.ckk < kParallelFlops
+                          ? 1
+                          : static_cast<int>(std::min<int64_t>(num_threads(), panels));
+  auto gwt = scratch<T>(p.ckk * d.Cout);
+  run_on_threads(threads, [&](int t, int nt) {
+    const int64_t rows_per = (panels + nt - 1) / nt * gemm::kMr;
+    const int64_t r0 = std::min(p.ckk, t * rows_per), r1 = std::min(p.ckk, r0 + rows_per);
+    if (r0 == r1) return;
+    T* acc = gwt.get() + r0 * d.Cout;
+    std::fill(acc, acc + (r1 - r0) * d.Cout, T(0));
+    const int64_t max_cols = group * p.hw_out;
     TapMap runs;
     if (d.Cout < kMinPackedCout) {
-      // Few output channels: Eigen on a full im2col block and the gathered gY.
+      // Few output channels: Eigen on an im2col block and the gathered gY.
       const int64_t kc = std::min<int64_t>(max_cols, gemm::kKc);
-      auto col = scratch<T>(p.ckk * kc);
+      auto col = scratch<T>((r1 - r0) * kc);
       auto gyb = scratch<T>(d.Cout * max_cols);
-      MatrixMap<T> accm(acc.get(), p.ckk, d.Cout);
-      for (int64_t c = r.begin; c < r.end; ++c) {
-        const int64_t n0 = c * p.group, ng = std::min(p.group, d.N - n0), cols = ng * p.hw_out;
+      MatrixMap<T> accm(acc, r1 - r0, d.Cout);
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int64_t n0 = c * group, ng = std::min(group, d.N - n0), cols = ng * p.hw_out;
         const T* xc = x + n0 * d.Cin * p.hw_in;
         gather_chunk(grad_out + n0 * d.Cout * p.hw_out, gyb.get(), ng, d.Cout, p.hw_out);
         for (int64_t pc = 0; pc < cols; pc += kc) {
           const int64_t kb = std::min(kc, cols - pc);
-          im2col_rows(xc, p.hw_in, p.taps, d.stride, runs.get(xsrc, d.K, pc, pc + kb, Layout{0, 0}), 0, p.ckk,
+          im2col_rows(xc, p.hw_in, p.taps, d.stride, runs.get(xsrc, d.K, pc, pc + kb, Layout{0, 0}), r0, r1,
                       col.get(), kb);
-          accm.noalias() += ConstMatrixMap<T>(col.get(), p.ckk, kb) *
+          accm.noalias() += ConstMatrixMap<T>(col.get(), r1 - r0, kb) *
                             Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>>(gyb.get() + pc, d.Cout, kb,
                                                                                      Eigen::OuterStride<>(cols))
                                 .transpose();
@@ -452,21 +466,21 @@ void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, c
     }
     auto bbuf = scratch<T>(gemm::packed_b_size<T>());
     auto abuf = scratch<T>(kBwdWeightRows * gemm::kKc);
-    for (int64_t c = r.begin; c < r.end; ++c) {
-      const int64_t n0 = c * p.group, ng = std::min(p.group, d.N - n0), cols = ng * p.hw_out;
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t n0 = c * group, ng = std::min(group, d.N - n0), cols = ng * p.hw_out;
       const T* xc = x + n0 * d.Cin * p.hw_in;
       const T* gyc = grad_out + n0 * d.Cout * p.hw_out;
       gemm::gemm<T>(
-          p.ckk, d.Cout, cols, kBwdWeightRows,
+          r1 - r0, d.Cout, cols, kBwdWeightRows,
           [&](int64_t ic, int64_t mc, int64_t pc, int64_t kc) {
-            im2col_rows(xc, p.hw_in, p.taps, d.stride, runs.get(xsrc, d.K, pc, pc + kc, Layout{0, 0}), ic, ic + mc,
-                        abuf.get(), kc);
+            im2col_rows(xc, p.hw_in, p.taps, d.stride, runs.get(xsrc, d.K, pc, pc + kc, Layout{0, 0}), r0 + ic,
+                        r0 + ic + mc, abuf.get(), kc);
             return std::pair<const T*, int64_t>(abuf.get(), kc);
           },
           [&](int64_t pc, int64_t kc, int64_t jc, int64_t nc, T* dst) {
             // gY^T panels: dst[(co / NR) * kc * NR + (pixel - pc) * NR + co % NR].
-            const int64_t panels = (nc + NR - 1) / NR;
-            for (int64_t co = 0; co < panels * NR; ++co) {
+            const int64_t npanels = (nc + NR - 1) / NR;
+            for (int64_t co = 0; co < npanels * NR; ++co) {
               T* o = dst + (co / NR) * kc * NR + co % NR;
               if (co >= nc) {
                 for (int64_t k = 0; k < kc; ++k) o[k * NR] = T(0);
@@ -481,19 +495,18 @@ void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, c
               }
             }
           },
-          [](int64_t, int64_t) {}, acc.get(), d.Cout, true, bbuf.get());
+          [](int64_t, int64_t) {}, acc, d.Cout, true, bbuf.get());
     }
   });
-  // gW = the threads' gW^T transposed and summed in thread order.
-  for (int t = 0; t < used; ++t) transpose(partial[static_cast<size_t>(t)].get(), p.ckk, d.Cout, grad_w, t > 0);
+  transpose(gwt.get(), p.ckk, d.Cout, grad_w, false);
   if (grad_bias) {
     parallel_for(d.Cout, d.N * p.hw_out, [&](int64_t co) {
-      double acc = 0;
+      double sum = 0;
       for (int64_t n = 0; n < d.N; ++n) {
         const T* g = grad_out + (n * d.Cout + co) * p.hw_out;
-        for (int64_t i = 0; i < p.hw_out; ++i) acc += static_cast<double>(g[i]);
+        for (int64_t i = 0; i < p.hw_out; ++i) sum += static_cast<double>(g[i]);
       }
-      grad_bias[co] = static_cast<T>(acc);
+      grad_bias[co] = static_cast<T>(sum);
     });
   }
 }

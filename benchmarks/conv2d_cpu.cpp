@@ -42,6 +42,13 @@ const std::vector<ConvShape> kShapes = {
 constexpr int64_t kBatch = 32;
 constexpr int kReps = 5;
 
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown CPU";
+}
+
 template <class F>
 double best_ms(F&& f) {
   f();
@@ -66,8 +73,8 @@ int main(int argc, char** argv) {
     }
     torch = nlohmann::json::parse(in);
   }
-  std::printf("conv2d CPU, float32, batch %lld, %d threads, best of %d\n", static_cast<long long>(kBatch),
-              kernels::cpu::num_threads(), kReps);
+  std::printf("conv2d CPU (%s), float32, batch %lld, %d threads, best of %d\n", cpu_model().c_str(),
+              static_cast<long long>(kBatch), kernels::cpu::num_threads(), kReps);
   const char* passes[3] = {"fwd", "bwd_data", "bwd_weight"};
   double ours_total[3] = {0, 0, 0}, torch_total[3] = {0, 0, 0};
   nlohmann::json rows = nlohmann::json::array();
@@ -114,7 +121,8 @@ int main(int argc, char** argv) {
   }
   if (argc > 2) {
     std::ofstream out(argv[2]);
-    out << nlohmann::json{{"threads", kernels::cpu::num_threads()}, {"dtype", "float32"}, {"batch", kBatch},
+    out << nlohmann::json{{"cpu", cpu_model()}, {"threads", kernels::cpu::num_threads()}, {"dtype", "float32"},
+                          {"batch", kBatch},
                           {"rows", rows}, {"total_ms", ours}}
                .dump(1)
         << "\n";

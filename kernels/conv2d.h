@@ -13,8 +13,9 @@
 //                                              back onto the pixel it came from)
 //   bwd-weight:   gW   = sum_n gY_n col_n^T,  gb[co] = sum_{n,oh,ow} gy[n,co,oh,ow]
 //
-// CPU kernels (kernels/cpu/conv2d.cpp): im2col + Eigen GEMM, batch-parallel;
-// see that file's header for the blocking and the threading.
+// CPU kernels (kernels/cpu/conv2d.cpp): im2col fused into the packing of a
+// register-tiled GEMM, batch-parallel; see that file's header for the
+// blocking and the threading.
 // CUDA kernels (kernels/cuda/conv2d.cu): tiled implicit GEMMs (the im2col
 // matrix is never stored), FP32 SIMT or TF32 tensor cores; see that file.
 #pragma once

@@ -186,10 +186,12 @@ TEST_CASE("forward: conv2d at larger shapes matches a direct convolution (thread
   };
   // Sizes large enough that the kernel runs on several threads; the 10x10,
   // 6x5 and 4x4 levels put several images into one GEMM; N = 3 and 5 split
-  // unevenly across threads.
+  // unevenly across threads. Output rows narrower than 16 are packed by
+  // index gathers, wider ones by runs.
   const std::vector<Shape4> shapes = {
       {6, 16, 16, 10, 10, 3, 1, 1, true},  {8, 48, 24, 4, 4, 3, 1, 1, false}, {3, 16, 16, 16, 16, 3, 1, 1, true},
       {5, 128, 32, 8, 8, 1, 1, 0, true},   {5, 24, 20, 13, 11, 3, 2, 1, true}, {7, 40, 16, 6, 5, 3, 1, 1, true},
+      {2, 8, 16, 35, 33, 3, 2, 1, true},  // wide rows with stride 2: strided runs, col2im by runs
   };
   uint64_t stream = 1;
   for (const Shape4& s : shapes) {
@@ -220,11 +222,15 @@ TEST_CASE("forward: conv2d at larger shapes matches a direct convolution (thread
           gw.to_vector<double>());
     CHECK(gb2.to_vector<double>() == gb.to_vector<double>());
 
-    // float32 through the same kernels.
-    const Tensor y32 = kernels::conv2d_fwd(x.to(DType::f32), w.to(DType::f32),
-                                           s.bias ? b.to(DType::f32) : Tensor(), s.stride, s.pad);
+    // float32 through the same kernels (their float SIMD paths).
+    const Tensor x32 = x.to(DType::f32), w32 = w.to(DType::f32), gy32 = gy.to(DType::f32);
+    const Tensor y32 = kernels::conv2d_fwd(x32, w32, s.bias ? b.to(DType::f32) : Tensor(), s.stride, s.pad);
     CHECK(y32.dtype() == DType::f32);
     CHECK(normalised_error(y32, y) <= kTolF32);
+    CHECK(normalised_error(kernels::conv2d_bwd_data(gy32, w32, x.shape(), s.stride, s.pad), gx) <= kTolF32);
+    Tensor gb32;
+    CHECK(normalised_error(kernels::conv2d_bwd_weight(x32, gy32, w.shape(), s.stride, s.pad, &gb32), gw) <= kTolF32);
+    CHECK(normalised_error(gb32, gb) <= kTolF32);
   }
 }
 

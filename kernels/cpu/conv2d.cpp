@@ -1,41 +1,52 @@
 // CPU conv2d: im2col fused into the packing of a register-tiled GEMM
-// (kernels/cpu/packed_gemm.h), parallel over the batch.
+// (kernels/cpu/packed_gemm.h), parallel over the batch or over weight rows.
 //
 // The batch is cut into chunks of `group` consecutive images; the output
-// pixels of a chunk (image, oh, ow) form the GEMM dimension P. Per chunk:
-//   fwd:        Y [Cout, P]    = W [Cout, CKK] . col [CKK, P]   (+ b)
-//   bwd-data:   gcol [CKK, P]  = W^T [CKK, Cout] . gY [Cout, P], then col2im
+// pixels of a chunk (image, oh, ow) form the GEMM dimension P. Per chunk
+// (CKK = Cin*K*K, row (ci, kh, kw)):
+//   fwd:        Y [Cout, P]      = W [Cout, CKK] . col [CKK, P]   (+ b)
 //   bwd-weight: gW^T [CKK, Cout] += col [CKK, P] . gY^T [P, Cout]
-// (CKK = Cin*K*K, row (ci, kh, kw)). The GEMM reads its A operand in place
-// (W, the transposed W, or an im2col block, all with K contiguous) and takes
-// B packed in NR-column panels, so im2col writes the forward's B panels
-// directly from x: nothing is written twice and a packed block stays in L2.
-// bwd-weight runs with CKK as the GEMM's rows so that its big operand (col)
-// is plain row-major im2col; only gY is transposed (Cout*P values, against
-// CKK*Cout*P multiply-adds).
+//   bwd-data, stride 1: a forward conv of gY with the flipped, transposed
+//     kernel and padding K-1-p (the "full" correlation), so it shares the
+//     forward's packing and needs no col2im;
+//   bwd-data, stride > 1: gcol [CKK, P] = W^T . gY, scattered back (col2im)
+//     one row block at a time while it is in cache.
+// The GEMM reads its A operand in place (W, W^T, or an im2col block, all
+// with K contiguous) and takes B packed in NR-column panels, so the
+// forward's im2col writes B's panels straight from x: nothing is written
+// twice, and a packed block stays in L2. bwd-weight puts CKK on the GEMM's
+// rows so that its big operand (col) is plain row-major im2col; only gY is
+// transposed (Cout*P values against CKK*Cout*P multiply-adds). With fewer
+// than kMinPackedCout output channels (the final 1x1 conv) it uses Eigen.
 //
-// im2col and col2im go by runs: for each tap (kh, kw) a pixel range splits
-// into runs that stay in one output row (and one B panel), each a
-// contiguous (or stride-spaced) slice of one input row or a stretch of zero
-// padding. A tap's runs are the same for every input channel, so they are
-// computed once per block and the per-channel work is plain copies.
+// Packing: for each tap (kh, kw) the pixels of a block map to their sources
+// the same way in every input channel, so the map is computed once per block
+// and the per-channel work is plain data movement. Wide output rows go by
+// runs (a contiguous, or stride-spaced, slice of one input row, or a stretch
+// of zero padding); rows narrower than kNarrowWidth (the 8x8 and 4x4 levels,
+// whose runs would be a few values long) by per-pixel index gathers.
 //
-// group is 1 when an image has at least kMinColumns output pixels; at the
-// 8x8 and 4x4 levels of the UNet several images share one GEMM so that its
-// panels are full and bwd-weight's K dimension stays long.
+// Chunks: fwd (and so stride-1 bwd-data) uses one image per GEMM when it has
+// at least kMinColumns output pixels; at the 8x8 and 4x4 levels of the UNet
+// several images share one GEMM so that its panels are full. bwd-weight
+// batches images up to kBwdWeightColumns pixels, its GEMM's K dimension.
 //
-// Threads: chunks are split into one contiguous block per OpenMP thread; each
-// thread owns its scratch. Measured on the 2-core machine at the UNet's
-// shapes (benchmarks/conv2d_cpu.cpp), batch-parallel single-threaded GEMMs
-// beat one GEMM at a time threaded inside. Every output element of fwd and
-// bwd-data is written by one thread. bwd-weight: each thread sums into its
-// own gW^T; gW is then their sum in thread order (deterministic for a given
-// thread count). The bias gradient is summed per channel by one thread each
-// in a fixed order, in double.
+// Threads: fwd and bwd-data split the chunks into one contiguous block per
+// OpenMP thread; each thread owns its scratch and runs its GEMMs
+// single-threaded, and every output element is written by one thread.
+// bwd-weight splits the rows of gW^T (CKK) instead: each thread sums its rows
+// over the whole batch, so there is no reduction of per-thread partial sums
+// and the result does not even depend on the thread count. The bias
+// gradient is summed per channel by one thread each, in a fixed order, in
+// double. (Both splits keep the threads' weight traffic and synchronisation
+// low: with Eigen's GEMM, running images one at a time through Eigen's
+// 2-thread GEMM measured slower than the batch split on this 2-core
+// machine.)
 #include "kernels/cpu/gemm.h"  // first: see the note on GCC 12 there
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -52,6 +63,8 @@ constexpr int64_t kMinColumns = 256;
 constexpr int64_t kParallelFlops = int64_t{1} << 21;
 // Output rows narrower than this are packed by index gathers, not runs.
 constexpr int64_t kNarrowWidth = 16;
+// bwd-weight batches images up to this many pixels per GEMM (its K).
+constexpr int64_t kBwdWeightColumns = 512;
 // Rows of an im2col block in bwd-weight, and of a gcol block that bwd-data
 // scatters back while it is in cache (multiples of gemm::kMr).
 constexpr int64_t kBwdWeightRows = 120;
@@ -178,7 +191,8 @@ struct TapMap {
   const TapMap& get(const Source& s, int64_t K, int64_t p0_, int64_t p1_, const Layout& out) {
     if (p0_ == p0 && p1_ == p1 && out.kc == kc) return *this;
     const size_t taps = static_cast<size_t>(K * K);
-    gather = s.Wout < kNarrowWidth && static_cast<double>(s.image_stride) * static_cast<double>((p1_ + s.Hout * s.Wout - 1) / (s.Hout * s.Wout)) < 2e9;
+    const int64_t images = (p1_ + s.Hout * s.Wout - 1) / (s.Hout * s.Wout);  // indices stay below this * stride
+    gather = s.Wout < kNarrowWidth && images * s.image_stride <= std::numeric_limits<int32_t>::max();
     if (gather) {
       const int64_t n = p1_ - p0_;
       seg = out.panel ? out.panel : n;
@@ -213,8 +227,7 @@ void im2col_rows(const T* src, int64_t plane, int64_t taps, int64_t stride, cons
       const int32_t* id = map.idx[t].data();
       for (int64_t j = 0; j < map.nseg; ++j) {
         T* o = drow + j * map.seg_stride;
-        const int32_t* ij = id + j * map.seg;
-        for (int64_t i = 0; i < map.seg; ++i) o[i] = ij[i] >= 0 ? s[ij[i]] : T(0);
+        gemm::gather_run(o, s, id + j * map.seg, map.seg);
       }
       continue;
     }
@@ -273,27 +286,22 @@ void scatter_chunk(const T* mat, T* nchw, int64_t ng, int64_t c, int64_t hw) {
       std::copy(mat + (ch * ng + j) * hw, mat + (ch * ng + j + 1) * hw, nchw + (j * c + ch) * hw);
 }
 
-// dst [cols, rows] = (or +=) src [rows, cols]^T. By 16 x 16 tiles through a
-// buffer, so that every cache line of src and dst is read or written whole
-// at once: the UNet's row lengths are powers of two, and a plain strided loop
-// keeps evicting its own lines. Parallel over the tile rows of dst.
+// dst [cols, rows] = (or +=) src [rows, cols]^T, by register-transposed
+// square tiles (gemm::transpose_tile), parallel over tile rows of dst.
 template <class T>
 void transpose(const T* src, int64_t rows, int64_t cols, T* dst, bool add) {
-  constexpr int64_t tb = 16;
+  constexpr int64_t tb = gemm::kTransposeTile<T>;
   parallel_for((cols + tb - 1) / tb, tb * rows, [&](int64_t b) {
     const int64_t c0 = b * tb, nc = std::min(tb, cols - c0);
-    T tile[tb][tb];
     for (int64_t r0 = 0; r0 < rows; r0 += tb) {
       const int64_t nr = std::min(tb, rows - r0);
-      for (int64_t i = 0; i < nr; ++i)
-        for (int64_t j = 0; j < nc; ++j) tile[j][i] = src[(r0 + i) * cols + c0 + j];
+      if (nr == tb && nc == tb) {
+        gemm::transpose_tile(src + r0 * cols + c0, cols, dst + c0 * rows + r0, rows, add);
+        continue;
+      }
       for (int64_t j = 0; j < nc; ++j) {
         T* o = dst + (c0 + j) * rows + r0;
-        if (add) {
-          for (int64_t i = 0; i < nr; ++i) o[i] += tile[j][i];
-        } else {
-          for (int64_t i = 0; i < nr; ++i) o[i] = tile[j][i];
-        }
+        for (int64_t i = 0; i < nr; ++i) o[i] = add ? o[i] + src[(r0 + i) * cols + c0 + j] : src[(r0 + i) * cols + c0 + j];
       }
     }
   });
@@ -414,34 +422,41 @@ template <class T>
 void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, const Conv2dDims& d) {
   const Plan p = make_plan(d);
   constexpr int NR = gemm::nr<T>();
-  const int64_t wsize = d.Cout * p.ckk;
   const Source xsrc = input_source(d);
-  // One gW^T [CKK, Cout] per thread.
-  std::vector<std::unique_ptr<T[]>> partial(static_cast<size_t>(p.threads));
-  int used = 1;
-  for_chunks(p, [&](int t, int nt, Range r) {
-    if (t == 0) used = nt;
-    auto& acc = partial[static_cast<size_t>(t)];
-    acc = scratch<T>(wsize);
-    std::fill(acc.get(), acc.get() + wsize, T(0));
-    if (r.begin == r.end) return;
-    const int64_t max_cols = p.group * p.hw_out;
+  // Split over the rows of gW^T [CKK, Cout], not over the batch: each thread
+  // sums its rows over all images, so there are no partial sums to reduce and
+  // the result does not depend on the thread count. Chunks of images as long
+  // as kBwdWeightColumns pixels keep the GEMM's K dimension long.
+  const int64_t group = std::clamp<int64_t>((kBwdWeightColumns + p.hw_out - 1) / p.hw_out, 1, std::max<int64_t>(d.N, 1));
+  const int64_t chunks = (d.N + group - 1) / group;
+  const int64_t panels = (p.ckk + gemm::kMr - 1) / gemm::kMr;
+  const int threads = 2 * d.N * d.Cout * p.hw_out * p.ckk < kParallelFlops
+                          ? 1
+                          : static_cast<int>(std::min<int64_t>(num_threads(), panels));
+  auto gwt = scratch<T>(p.ckk * d.Cout);
+  run_on_threads(threads, [&](int t, int nt) {
+    const int64_t rows_per = (panels + nt - 1) / nt * gemm::kMr;
+    const int64_t r0 = std::min(p.ckk, t * rows_per), r1 = std::min(p.ckk, r0 + rows_per);
+    if (r0 == r1) return;
+    T* acc = gwt.get() + r0 * d.Cout;
+    std::fill(acc, acc + (r1 - r0) * d.Cout, T(0));
+    const int64_t max_cols = group * p.hw_out;
     TapMap runs;
     if (d.Cout < kMinPackedCout) {
-      // Few output channels: Eigen on a full im2col block and the gathered gY.
+      // Few output channels: Eigen on an im2col block and the gathered gY.
       const int64_t kc = std::min<int64_t>(max_cols, gemm::kKc);
-      auto col = scratch<T>(p.ckk * kc);
+      auto col = scratch<T>((r1 - r0) * kc);
       auto gyb = scratch<T>(d.Cout * max_cols);
-      MatrixMap<T> accm(acc.get(), p.ckk, d.Cout);
-      for (int64_t c = r.begin; c < r.end; ++c) {
-        const int64_t n0 = c * p.group, ng = std::min(p.group, d.N - n0), cols = ng * p.hw_out;
+      MatrixMap<T> accm(acc, r1 - r0, d.Cout);
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int64_t n0 = c * group, ng = std::min(group, d.N - n0), cols = ng * p.hw_out;
         const T* xc = x + n0 * d.Cin * p.hw_in;
         gather_chunk(grad_out + n0 * d.Cout * p.hw_out, gyb.get(), ng, d.Cout, p.hw_out);
         for (int64_t pc = 0; pc < cols; pc += kc) {
           const int64_t kb = std::min(kc, cols - pc);
-          im2col_rows(xc, p.hw_in, p.taps, d.stride, runs.get(xsrc, d.K, pc, pc + kb, Layout{0, 0}), 0, p.ckk,
+          im2col_rows(xc, p.hw_in, p.taps, d.stride, runs.get(xsrc, d.K, pc, pc + kb, Layout{0, 0}), r0, r1,
                       col.get(), kb);
-          accm.noalias() += ConstMatrixMap<T>(col.get(), p.ckk, kb) *
+          accm.noalias() += ConstMatrixMap<T>(col.get(), r1 - r0, kb) *
                             Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>>(gyb.get() + pc, d.Cout, kb,
                                                                                      Eigen::OuterStride<>(cols))
                                 .transpose();
@@ -451,21 +466,21 @@ void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, c
     }
     auto bbuf = scratch<T>(gemm::packed_b_size<T>());
     auto abuf = scratch<T>(kBwdWeightRows * gemm::kKc);
-    for (int64_t c = r.begin; c < r.end; ++c) {
-      const int64_t n0 = c * p.group, ng = std::min(p.group, d.N - n0), cols = ng * p.hw_out;
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t n0 = c * group, ng = std::min(group, d.N - n0), cols = ng * p.hw_out;
       const T* xc = x + n0 * d.Cin * p.hw_in;
       const T* gyc = grad_out + n0 * d.Cout * p.hw_out;
       gemm::gemm<T>(
-          p.ckk, d.Cout, cols, kBwdWeightRows,
+          r1 - r0, d.Cout, cols, kBwdWeightRows,
           [&](int64_t ic, int64_t mc, int64_t pc, int64_t kc) {
-            im2col_rows(xc, p.hw_in, p.taps, d.stride, runs.get(xsrc, d.K, pc, pc + kc, Layout{0, 0}), ic, ic + mc,
-                        abuf.get(), kc);
+            im2col_rows(xc, p.hw_in, p.taps, d.stride, runs.get(xsrc, d.K, pc, pc + kc, Layout{0, 0}), r0 + ic,
+                        r0 + ic + mc, abuf.get(), kc);
             return std::pair<const T*, int64_t>(abuf.get(), kc);
           },
           [&](int64_t pc, int64_t kc, int64_t jc, int64_t nc, T* dst) {
             // gY^T panels: dst[(co / NR) * kc * NR + (pixel - pc) * NR + co % NR].
-            const int64_t panels = (nc + NR - 1) / NR;
-            for (int64_t co = 0; co < panels * NR; ++co) {
+            const int64_t npanels = (nc + NR - 1) / NR;
+            for (int64_t co = 0; co < npanels * NR; ++co) {
               T* o = dst + (co / NR) * kc * NR + co % NR;
               if (co >= nc) {
                 for (int64_t k = 0; k < kc; ++k) o[k * NR] = T(0);
@@ -480,19 +495,18 @@ void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, c
               }
             }
           },
-          [](int64_t, int64_t) {}, acc.get(), d.Cout, true, bbuf.get());
+          [](int64_t, int64_t) {}, acc, d.Cout, true, bbuf.get());
     }
   });
-  // gW = the threads' gW^T transposed and summed in thread order.
-  for (int t = 0; t < used; ++t) transpose(partial[static_cast<size_t>(t)].get(), p.ckk, d.Cout, grad_w, t > 0);
+  transpose(gwt.get(), p.ckk, d.Cout, grad_w, false);
   if (grad_bias) {
     parallel_for(d.Cout, d.N * p.hw_out, [&](int64_t co) {
-      double acc = 0;
+      double sum = 0;
       for (int64_t n = 0; n < d.N; ++n) {
         const T* g = grad_out + (n * d.Cout + co) * p.hw_out;
-        for (int64_t i = 0; i < p.hw_out; ++i) acc += static_cast<double>(g[i]);
+        for (int64_t i = 0; i < p.hw_out; ++i) sum += static_cast<double>(g[i]);
       }
-      grad_bias[co] = static_cast<T>(acc);
+      grad_bias[co] = static_cast<T>(sum);
     });
   }
 }

@@ -1,8 +1,11 @@
 // Shared by the dense CPU kernels (conv2d, matmul, linear): Eigen views of
-// row-major buffers, and a fixed split of work ranges across OpenMP threads.
+// row-major buffers, scratch buffers, and a fixed split of work ranges
+// across OpenMP threads.
 //
-// Every GEMM goes through Eigen's blocked, packed, vectorised product on
-// Eigen::Map views of our row-major memory (no copies). Called outside an
+// matmul and linear (and conv2d's bwd-weight with few output channels) use
+// Eigen's blocked, packed, vectorised product on Eigen::Map views of our
+// row-major memory (no copies); conv2d's main GEMMs use the register-tiled
+// kernel of kernels/cpu/packed_gemm.h. Called outside an
 // OpenMP parallel region, Eigen splits a large product across the OpenMP
 // threads itself; inside one (the batch-parallel conv2d kernels) it runs on
 // the calling thread. Either way the summation order of each output element
@@ -10,13 +13,15 @@
 // deterministic for a given thread count.
 #pragma once
 
-// GCC 12's AVX-512 intrinsic headers trip -Wmaybe-uninitialized wherever
-// Eigen's packet code is inlined into ours (GCC bug 105593, fixed in GCC 13).
+// GCC 12's AVX-512 intrinsic headers trip -Wmaybe-uninitialized (and, in
+// sanitizer builds, -Wuninitialized) wherever Eigen's packet code is inlined
+// into ours: GCC bug 105593, fixed in GCC 13.
 // A middle-end warning is judged by the pragma state at its location inside
 // those headers, so this must come before their first inclusion: include this
 // header first in the files that use it.
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 #include <Eigen/Core>

@@ -21,8 +21,11 @@ bash scripts/install-deps.sh
 build=${1:-build-asan}
 shift || true
 jobs=$(nproc 2>/dev/null || echo 2)
+# Without MPI: Open MPI's own start-up allocations are reported by
+# LeakSanitizer as leaks in every MPI process; the data-parallel code runs
+# sanitized through its thread-backed communicator tests instead.
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDDPM_WITH_CUDA=OFF -DDDPM_SANITIZE=ON \
-  -DDDPM_NATIVE=OFF -DDDPM_WERROR=OFF
+  -DDDPM_NATIVE=OFF -DDDPM_WERROR=OFF -DDDPM_WITH_MPI=OFF
 # The tests and the programs they run; the benchmarks are not needed.
 cmake --build "$build" -j "$jobs" --target ddpm_tests
 

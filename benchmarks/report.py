@@ -97,7 +97,7 @@ def e2e_table(runs):
             row[impl + "_load"] = [x.get("load_before", "?").split()[0] for x in rs if x.get("images_per_s")]
             why = [x.get("skipped") or x.get("error") for x in rs if x.get("skipped") or x.get("error")]
             row[impl + "_why"] = why[0] if why and not vals else ""
-            notes = [x.get("note") for x in rs if x.get("note")]
+            notes = [re.sub(r", (\d+) steps instead of \1\b", "", x["note"]) for x in rs if x.get("note")]
             if notes and not row["note"]:
                 row["note"] = notes[0]
         out.append(row)

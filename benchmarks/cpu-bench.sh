@@ -56,7 +56,8 @@ for r in $(seq "$rounds"); do
     --iters "$train_iters" --warmup 1
   for s in "ddim:$ddim_steps:50" "ddpm:$ddpm_steps:1000"; do
     IFS=: read -r sampler steps full <<<"$s"
-    note="$scaled, $steps steps instead of $full"
+    note="$scaled"
+    [[ "$steps" != "$full" ]] && note="$note, $steps steps instead of $full"
     run "$sampler-ours" "$ours" "${common[@]}" --what sample --sampler "$sampler" --steps "$steps" \
       --batch "$sample_batch" --note "$note"
     run "$sampler-torch" "$py" "$here/torch_e2e.py" "${common[@]}" --what sample --sampler "$sampler" \

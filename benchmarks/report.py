@@ -94,9 +94,10 @@ def e2e_table(runs):
             vals = [x["images_per_s"] for x in rs if x.get("images_per_s")]
             row[impl] = statistics.median(vals) if vals else None
             row[impl + "_all"] = vals
+            row[impl + "_load"] = [x.get("load_before", "?").split()[0] for x in rs if x.get("images_per_s")]
             why = [x.get("skipped") or x.get("error") for x in rs if x.get("skipped") or x.get("error")]
             row[impl + "_why"] = why[0] if why and not vals else ""
-            notes = [x.get("note") for x in rs if x.get("note")]
+            notes = [re.sub(r", (\d+) steps instead of \1\b", "", x["note"]) for x in rs if x.get("note")]
             if notes and not row["note"]:
                 row["note"] = notes[0]
         out.append(row)
@@ -130,18 +131,23 @@ def e2e_markdown(runs, device, img_name):
         threads = suite.get("threads", first.get("threads"))
         lines.append(f"Machine: {machine}; {threads} threads on both sides; precision {prec}; "
                      f"PyTorch {torch_v}.")
-        if suite:
-            lines.append(f"Load: before `{suite.get('uptime_before', '?')}`, after "
-                         f"`{suite.get('uptime_after', '?')}`; {suite.get('rounds', 1)} rounds, medians shown.")
+        lines.append("")
+        suites = list({r["_suite"].get("uptime_before"): r["_suite"] for r in runs if r.get("_suite")}.values())
+        rounds = sum(x.get("rounds", 1) for x in suites)
+        for x in suites:
+            lines.append(f"- suite run: before `{x.get('uptime_before', '?')}`, after `{x.get('uptime_after', '?')}`")
+        if suites:
+            lines.append(f"- {rounds} rounds in all (ours and PyTorch interleaved); medians over rounds shown.")
     else:
         lines.append(f"Machine: {machine}; precision {prec}; PyTorch {torch_v}"
                      + (f" (CUDA {first.get('cuda_version')}, cuDNN {first.get('cudnn_version')})"
                         if first.get("cuda_version") else "")
                      + "; eager with cudnn.benchmark on.")
     lines.append("")
+    show_load = device == "cpu"
     lines.append("| case | ours img/s | PyTorch eager img/s | ours / eager | torch.compile img/s | ours / compile "
-                 "| values (ours; eager) |")
-    lines.append("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+                 "| values (ours; eager) |" + (" 1-min load at start (ours; eager) |" if show_load else ""))
+    lines.append("| --- | ---: | ---: | ---: | ---: | ---: | --- |" + (" --- |" if show_load else ""))
     for r in rows:
         comp = fmt(r["torch_compile"], ".2f") if r["torch_compile"] else (
             "n/a" if r["torch_compile_why"] else "–")
@@ -150,7 +156,15 @@ def e2e_markdown(runs, device, img_name):
         label = r["label"] + (f" ({r['note']})" if r["note"] else "")
         lines.append(f"| {label} | {fmt(r['ours'])} | {fmt(r['torch_eager'])} | "
                      f"{fmt_ratio(ratio(r['ours'], r['torch_eager']))} | {comp} | "
-                     f"{fmt_ratio(ratio(r['ours'], r['torch_compile']))} | {vals} |")
+                     f"{fmt_ratio(ratio(r['ours'], r['torch_compile']))} | {vals} |"
+                     + (f" {', '.join(r['ours_load'])}; {', '.join(r['torch_eager_load'])} |" if show_load else ""))
+    if device == "cpu":
+        for r in rows:
+            if r["key"][0] == "train" and r["ours"] and r["torch_eager"]:
+                q = r["ours"] / r["torch_eager"]
+                lines.append("")
+                lines.append(f"CPU training bar (>= 0.5x PyTorch CPU, goal >= 1.0x): {q:.2f}x, "
+                             + ("goal met." if q >= 1.0 else "bar met." if q >= 0.5 else "bar not met."))
     whys = {r["torch_compile_why"] for r in rows if r["torch_compile_why"]}
     for w in sorted(whys):
         lines.append("")
@@ -169,11 +183,12 @@ def plot_e2e(rows, path, title):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    impls = [("ours", "ours"), ("torch_eager", "PyTorch eager"), ("torch_compile", "torch.compile")]
+    impls = [(i, l) for i, l in [("ours", "ours"), ("torch_eager", "PyTorch eager"), ("torch_compile", "torch.compile")]
+             if any(r[i] for r in rows)]
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    width = 0.27
+    width = 0.8 / max(1, len(impls))
     for i, (impl, label) in enumerate(impls):
-        xs = [k + (i - 1) * width for k in range(len(rows))]
+        xs = [k + (i - (len(impls) - 1) / 2) * width for k in range(len(rows))]
         ys = [r[impl] or 0 for r in rows]
         bars = ax.bar(xs, ys, width, label=label)
         for b, y in zip(bars, ys):
@@ -181,6 +196,9 @@ def plot_e2e(rows, path, title):
                 ax.annotate(f"{y:.3g}", (b.get_x() + b.get_width() / 2, y), ha="center", va="bottom", fontsize=7)
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels([r["label"].replace(", batch", "\nbatch") for r in rows], fontsize=8)
+    ys_all = [r[impl] for r in rows for impl, _ in impls if r[impl]]
+    if ys_all and max(ys_all) > 10 * min(ys_all):
+        ax.set_yscale("log")
     ax.set_ylabel("images / s")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)

@@ -16,8 +16,9 @@
 // forward's im2col writes B's panels straight from x: nothing is written
 // twice, and a packed block stays in L2. bwd-weight puts CKK on the GEMM's
 // rows so that its big operand (col) is plain row-major im2col; only gY is
-// transposed (Cout*P values against CKK*Cout*P multiply-adds). With fewer
-// than kMinPackedCout output channels (the final 1x1 conv) it uses Eigen.
+// transposed (Cout*P values against CKK*Cout*P multiply-adds). With very
+// few output channels or weight rows (the final 1x1 conv, the first conv)
+// it uses Eigen.
 //
 // Packing: for each tap (kh, kw) the pixels of a block map to their sources
 // the same way in every input channel, so the map is computed once per block
@@ -70,8 +71,11 @@ constexpr int64_t kBwdWeightColumns = 512;
 constexpr int64_t kBwdWeightRows = 120;
 constexpr int64_t kBwdDataRows = 96;
 // bwd-weight with fewer output channels than this (the UNet's final 1x1
-// conv) would leave most of each packed panel empty; it uses Eigen instead.
+// conv) would leave most of each packed panel empty, and with fewer weight
+// rows (Cin*K*K; the first conv, 1 -> 64) the transposed gY it packs would
+// serve only a few rows: both use Eigen instead.
 constexpr int64_t kMinPackedCout = 16;
+constexpr int64_t kMinPackedRows = 64;
 
 struct Plan {
   int64_t ckk = 0;     // Cin*K*K
@@ -315,7 +319,7 @@ Source grad_out_source(const Conv2dDims& d) {
   return {d.Hout, d.Wout, d.Hout, d.Wout, 1, 0, d.Cout * d.Hout * d.Wout};
 }
 
-// Runs f(thread, first chunk, end chunk) on the plan's threads.
+// Runs f(thread, threads, chunk range of that thread) on the plan's threads.
 template <class F>
 void for_chunks(const Plan& p, F&& f) {
   run_on_threads(p.threads, [&](int t, int nt) {
@@ -323,7 +327,6 @@ void for_chunks(const Plan& p, F&& f) {
     f(t, nt, r);
   });
 }
-
 
 }  // namespace
 
@@ -442,8 +445,8 @@ void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, c
     std::fill(acc, acc + (r1 - r0) * d.Cout, T(0));
     const int64_t max_cols = group * p.hw_out;
     TapMap runs;
-    if (d.Cout < kMinPackedCout) {
-      // Few output channels: Eigen on an im2col block and the gathered gY.
+    if (d.Cout < kMinPackedCout || p.ckk < kMinPackedRows) {
+      // Few output channels or weight rows: Eigen on an im2col block and the gathered gY.
       const int64_t kc = std::min<int64_t>(max_cols, gemm::kKc);
       auto col = scratch<T>((r1 - r0) * kc);
       auto gyb = scratch<T>(d.Cout * max_cols);

@@ -1,9 +1,13 @@
 """PyTorch CPU twin of benchmarks/conv2d_cpu.cpp: conv2d forward, backward-data
 and backward-weight (+bias) at the seed UNet's shapes (base 64, batch 32,
-1x32x32 input), float32, torch.set_num_threads(2). Prints one line per shape
-(ms per pass and GFLOP/s) and writes JSON to argv[1] when given.
+1x32x32 input), float32, torch.set_num_threads(2). Same timing rules as the
+C++ program: one warm-up, then the best wall time and the best process CPU
+time of 7 runs. Prints one line per shape and writes JSON to argv[1] when
+given (the C++ program reads it to print ratios).
 
-Run with Debian's python3-torch: /usr/bin/python3 benchmarks/conv2d_torch.py
+    OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive /usr/bin/python3 benchmarks/conv2d_torch.py [torch.json]
+
+(Debian's python3-torch: PyTorch's CPU convolutions run on oneDNN here.)
 """
 import json
 import sys
@@ -14,7 +18,7 @@ import torch
 torch.set_num_threads(2)
 torch.manual_seed(0)
 
-# (label, Cin, Cout, H, K, pad, count in the UNet)
+# (label, Cin, Cout, H, K, pad, count in the UNet); same order as conv2d_cpu.cpp.
 SHAPES = [
     ("enc1a 1->64 @32", 1, 64, 32, 3, 1, 1),
     ("64->64 @32", 64, 64, 32, 3, 1, 2),
@@ -30,21 +34,26 @@ SHAPES = [
     ("final 64->1 1x1 @32", 64, 1, 32, 1, 0, 1),
 ]
 N = 32
+REPS = 7
+PASSES = ("fwd", "bwd_data", "bwd_weight")
 
 
-def best_ms(fn, reps):
+def best_of(fn):
     fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
+    wall, cpu = 1e30, 1e30
+    for _ in range(REPS):
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * min(times)
+        wall = min(wall, time.perf_counter() - t0)
+        cpu = min(cpu, time.process_time() - c0)
+    return 1e3 * wall, 1e3 * cpu
 
 
 def main():
     rows = []
-    tot = {"fwd": 0.0, "bwd_data": 0.0, "bwd_weight": 0.0}
+    tot_wall = dict.fromkeys(PASSES, 0.0)
+    tot_cpu = dict.fromkeys(PASSES, 0.0)
+    cb = torch.ops.aten.convolution_backward
     for label, cin, cout, h, k, pad, count in SHAPES:
         x = torch.randn(N, cin, h, h)
         w = torch.randn(cout, cin, k, k) * 0.05
@@ -52,28 +61,31 @@ def main():
         y = torch.nn.functional.conv2d(x, w, b, 1, pad)
         gy = torch.randn_like(y)
         flops = 2.0 * N * cout * y.shape[2] * y.shape[3] * cin * k * k
-        reps = 5
+        common = ([cout], [1, 1], [pad, pad], [1, 1], False, [0, 0], 1)
         with torch.no_grad():
-            t_f = best_ms(lambda: torch.nn.functional.conv2d(x, w, b, 1, pad), reps)
-            cb = torch.ops.aten.convolution_backward
-            t_d = best_ms(lambda: cb(gy, x, w, [cout], [1, 1], [pad, pad], [1, 1], False, [0, 0], 1,
-                                     [True, False, False]), reps)
-            t_w = best_ms(lambda: cb(gy, x, w, [cout], [1, 1], [pad, pad], [1, 1], False, [0, 0], 1,
-                                     [False, True, True]), reps)
-        for key, t in (("fwd", t_f), ("bwd_data", t_d), ("bwd_weight", t_w)):
-            tot[key] += count * t
-        rows.append({"shape": label, "count": count, "fwd_ms": t_f, "bwd_data_ms": t_d,
-                     "bwd_weight_ms": t_w, "gflop": flops / 1e9})
-        print(f"{label:22s} x{count}  fwd {t_f:8.2f} ms ({flops / t_f / 1e6:6.1f} GF/s)  "
-              f"bwd-data {t_d:8.2f} ms ({flops / t_d / 1e6:6.1f})  "
-              f"bwd-weight {t_w:8.2f} ms ({flops / t_w / 1e6:6.1f})", flush=True)
-    total = sum(tot.values())
-    print(f"UNet total (weighted by count): fwd {tot['fwd']:.1f} ms, bwd-data {tot['bwd_data']:.1f} ms, "
-          f"bwd-weight {tot['bwd_weight']:.1f} ms, all {total:.1f} ms")
+            t = {
+                "fwd": best_of(lambda: torch.nn.functional.conv2d(x, w, b, 1, pad)),
+                "bwd_data": best_of(lambda: cb(gy, x, w, *common, [True, False, False])),
+                "bwd_weight": best_of(lambda: cb(gy, x, w, *common, [False, True, True])),
+            }
+        row = {"shape": label, "count": count, "gflop": flops / 1e9}
+        line = f"{label:20s} x{count}"
+        for p in PASSES:
+            wall, cpu = t[p]
+            tot_wall[p] += count * wall
+            tot_cpu[p] += count * cpu
+            row[p + "_ms"] = wall
+            row[p + "_cpu_ms"] = cpu
+            line += f"  {p} {wall:6.2f} ms {flops / wall / 1e6:5.1f} GF/s cpu {cpu:6.2f}"
+        rows.append(row)
+        print(line, flush=True)
+    wall, cpu = sum(tot_wall.values()), sum(tot_cpu.values())
+    print(f"torch, UNet total (weighted by count): fwd {tot_wall['fwd']:.1f}  bwd-data {tot_wall['bwd_data']:.1f}  "
+          f"bwd-weight {tot_wall['bwd_weight']:.1f}  all {wall:.1f} ms wall ({cpu:.1f} ms CPU)")
     if len(sys.argv) > 1:
         with open(sys.argv[1], "w") as f:
-            json.dump({"threads": 2, "dtype": "float32", "batch": N, "rows": rows, "total_ms": total}, f,
-                      indent=1)
+            json.dump({"torch": torch.__version__, "threads": 2, "dtype": "float32", "batch": N, "rows": rows,
+                       "total_ms": wall, "total_cpu_ms": cpu}, f, indent=1)
 
 
 if __name__ == "__main__":

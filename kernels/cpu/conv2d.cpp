@@ -16,8 +16,9 @@
 // forward's im2col writes B's panels straight from x: nothing is written
 // twice, and a packed block stays in L2. bwd-weight puts CKK on the GEMM's
 // rows so that its big operand (col) is plain row-major im2col; only gY is
-// transposed (Cout*P values against CKK*Cout*P multiply-adds). With fewer
-// than kMinPackedCout output channels (the final 1x1 conv) it uses Eigen.
+// transposed (Cout*P values against CKK*Cout*P multiply-adds). With very
+// few output channels or weight rows (the final 1x1 conv, the first conv)
+// it uses Eigen.
 //
 // Packing: for each tap (kh, kw) the pixels of a block map to their sources
 // the same way in every input channel, so the map is computed once per block
@@ -38,10 +39,10 @@
 // over the whole batch, so there is no reduction of per-thread partial sums
 // and the result does not even depend on the thread count. The bias
 // gradient is summed per channel by one thread each, in a fixed order, in
-// double. (Both splits keep the threads' weight traffic and synchronisation
-// low: with Eigen's GEMM, running images one at a time through Eigen's
-// 2-thread GEMM measured slower than the batch split on this 2-core
-// machine.)
+// double. (The batch split was chosen by measurement on the 2-core machine:
+// with Eigen's GEMM, running images one at a time through Eigen's 2-thread
+// GEMM was slower, e.g. 64->64 @32 fwd 21.1 against 16.5 ms; see
+// docs/conv2d_cpu.md.)
 #include "kernels/cpu/gemm.h"  // first: see the note on GCC 12 there
 
 #include <algorithm>
@@ -70,8 +71,11 @@ constexpr int64_t kBwdWeightColumns = 512;
 constexpr int64_t kBwdWeightRows = 120;
 constexpr int64_t kBwdDataRows = 96;
 // bwd-weight with fewer output channels than this (the UNet's final 1x1
-// conv) would leave most of each packed panel empty; it uses Eigen instead.
+// conv) would leave most of each packed panel empty, and with fewer weight
+// rows (Cin*K*K; the first conv, 1 -> 64) the transposed gY it packs would
+// serve only a few rows: both use Eigen instead.
 constexpr int64_t kMinPackedCout = 16;
+constexpr int64_t kMinPackedRows = 64;
 
 struct Plan {
   int64_t ckk = 0;     // Cin*K*K
@@ -213,16 +217,25 @@ struct TapMap {
   }
 };
 
-// Rows [r0, r1) of im2col (row r = channel r / taps, tap r % taps) of a
-// chunk's source `src` (channel planes `plane` apart), written through the
-// map at dst + (r - r0) * row_step.
+// Which (channel, tap) an im2col row holds: channel-major, row = c*taps + t
+// (the weight layout [Cout][Cin][K][K]), or tap-major with the taps reversed,
+// row = (taps-1-t)*channels + c (stride-1 bwd-data: see conv2d_bwd_data).
+struct RowOrder {
+  int64_t taps, channels;
+  bool tap_major_reversed = false;
+  int64_t channel(int64_t r) const { return tap_major_reversed ? r % channels : r / taps; }
+  int64_t tap(int64_t r) const { return tap_major_reversed ? taps - 1 - r / channels : r % taps; }
+};
+
+// Rows [r0, r1) of im2col of a chunk's source `src` (channel planes `plane`
+// apart), written through the map at dst + (r - r0) * row_step.
 template <class T>
-void im2col_rows(const T* src, int64_t plane, int64_t taps, int64_t stride, const TapMap& map, int64_t r0, int64_t r1,
-                 T* dst, int64_t row_step) {
+void im2col_rows(const T* src, int64_t plane, const RowOrder& order, int64_t stride, const TapMap& map, int64_t r0,
+                 int64_t r1, T* dst, int64_t row_step) {
   for (int64_t r = r0; r < r1; ++r) {
-    const T* s = src + (r / taps) * plane;
+    const T* s = src + order.channel(r) * plane;
     T* drow = dst + (r - r0) * row_step;
-    const size_t t = static_cast<size_t>(r % taps);
+    const size_t t = static_cast<size_t>(order.tap(r));
     if (map.gather) {
       const int32_t* id = map.idx[t].data();
       for (int64_t j = 0; j < map.nseg; ++j) {
@@ -315,7 +328,7 @@ Source grad_out_source(const Conv2dDims& d) {
   return {d.Hout, d.Wout, d.Hout, d.Wout, 1, 0, d.Cout * d.Hout * d.Wout};
 }
 
-// Runs f(thread, first chunk, end chunk) on the plan's threads.
+// Runs f(thread, threads, chunk range of that thread) on the plan's threads.
 template <class F>
 void for_chunks(const Plan& p, F&& f) {
   run_on_threads(p.threads, [&](int t, int nt) {
@@ -324,18 +337,21 @@ void for_chunks(const Plan& p, F&& f) {
   });
 }
 
-
 }  // namespace
 
+namespace {
+
+// y = conv(x) + b with the weights as a [Cout, CKK] matrix `a` whose columns
+// are in the order `rows` (the im2col rows of x follow the same order).
 template <class T>
-void conv2d_fwd(const T* x, const T* w, const T* bias, T* y, const Conv2dDims& d) {
+void forward_gemm(const T* x, const T* a, const T* bias, T* y, const Conv2dDims& d, const RowOrder& rows) {
   const Plan p = make_plan(d);
   constexpr int NR = gemm::nr<T>();
   const Source src = input_source(d);
   for_chunks(p, [&](int, int, Range r) {
     if (r.begin == r.end) return;
     auto bbuf = scratch<T>(gemm::packed_b_size<T>());
-    std::unique_ptr<T[]> ybuf;
+    Scratch<T> ybuf;
     if (p.group > 1) ybuf = scratch<T>(d.Cout * p.group * p.hw_out);
     TapMap runs;
     for (int64_t c = r.begin; c < r.end; ++c) {
@@ -347,10 +363,10 @@ void conv2d_fwd(const T* x, const T* w, const T* bias, T* y, const Conv2dDims& d
         for (int64_t co = 0; co < d.Cout; ++co) std::fill(out + co * cols, out + (co + 1) * cols, bias[co]);
       gemm::gemm<T>(
           d.Cout, cols, p.ckk, d.Cout,
-          [&](int64_t ic, int64_t, int64_t pc, int64_t) { return std::pair(w + ic * p.ckk + pc, p.ckk); },
+          [&](int64_t ic, int64_t, int64_t pc, int64_t) { return std::pair(a + ic * p.ckk + pc, p.ckk); },
           [&](int64_t pc, int64_t kc, int64_t jc, int64_t nc, T* dst) {
             const auto& tr = runs.get(src, d.K, jc, jc + nc, Layout{NR, kc});
-            im2col_rows(xc, p.hw_in, p.taps, d.stride, tr, pc, pc + kc, dst, NR);
+            im2col_rows(xc, p.hw_in, rows, d.stride, tr, pc, pc + kc, dst, NR);
           },
           [](int64_t, int64_t) {}, out, cols, bias != nullptr, bbuf.get());
       if (ng > 1) scatter_chunk(ybuf.get(), yc, ng, d.Cout, p.hw_out);
@@ -358,28 +374,27 @@ void conv2d_fwd(const T* x, const T* w, const T* bias, T* y, const Conv2dDims& d
   });
 }
 
+}  // namespace
+
+template <class T>
+void conv2d_fwd(const T* x, const T* w, const T* bias, T* y, const Conv2dDims& d) {
+  forward_gemm(x, w, bias, y, d, RowOrder{d.K * d.K, d.Cin});
+}
+
 template <class T>
 void conv2d_bwd_data(const T* grad_out, const T* w, T* grad_x, const Conv2dDims& d) {
   const Plan p = make_plan(d);
   if (d.stride == 1 && d.pad <= d.K - 1) {
-    // With stride 1, gx is the full correlation of gy with the flipped kernel:
-    //   gx[n,ci,ih,iw] = sum_{co,kh,kw} wf[ci,co,kh,kw] gy[n,co,ih-p'+kh,iw-p'+kw]
-    //   wf[ci,co,kh,kw] = w[co,ci,K-1-kh,K-1-kw],  p' = K-1-p,
-    // a forward conv of gy: no col2im, and the forward's packing.
-    auto wf = scratch<T>(d.Cout * p.ckk);
-    constexpr int64_t tb = 16;
-    parallel_for((d.Cin + tb - 1) / tb, tb * d.Cout * p.taps, [&](int64_t b) {
-      const int64_t ci0 = b * tb, ci1 = std::min(d.Cin, ci0 + tb);
-      for (int64_t co0 = 0; co0 < d.Cout; co0 += tb)
-        for (int64_t ci = ci0; ci < ci1; ++ci)
-          for (int64_t co = co0; co < std::min(d.Cout, co0 + tb); ++co) {
-            const T* src = w + (co * d.Cin + ci) * p.taps;
-            T* dst = wf.get() + (ci * d.Cout + co) * p.taps;
-            for (int64_t t = 0; t < p.taps; ++t) dst[t] = src[p.taps - 1 - t];
-          }
-    });
+    // With stride 1, gx is the full correlation of gy with the flipped kernel,
+    //   gx[n,ci,ih,iw] = sum_{co,kh,kw} w[co,ci,K-1-kh,K-1-kw] gy[n,co,ih-p'+kh,iw-p'+kw],
+    // p' = K-1-p: a forward conv of gy (Cout -> Cin channels, padding p'), so
+    // no col2im and the forward's packing. Its weight matrix [Cin, Cout*K*K]
+    // is W^T [Cin*K*K, Cout] read as [Cin, K*K*Cout] (tap-major columns),
+    // and its im2col rows are ordered to match: tap-major, taps reversed.
+    auto wt = scratch<T>(p.ckk * d.Cout);
+    transpose(w, d.Cout, p.ckk, wt.get(), false);
     const Conv2dDims full{d.N, d.Cout, d.Hout, d.Wout, d.Cin, d.K, 1, d.K - 1 - d.pad, d.H, d.W};
-    conv2d_fwd<T>(grad_out, wf.get(), nullptr, grad_x, full);
+    forward_gemm<T>(grad_out, wt.get(), nullptr, grad_x, full, RowOrder{p.taps, d.Cout, true});
     return;
   }
   // Otherwise (stride > 1): gcol = W^T gY by blocks of pixels, each scattered
@@ -407,7 +422,7 @@ void conv2d_bwd_data(const T* grad_out, const T* w, T* grad_x, const Conv2dDims&
             [&](int64_t ic, int64_t, int64_t pc, int64_t) { return std::pair(wt.get() + ic * d.Cout + pc, d.Cout); },
             [&](int64_t pc, int64_t kc, int64_t jc, int64_t nc, T* dst) {
               const auto& tr = gy_runs.get(gsrc, 1, j0 + jc, j0 + jc + nc, Layout{NR, kc});
-              im2col_rows(gyc, p.hw_out, 1, 1, tr, pc, pc + kc, dst, NR);
+              im2col_rows(gyc, p.hw_out, RowOrder{1, d.Cout}, 1, tr, pc, pc + kc, dst, NR);
             },
             [&](int64_t ic, int64_t mc) {
               col2im_rows(gcol.get(), nb, ic, ic + mc, p.hw_in, p.taps, d.stride, xr, gxc);
@@ -442,8 +457,8 @@ void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, c
     std::fill(acc, acc + (r1 - r0) * d.Cout, T(0));
     const int64_t max_cols = group * p.hw_out;
     TapMap runs;
-    if (d.Cout < kMinPackedCout) {
-      // Few output channels: Eigen on an im2col block and the gathered gY.
+    if (d.Cout < kMinPackedCout || p.ckk < kMinPackedRows) {
+      // Few output channels or weight rows: Eigen on an im2col block and the gathered gY.
       const int64_t kc = std::min<int64_t>(max_cols, gemm::kKc);
       auto col = scratch<T>((r1 - r0) * kc);
       auto gyb = scratch<T>(d.Cout * max_cols);
@@ -454,8 +469,8 @@ void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, c
         gather_chunk(grad_out + n0 * d.Cout * p.hw_out, gyb.get(), ng, d.Cout, p.hw_out);
         for (int64_t pc = 0; pc < cols; pc += kc) {
           const int64_t kb = std::min(kc, cols - pc);
-          im2col_rows(xc, p.hw_in, p.taps, d.stride, runs.get(xsrc, d.K, pc, pc + kb, Layout{0, 0}), r0, r1,
-                      col.get(), kb);
+          im2col_rows(xc, p.hw_in, RowOrder{p.taps, d.Cin}, d.stride, runs.get(xsrc, d.K, pc, pc + kb, Layout{0, 0}),
+                      r0, r1, col.get(), kb);
           accm.noalias() += ConstMatrixMap<T>(col.get(), r1 - r0, kb) *
                             Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>>(gyb.get() + pc, d.Cout, kb,
                                                                                      Eigen::OuterStride<>(cols))
@@ -473,8 +488,8 @@ void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, c
       gemm::gemm<T>(
           r1 - r0, d.Cout, cols, kBwdWeightRows,
           [&](int64_t ic, int64_t mc, int64_t pc, int64_t kc) {
-            im2col_rows(xc, p.hw_in, p.taps, d.stride, runs.get(xsrc, d.K, pc, pc + kc, Layout{0, 0}), r0 + ic,
-                        r0 + ic + mc, abuf.get(), kc);
+            im2col_rows(xc, p.hw_in, RowOrder{p.taps, d.Cin}, d.stride,
+                        runs.get(xsrc, d.K, pc, pc + kc, Layout{0, 0}), r0 + ic, r0 + ic + mc, abuf.get(), kc);
             return std::pair<const T*, int64_t>(abuf.get(), kc);
           },
           [&](int64_t pc, int64_t kc, int64_t jc, int64_t nc, T* dst) {

@@ -308,7 +308,7 @@ Trainer::StepResult Trainer::step(bool skip_nonfinite) {
     return {loss_value, norm, lr};
   }
   adam_->step(lr);
-  if (ema_) ema_->update(flat_);
+  if (ema_) ema_->update(flat_, step_);
   ++step_;
   return {loss_value, norm, lr};
 }

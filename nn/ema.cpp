@@ -1,5 +1,6 @@
 #include "nn/ema.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -12,6 +13,14 @@ Ema::Ema(const FlatParameters& params, double decay) : shadow_(params.params().c
     throw std::invalid_argument("EMA decay " + std::to_string(decay) + " outside [0, 1)");
 }
 
-void Ema::update(const FlatParameters& params) { kernels::ema_update(shadow_, params.params(), decay_); }
+double Ema::decay_at(int64_t step) const {
+  if (step < 0) throw std::invalid_argument("EMA step " + std::to_string(step) + ", expected >= 0");
+  const auto s = static_cast<double>(step);
+  return std::min(decay_, (1.0 + s) / (10.0 + s));
+}
+
+void Ema::update(const FlatParameters& params, int64_t step) {
+  kernels::ema_update(shadow_, params.params(), decay_at(step));
+}
 
 }  // namespace ddpm::nn

@@ -10,6 +10,8 @@
 
 #include "autograd/functions.h"
 #include "nn/conv2d.h"
+#include "nn/ema.h"
+#include "nn/flat_parameters.h"
 #include "nn/group_norm.h"
 #include "nn/linear.h"
 #include "nn/sequential.h"
@@ -243,4 +245,27 @@ TEST_CASE("nn: the UNet's output depends on t, per image") {
     CHECK(std::sqrt(d0 / n0) > 1e-3);
     CHECK(d1 == 0.0);
   }
+}
+
+TEST_CASE("nn: EMA warms up with decay min(D, (1+s)/(10+s)) and then holds D") {
+  Linear lin(2, 2, true, 5);
+  FlatParameters flat(lin);
+  Ema ema(flat, 0.995);
+  CHECK(ema.decay_at(0) == doctest::Approx(0.1).epsilon(1e-15));
+  CHECK(ema.decay_at(90) == doctest::Approx(0.91).epsilon(1e-15));
+  CHECK(ema.decay_at(1789) < 0.995);
+  CHECK(ema.decay_at(1790) == 0.995);
+  CHECK(ema.decay_at(100000) == 0.995);
+  CHECK_THROWS_WITH(ema.decay_at(-1), doctest::Contains("-1"));
+
+  // Step 0 takes 90% of the new weights; a small decay is never raised.
+  const std::vector<double> before = ema.weights().to_vector<double>();
+  flat.params().fill_(1.0);
+  ema.update(flat, 0);
+  const std::vector<double> after = ema.weights().to_vector<double>();
+  for (size_t i = 0; i < after.size(); ++i)
+    CHECK(after[i] == doctest::Approx(0.1 * before[i] + 0.9).epsilon(1e-6));
+  Ema small(flat, 0.05);
+  CHECK(small.decay_at(0) == 0.05);
+  CHECK(small.decay_at(50) == 0.05);
 }

@@ -16,6 +16,6 @@ resume=()
 [ -f "$run/state.safetensors" ] && resume=(--resume)
 # shellcheck disable=SC2086
 build/tools/ddpm-train --out "$run" "${resume[@]}" ${DDPM_TRAIN_FLAGS:-}
-build/tools/ddpm-sample --model "$run/model.safetensors" --num 64 --sampler ddim --steps 50 --seed 1 \
+build/tools/ddpm-sample --model "$run/model.safetensors" --num 64 --sampler ddim --steps 50 --eta 1 --seed 1 \
   --out "$run/samples.png" --progression "$run/progression.png"
 echo "quickstart: samples in $run/samples.png, training curve in $run/loss.png, run files in $run/"

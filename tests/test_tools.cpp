@@ -72,6 +72,7 @@ TEST_CASE("tools: ddpm-train refuses unknown flags, malformed and out-of-range n
       {{"--lr", "2"}, "--lr"},
       {{"--grad-clip", "-nan"}, "--grad-clip"},
       {{"--ema-decay", "1"}, "--ema-decay"},
+      {{"--sample-eta", "1.5"}, "--sample-eta"},
       {{"--weight-decay", "0x1p-3junk"}, "--weight-decay"},
       {{"--seed", "-1"}, "--seed"},
       {{"--seed", "18446744073709551616"}, "--seed"},

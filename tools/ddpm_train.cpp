@@ -83,8 +83,8 @@ std::vector<LossRow> read_loss_csv(const fs::path& path, int64_t upto) {
 
 // Samples a grid with the trainer's sampling weights (EMA when on), then puts
 // the live weights back.
-void write_sample_grid(Trainer& tr, const fs::path& path, int64_t num, int64_t steps, const CropBox& crop,
-                       int64_t h, int64_t w) {
+void write_sample_grid(Trainer& tr, const fs::path& path, int64_t num, int64_t steps, double eta,
+                       const CropBox& crop, int64_t h, int64_t w) {
   autograd::NoGradGuard no_grad;
   Tensor& live = tr.flat().params();
   const Tensor backup = live.clone();
@@ -92,6 +92,7 @@ void write_sample_grid(Trainer& tr, const fs::path& path, int64_t num, int64_t s
   SamplerConfig sc;
   sc.kind = SamplerKind::ddim;
   sc.steps = std::min(steps, tr.config().timesteps);
+  sc.eta = eta;
   sc.prediction = tr.config().prediction;
   sc.seed = tr.config().seed;
   sc.stream = streams::kSampling;
@@ -128,13 +129,16 @@ void write_forward_process(const Trainer& tr, const Tensor& images, const fs::pa
   write_image_grid(path.string(), q.x_t, go);
 }
 
-void write_loss_png(const fs::path& path, const std::vector<LossRow>& rows) {
+void write_loss_png(const fs::path& path, const std::vector<LossRow>& rows, kernels::Prediction prediction) {
   std::vector<double> steps, losses;
   for (const LossRow& r : rows) {
     steps.push_back(static_cast<double>(r.step));
     losses.push_back(r.loss);
   }
-  write_loss_plot(path.string(), steps, losses);
+  PlotOptions opt;
+  opt.title = std::string("training loss: mse of the predicted ") +
+              (prediction == kernels::Prediction::v ? "v" : "noise");
+  write_loss_plot(path.string(), steps, losses, opt);
 }
 
 // Removes temporaries that write_file_atomic leaves behind when the process
@@ -176,13 +180,14 @@ int run(int argc, char** argv) {
               prediction = "epsilon", time_embedding = "sinusoidal";
   int64_t steps = 0, sample_every = 0, checkpoint_every = 0, sample_num = 64, sample_steps = 50, threads = 0;
   int64_t debug_nan_at_step = -1;
+  double sample_eta = 1.0;
   bool resume = false, skip_nonfinite = false;
   auto* o_data = app.add_option("--data", data, "fashion-mnist (Debian's dataset-fashion-mnist), a folder of IDX files "
                                   "((Fashion-)MNIST names), or a folder of PNG images of one size");
   app.add_option("--out", out, "run folder: config.json, loss.csv, model.safetensors, state.safetensors, PNGs");
   auto* o_steps = app.add_option("--steps", steps, "optimisation steps")
                       ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
-                      ->default_str("1000 on the CPU, 20000 on a GPU");
+                      ->default_str("800 on the CPU, 20000 on a GPU");
   std::vector<std::pair<CLI::Option*, std::string>> cfg_opts;  // flag -> config key
   cfg_opts.emplace_back(app.add_option("--batch-size", cfg.batch_size,
                                     "images per step on each rank (under mpirun the global batch is ranks x this)")
@@ -210,7 +215,9 @@ int run(int argc, char** argv) {
                          ->check(CLI::IsMember({"linear", "sinusoidal"})), "time_embedding");
   cfg_opts.emplace_back(app.add_option("--prediction", prediction, "what the network predicts: epsilon (the seed) or v")
                          ->check(CLI::IsMember({"epsilon", "v"})), "prediction");
-  cfg_opts.emplace_back(app.add_option("--ema-decay", cfg.ema_decay, "EMA of the weights for sampling (0 turns it off)")
+  cfg_opts.emplace_back(app.add_option("--ema-decay", cfg.ema_decay,
+                                       "EMA of the weights for sampling, warmed up as min(D, (1+s)/(10+s)) at "
+                                       "step s (0 turns it off)")
                          ->check(tools::finite_range(0.0, 0.999999)), "ema_decay");
   cfg_opts.emplace_back(app.add_option("--seed", cfg.seed, "random seed (weights, data order, noise)")->check(tools::unsigned_integer()), "seed");
   app.add_option("--device", device_flag, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
@@ -220,6 +227,10 @@ int run(int argc, char** argv) {
       ->default_str("steps/5");
   app.add_option("--sample-steps", sample_steps, "DDIM steps for the sample grids")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  app.add_option("--sample-eta", sample_eta,
+                 "DDIM eta for the sample grids (1: ancestral noise, which early in training gives cleaner "
+                 "images than the deterministic 0)")
+      ->check(tools::finite_range(0.0, 1.0));
   app.add_option("--sample-num", sample_num, "images per sample grid")->check(CLI::Range(int64_t{1}, int64_t{1024}));
   app.add_option("--checkpoint-every", checkpoint_every,
                  "write state.safetensors and model.safetensors every N steps")
@@ -263,7 +274,7 @@ int run(int argc, char** argv) {
   comm.set_timeout(dist_timeout);
   const Device device = tools::resolve_device(device_flag);
   if (device == Device::cuda) nn::select_local_gpu(comm);
-  if (!o_steps->count()) steps = device == Device::cuda ? 20000 : 1000;
+  if (!o_steps->count()) steps = device == Device::cuda ? 20000 : 800;
 #ifdef _OPENMP
   if (threads == 0 && comm.local_size() > 1 && !std::getenv("OMP_NUM_THREADS"))
     threads = std::max(1, omp_get_num_procs() / comm.local_size());
@@ -463,9 +474,9 @@ int run(int argc, char** argv) {
       if (root && (done % sample_every == 0 || done == steps)) {
         char name[64];
         std::snprintf(name, sizeof name, "step_%06lld.png", static_cast<long long>(done));
-        write_sample_grid(tr, dir / "samples" / name, sample_num, sample_steps, ds.crop(), ds.images.size(2),
-                          ds.images.size(3));
-        write_loss_png(dir / "loss.png", rows);
+        write_sample_grid(tr, dir / "samples" / name, sample_num, sample_steps, sample_eta, ds.crop(),
+                          ds.images.size(2), ds.images.size(3));
+        write_loss_png(dir / "loss.png", rows, tr.config().prediction);
       }
       // Every rank stops at the same step when any of them got the signal.
       if (nn::any_rank(comm, g_signal.load() != 0)) {
@@ -484,7 +495,7 @@ int run(int argc, char** argv) {
   }
   if (!root) return 0;
   progress.finish();
-  write_loss_png(dir / "loss.png", rows);
+  write_loss_png(dir / "loss.png", rows, tr.config().prediction);
   std::fprintf(stderr, "ddpm-train: wrote %s, %s, loss.csv, loss.png and samples/ in %s\n", model_path.filename().c_str(),
                state_path.filename().c_str(), dir.c_str());
   return 0;

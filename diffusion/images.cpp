@@ -3,6 +3,7 @@
 #include <stb/stb_image_write.h>
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cmath>
 #include <cstdio>
@@ -100,6 +101,15 @@ constexpr Glyph kFont[] = {
     {'4', {5, 5, 7, 1, 1}}, {'5', {7, 4, 7, 1, 7}}, {'6', {7, 4, 7, 5, 7}}, {'7', {7, 1, 1, 1, 1}},
     {'8', {7, 5, 7, 5, 7}}, {'9', {7, 5, 7, 1, 7}}, {'.', {0, 0, 0, 0, 2}}, {'-', {0, 0, 7, 0, 0}},
     {'+', {0, 2, 7, 2, 0}}, {'e', {2, 5, 7, 4, 3}},
+    // Capitals and punctuation for captions (caption() upper-cases).
+    {'A', {7, 5, 7, 5, 5}}, {'B', {6, 5, 6, 5, 6}}, {'C', {7, 4, 4, 4, 7}}, {'D', {6, 5, 5, 5, 6}},
+    {'E', {7, 4, 7, 4, 7}}, {'F', {7, 4, 7, 4, 4}}, {'G', {7, 4, 5, 5, 7}}, {'H', {5, 5, 7, 5, 5}},
+    {'I', {7, 2, 2, 2, 7}}, {'J', {1, 1, 1, 5, 7}}, {'K', {5, 5, 6, 5, 5}}, {'L', {4, 4, 4, 4, 7}},
+    {'M', {5, 7, 7, 5, 5}}, {'N', {6, 5, 5, 5, 5}}, {'O', {7, 5, 5, 5, 7}}, {'P', {7, 5, 7, 4, 4}},
+    {'Q', {7, 5, 5, 7, 1}}, {'R', {6, 5, 6, 5, 5}}, {'S', {3, 4, 2, 1, 6}}, {'T', {7, 2, 2, 2, 2}},
+    {'U', {5, 5, 5, 5, 7}}, {'V', {5, 5, 5, 5, 2}}, {'W', {5, 5, 7, 7, 5}}, {'X', {5, 5, 2, 5, 5}},
+    {'Y', {5, 5, 2, 2, 2}}, {'Z', {7, 1, 2, 4, 7}}, {'(', {1, 2, 2, 2, 1}}, {')', {4, 2, 2, 2, 4}},
+    {',', {0, 0, 0, 2, 4}}, {':', {0, 2, 0, 2, 0}}, {'/', {1, 1, 2, 4, 4}}, {'=', {0, 7, 0, 7, 0}},
 };
 constexpr int64_t kScale = 2;                  // each font pixel is 2x2
 constexpr int64_t kAdvance = 4 * kScale;       // glyph width + 1 column gap
@@ -118,6 +128,15 @@ void text(Raster& img, int64_t x, int64_t y, const std::string& s, Rgb c) {
     x += kAdvance;
   }
 }
+
+// Text in capitals (the font's lower case has only the exponent's 'e').
+void caption(Raster& img, int64_t x, int64_t y, const std::string& s, Rgb c) {
+  std::string up = s;
+  for (char& ch : up) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  text(img, x, y, up, c);
+}
+
+int64_t text_width(const std::string& s) { return static_cast<int64_t>(s.size()) * kAdvance; }
 
 std::string label(double v) {
   char buf[32];
@@ -257,7 +276,10 @@ Raster render_loss_plot(const std::vector<double>& steps, const std::vector<doub
   img.height = options.height;
   img.channels = 3;
   img.pixels.assign(static_cast<size_t>(img.width * img.height * 3), 255);
-  const int64_t left = 12 + 7 * kAdvance, right = img.width - 16, top = 12, bottom = img.height - 16 - kGlyphHeight;
+  const bool has_title = !options.title.empty(), has_xlabel = !options.x_label.empty();
+  const int64_t left = 12 + 7 * kAdvance, right = img.width - 16;
+  const int64_t top = has_title ? 12 + kGlyphHeight + 10 : 12;
+  const int64_t bottom = img.height - 16 - kGlyphHeight - (has_xlabel ? kGlyphHeight + 8 : 0);
 
   double xlo = 0, xhi = 1, ylo = 0, yhi = 1;
   if (!xs.empty()) {
@@ -332,6 +354,22 @@ Raster render_loss_plot(const std::vector<double>& steps, const std::vector<doub
   };
   polyline(ys, raw);
   polyline(avg, smooth);
+
+  // Title top left; the legend top right, each entry in its curve's colour.
+  if (has_title) caption(img, left, 8, options.title, ink);
+  if (has_title && options.legend) {
+    std::vector<std::pair<std::string, Rgb>> entries{{"each step", raw}};
+    if (!avg.empty()) entries.emplace_back("mean of last " + std::to_string(options.smooth_window), smooth);
+    int64_t x = right;
+    for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+      x -= text_width(it->first);
+      // Only when it clears the title; a narrow plot drops the legend.
+      if (x > left + text_width(options.title) + 3 * kAdvance) caption(img, x, 8, it->first, it->second);
+      x -= 3 * kAdvance;
+    }
+  }
+  if (has_xlabel)
+    caption(img, (left + right - text_width(options.x_label)) / 2, bottom + 6 + kGlyphHeight + 8, options.x_label, ink);
   return img;
 }
 

@@ -72,13 +72,17 @@ void write_image_strip(const std::string& path, const std::vector<Tensor>& frame
 
 // Loss curve: raw loss (light) and its trailing moving average (dark) against
 // the step, on a log10 y-axis when every finite loss is positive (linear
-// otherwise); axes, grid lines and numeric tick labels in a built-in 3x5
-// pixel font. Non-finite losses are skipped.
+// otherwise); axes, grid lines, tick labels, an optional title with a legend
+// and an x-axis label in a built-in 3x5 pixel font. Non-finite losses are
+// skipped.
 struct PlotOptions {
   int64_t width = 800;
   int64_t height = 400;
   int64_t smooth_window = 50;  // points in the moving average; <= 1 disables it
   bool log_y = true;
+  std::string title;             // drawn top left in capitals; empty: none
+  bool legend = true;            // with a title: which curve is which, top right
+  std::string x_label = "step";  // under the x axis; empty: none
 };
 Raster render_loss_plot(const std::vector<double>& steps, const std::vector<double>& losses,
                         const PlotOptions& options = {});

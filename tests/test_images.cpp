@@ -194,6 +194,27 @@ TEST_CASE("io: the loss plot is an RGB PNG with axes and both curves") {
   CHECK(dark > 100);
   CHECK(d.at(0, d.w - 1, 0) == 255);  // background
 
+  // A title (top band, the ink colour) and a legend in the curves' colours;
+  // the x-axis label sits in the bottom band.
+  auto count_in_rows = [](const Raster& r, int64_t y0, int64_t y1, int cr, int cg, int cb) {
+    int n = 0;
+    for (int64_t y = y0; y < y1; ++y)
+      for (int64_t x = 0; x < r.width; ++x) {
+        const size_t i = static_cast<size_t>((y * r.width + x) * 3);
+        n += r.pixels[i] == cr && r.pixels[i + 1] == cg && r.pixels[i + 2] == cb;
+      }
+    return n;
+  };
+  PlotOptions titled = opt;
+  titled.title = "loss";
+  const Raster with = render_loss_plot(steps, losses, titled);
+  CHECK(count_in_rows(with, 0, 20, 60, 60, 60) > 20);     // "LOSS"
+  CHECK(count_in_rows(with, 0, 20, 160, 185, 230) > 20);  // "EACH STEP"
+  CHECK(count_in_rows(with, 0, 20, 20, 50, 150) > 20);    // "MEAN OF LAST 20"
+  CHECK(count_in_rows(with, with.height - 20, with.height, 60, 60, 60) > 20);  // "STEP"
+  const Raster without = render_loss_plot(steps, losses, opt);
+  CHECK(count_in_rows(without, 0, 7, 60, 60, 60) == 0);  // tick labels start lower
+
   // Linear scale for non-positive losses; empty input still draws axes.
   losses[0] = -1.0;
   CHECK(render_loss_plot(steps, losses, opt).width == 400);

@@ -9,7 +9,8 @@
 #   Environment: THREADS (2), ROUNDS (2: every measurement is repeated and
 #   report.py takes the median over rounds), TRAIN_ITERS (3), TRAIN_BATCH
 #   (128), SAMPLE_BATCH (16), DDIM_STEPS (50), DDPM_STEPS (100), PYTHON
-#   (/usr/bin/python3).
+#   (/usr/bin/python3), BASE (64: UNet base channels), TIME_EMBED (256: time
+#   embedding width; ddpm-train's default model is BASE=32 TIME_EMBED=128).
 #
 # Sampling is scaled down from the GPU suite's batch 256 x (DDPM 1000, DDIM
 # 50) steps, which would take hours on 2 cores: batch 16, DDIM 50 and DDPM
@@ -30,6 +31,8 @@ sample_batch="${SAMPLE_BATCH:-16}"
 ddim_steps="${DDIM_STEPS:-50}"
 ddpm_steps="${DDPM_STEPS:-100}"
 py="${PYTHON:-/usr/bin/python3}"
+base="${BASE:-64}"
+embed="${TIME_EMBED:-256}"
 ours="$build/benchmarks/ddpm-bench-e2e"
 [[ -x "$ours" ]] || { echo "cpu-bench.sh: $ours not built (ninja -C $build ddpm-bench-e2e)" >&2; exit 1; }
 mkdir -p "$out"
@@ -50,7 +53,7 @@ run() {  # run NAME COMMAND...: one measurement into its own JSON
 scaled="scaled down for the CPU: batch $sample_batch instead of 256"
 for r in $(seq "$rounds"); do
   echo "=== round $r"
-  common=(--device cpu --threads "$threads")
+  common=(--device cpu --threads "$threads" --base "$base" --time-embed "$embed")
   run "train-ours" "$ours" "${common[@]}" --what train --batch "$train_batch" --iters "$train_iters" --warmup 1
   run "train-torch" "$py" "$here/torch_e2e.py" "${common[@]}" --what train --batch "$train_batch" \
     --iters "$train_iters" --warmup 1
@@ -64,7 +67,8 @@ for r in $(seq "$rounds"); do
       --steps "$steps" --batch "$sample_batch" --note "$note"
   done
 done
-run "train-torch-compile" "$py" "$here/torch_e2e.py" --device cpu --threads "$threads" --what train \
+run "train-torch-compile" "$py" "$here/torch_e2e.py" --device cpu --threads "$threads" --base "$base" \
+  --time-embed "$embed" --what train \
   --batch "$train_batch" --mode compile
 
 uptime_after="$(uptime)"

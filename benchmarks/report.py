@@ -129,8 +129,10 @@ def e2e_markdown(runs, device, img_name):
     prec = first.get("precision", "fp32")
     if device == "cpu":
         threads = suite.get("threads", first.get("threads"))
+        model = first.get("model", {})
         lines.append(f"Machine: {machine}; {threads} threads on both sides; precision {prec}; "
-                     f"PyTorch {torch_v}.")
+                     f"PyTorch {torch_v}; UNet base {model.get('base_channels', '?')}, time embedding "
+                     f"{model.get('time_embed_dim', '?')}.")
         lines.append("")
         suites = list({r["_suite"].get("uptime_before"): r["_suite"] for r in runs if r.get("_suite")}.values())
         rounds = sum(x.get("rounds", 1) for x in suites)
@@ -382,6 +384,8 @@ def main():
     ap.add_argument("--doc", default=os.path.join(os.path.dirname(__file__), "..", "docs", "benchmarks.md"))
     ap.add_argument("--img-dir", default=None, help="default: benchmarks/ next to the doc")
     ap.add_argument("--stdout", action="store_true", help="print the sections instead of editing the doc")
+    ap.add_argument("--cpu-section", default="cpu",
+                    help="marker name for the CPU runs (report:NAME:begin/end; plot e2e_NAME.png)")
     a = ap.parse_args()
     img_dir = a.img_dir or os.path.join(os.path.dirname(os.path.abspath(a.doc)), "benchmarks")
     rel = os.path.relpath(img_dir, os.path.dirname(os.path.abspath(a.doc)))
@@ -391,9 +395,10 @@ def main():
 
     cpu_runs = [r for r in runs if r.get("device") == "cpu"]
     if cpu_runs:
-        lines, rows = e2e_markdown(cpu_runs, "cpu", f"{rel}/e2e_cpu.png")
-        plot_e2e(rows, os.path.join(img_dir, "e2e_cpu.png"), "CPU: images/s, ours vs PyTorch (same threads, FP32)")
-        sections["cpu"] = lines
+        img = f"e2e_{a.cpu_section.replace('-', '_')}.png"
+        lines, rows = e2e_markdown(cpu_runs, "cpu", f"{rel}/{img}")
+        plot_e2e(rows, os.path.join(img_dir, img), "CPU: images/s, ours vs PyTorch (same threads, FP32)")
+        sections[a.cpu_section] = lines
 
     gpu_runs = [r for r in runs if r.get("device") == "cuda"]
     if kernels or gpu_runs:

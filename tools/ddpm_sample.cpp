@@ -132,7 +132,9 @@ int run(int argc, char** argv) {
   const Tensor x = sample(
       sched, [&](const Tensor& xt, const Tensor& t) { return model->forward(xt, t); }, {num, c, h, w}, sc,
       DType::f32, device, [&](int64_t done, int64_t total, const Tensor& cur) {
-        progress.update(done, "", static_cast<double>(num));
+        // The rate in finished images/s: each of the `total` steps advances
+        // every chain by 1/total of an image.
+        progress.update(done, "", static_cast<double>(num) / static_cast<double>(total));
         if (!progression.empty() && (done % frame_every == 0 || done == total))
           frames.push_back(first_images(cur.to(Device::cpu), keep));
       });

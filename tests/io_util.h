@@ -3,8 +3,10 @@
 #pragma once
 
 #include <doctest/doctest.h>
+#include <zlib.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -59,6 +61,26 @@ std::string error_message(F&& f) {
 // Checks that msg contains every one of parts (the message is printed on failure).
 inline void check_contains(const std::string& msg, std::initializer_list<std::string> parts) {
   for (const std::string& p : parts) CHECK_MESSAGE(msg.find(p) != std::string::npos, "'" << p << "' not in: " << msg);
+}
+
+// Big-endian 32-bit field, as IDX headers store them.
+inline std::string be32(uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+
+// raw, gzip-compressed (the wrapper IDX .gz files have).
+inline std::string gzip(const std::string& raw) {
+  z_stream z{};
+  REQUIRE(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);  // +16: gzip wrapper
+  std::string out(deflateBound(&z, static_cast<uLong>(raw.size())), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(raw.data()));
+  z.avail_in = static_cast<uInt>(raw.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
 }
 
 }  // namespace ddpm::test

@@ -19,12 +19,10 @@ using namespace ddpm;
 using ddpm::test::check_contains;
 using ddpm::test::error_message;
 using ddpm::test::TempDir;
+using ddpm::test::be32;
+using ddpm::test::gzip;
 
 namespace {
-
-std::string be32(uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
-}
 
 // IDX bytes: magic, big-endian dims, then the payload.
 std::string idx_bytes(uint32_t magic, const std::vector<uint32_t>& dims, const std::vector<uint8_t>& payload) {
@@ -32,20 +30,6 @@ std::string idx_bytes(uint32_t magic, const std::vector<uint32_t>& dims, const s
   for (uint32_t d : dims) s += be32(d);
   s.append(reinterpret_cast<const char*>(payload.data()), payload.size());
   return s;
-}
-
-std::string gzip(const std::string& raw) {
-  z_stream z{};
-  REQUIRE(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);  // +16: gzip wrapper
-  std::string out(deflateBound(&z, static_cast<uLong>(raw.size())), '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(raw.data()));
-  z.avail_in = static_cast<uInt>(raw.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
 }
 
 // Three 4x5 images whose bytes cover 0 and 255; labels 7, 0, 9.

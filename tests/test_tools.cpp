@@ -16,29 +16,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string be32(uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
-}
-
 std::string idx(uint32_t magic, const std::vector<uint32_t>& dims, size_t payload, uint8_t value = 7) {
   std::string s = be32(magic);
   for (uint32_t d : dims) s += be32(d);
   for (size_t i = 0; i < payload; ++i) s += static_cast<char>((i * 31 + value) % 256);
   return s;
-}
-
-std::string gzip(const std::string& raw) {
-  z_stream z{};
-  REQUIRE(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);  // +16: gzip wrapper
-  std::string out(deflateBound(&z, static_cast<uLong>(raw.size())), '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(raw.data()));
-  z.avail_in = static_cast<uInt>(raw.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
 }
 
 // An IDX folder of 8 images of 8x8 with labels 0..7, gzip-compressed.

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "kernels/cpu/parallel.h"
+#include "kernels/model_output.h"
 #include "kernels/ddim_step.h"
 #include "tensor/philox.h"
 
@@ -17,10 +18,10 @@ void ddim_step(const T* x_t, const T* m, T* out, int64_t n, const DdimStepParams
     const int64_t hi = std::min(n, (c + 1) * kChunk);
     for (int64_t i = c * kChunk; i < hi; ++i) {
       const T x = x_t[i];
-      T x0 = eps_pred ? (x - b * m[i]) / a : a * x - b * m[i];
-      T eps = eps_pred ? m[i] : b * x + a * m[i];
+      T x0 = x0_from_model(x, m[i], a, b, eps_pred);
+      T eps = eps_from_model(x, m[i], a, b, eps_pred);
       if (p.clip_x0) {
-        x0 = std::clamp(x0, T(-1), T(1));
+        x0 = clip_unit(x0);
         eps = (x - a * x0) / b;
       }
       T v = ap * x0 + ce * eps;

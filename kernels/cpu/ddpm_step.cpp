@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "kernels/cpu/parallel.h"
+#include "kernels/model_output.h"
 #include "kernels/ddpm_step.h"
 #include "tensor/philox.h"
 
@@ -17,8 +18,8 @@ void ddpm_step(const T* x_t, const T* m, T* out, int64_t n, const DdpmStepParams
     const int64_t hi = std::min(n, (c + 1) * kChunk);
     for (int64_t i = c * kChunk; i < hi; ++i) {
       const T x = x_t[i];
-      T x0 = eps_pred ? (x - b * m[i]) / a : a * x - b * m[i];
-      if (p.clip_x0) x0 = std::clamp(x0, T(-1), T(1));
+      T x0 = x0_from_model(x, m[i], a, b, eps_pred);
+      if (p.clip_x0) x0 = clip_unit(x0);
       T v = c0 * x0 + ct * x;
       if (p.sigma != 0)
         v += sigma * static_cast<T>(philox::normal(p.seed, p.stream, p.offset + static_cast<uint64_t>(i)));

@@ -18,10 +18,8 @@
 
 #if defined(__CUDACC__)
 #include <cuda_runtime.h>
-#define DDPM_HD __host__ __device__ __forceinline__
-#else
-#define DDPM_HD inline
 #endif
+#include "tensor/host_device.h"
 #if defined(__CUDA_ARCH__)
 #define DDPM_UNROLL _Pragma("unroll")
 #else

@@ -72,6 +72,24 @@ inline bool vec4_ok(const P*... ptrs) {
   return ((ptrs == nullptr || aligned16(ptrs)) && ...);
 }
 
+// The flat kernel out[i] = f(x[i], m[i], i) over n elements: quads in a
+// grid-stride loop, then the tail. f is a functor with a __device__
+// float operator()(float x, float m, int64_t i) const (the sampler steps).
+// Launch with blocks_for_quads(n) blocks of kThreads; pick Vec4 by vec4_ok.
+template <bool Vec4, class F>
+__global__ void map2_kernel(const float* __restrict__ x, const float* __restrict__ m, float* __restrict__ out,
+                            int64_t n, const F f) {
+  for (int64_t q = global_thread(); q < n / 4; q += global_threads()) {
+    const Quad vx = load_quad<Vec4>(x, q), vm = load_quad<Vec4>(m, q);
+    Quad r;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) r.v[k] = f(vx.v[k], vm.v[k], 4 * q + k);
+    store_quad<Vec4>(out, q, r);
+  }
+  const int64_t i = tail_element(n);
+  if (i < n) out[i] = f(x[i], m[i], i);
+}
+
 // Blocks for a flat kernel over n elements: one quad per thread (at least one
 // block, so the tail of a tensor smaller than four elements is covered).
 inline unsigned blocks_for_quads(int64_t n) { return blocks_for(n / 4 > 0 ? n / 4 : 1, kThreads); }

@@ -10,30 +10,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <random>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "kernels/conv2d.h"
-#include "kernels/cuda/launch.cuh"
 #include "kernels/group_norm.h"
-#include "tensor/cuda_backend.h"
 
-// "Device" memory is host memory from malloc, so ASan sees every overrun.
-namespace ddpm::cuda {
-cudaStream_t stream() { return nullptr; }
-void throw_cuda_error(cudaError_t, const char* what, const std::string& detail) {
-  throw std::runtime_error(std::string("emulated CUDA error in ") + what + " (" + detail + ")");
-}
-void* alloc(size_t bytes) {
-  void* p = std::malloc(bytes == 0 ? 1 : bytes);
-  if (!p) throw std::bad_alloc();
-  return p;
-}
-void free(void* ptr, size_t) { std::free(ptr); }
-}  // namespace ddpm::cuda
+// The emulated memory and stream API ("device" memory from malloc, so ASan
+// sees every overrun) is tests/cuda_emu/emu_runtime.cpp, linked in.
 
 // Defined in kernels/conv2d.cpp, which the emulation does not build.
 namespace ddpm::kernels {

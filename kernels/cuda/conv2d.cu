@@ -62,7 +62,9 @@
 
 #include "kernels/conv2d.h"
 #include "kernels/cuda/conv2d_igemm.h"
+#include "kernels/cuda/device_info.cuh"
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/scratch.cuh"
 #include "tensor/cuda_backend.h"
 
 namespace ddpm::kernels::cuda {
@@ -107,42 +109,6 @@ Geom geometry(const Conv2dDims& d, const char* op) {
   const auto i = [](int64_t v) { return static_cast<int>(v); };
   return make_geom(i(d.N), i(d.Cin), i(d.H), i(d.W), i(d.Cout), i(d.K), i(d.stride), i(d.pad));
 }
-
-int sm_count() {
-  static const int count = [] {
-    int dev = 0, n = 0;
-    check(cudaGetDevice(&dev), "cudaGetDevice");
-    check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev), "cudaDeviceGetAttribute");
-    return n > 0 ? n : 1;
-  }();
-  return count;
-}
-
-// Device scratch from the caching allocator, returned by release() (which
-// may throw in guard mode) or, on an exception path, by the destructor.
-class Scratch {
- public:
-  explicit Scratch(size_t bytes) : bytes_(bytes), ptr_(static_cast<float*>(ddpm::cuda::alloc(bytes))) {}
-  ~Scratch() {
-    if (!ptr_) return;
-    try {
-      ddpm::cuda::free(ptr_, bytes_);
-    } catch (...) {  // already unwinding from the error that matters
-    }
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  float* get() const { return ptr_; }
-  void release() {
-    float* p = ptr_;
-    ptr_ = nullptr;
-    ddpm::cuda::free(p, bytes_);
-  }
-
- private:
-  size_t bytes_;
-  float* ptr_;
-};
 
 // ---------------------------------------------------------------------------
 // The main loop, shared by the passes. A Loader, made per thread for the
@@ -455,11 +421,11 @@ void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, flo
   }
   Scratch partial(static_cast<size_t>(splits) * static_cast<size_t>(wsize) * sizeof(float));
   if (tf32)
-    conv2d_bwd_weight_kernel<Tf32Core><<<grid, kThreads, 0, s>>>(x, grad_out, partial.get(), g, tiles_per_split);
+    conv2d_bwd_weight_kernel<Tf32Core><<<grid, kThreads, 0, s>>>(x, grad_out, partial.as<float>(), g, tiles_per_split);
   else
-    conv2d_bwd_weight_kernel<SimtCore><<<grid, kThreads, 0, s>>>(x, grad_out, partial.get(), g, tiles_per_split);
+    conv2d_bwd_weight_kernel<SimtCore><<<grid, kThreads, 0, s>>>(x, grad_out, partial.as<float>(), g, tiles_per_split);
   DDPM_CUDA_LAUNCHED(kname, detail + ", " + std::to_string(splits) + " splits");
-  conv2d_bwd_weight_reduce_kernel<<<blocks_for(wsize), 256, 0, s>>>(partial.get(), grad_w, wsize, splits);
+  conv2d_bwd_weight_reduce_kernel<<<blocks_for(wsize), 256, 0, s>>>(partial.as<float>(), grad_w, wsize, splits);
   DDPM_CUDA_LAUNCHED("conv2d_bwd_weight_reduce_kernel", detail);
   partial.release();  // later users of the block are ordered after the reduce on the one stream
 }

@@ -34,7 +34,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/cuda/device_info.cuh"
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/scratch.cuh"
 #include "kernels/group_norm.h"
 #include "tensor/cuda_backend.h"
 
@@ -47,16 +49,6 @@ using ddpm::cuda::check;
 constexpr int kReduceThreads = 256;
 constexpr int64_t kMinChunk = 1024;  // elements per reducing block, at least
 
-int sm_count() {
-  static const int count = [] {
-    int dev = 0, n = 0;
-    check(cudaGetDevice(&dev), "cudaGetDevice");
-    check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev), "cudaDeviceGetAttribute");
-    return n > 0 ? n : 1;
-  }();
-  return count;
-}
-
 // Splits of a reduction over `items` independent sums of `len` elements
 // each: enough blocks for about four per SM, at most one per kMinChunk.
 int splits_for(int64_t items, int64_t len) {
@@ -64,34 +56,6 @@ int splits_for(int64_t items, int64_t len) {
   const int64_t most = std::max<int64_t>(1, (len + kMinChunk - 1) / kMinChunk);
   return static_cast<int>(std::clamp<int64_t>(want, 1, std::min<int64_t>(most, 65535)));
 }
-
-// Device scratch from the caching allocator (see kernels/cuda/conv2d.cu).
-class Scratch {
- public:
-  explicit Scratch(size_t bytes) : bytes_(bytes), ptr_(ddpm::cuda::alloc(bytes)) {}
-  ~Scratch() {
-    if (!ptr_) return;
-    try {
-      ddpm::cuda::free(ptr_, bytes_);
-    } catch (...) {  // already unwinding from the error that matters
-    }
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <class T>
-  T* as() const {
-    return static_cast<T*>(ptr_);
-  }
-  void release() {
-    void* p = ptr_;
-    ptr_ = nullptr;
-    ddpm::cuda::free(p, bytes_);
-  }
-
- private:
-  size_t bytes_;
-  void* ptr_;
-};
 
 // Sums two per-thread doubles over the block in a fixed tree; thread 0 gets
 // the totals. blockDim.x is a power of two <= kReduceThreads.

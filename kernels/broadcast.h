@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "tensor/host_device.h"
 #include "tensor/shape.h"
 
 namespace ddpm::kernels {
@@ -27,5 +28,18 @@ struct BroadcastPlan {
 // Plan for an output of shape `out` reading operands of shapes a and b (each
 // broadcastable to out).
 BroadcastPlan make_broadcast_plan(const Shape& out, const Shape& a, const Shape& b);
+
+// Offsets in operands 0 and 1 of row r of the plan (a flat index over every
+// dimension but the last); the CPU and CUDA kernels walk rows with it.
+DDPM_HD void row_offsets(const BroadcastPlan& p, int64_t r, int64_t& oa, int64_t& ob) {
+  oa = 0;
+  ob = 0;
+  for (int d = p.ndim - 2; d >= 0; --d) {
+    const int64_t i = r % p.shape[d];
+    r /= p.shape[d];
+    oa += i * p.stride[0][d];
+    ob += i * p.stride[1][d];
+  }
+}
 
 }  // namespace ddpm::kernels

@@ -12,18 +12,6 @@ namespace ddpm::kernels::cpu {
 
 namespace {
 
-// Offsets of row r (a flattened index over all dims but the last) in each operand.
-inline void row_offsets(const BroadcastPlan& p, int64_t r, int64_t& oa, int64_t& ob) {
-  oa = 0;
-  ob = 0;
-  for (int d = p.ndim - 2; d >= 0; --d) {
-    const int64_t i = r % p.shape[d];
-    r /= p.shape[d];
-    oa += i * p.stride[0][d];
-    ob += i * p.stride[1][d];
-  }
-}
-
 template <class T, class Op>
 void run_binary(const T* a, const T* b, T* out, const BroadcastPlan& p, Op op) {
   if (p.ndim == 0) {

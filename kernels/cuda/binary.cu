@@ -75,18 +75,6 @@ __global__ void binary_fwd_kernel(const float* a, const float* b, float* out, in
   if (i < n) out[i] = apply<Op>(a[i * a_step], b[i * b_step]);
 }
 
-// Offsets in a and b of row r (a flat index over every dimension but the last).
-__device__ __forceinline__ void row_offsets(const BroadcastPlan& p, int64_t r, int64_t& oa, int64_t& ob) {
-  oa = 0;
-  ob = 0;
-  for (int d = p.ndim - 2; d >= 0; --d) {
-    const int64_t i = r % p.shape[d];
-    r /= p.shape[d];
-    oa += i * p.stride[0][d];
-    ob += i * p.stride[1][d];
-  }
-}
-
 // General plan (ndim >= 1). Vec4: each unit is a quad of one row (the row
 // length is a multiple of 4); otherwise each unit is one element.
 template <BinaryOp Op, bool Vec4>

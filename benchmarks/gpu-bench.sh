@@ -93,14 +93,23 @@ else
 fi
 gen=()
 command -v ninja >/dev/null && gen=(-G Ninja)
-if [[ ! -f "$build/CMakeCache.txt" ]]; then
-  cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
-    -DDDPM_WITH_CUDA=ON -DBUILD_TESTING=OFF "${cudnn_args[@]}" || { echo "gpu-bench: configure failed"; exit 1; }
-elif [[ ${#cudnn_args[@]} -gt 0 ]]; then
-  cmake "$build" "${cudnn_args[@]}" >/dev/null
+if [[ -f "$build/SOURCES.sha256" && ! -f "$build/CMakeCache.txt" ]]; then
+  # Programs built elsewhere (scripts/pack-binaries.sh), which
+  # scripts/gpu-check.sh has matched against these sources: nothing to build.
+  echo "gpu-bench: prebuilt programs in $build (sources $(cat "$build/SOURCES.sha256"))"
+  for b in ddpm-bench ddpm-bench-e2e; do
+    [[ -x "$build/benchmarks/$b" ]] || { echo "gpu-bench: $build/benchmarks/$b is missing"; exit 1; }
+  done
+else
+  if [[ ! -f "$build/CMakeCache.txt" ]]; then
+    cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+      -DDDPM_WITH_CUDA=ON -DBUILD_TESTING=OFF "${cudnn_args[@]}" || { echo "gpu-bench: configure failed"; exit 1; }
+  elif [[ ${#cudnn_args[@]} -gt 0 ]]; then
+    cmake "$build" "${cudnn_args[@]}" >/dev/null
+  fi
+  cmake --build "$build" --target ddpm-bench ddpm-bench-e2e -j "$(nproc)" || { echo "gpu-bench: build failed"; exit 1; }
+  echo "gpu-bench: built in $((SECONDS - start)) s; $(left) s of the budget left"
 fi
-cmake --build "$build" --target ddpm-bench ddpm-bench-e2e -j "$(nproc)" || { echo "gpu-bench: build failed"; exit 1; }
-echo "gpu-bench: built in $((SECONDS - start)) s; $(left) s of the budget left"
 
 # Kernels.
 if has kernels; then

@@ -8,7 +8,11 @@
 # For a machine with nvcc, CMake, ninja, compute-sanitizer and PyTorch but no
 # network and no apt: the header-only dependencies (and zlib's header, and a
 # little Fashion-MNIST) come in .deps/ of the checkout (scripts/pack-deps.sh
-# here, carry: [".deps"] there).
+# here, carry: [".deps"] there). When .deps/prebuilt/ holds the programs
+# built here from the same sources (scripts/pack-binaries.sh; checked by
+# scripts/source-hash.sh, and every library they link must be found), the
+# check runs those and builds nothing: the build's minutes stay for the GPU
+# work. Then the CPU tests (which CI runs anyway) are skipped.
 #
 # Every step logs to its own file and has a time cap; a failing step does
 # not stop the others (a step that needs the build is skipped when the build
@@ -25,6 +29,9 @@
 #   GPU_CHECK_TRAIN_STEPS  steps of the smoke run (default 200)
 #   GPU_CHECK_SKIP      steps not to run, e.g. "memcheck racecheck" (they are
 #                       reported as skipped, not failed)
+#   GPU_CHECK_CAP_<step>  a step's cap in seconds instead of its default
+#                       (GPU_CHECK_CAP_memcheck=120; '-' in a name is '_')
+#   GPU_CHECK_NO_PREBUILT=1  build even when .deps/prebuilt/ matches
 set -uo pipefail
 if [ $# -ne 1 ]; then
   echo "usage: scripts/gpu-check.sh OUTDIR" >&2
@@ -53,6 +60,8 @@ failed=0
 # logs/NAME.log, for at most CAP seconds and what the budget leaves.
 step() {
   local name=$1 cap=$2 cmd=$3
+  local override="GPU_CHECK_CAP_${name//-/_}"
+  [ -n "${!override:-}" ] && cap=${!override}
   if [[ " $skip_steps " == *" $name "* ]]; then
     skip "$name" "GPU_CHECK_SKIP" ok
     return
@@ -107,8 +116,53 @@ step env 60 '
   cat "$out/env.txt"
   nvidia-smi -L'
 
+# ---- the libraries the programs load ----
+# The CUDA toolkit's first; PyTorch's wheels (cuDNN for ddpm-bench, which the
+# machine may have only there; cuBLAS) after it.
+wheel_libs=$(python3 -c '
+import importlib
+for m in ("nvidia.cudnn", "nvidia.cublas", "nvidia.cu13", "nvidia.cuda_runtime"):
+    try:
+        for p in importlib.import_module(m).__path__: print(p + "/lib")
+    except Exception: pass' 2>/dev/null | tr '\n' ':')
+export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${wheel_libs}${LD_LIBRARY_PATH:-}"
+export LD_LIBRARY_PATH=${LD_LIBRARY_PATH%:}
+
+# ---- prebuilt programs, or the build ----
+prebuilt=$root/.deps/prebuilt
+use_prebuilt=0
+if [ -f "$prebuilt/SOURCES.sha256" ] && [ "${GPU_CHECK_NO_PREBUILT:-0}" != 1 ]; then
+  failed_before=$failed
+  # Passes when the carried programs were built from these very sources and
+  # every library they need is found; otherwise the build below runs.
+  step prebuilt 60 '
+    want=$(cat "$root/.deps/prebuilt/SOURCES.sha256"); have=$("$root/scripts/source-hash.sh")
+    echo "sources: carried binaries $want, checkout $have"
+    [ "$want" = "$have" ] || { echo "the binaries were built from other sources: building instead"; exit 1; }
+    echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+    missing=0
+    for b in tests/gpu/ddpm_gpu_tests tools/ddpm-train tools/ddpm-sample benchmarks/ddpm-bench benchmarks/ddpm-bench-e2e; do
+      f="$root/.deps/prebuilt/$b"
+      [ -x "$f" ] || { echo "$b: missing"; missing=1; continue; }
+      echo "== ldd $b"; ldd "$f"
+      ldd "$f" | grep -q "not found" && { echo "$b: a library is not found"; missing=1; }
+    done
+    exit $missing'
+  if [ "${results[-1]}" = PASS ]; then
+    use_prebuilt=1
+    build=$prebuilt
+  else
+    # A failed match is not a failed check: the build below decides.
+    results[-1]="SKIP (not usable: built instead)"
+    failed=$failed_before
+  fi
+fi
+
 # ---- build ----
-if [ -d "$root/.deps/include" ]; then
+if [ $use_prebuilt = 1 ]; then
+  skip configure "prebuilt binaries of these sources" ok
+  skip build "prebuilt binaries of these sources" ok
+elif [ -d "$root/.deps/include" ]; then
   step configure 120 'cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
       -DDDPM_DEPS_DIR="$root/.deps" -DDDPM_WERROR=OFF'
 else
@@ -116,15 +170,20 @@ else
 fi
 # Warnings do not stop the build here (another compiler may warn about new
 # things); the summary counts them.
-step build 420 'cmake --build "$build" -j "$jobs"'
+[ $use_prebuilt = 1 ] || step build 420 'cmake --build "$build" -j "$jobs"'
 built=0
 [ -x "$build/tests/gpu/ddpm_gpu_tests" ] && [ -x "$build/tools/ddpm-train" ] && built=1
 warnings=$(grep -c "warning:" "$logs/build.log" 2>/dev/null || true)
+[ $use_prebuilt = 1 ] && warnings="none here (prebuilt by scripts/pack-binaries.sh with -Werror)"
 
 # ---- tests ----
 if [ $built = 1 ]; then
   step gpu-tests 240 '"$build/tests/gpu/ddpm_gpu_tests" --no-intro'
-  step cpu-tests 180 'ctest --test-dir "$build" -E "^gpu$" -j "$jobs" --output-on-failure'
+  if [ $use_prebuilt = 1 ]; then
+    skip cpu-tests "prebuilt mode builds no CPU tests; CI runs them" ok
+  else
+    step cpu-tests 180 'ctest --test-dir "$build" -E "^gpu$" -j "$jobs" --output-on-failure'
+  fi
 else
   for s in gpu-tests cpu-tests; do skip "$s" "the build failed" fail; done
 fi

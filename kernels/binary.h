@@ -35,7 +35,8 @@ Tensor sum_to(const Tensor& x, const Shape& shape);
 namespace cpu {
 template <class T>
 void binary_fwd(BinaryOp op, const T* a, const T* b, T* out, const BroadcastPlan& plan);
-// out (of the small shape, zeroed by the callee) += x over broadcast dims;
+// out (of the small shape) = x summed over the broadcast dims, in double and
+// rounded once (as on CUDA); every element of out is written;
 // plan: output shape = x's shape, operand 0 = x (contiguous), operand 1 = out.
 template <class T>
 void sum_to(const T* x, T* out, int64_t out_numel, const BroadcastPlan& plan);

@@ -1,8 +1,13 @@
 // The autograd engine: accumulation, topological order, freed graphs, errors.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <vector>
+
 #include "autograd/functions.h"
 #include "autograd/node.h"
+#include "kernels/binary.h"
+#include "tensor/rng.h"
 
 using namespace ddpm;
 
@@ -83,4 +88,45 @@ TEST_CASE("autograd: a deep chain runs without recursion limits") {
   for (int i = 0; i < 20000; ++i) y = add_scalar(y, 0.0);
   sum(y).backward();
   CHECK(x.grad().item() == 1.0);
+}
+
+TEST_CASE("autograd: broadcast gradients (sum_to) are exact sums rounded once to float") {
+  // A float accumulator over thousands of random-sign terms drifts by many
+  // ulps of the (cancelling) total; the CPU and CUDA kernels both sum in
+  // double and round once, so each result is within an ulp of the exact sum.
+  struct Case {
+    Shape big, small;
+  };
+  for (const Case& c : {Case{{3, 41, 53}, {}}, Case{{2, 3, 20, 20}, {2, 3, 1, 1}}, Case{{64, 33}, {33}},
+                        Case{{4, 1, 6}, {1, 1, 6}}}) {
+    const Tensor x = rand_uniform(c.big, -1.0, 1.0, 7, 3, DType::f32);
+    const Tensor s = kernels::sum_to(x, c.small);
+    REQUIRE(s.shape() == c.small);
+    const std::vector<float> xv = x.to_vector<float>();
+    const std::vector<float> sv = s.to_vector<float>();
+    // The exact sums in double, by explicit index arithmetic over the shapes.
+    const int64_t n = x.numel();
+    std::vector<double> ref(sv.size(), 0.0);
+    const Shape& b = c.big;
+    Shape sm(b.size(), 1);  // the small shape right-aligned to the big one
+    for (size_t i = 0; i < c.small.size(); ++i) sm[b.size() - c.small.size() + i] = c.small[i];
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t rem = i, out = 0, stride = 1;
+      std::vector<int64_t> idx(b.size());
+      for (size_t d = b.size(); d-- > 0;) {
+        idx[d] = rem % b[d];
+        rem /= b[d];
+      }
+      for (size_t d = b.size(); d-- > 0;) {
+        if (sm[d] != 1) out += idx[d] * stride;
+        stride *= sm[d];
+      }
+      ref[static_cast<size_t>(out)] += static_cast<double>(xv[static_cast<size_t>(i)]);
+    }
+    for (size_t i = 0; i < sv.size(); ++i) {
+      INFO("sum_to " << shape_str(c.big) << " -> " << shape_str(c.small) << " element " << i << ": " << sv[i]
+                     << " vs exact " << ref[i]);
+      CHECK(std::abs(static_cast<double>(sv[i]) - ref[i]) <= std::ldexp(std::abs(ref[i]), -23));
+    }
+  }
 }

@@ -3,7 +3,7 @@
 // The plan's last (merged) dimension is the inner loop, with stride 0 or 1
 // for each operand in the common cases, so the compiler vectorises it; rows
 // of the outer dimensions are split across threads.
-#include <cstring>
+#include <vector>
 
 #include "kernels/binary.h"
 #include "kernels/cpu/parallel.h"
@@ -55,13 +55,15 @@ void binary_fwd(BinaryOp op, const T* a, const T* b, T* out, const BroadcastPlan
 
 template <class T>
 void sum_to(const T* x, T* out, int64_t out_numel, const BroadcastPlan& p) {
-  std::memset(out, 0, static_cast<size_t>(out_numel) * sizeof(T));
   if (p.ndim == 0) {
     out[0] = x[0];
     return;
   }
   // Sequential on purpose: a fixed summation order, and the reductions the
-  // engine needs here (bias and time-embedding gradients) are small.
+  // engine needs here (bias and time-embedding gradients) are small. The
+  // sums run in double and are rounded once, as on CUDA: a float running sum
+  // over thousands of random-sign terms drifts by many ulps of the total.
+  std::vector<double> acc(static_cast<size_t>(out_numel), 0.0);
   const int64_t inner = p.shape[p.ndim - 1];
   const int64_t rows = p.numel / inner;
   const int64_t so = p.stride[1][p.ndim - 1];
@@ -69,15 +71,16 @@ void sum_to(const T* x, T* out, int64_t out_numel, const BroadcastPlan& p) {
     int64_t ox, oo;
     row_offsets(p, r, ox, oo);
     const T* px = x + ox;
-    T* po = out + oo;
+    double* po = acc.data() + oo;
     if (so == 0) {
-      T acc = 0;
-      for (int64_t j = 0; j < inner; ++j) acc += px[j];
-      po[0] += acc;
+      double s = 0;
+      for (int64_t j = 0; j < inner; ++j) s += static_cast<double>(px[j]);
+      po[0] += s;
     } else {
-      for (int64_t j = 0; j < inner; ++j) po[j * so] += px[j];
+      for (int64_t j = 0; j < inner; ++j) po[j * so] += static_cast<double>(px[j]);
     }
   }
+  for (int64_t i = 0; i < out_numel; ++i) out[i] = static_cast<T>(acc[static_cast<size_t>(i)]);
 }
 
 template void binary_fwd<float>(BinaryOp, const float*, const float*, float*, const BroadcastPlan&);

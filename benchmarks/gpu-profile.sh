@@ -9,7 +9,8 @@
 #
 #   benchmarks/gpu-profile.sh OUTDIR
 #
-# Leaves OUTDIR/profile-train.csv, profile-sample.csv (ncu's raw rows) and
+# Leaves OUTDIR/profile-train.csv, profile-sample.csv (ncu's raw rows),
+# profile-detail.txt (ncu's sections for two conv2d forward launches) and
 # profile.txt (per kernel: launches, total ms, share of the run's kernel
 # time; the largest first). ncu serialises the launches and adds its own
 # time between them, so the sums say where the kernel time goes, not how
@@ -38,6 +39,14 @@ profile() {
 }
 profile train --device cuda --what train --iters 1 --warmup 1
 profile sample --device cuda --what sample --sampler ddim --steps 5 --repeats 1
+# The why of the largest kernel: ncu's speed-of-light, occupancy, warp-state
+# and workload sections for the 2nd and 3rd conv2d forward launches of a
+# training step (64->64 at 32x32 and 64->128 at 16x16, batch 128).
+echo "== detail: conv2d_fwd_kernel launches 2 and 3 of a training step"
+"$ncu" --clock-control none --kernel-name regex:conv2d_fwd_kernel --launch-skip 1 --launch-count 2 \
+  --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+  --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
+  "$bench" --device cuda --what train --iters 1 --warmup 0 >"$out/profile-detail.txt" 2>&1 || rc=1
 
 python3 - "$out" <<'PY' | tee "$out/profile.txt"
 import csv, collections, sys, os

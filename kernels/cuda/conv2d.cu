@@ -22,7 +22,12 @@
 //             ranges (grid.z) when the weight alone would give too few blocks;
 //             each split writes its own partial gW, and a second kernel adds
 //             the S partials in split order: deterministic, no float atomics.
-//             The bias gradient is a separate per-channel reduction.
+//             The bias gradient is a separate per-channel reduction, over
+//             image ranges when the channels alone leave SMs idle.
+// fwd and bwd-data split their reductions the same way (partial y or gx per
+// split, the same ordered second pass, which adds fwd's bias) when their
+// output tiles give fewer blocks than there are SMs: small batches, and the
+// 4x4 and 8x8 layers, whose few output tiles have the longest reductions.
 //
 // Block tile 64 (m) x 128 (n) x 8 (k), 256 threads, shared-memory tiles
 // As[k][m] and Bs[k][n], double-buffered: while the block computes on one
@@ -138,32 +143,41 @@ __device__ void mainloop(Core& core, Loader& ld, int kt_begin, int kt_end) {
   }
 }
 
-// Writes y = conv(x, w) + b for the block's 64 x 128 tile of (co, pixel).
+// Writes y = conv(x, w) + b for the block's 64 x 128 tile of (co, pixel),
+// summed over the k-tiles [z*tiles_per_split, (z+1)*tiles_per_split) of the
+// (ci,kh,kw) reduction, z = blockIdx.z, into out = y (one split, with the
+// bias) or partial + z*N*Cout*Ho*Wo (bias null; the reduce kernel adds it).
 template <class Core>
 __global__ void __launch_bounds__(kThreads)
     conv2d_fwd_kernel(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
-                      float* __restrict__ y, Geom g) {
+                      float* __restrict__ out, Geom g, int tiles_per_split) {
   const int m0 = static_cast<int>(blockIdx.y) * kBM;
   const int j0 = static_cast<int>(blockIdx.x) * kBN;
+  const int z = static_cast<int>(blockIdx.z);
   const int tid = static_cast<int>(threadIdx.x);
   FwdLoader ld(x, w, g, m0, j0, tid);
   Core core;
-  mainloop(core, ld, 0, ceil_div(g.CKK, kBK));
-  core.for_each(tid, FwdEpilogue{y, bias, g, m0, j0});
+  const int kt_begin = z * tiles_per_split;
+  mainloop(core, ld, kt_begin, imin(ceil_div(g.CKK, kBK), kt_begin + tiles_per_split));
+  core.for_each(tid, FwdEpilogue{out + static_cast<int64_t>(z) * g.pix_out * g.Cout, bias, g, m0, j0});
 }
 
-// Writes gx for the block's 64 x 128 tile of (ci, input pixel).
+// Writes gx for the block's 64 x 128 tile of (ci, input pixel), over the
+// k-tiles of split z = blockIdx.z of the (co,kh,kw) reduction, into out = gx
+// (one split) or partial + z*N*Cin*H*W.
 template <class Core, bool kUnitStride>
 __global__ void __launch_bounds__(kThreads)
-    conv2d_bwd_data_kernel(const float* __restrict__ gy, const float* __restrict__ w, float* __restrict__ gx,
-                           Geom g) {
+    conv2d_bwd_data_kernel(const float* __restrict__ gy, const float* __restrict__ w, float* __restrict__ out,
+                           Geom g, int tiles_per_split) {
   const int m0 = static_cast<int>(blockIdx.y) * kBM;
   const int j0 = static_cast<int>(blockIdx.x) * kBN;
+  const int z = static_cast<int>(blockIdx.z);
   const int tid = static_cast<int>(threadIdx.x);
   BwdDataLoader<kUnitStride> ld(gy, w, g, m0, j0, tid);
   Core core;
-  mainloop(core, ld, 0, ceil_div(g.CoKK, kBK));
-  core.for_each(tid, BwdDataEpilogue{gx, g, m0, j0});
+  const int kt_begin = z * tiles_per_split;
+  mainloop(core, ld, kt_begin, imin(ceil_div(g.CoKK, kBK), kt_begin + tiles_per_split));
+  core.for_each(tid, BwdDataEpilogue{out + static_cast<int64_t>(z) * g.pix_in * g.Cin, g, m0, j0});
 }
 
 // The block's 64 x 128 tile of gw (co, (ci,kh,kw)) summed over the pixels of
@@ -184,37 +198,55 @@ __global__ void __launch_bounds__(kThreads)
   core.for_each(tid, BwdWeightEpilogue{out + static_cast<int64_t>(z) * g.Cout * g.CKK, g, m0, c0});
 }
 
-// gw[i] = sum_z partial[z][i], z = 0..splits-1 in order.
-__global__ void conv2d_bwd_weight_reduce_kernel(const float* __restrict__ partial, float* __restrict__ gw,
-                                                int64_t size, int splits) {
+// out[i] = sum_z partial[z][i] (+ bias[(i / HW) % C]), z = 0..splits-1 in
+// order: the second pass of every split reduction (fwd, bwd-data, bwd-weight).
+__global__ void conv2d_split_reduce_kernel(const float* __restrict__ partial, float* __restrict__ out,
+                                           int64_t size, int splits, const float* __restrict__ bias, int C,
+                                           int HW) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < size;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     float acc = partial[i];
     for (int z = 1; z < splits; ++z) acc += partial[z * size + i];
-    gw[i] = acc;
+    out[i] = bias ? acc + bias[(i / HW) % C] : acc;
   }
 }
 
-// gb[co] = sum_{n,p} gy[n,co,p]: one block per channel; each thread sums a
-// fixed strided subset in double, then a fixed-shape tree in shared memory.
+// gb[co] = sum_{n,p} gy[n,co,p] in two passes. Pass 1: block (c, s) sums
+// images [s*per, (s+1)*per) of channel c (each thread a fixed strided
+// subset in double, then a fixed-shape tree in shared memory) into
+// part[s*C + c]; blockIdx.y = s spreads a few channels over all SMs. Pass 2
+// adds the S partials of each channel in order.
 constexpr int kBiasThreads = 256;
 __global__ void __launch_bounds__(kBiasThreads)
-    conv2d_bwd_bias_kernel(const float* __restrict__ gy, float* __restrict__ gb, int N, int C, int HW) {
-  __shared__ double part[kBiasThreads];
+    conv2d_bwd_bias_kernel(const float* __restrict__ gy, double* __restrict__ part, int N, int C, int HW,
+                           int per) {
+  __shared__ double tree[kBiasThreads];
   const int c = static_cast<int>(blockIdx.x);
+  const int s = static_cast<int>(blockIdx.y);
   const int tid = static_cast<int>(threadIdx.x);
+  const int n_end = imin(N, (s + 1) * per);
   double acc = 0;
-  for (int n = 0; n < N; ++n) {
+  for (int n = s * per; n < n_end; ++n) {
     const float* row = gy + (static_cast<int64_t>(n) * C + c) * HW;
     for (int i = tid; i < HW; i += kBiasThreads) acc += static_cast<double>(row[i]);
   }
-  part[tid] = acc;
+  tree[tid] = acc;
   __syncthreads();
-  for (int s = kBiasThreads / 2; s > 0; s /= 2) {
-    if (tid < s) part[tid] += part[tid + s];
+  for (int h = kBiasThreads / 2; h > 0; h /= 2) {
+    if (tid < h) tree[tid] += tree[tid + h];
     __syncthreads();
   }
-  if (tid == 0) gb[c] = static_cast<float>(part[0]);
+  if (tid == 0) part[static_cast<int64_t>(s) * C + c] = tree[0];
+}
+
+__global__ void conv2d_bwd_bias_reduce_kernel(const double* __restrict__ part, float* __restrict__ gb, int C,
+                                              int splits) {
+  for (int c = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); c < C;
+       c += static_cast<int>(gridDim.x * blockDim.x)) {
+    double acc = 0;
+    for (int s = 0; s < splits; ++s) acc += part[static_cast<int64_t>(s) * C + c];
+    gb[c] = static_cast<float>(acc);
+  }
 }
 
 // ---- direct reference kernels ----
@@ -317,6 +349,14 @@ dim3 gemm_grid(int rows, int cols, int splits = 1) {
               static_cast<unsigned>(splits));
 }
 
+// The split of a fwd or bwd-data reduction of `tiles` k-tiles: none when the
+// output tiles alone give every SM a block, else split_plan's (about two
+// blocks per SM); small batches and the 4x4 / 8x8 layers need it.
+SplitPlan output_split(int tiles, int mn_blocks) {
+  if (mn_blocks >= sm_count()) return SplitPlan{tiles, 1};
+  return split_plan(tiles, mn_blocks, sm_count());
+}
+
 void check_grid_rows(int rows, const Conv2dDims& d, const char* op) {
   if (ceil_div(rows, kBM) > 65535)
     throw std::invalid_argument(std::string(op) + ": " + dims_str(d) + " has too many channels for the CUDA kernels");
@@ -328,57 +368,85 @@ void conv2d_fwd(const float* x, const float* w, const float* bias, float* y, con
                 Conv2dCudaAlgo algo) {
   const char* op = "conv2d";
   const Geom g = geometry(d, op);
-  if (static_cast<int64_t>(g.N) * g.Cout * g.HWo == 0) return;
+  const int64_t ysize = static_cast<int64_t>(g.N) * g.Cout * g.HWo;
+  if (ysize == 0) return;
   const std::string detail = launch_detail(d, algo);
   cudaStream_t s = ddpm::cuda::stream();
-  switch (algo) {
-    case Conv2dCudaAlgo::direct:
-      conv2d_fwd_direct_kernel<<<blocks_for(static_cast<int64_t>(g.N) * g.Cout * g.HWo), 256, 0, s>>>(x, w, bias,
-                                                                                                      y, g);
-      DDPM_CUDA_LAUNCHED("conv2d_fwd_direct_kernel", detail);
-      return;
-    case Conv2dCudaAlgo::implicit_gemm_tf32:
-      check_grid_rows(g.Cout, d, op);
-      conv2d_fwd_kernel<Tf32Core><<<gemm_grid(g.Cout, g.pix_out), kThreads, 0, s>>>(x, w, bias, y, g);
-      DDPM_CUDA_LAUNCHED("conv2d_fwd_kernel<tf32>", detail);
-      return;
-    default:
-      check_grid_rows(g.Cout, d, op);
-      conv2d_fwd_kernel<SimtCore><<<gemm_grid(g.Cout, g.pix_out), kThreads, 0, s>>>(x, w, bias, y, g);
-      DDPM_CUDA_LAUNCHED("conv2d_fwd_kernel<fp32>", detail);
-      return;
+  if (algo == Conv2dCudaAlgo::direct) {
+    conv2d_fwd_direct_kernel<<<blocks_for(ysize), 256, 0, s>>>(x, w, bias, y, g);
+    DDPM_CUDA_LAUNCHED("conv2d_fwd_direct_kernel", detail);
+    return;
   }
+  check_grid_rows(g.Cout, d, op);
+  const SplitPlan plan = output_split(ceil_div(g.CKK, kBK), ceil_div(g.Cout, kBM) * ceil_div(g.pix_out, kBN));
+  const dim3 grid = gemm_grid(g.Cout, g.pix_out, plan.splits);
+  const bool tf32 = algo == Conv2dCudaAlgo::implicit_gemm_tf32;
+  const char* kname = tf32 ? "conv2d_fwd_kernel<tf32>" : "conv2d_fwd_kernel<fp32>";
+  const auto launch = [&](const float* b, float* out) {
+    if (tf32)
+      conv2d_fwd_kernel<Tf32Core><<<grid, kThreads, 0, s>>>(x, w, b, out, g, plan.tiles_per_split);
+    else
+      conv2d_fwd_kernel<SimtCore><<<grid, kThreads, 0, s>>>(x, w, b, out, g, plan.tiles_per_split);
+  };
+  if (plan.splits == 1) {
+    launch(bias, y);
+    DDPM_CUDA_LAUNCHED(kname, detail);
+    return;
+  }
+  Scratch partial(static_cast<size_t>(plan.splits) * static_cast<size_t>(ysize) * sizeof(float));
+  launch(nullptr, partial.as<float>());
+  DDPM_CUDA_LAUNCHED(kname, detail + ", " + std::to_string(plan.splits) + " splits");
+  conv2d_split_reduce_kernel<<<blocks_for(ysize), 256, 0, s>>>(partial.as<float>(), y, ysize, plan.splits, bias,
+                                                               g.Cout, g.HWo);
+  DDPM_CUDA_LAUNCHED("conv2d_split_reduce_kernel", detail);
+  partial.release();  // later users of the block are ordered after the reduce on the one stream
 }
 
 void conv2d_bwd_data(const float* grad_out, const float* w, float* grad_x, const Conv2dDims& d,
                      Conv2dCudaAlgo algo) {
   const char* op = "conv2d backward-data";
   const Geom g = geometry(d, op);
-  if (static_cast<int64_t>(g.N) * g.Cin * g.HW == 0) return;
+  const int64_t xsize = static_cast<int64_t>(g.N) * g.Cin * g.HW;
+  if (xsize == 0) return;
   const std::string detail = launch_detail(d, algo);
   cudaStream_t s = ddpm::cuda::stream();
   if (algo == Conv2dCudaAlgo::direct) {
-    conv2d_bwd_data_direct_kernel<<<blocks_for(static_cast<int64_t>(g.N) * g.Cin * g.HW), 256, 0, s>>>(
-        grad_out, w, grad_x, g);
+    conv2d_bwd_data_direct_kernel<<<blocks_for(xsize), 256, 0, s>>>(grad_out, w, grad_x, g);
     DDPM_CUDA_LAUNCHED("conv2d_bwd_data_direct_kernel", detail);
     return;
   }
   check_grid_rows(g.Cin, d, op);
-  const dim3 grid = gemm_grid(g.Cin, g.pix_in);
+  const SplitPlan plan = output_split(ceil_div(g.CoKK, kBK), ceil_div(g.Cin, kBM) * ceil_div(g.pix_in, kBN));
+  const dim3 grid = gemm_grid(g.Cin, g.pix_in, plan.splits);
   const bool unit = g.stride == 1;
-  if (algo == Conv2dCudaAlgo::implicit_gemm_tf32) {
-    if (unit)
-      conv2d_bwd_data_kernel<Tf32Core, true><<<grid, kThreads, 0, s>>>(grad_out, w, grad_x, g);
-    else
-      conv2d_bwd_data_kernel<Tf32Core, false><<<grid, kThreads, 0, s>>>(grad_out, w, grad_x, g);
-    DDPM_CUDA_LAUNCHED("conv2d_bwd_data_kernel<tf32>", detail);
-  } else {
-    if (unit)
-      conv2d_bwd_data_kernel<SimtCore, true><<<grid, kThreads, 0, s>>>(grad_out, w, grad_x, g);
-    else
-      conv2d_bwd_data_kernel<SimtCore, false><<<grid, kThreads, 0, s>>>(grad_out, w, grad_x, g);
-    DDPM_CUDA_LAUNCHED("conv2d_bwd_data_kernel<fp32>", detail);
+  const bool tf32 = algo == Conv2dCudaAlgo::implicit_gemm_tf32;
+  const char* kname = tf32 ? "conv2d_bwd_data_kernel<tf32>" : "conv2d_bwd_data_kernel<fp32>";
+  const auto launch = [&](float* out) {
+    const int tps = plan.tiles_per_split;
+    if (tf32) {
+      if (unit)
+        conv2d_bwd_data_kernel<Tf32Core, true><<<grid, kThreads, 0, s>>>(grad_out, w, out, g, tps);
+      else
+        conv2d_bwd_data_kernel<Tf32Core, false><<<grid, kThreads, 0, s>>>(grad_out, w, out, g, tps);
+    } else {
+      if (unit)
+        conv2d_bwd_data_kernel<SimtCore, true><<<grid, kThreads, 0, s>>>(grad_out, w, out, g, tps);
+      else
+        conv2d_bwd_data_kernel<SimtCore, false><<<grid, kThreads, 0, s>>>(grad_out, w, out, g, tps);
+    }
+  };
+  if (plan.splits == 1) {
+    launch(grad_x);
+    DDPM_CUDA_LAUNCHED(kname, detail);
+    return;
   }
+  Scratch partial(static_cast<size_t>(plan.splits) * static_cast<size_t>(xsize) * sizeof(float));
+  launch(partial.as<float>());
+  DDPM_CUDA_LAUNCHED(kname, detail + ", " + std::to_string(plan.splits) + " splits");
+  conv2d_split_reduce_kernel<<<blocks_for(xsize), 256, 0, s>>>(partial.as<float>(), grad_x, xsize, plan.splits,
+                                                               nullptr, 1, 1);
+  DDPM_CUDA_LAUNCHED("conv2d_split_reduce_kernel", detail);
+  partial.release();
 }
 
 void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, float* grad_bias, const Conv2dDims& d,
@@ -393,10 +461,19 @@ void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, flo
     if (grad_bias) check(cudaMemsetAsync(grad_bias, 0, static_cast<size_t>(g.Cout) * sizeof(float), s), op, detail);
     return;
   }
-  if (grad_bias) {
-    conv2d_bwd_bias_kernel<<<static_cast<unsigned>(g.Cout), kBiasThreads, 0, s>>>(grad_out, grad_bias, g.N, g.Cout,
-                                                                                 g.HWo);
+  if (grad_bias && g.Cout > 0) {
+    // Enough image ranges for about two blocks per SM (one per channel when
+    // the channels alone fill them).
+    const int want = std::clamp(ceil_div(2 * sm_count(), g.Cout), 1, g.N);
+    const int per = ceil_div(g.N, want), splits = ceil_div(g.N, per);
+    Scratch part(static_cast<size_t>(splits) * static_cast<size_t>(g.Cout) * sizeof(double));
+    conv2d_bwd_bias_kernel<<<dim3(static_cast<unsigned>(g.Cout), static_cast<unsigned>(splits)), kBiasThreads, 0,
+                             s>>>(grad_out, part.as<double>(), g.N, g.Cout, g.HWo, per);
     DDPM_CUDA_LAUNCHED("conv2d_bwd_bias_kernel", detail);
+    conv2d_bwd_bias_reduce_kernel<<<static_cast<unsigned>(ceil_div(g.Cout, 256)), 256, 0, s>>>(
+        part.as<double>(), grad_bias, g.Cout, splits);
+    DDPM_CUDA_LAUNCHED("conv2d_bwd_bias_reduce_kernel", detail);
+    part.release();
   }
   if (algo == Conv2dCudaAlgo::direct) {
     conv2d_bwd_weight_direct_kernel<<<static_cast<unsigned>(wsize), kDirectWeightThreads, 0, s>>>(x, grad_out,
@@ -425,8 +502,9 @@ void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, flo
   else
     conv2d_bwd_weight_kernel<SimtCore><<<grid, kThreads, 0, s>>>(x, grad_out, partial.as<float>(), g, tiles_per_split);
   DDPM_CUDA_LAUNCHED(kname, detail + ", " + std::to_string(splits) + " splits");
-  conv2d_bwd_weight_reduce_kernel<<<blocks_for(wsize), 256, 0, s>>>(partial.as<float>(), grad_w, wsize, splits);
-  DDPM_CUDA_LAUNCHED("conv2d_bwd_weight_reduce_kernel", detail);
+  conv2d_split_reduce_kernel<<<blocks_for(wsize), 256, 0, s>>>(partial.as<float>(), grad_w, wsize, splits, nullptr,
+                                                               1, 1);
+  DDPM_CUDA_LAUNCHED("conv2d_split_reduce_kernel", detail);
   partial.release();  // later users of the block are ordered after the reduce on the one stream
 }
 

@@ -136,7 +136,12 @@ int main() {
   // n, cin, cout, h, w, k, stride, pad
   const int convs[][8] = {{2, 3, 5, 7, 9, 3, 1, 1},  {2, 3, 5, 7, 9, 1, 1, 0},    {2, 3, 5, 7, 9, 3, 2, 1},
                           {2, 3, 5, 8, 9, 3, 2, 0},  {2, 3, 4, 7, 9, 5, 1, 2},    {1, 2, 3, 6, 6, 2, 2, 0},
-                          {3, 13, 70, 11, 13, 3, 1, 1}, {1, 8, 8, 24, 24, 3, 1, 1}};
+                          {3, 13, 70, 11, 13, 3, 1, 1}, {1, 8, 8, 24, 24, 3, 1, 1},
+                          // Long reductions on few output tiles: fwd and bwd-data split
+                          // (2 splits each, on the 132 SMs the emulation reports).
+                          {1, 32, 40, 6, 5, 3, 1, 1},   {2, 36, 33, 9, 8, 3, 2, 1},
+                          // Batch 40, 3 channels: the bias gradient over image ranges.
+                          {40, 3, 3, 4, 4, 3, 1, 1}};
   for (const auto& s : convs)
     for (const Conv2dCudaAlgo algo : {Conv2dCudaAlgo::implicit_gemm_fp32, Conv2dCudaAlgo::direct})
       for (const bool bias : {true, false}) check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], bias, algo);

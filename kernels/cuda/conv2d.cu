@@ -147,19 +147,29 @@ __device__ void mainloop(Core& core, Loader& ld, int kt_begin, int kt_end) {
 // summed over the k-tiles [z*tiles_per_split, (z+1)*tiles_per_split) of the
 // (ci,kh,kw) reduction, z = blockIdx.z, into out = y (one split, with the
 // bias) or partial + z*N*Cout*Ho*Wo (bias null; the reduce kernel adds it).
-template <class Core>
+// kSplit false compiles the one-split case with constant bounds: on the H100
+// the run-time bounds cost the unsplit batch-128 launches 3-5% (run B,
+// docs/gpu-runs/2026-11-26-h100-b).
+template <class Core, bool kSplit>
 __global__ void __launch_bounds__(kThreads)
     conv2d_fwd_kernel(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
                       float* __restrict__ out, Geom g, int tiles_per_split) {
   const int m0 = static_cast<int>(blockIdx.y) * kBM;
   const int j0 = static_cast<int>(blockIdx.x) * kBN;
-  const int z = static_cast<int>(blockIdx.z);
   const int tid = static_cast<int>(threadIdx.x);
   FwdLoader ld(x, w, g, m0, j0, tid);
   Core core;
-  const int kt_begin = z * tiles_per_split;
-  mainloop(core, ld, kt_begin, imin(ceil_div(g.CKK, kBK), kt_begin + tiles_per_split));
-  core.for_each(tid, FwdEpilogue{out + static_cast<int64_t>(z) * g.pix_out * g.Cout, bias, g, m0, j0});
+  const int tiles = ceil_div(g.CKK, kBK);
+  if constexpr (kSplit) {
+    const int z = static_cast<int>(blockIdx.z);
+    const int kt_begin = z * tiles_per_split;
+    mainloop(core, ld, kt_begin, imin(tiles, kt_begin + tiles_per_split));
+    core.for_each(tid, FwdEpilogue{out + static_cast<int64_t>(z) * g.pix_out * g.Cout, bias, g, m0, j0});
+  } else {
+    (void)tiles_per_split;
+    mainloop(core, ld, 0, tiles);
+    core.for_each(tid, FwdEpilogue{out, bias, g, m0, j0});
+  }
 }
 
 // Writes gx for the block's 64 x 128 tile of (ci, input pixel), over the
@@ -382,19 +392,20 @@ void conv2d_fwd(const float* x, const float* w, const float* bias, float* y, con
   const dim3 grid = gemm_grid(g.Cout, g.pix_out, plan.splits);
   const bool tf32 = algo == Conv2dCudaAlgo::implicit_gemm_tf32;
   const char* kname = tf32 ? "conv2d_fwd_kernel<tf32>" : "conv2d_fwd_kernel<fp32>";
-  const auto launch = [&](const float* b, float* out) {
-    if (tf32)
-      conv2d_fwd_kernel<Tf32Core><<<grid, kThreads, 0, s>>>(x, w, b, out, g, plan.tiles_per_split);
-    else
-      conv2d_fwd_kernel<SimtCore><<<grid, kThreads, 0, s>>>(x, w, b, out, g, plan.tiles_per_split);
-  };
+  const int tps = plan.tiles_per_split;
   if (plan.splits == 1) {
-    launch(bias, y);
+    if (tf32)
+      conv2d_fwd_kernel<Tf32Core, false><<<grid, kThreads, 0, s>>>(x, w, bias, y, g, tps);
+    else
+      conv2d_fwd_kernel<SimtCore, false><<<grid, kThreads, 0, s>>>(x, w, bias, y, g, tps);
     DDPM_CUDA_LAUNCHED(kname, detail);
     return;
   }
   Scratch partial(static_cast<size_t>(plan.splits) * static_cast<size_t>(ysize) * sizeof(float));
-  launch(nullptr, partial.as<float>());
+  if (tf32)
+    conv2d_fwd_kernel<Tf32Core, true><<<grid, kThreads, 0, s>>>(x, w, nullptr, partial.as<float>(), g, tps);
+  else
+    conv2d_fwd_kernel<SimtCore, true><<<grid, kThreads, 0, s>>>(x, w, nullptr, partial.as<float>(), g, tps);
   DDPM_CUDA_LAUNCHED(kname, detail + ", " + std::to_string(plan.splits) + " splits");
   conv2d_split_reduce_kernel<<<blocks_for(ysize), 256, 0, s>>>(partial.as<float>(), y, ysize, plan.splits, bias,
                                                                g.Cout, g.HWo);

@@ -367,6 +367,27 @@ SplitPlan output_split(int tiles, int mn_blocks) {
   return split_plan(tiles, mn_blocks, sm_count());
 }
 
+// Runs one implicit-GEMM pass under `plan`: launch(out, split) launches its
+// kernel writing to out. One split: straight into dst. More: each split's
+// partial into scratch, then the ordered second pass into dst, which adds
+// bias[(i / HW) % C] when bias is set (fwd's bias, left out of the partials).
+template <class Launch>
+void run_splits(const SplitPlan& plan, int64_t size, float* dst, const float* bias, int C, int HW, const char* kname,
+                const std::string& detail, cudaStream_t s, const Launch& launch) {
+  if (plan.splits == 1) {
+    launch(dst, false);
+    DDPM_CUDA_LAUNCHED(kname, detail);
+    return;
+  }
+  Scratch partial(static_cast<size_t>(plan.splits) * static_cast<size_t>(size) * sizeof(float));
+  launch(partial.as<float>(), true);
+  DDPM_CUDA_LAUNCHED(kname, detail + ", " + std::to_string(plan.splits) + " splits");
+  conv2d_split_reduce_kernel<<<blocks_for(size), 256, 0, s>>>(partial.as<float>(), dst, size, plan.splits, bias, C,
+                                                              HW);
+  DDPM_CUDA_LAUNCHED("conv2d_split_reduce_kernel", detail);
+  partial.release();  // later users of the block are ordered after the reduce on the one stream
+}
+
 void check_grid_rows(int rows, const Conv2dDims& d, const char* op) {
   if (ceil_div(rows, kBM) > 65535)
     throw std::invalid_argument(std::string(op) + ": " + dims_str(d) + " has too many channels for the CUDA kernels");
@@ -393,24 +414,19 @@ void conv2d_fwd(const float* x, const float* w, const float* bias, float* y, con
   const bool tf32 = algo == Conv2dCudaAlgo::implicit_gemm_tf32;
   const char* kname = tf32 ? "conv2d_fwd_kernel<tf32>" : "conv2d_fwd_kernel<fp32>";
   const int tps = plan.tiles_per_split;
-  if (plan.splits == 1) {
-    if (tf32)
-      conv2d_fwd_kernel<Tf32Core, false><<<grid, kThreads, 0, s>>>(x, w, bias, y, g, tps);
-    else
-      conv2d_fwd_kernel<SimtCore, false><<<grid, kThreads, 0, s>>>(x, w, bias, y, g, tps);
-    DDPM_CUDA_LAUNCHED(kname, detail);
-    return;
-  }
-  Scratch partial(static_cast<size_t>(plan.splits) * static_cast<size_t>(ysize) * sizeof(float));
-  if (tf32)
-    conv2d_fwd_kernel<Tf32Core, true><<<grid, kThreads, 0, s>>>(x, w, nullptr, partial.as<float>(), g, tps);
-  else
-    conv2d_fwd_kernel<SimtCore, true><<<grid, kThreads, 0, s>>>(x, w, nullptr, partial.as<float>(), g, tps);
-  DDPM_CUDA_LAUNCHED(kname, detail + ", " + std::to_string(plan.splits) + " splits");
-  conv2d_split_reduce_kernel<<<blocks_for(ysize), 256, 0, s>>>(partial.as<float>(), y, ysize, plan.splits, bias,
-                                                               g.Cout, g.HWo);
-  DDPM_CUDA_LAUNCHED("conv2d_split_reduce_kernel", detail);
-  partial.release();  // later users of the block are ordered after the reduce on the one stream
+  run_splits(plan, ysize, y, bias, g.Cout, g.HWo, kname, detail, s, [&](float* out, bool split) {
+    if (split) {  // the bias is added by the second pass
+      if (tf32)
+        conv2d_fwd_kernel<Tf32Core, true><<<grid, kThreads, 0, s>>>(x, w, nullptr, out, g, tps);
+      else
+        conv2d_fwd_kernel<SimtCore, true><<<grid, kThreads, 0, s>>>(x, w, nullptr, out, g, tps);
+    } else {
+      if (tf32)
+        conv2d_fwd_kernel<Tf32Core, false><<<grid, kThreads, 0, s>>>(x, w, bias, out, g, tps);
+      else
+        conv2d_fwd_kernel<SimtCore, false><<<grid, kThreads, 0, s>>>(x, w, bias, out, g, tps);
+    }
+  });
 }
 
 void conv2d_bwd_data(const float* grad_out, const float* w, float* grad_x, const Conv2dDims& d,
@@ -432,8 +448,8 @@ void conv2d_bwd_data(const float* grad_out, const float* w, float* grad_x, const
   const bool unit = g.stride == 1;
   const bool tf32 = algo == Conv2dCudaAlgo::implicit_gemm_tf32;
   const char* kname = tf32 ? "conv2d_bwd_data_kernel<tf32>" : "conv2d_bwd_data_kernel<fp32>";
-  const auto launch = [&](float* out) {
-    const int tps = plan.tiles_per_split;
+  const int tps = plan.tiles_per_split;
+  run_splits(plan, xsize, grad_x, nullptr, 1, 1, kname, detail, s, [&](float* out, bool) {
     if (tf32) {
       if (unit)
         conv2d_bwd_data_kernel<Tf32Core, true><<<grid, kThreads, 0, s>>>(grad_out, w, out, g, tps);
@@ -445,19 +461,7 @@ void conv2d_bwd_data(const float* grad_out, const float* w, float* grad_x, const
       else
         conv2d_bwd_data_kernel<SimtCore, false><<<grid, kThreads, 0, s>>>(grad_out, w, out, g, tps);
     }
-  };
-  if (plan.splits == 1) {
-    launch(grad_x);
-    DDPM_CUDA_LAUNCHED(kname, detail);
-    return;
-  }
-  Scratch partial(static_cast<size_t>(plan.splits) * static_cast<size_t>(xsize) * sizeof(float));
-  launch(partial.as<float>());
-  DDPM_CUDA_LAUNCHED(kname, detail + ", " + std::to_string(plan.splits) + " splits");
-  conv2d_split_reduce_kernel<<<blocks_for(xsize), 256, 0, s>>>(partial.as<float>(), grad_x, xsize, plan.splits,
-                                                               nullptr, 1, 1);
-  DDPM_CUDA_LAUNCHED("conv2d_split_reduce_kernel", detail);
-  partial.release();
+  });
 }
 
 void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, float* grad_bias, const Conv2dDims& d,
@@ -495,28 +499,16 @@ void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, flo
   check_grid_rows(g.Cout, d, op);
   const SplitPlan plan =
       split_plan(ceil_div(g.pix_out, kBK), ceil_div(g.Cout, kBM) * ceil_div(g.CKK, kBN), sm_count());
-  const int tiles_per_split = plan.tiles_per_split, splits = plan.splits;
-  const dim3 grid = gemm_grid(g.Cout, g.CKK, splits);
+  const int tps = plan.tiles_per_split;
+  const dim3 grid = gemm_grid(g.Cout, g.CKK, plan.splits);
   const bool tf32 = algo == Conv2dCudaAlgo::implicit_gemm_tf32;
   const char* kname = tf32 ? "conv2d_bwd_weight_kernel<tf32>" : "conv2d_bwd_weight_kernel<fp32>";
-  if (splits == 1) {
+  run_splits(plan, wsize, grad_w, nullptr, 1, 1, kname, detail, s, [&](float* out, bool) {
     if (tf32)
-      conv2d_bwd_weight_kernel<Tf32Core><<<grid, kThreads, 0, s>>>(x, grad_out, grad_w, g, tiles_per_split);
+      conv2d_bwd_weight_kernel<Tf32Core><<<grid, kThreads, 0, s>>>(x, grad_out, out, g, tps);
     else
-      conv2d_bwd_weight_kernel<SimtCore><<<grid, kThreads, 0, s>>>(x, grad_out, grad_w, g, tiles_per_split);
-    DDPM_CUDA_LAUNCHED(kname, detail);
-    return;
-  }
-  Scratch partial(static_cast<size_t>(splits) * static_cast<size_t>(wsize) * sizeof(float));
-  if (tf32)
-    conv2d_bwd_weight_kernel<Tf32Core><<<grid, kThreads, 0, s>>>(x, grad_out, partial.as<float>(), g, tiles_per_split);
-  else
-    conv2d_bwd_weight_kernel<SimtCore><<<grid, kThreads, 0, s>>>(x, grad_out, partial.as<float>(), g, tiles_per_split);
-  DDPM_CUDA_LAUNCHED(kname, detail + ", " + std::to_string(splits) + " splits");
-  conv2d_split_reduce_kernel<<<blocks_for(wsize), 256, 0, s>>>(partial.as<float>(), grad_w, wsize, splits, nullptr,
-                                                               1, 1);
-  DDPM_CUDA_LAUNCHED("conv2d_split_reduce_kernel", detail);
-  partial.release();  // later users of the block are ordered after the reduce on the one stream
+      conv2d_bwd_weight_kernel<SimtCore><<<grid, kThreads, 0, s>>>(x, grad_out, out, g, tps);
+  });
 }
 
 }  // namespace ddpm::kernels::cuda

@@ -13,7 +13,8 @@
 
 namespace ddpm::autograd {
 
-// grad undefined: root must have one element; the seed gradient is 1.
-void backward(const Tensor& root, const Tensor& grad);
+// Backward from root with upstream gradient `grad` (root's shape); grad
+// undefined: root must have one element and the seed gradient is 1.
+void backward(const Tensor& root, const Tensor& grad = Tensor());
 
 }  // namespace ddpm::autograd

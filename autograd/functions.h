@@ -8,9 +8,15 @@
 #include <cstdint>
 #include <vector>
 
+#include "autograd/engine.h"  // autograd::backward, for code that trains
 #include "tensor/tensor.h"
 
 namespace ddpm {
+
+// ---- views (autograd/reshape.cpp) ----
+// x's data under a new shape (one dimension may be -1), no copy; the
+// gradient is viewed back to x's shape.
+Tensor reshape(const Tensor& x, const Shape& shape);
 
 // ---- elementwise, broadcasting (autograd/binary.cpp) ----
 Tensor add(const Tensor& a, const Tensor& b);

@@ -59,7 +59,7 @@
 #include "diffusion/scheduler.h"
 #include "kernels/adam_update.h"
 #include "kernels/conv2d.h"
-#include "kernels/cuda/launch.cuh"
+#include "tensor/cuda/launch.cuh"
 #include "kernels/ddim_step.h"
 #include "kernels/ddpm_step.h"
 #include "kernels/ema_update.h"
@@ -692,7 +692,7 @@ void Bench::q_sample() {
     const Tensor a = device(av, {B}), b = device(bv, {B});
     const kernels::QSampleResult cpu =
         kernels::q_sample(x0.to(Device::cpu), a.to(Device::cpu), b.to(Device::cpu), 7, 11, 0,
-                          kernels::Prediction::epsilon);
+                          false);
     Row r;
     r.op = "q_sample";
     r.shape = "1x32x32 eps-target";
@@ -723,7 +723,7 @@ void Bench::q_sample() {
             },
             unfused_seq);
     kernels::QSampleResult out;
-    auto ours = [&] { out = kernels::q_sample(x0, a, b, 7, 11, 0, kernels::Prediction::epsilon); };
+    auto ours = [&] { out = kernels::q_sample(x0, a, b, 7, 11, 0, false); };
     run_ours(r, [&] { ours(); return std::max(norm_err(out.x_t, cpu.x_t), norm_err(out.noise, cpu.noise)); }, ours);
     print(r);
     rows.push_back(r);

@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
   auto step = [&] {
     model.zero_grad();
     const Tensor loss = mse_loss(model(x, t), target);
-    loss.backward();
+    autograd::backward(loss);
     return loss.item();
   };
   using clock = std::chrono::steady_clock;

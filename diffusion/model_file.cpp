@@ -3,7 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "diffusion/data.h"
+#include "io/data.h"
 
 namespace ddpm {
 

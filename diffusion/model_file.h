@@ -7,9 +7,9 @@
 #include <memory>
 #include <string>
 
-#include "diffusion/images.h"
-#include "diffusion/trainer.h"
-#include "nn/safetensors.h"
+#include "io/images.h"
+#include "diffusion/train_config.h"
+#include "io/safetensors.h"
 #include "nn/unet.h"
 
 namespace ddpm {

@@ -62,7 +62,7 @@ Tensor sample(const NoiseScheduler& sched, const DenoiseFn& model, const Shape& 
       const double var = cfg.variance == VarianceType::fixed_large ? beta : beta * (1 - abp) / (1 - ab);
       p.sigma = tp >= 0 ? std::sqrt(var) : 0.0;
       p.clip_x0 = cfg.clip_x0;
-      p.prediction = cfg.prediction;
+      p.v_pred = cfg.prediction == Prediction::v;
       p.seed = cfg.seed;
       p.stream = cfg.stream;
       p.offset = offset;
@@ -76,7 +76,7 @@ Tensor sample(const NoiseScheduler& sched, const DenoiseFn& model, const Shape& 
       p.sigma = sigma;
       p.c_eps = std::sqrt(std::max(0.0, 1 - abp - sigma * sigma));
       p.clip_x0 = cfg.clip_x0;
-      p.prediction = cfg.prediction;
+      p.v_pred = cfg.prediction == Prediction::v;
       p.seed = cfg.seed;
       p.stream = cfg.stream;
       p.offset = offset;

@@ -15,7 +15,7 @@
 #include <functional>
 
 #include "diffusion/scheduler.h"
-#include "kernels/q_sample.h"
+#include "diffusion/prediction.h"
 #include "tensor/tensor.h"
 
 namespace ddpm {
@@ -35,7 +35,7 @@ struct SamplerConfig {
   double eta = 0.0;   // DDIM only
   VarianceType variance = VarianceType::fixed_large;
   bool clip_x0 = true;
-  kernels::Prediction prediction = kernels::Prediction::epsilon;
+  Prediction prediction = Prediction::epsilon;
   uint64_t seed = 0;
   uint64_t stream = 0;
 };

@@ -2,7 +2,7 @@
 //
 // One step (the seed's train_step, plus the recipe that makes a short CPU run
 // produce garments: warm-up, gradient clipping, EMA), with B the batch per
-// rank, R ranks (nn/distributed.h; R = 1 without MPI), G = R*B the global
+// rank, R ranks (dist/distributed.h; R = 1 without MPI), G = R*B the global
 // batch, and r this rank:
 //   rows   = the global batch k of the epoch's shuffled order (drop_last):
 //            order[k*G + j], j in [0, G); rank r takes j in [r*B, (r+1)*B)
@@ -31,39 +31,14 @@
 #include <string>
 #include <vector>
 
-#include "diffusion/scheduler.h"
-#include "kernels/q_sample.h"
+#include "diffusion/train_config.h"
 #include "nn/adam.h"
-#include "nn/distributed.h"
+#include "dist/distributed.h"
 #include "nn/ema.h"
 #include "nn/flat_parameters.h"
 #include "nn/unet.h"
 
 namespace ddpm {
-
-kernels::Prediction parse_prediction(const std::string& s);
-const char* prediction_name(kernels::Prediction p);
-
-struct TrainConfig {
-  nn::UNetConfig model;
-  BetaSchedule schedule = BetaSchedule::linear;
-  int64_t timesteps = 1000;
-  kernels::Prediction prediction = kernels::Prediction::epsilon;
-  int64_t batch_size = 128;
-  double lr = 1e-3;
-  int64_t warmup_steps = 100;
-  double grad_clip = 1.0;  // 0: no clipping
-  double ema_decay = 0.995;  // 0: EMA off
-  double weight_decay = 0.0;
-  bool adamw = false;
-  uint64_t seed = 0;
-
-  // Flat string map (model keys included) for config.json and checkpoint
-  // metadata; from_map validates and names a bad or missing key.
-  std::map<std::string, std::string> to_map() const;
-  static TrainConfig from_map(const std::map<std::string, std::string>& m);
-  void validate() const;
-};
 
 // Thrown when the loss or the gradient norm is not finite.
 class NonFiniteError : public std::runtime_error {
@@ -71,12 +46,6 @@ class NonFiniteError : public std::runtime_error {
   NonFiniteError(int64_t step, double loss, double norm);
   int64_t step;
 };
-
-// The per-rank batch that continues a run saved with state metadata `meta`
-// on world_size ranks: its global batch (batch_size x its "world_size",
-// 1 when absent) divided evenly. Throws std::runtime_error saying why when
-// it does not divide.
-int64_t per_rank_batch_for_resume(const std::map<std::string, std::string>& meta, int world_size);
 
 class Trainer {
  public:
@@ -86,7 +55,7 @@ class Trainer {
   // collective: the initial state is broadcast from rank 0, and it throws
   // std::runtime_error on every rank when the ranks' images differ.
   Trainer(const TrainConfig& cfg, Tensor images, Device device = Device::cpu,
-          nn::Communicator& comm = nn::single_process());
+          dist::Communicator& comm = dist::single_process());
 
   struct StepResult {
     double loss, grad_norm, lr;
@@ -100,7 +69,7 @@ class Trainer {
   int64_t batches_per_epoch() const { return batches_per_epoch_; }
   // batch_size x ranks: the images one step trains on.
   int64_t global_batch() const { return global_batch_; }
-  nn::Communicator& comm() { return *comm_; }
+  dist::Communicator& comm() { return *comm_; }
   const TrainConfig& config() const { return cfg_; }
   const NoiseScheduler& scheduler() const { return sched_; }
   nn::UNet& model() { return *model_; }
@@ -143,7 +112,7 @@ class Trainer {
   Tensor images_;
   Device device_;
   std::shared_ptr<nn::UNet> model_;
-  nn::Communicator* comm_;
+  dist::Communicator* comm_;
   nn::FlatParameters flat_;
   std::unique_ptr<nn::Adam> adam_;
   std::unique_ptr<nn::Ema> ema_;

@@ -12,7 +12,6 @@
 
 #include <cstdint>
 
-#include "kernels/q_sample.h"
 #include "tensor/tensor.h"
 
 namespace ddpm::kernels {
@@ -22,7 +21,7 @@ struct DdimStepParams {
   double sqrt_ab_prev = 1;                    // at t_prev (1 at the end of the chain)
   double c_eps = 0, sigma = 0;
   bool clip_x0 = false;
-  Prediction prediction = Prediction::epsilon;
+  bool v_pred = false;  // model_out is v (else epsilon); kernels/model_output.h
   uint64_t seed = 0, stream = 0, offset = 0;
 };
 

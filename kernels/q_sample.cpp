@@ -5,7 +5,7 @@
 namespace ddpm::kernels {
 
 QSampleResult q_sample(const Tensor& x0, const Tensor& a, const Tensor& b, uint64_t seed, uint64_t stream,
-                       uint64_t offset, Prediction prediction) {
+                       uint64_t offset, bool v_target) {
   check_defined(x0, "q_sample", "x0");
   if (x0.dim() < 1) throw std::invalid_argument("q_sample: x0 " + x0.desc() + " has no batch dimension");
   check_all_like("q_sample", x0, {&a, &b});
@@ -15,7 +15,7 @@ QSampleResult q_sample(const Tensor& x0, const Tensor& a, const Tensor& b, uint6
   QSampleResult r;
   r.x_t = Tensor::empty(x0.shape(), x0.dtype(), x0.device());
   r.noise = Tensor::empty(x0.shape(), x0.dtype(), x0.device());
-  const bool v = prediction == Prediction::v;
+  const bool v = v_target;
   r.target = v ? Tensor::empty(x0.shape(), x0.dtype(), x0.device()) : r.noise;
   const QSampleDims d{n, n ? x0.numel() / n : 0, seed, stream, offset, v};
   if (x0.device() == Device::cuda) {

@@ -3,8 +3,8 @@
 //
 //   eps[n,i] = normal(seed, stream, offset + n*P + i)       (Philox, tensor/philox.h)
 //   x_t[n,i] = a[n] * x0[n,i] + b[n] * eps[n,i]          a = sqrt(alphabar_t), b = sqrt(1 - alphabar_t)
-//   target   = eps                  (epsilon prediction)
-//            = a[n]*eps - b[n]*x0   (v prediction, Salimans & Ho 2022)
+//   target   = eps                  (v_target false: epsilon prediction)
+//            = a[n]*eps - b[n]*x0   (v_target true: v prediction, Salimans & Ho 2022)
 // P is the number of elements per sample. The noise index is the element's
 // flat index plus `offset`, so the CUDA kernel draws the same eps.
 #pragma once
@@ -15,15 +15,13 @@
 
 namespace ddpm::kernels {
 
-enum class Prediction { epsilon, v };
-
 struct QSampleResult {
   Tensor x_t, noise, target;  // target shares noise's storage for epsilon prediction
 };
 
 // x0 [N, ...]; coef_a, coef_b [N] of x0's dtype and device.
 QSampleResult q_sample(const Tensor& x0, const Tensor& coef_a, const Tensor& coef_b, uint64_t seed,
-                       uint64_t stream, uint64_t offset, Prediction prediction);
+                       uint64_t stream, uint64_t offset, bool v_target);
 
 struct QSampleDims {
   int64_t batch, per_sample;

@@ -130,7 +130,7 @@ Tensor UNet::embed_time(const Tensor& t) {
   if (t.dim() != 1)
     throw std::invalid_argument("UNet::embed_time: t must be [N] timesteps, got " + t.desc());
   const int64_t n = t.size(0);
-  const Tensor tc = t.reshape({n, 1});
+  const Tensor tc = reshape(t, {n, 1});
   if (config_.time_embedding == TimeEmbedding::linear)
     return time_mlp_->forward(div(tc, Tensor::full({}, 1000.0, t.dtype(), t.device())));
 
@@ -149,7 +149,7 @@ Tensor UNet::embed_time(const Tensor& t) {
 Tensor UNet::block(const std::shared_ptr<Sequential>& b, const std::shared_ptr<Linear>& proj,
                    const Tensor& h, const Tensor& emb) {
   const Tensor y = b->forward(h);
-  return add(y, proj->forward(emb).reshape({y.size(0), y.size(1), 1, 1}));
+  return add(y, reshape(proj->forward(emb), {y.size(0), y.size(1), 1, 1}));
 }
 
 Tensor UNet::forward(const Tensor& x, const Tensor& t) {

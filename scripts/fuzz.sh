@@ -17,12 +17,12 @@ mkdir -p "$build/obj"
 cxx=${CXX_FUZZ:-clang++}
 common=(-std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
         -I. -isystem /usr/include/eigen3 -Wno-unknown-pragmas)
-# The engine sources the readers need: the tensor layer (and what its
-# autograd hooks pull in), the readers. OpenMP pragmas are left out.
+# The engine sources the readers need: the tensor layer, the binary kernel
+# the IDX reader scales with, the io readers. OpenMP pragmas are left out.
 sources=(tensor/allocator.cpp tensor/rng.cpp tensor/shape.cpp tensor/storage.cpp tensor/tensor.cpp
          tensor/nocuda/cuda_backend.cpp tensor/nocuda/device_query.cpp
-         autograd/engine.cpp autograd/node.cpp kernels/binary.cpp kernels/broadcast.cpp kernels/cpu/binary.cpp
-         nn/safetensors.cpp nn/atomic_file.cpp diffusion/data.cpp diffusion/stb_impl.cpp)
+         kernels/binary.cpp kernels/broadcast.cpp kernels/cpu/binary.cpp
+         io/safetensors.cpp io/atomic_file.cpp io/data.cpp io/stb_impl.cpp)
 
 objs=()
 pids=()
@@ -31,7 +31,7 @@ for src in "${sources[@]}"; do
   objs+=("$obj")
   # Rebuilt when missing, or older than its source or any engine header.
   if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] ||
-     [ -n "$(find tensor autograd kernels nn diffusion -name '*.h' -newer "$obj" -print -quit)" ]; then
+     [ -n "$(find tensor kernels io -name '*.h' -newer "$obj" -print -quit)" ]; then
     "$cxx" "${common[@]}" -w -fsanitize=fuzzer-no-link -c "$src" -o "$obj" &
     pids+=($!)
     if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi

@@ -9,7 +9,7 @@
 # Usage: scripts/source-hash.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-find CMakeLists.txt tensor autograd kernels nn diffusion tools tests benchmarks -type f \
+find CMakeLists.txt tensor autograd kernels nn io dist diffusion tools tests benchmarks -type f \
     \( -name CMakeLists.txt -o -name '*.cmake' -o -name '*.cpp' -o -name '*.h' -o -name '*.hpp' \
     -o -name '*.cu' -o -name '*.cuh' -o -name '*.in' \) -print0 |
   LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1

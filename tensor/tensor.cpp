@@ -4,8 +4,6 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "autograd/engine.h"
-#include "autograd/node.h"
 #include "tensor/allocator.h"
 #include "tensor/cuda_backend.h"
 
@@ -203,14 +201,6 @@ Tensor Tensor::view(const Shape& new_shape) const {
   return Tensor(std::move(v));
 }
 
-Tensor Tensor::reshape(const Shape& new_shape) const {
-  Tensor out = view(new_shape);
-  const Shape in_shape = shape();
-  return autograd::record("reshape", out, {*this}, [in_shape](const Tensor& g) {
-    return std::vector<Tensor>{g.view(in_shape)};
-  });
-}
-
 Tensor Tensor::detach() const {
   const TensorImpl& im = need(impl_);
   auto v = std::make_shared<TensorImpl>();
@@ -290,10 +280,6 @@ void Tensor::set_grad(const Tensor& g) {
 void Tensor::zero_grad() { need(impl_).grad; impl_->grad = Tensor(); }
 
 bool Tensor::is_leaf() const { return need(impl_).grad_fn == nullptr; }
-
-void Tensor::backward() const { autograd::backward(*this, Tensor()); }
-
-void Tensor::backward(const Tensor& grad) const { autograd::backward(*this, grad); }
 
 void check_defined(const Tensor& t, const char* op, const char* what) {
   if (!t.defined())

@@ -6,7 +6,8 @@
 // new TensorImpl over the same Storage without copying.
 //
 // Autograd state lives here too (requires_grad, the accumulated grad, and the
-// graph node that produced this tensor); the engine is in autograd/.
+// graph node that produced this tensor) as plain data; recording, the
+// differentiable reshape and backward() are in autograd/, one layer up.
 #pragma once
 
 #include <cstdint>
@@ -79,9 +80,8 @@ class Tensor {
   double item() const;
 
   // ---- views and copies ----
-  // Differentiable reshape without a copy; one dimension may be -1.
-  Tensor reshape(const Shape& shape) const;
-  // Same storage, new shape, no autograd history.
+  // Same storage, new shape (one dimension may be -1), no autograd history;
+  // the differentiable reshape is reshape(x, shape) in autograd/functions.h.
   Tensor view(const Shape& shape) const;
   // A tensor sharing the data but cut from the graph (requires_grad false).
   Tensor detach() const;
@@ -103,10 +103,6 @@ class Tensor {
   void set_grad(const Tensor& g);
   void zero_grad();
   bool is_leaf() const;
-  // Backward from a one-element tensor (seed 1) or with an explicit upstream
-  // gradient of this tensor's shape.
-  void backward() const;
-  void backward(const Tensor& grad) const;
 
   TensorImpl* impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }

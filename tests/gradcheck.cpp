@@ -38,7 +38,7 @@ GradResult run_gradcheck(const GradCase& c, uint64_t seed) {
   }
   Tensor y = c.fn(inputs);
   const Tensor r = randn(y.shape(), seed, 99, DType::f64);
-  y.backward(r);
+  autograd::backward(y, r);
 
   const double h = 1e-6;
   GradResult res;

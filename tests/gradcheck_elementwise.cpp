@@ -46,7 +46,7 @@ std::vector<GradCase> gradcheck_cases_elementwise() {
     cases.push_back({"mean", shape_str(s), {s}, [](V in) { return mean(in[0]); }});
   }
   cases.push_back({"reshape", "[2,3,4] -> [6,-1] then square", {{2, 3, 4}},
-                   [](V in) { Tensor r = in[0].reshape({6, -1}); return r * r; }});
+                   [](V in) { Tensor r = reshape(in[0], {6, -1}); return r * r; }});
   return cases;
 }
 

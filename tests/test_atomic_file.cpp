@@ -1,4 +1,4 @@
-// Atomic whole-file writes and capped reads (nn/atomic_file.h).
+// Atomic whole-file writes and capped reads (io/atomic_file.h).
 #include <doctest/doctest.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -7,7 +7,7 @@
 #include <csignal>
 #include <filesystem>
 
-#include "nn/atomic_file.h"
+#include "io/atomic_file.h"
 #include "tests/io_util.h"
 
 using namespace ddpm;

@@ -1,5 +1,5 @@
 // Datasets: IDX (gzip) and PNG folders, shuffling and the batch iterator
-// (diffusion/data.h).
+// (io/data.h).
 #include <doctest/doctest.h>
 #include <zlib.h>
 
@@ -9,9 +9,9 @@
 #include <fstream>
 #include <set>
 
-#include "diffusion/data.h"
-#include "diffusion/images.h"
-#include "nn/atomic_file.h"
+#include "io/data.h"
+#include "io/images.h"
+#include "io/atomic_file.h"
 #include "tensor/philox.h"
 #include "tests/io_util.h"
 

@@ -16,7 +16,6 @@
 #include "tensor/rng.h"
 
 using namespace ddpm;
-using kernels::Prediction;
 
 namespace {
 Tensor vec(std::vector<double> v) { return Tensor::from_vector(v, {static_cast<int64_t>(v.size())}); }
@@ -25,7 +24,7 @@ Tensor vec(std::vector<double> v) { return Tensor::from_vector(v, {static_cast<i
 TEST_CASE("diffusion: q_sample computes a*x0 + b*eps with eps from the Philox stream") {
   Tensor x0 = rand_uniform({3, 2, 4, 4}, -1, 1, 5, 0, DType::f64);
   Tensor a = vec({0.9, 0.5, 0.1}), b = vec({std::sqrt(1 - 0.81), std::sqrt(0.75), std::sqrt(0.99)});
-  auto r = kernels::q_sample(x0, a, b, 42, 7, 1000, Prediction::epsilon);
+  auto r = kernels::q_sample(x0, a, b, 42, 7, 1000, false);
   const auto xs = x0.to_vector<double>(), xt = r.x_t.to_vector<double>(), e = r.noise.to_vector<double>();
   for (size_t i = 0; i < xs.size(); ++i) {
     const size_t n = i / 32;
@@ -33,7 +32,7 @@ TEST_CASE("diffusion: q_sample computes a*x0 + b*eps with eps from the Philox st
     CHECK(xt[i] == doctest::Approx(a.to_vector<double>()[n] * xs[i] + b.to_vector<double>()[n] * e[i]).epsilon(1e-15));
   }
   CHECK(r.target.impl() == r.noise.impl());
-  auto v = kernels::q_sample(x0, a, b, 42, 7, 1000, Prediction::v);
+  auto v = kernels::q_sample(x0, a, b, 42, 7, 1000, true);
   const auto vt = v.target.to_vector<double>();
   for (size_t i = 0; i < xs.size(); ++i) {
     const size_t n = i / 32;
@@ -45,7 +44,7 @@ TEST_CASE("diffusion: q_sample has the forward-process mean and variance") {
   // x0 = 0.5 everywhere, alphabar = 0.36: x_t ~ N(0.6 * 0.5, 0.64).
   const int64_t n = 200000;
   Tensor x0 = Tensor::full({2, n / 2}, 0.5, DType::f64);
-  auto r = kernels::q_sample(x0, vec({0.6, 0.6}), vec({0.8, 0.8}), 3, 1, 0, Prediction::epsilon);
+  auto r = kernels::q_sample(x0, vec({0.6, 0.6}), vec({0.8, 0.8}), 3, 1, 0, false);
   double m = 0, v = 0;
   for (double x : r.x_t.to_vector<double>()) m += x;
   m /= n;
@@ -125,7 +124,7 @@ TEST_CASE("diffusion: v prediction gives the same step as the equivalent epsilon
   p.c_x0 = 0.2;
   p.c_xt = 0.7;
   const auto from_eps = kernels::ddpm_step(vec(xt), e, p).to_vector<double>();
-  p.prediction = Prediction::v;
+  p.v_pred = true;
   const auto from_v = kernels::ddpm_step(vec(xt), vec(v), p).to_vector<double>();
   for (size_t i = 0; i < 32; ++i) CHECK(from_v[i] == doctest::Approx(from_eps[i]).epsilon(1e-12));
 }

@@ -1,4 +1,4 @@
-// Data-parallel training (nn/distributed.h and the sharded Trainer step), in
+// Data-parallel training (dist/distributed.h and the sharded Trainer step), in
 // three settings:
 //   diffusion: ...   ranks simulated by threads (tests/thread_comm.h): the
 //                    sharding, the averaging and resume across rank counts,
@@ -27,8 +27,8 @@
 
 #include "diffusion/trainer.h"
 #include "io_util.h"
-#include "nn/distributed.h"
-#include "nn/safetensors.h"
+#include "dist/distributed.h"
+#include "io/safetensors.h"
 #include "tensor/rng.h"
 #include "thread_comm.h"
 
@@ -171,7 +171,7 @@ TEST_CASE("diffusion: 2 ranks of batch B train exactly as 1 rank of batch 2B (ra
     std::vector<Run> runs(static_cast<size_t>(ranks));
     std::vector<int64_t> per_epoch(runs.size()), global(runs.size());
     test::ThreadGroup group(ranks);
-    group.run([&](nn::Communicator& comm) {
+    group.run([&](dist::Communicator& comm) {
       Trainer tr(tiny_config(8 / ranks), images, Device::cpu, comm);
       per_epoch[static_cast<size_t>(comm.rank())] = tr.batches_per_epoch();
       global[static_cast<size_t>(comm.rank())] = tr.global_batch();
@@ -198,7 +198,7 @@ TEST_CASE("diffusion: a state saved by 2 ranks resumes on 1 rank with the same g
     train(tr, kSteps, straight);
   }
   test::ThreadGroup group(2);
-  group.run([&](nn::Communicator& comm) {
+  group.run([&](dist::Communicator& comm) {
     Trainer tr(tiny_config(4), images, Device::cpu, comm);
     for (int i = 0; i < 3; ++i) tr.step();
     if (comm.rank() == 0) tr.save_state(from2);
@@ -227,7 +227,7 @@ TEST_CASE("diffusion: a state saved by 2 ranks resumes on 1 rank with the same g
 
   // And back: the 1-rank state (5 steps) continues on 2 ranks of batch 4.
   std::vector<Run> runs(2);
-  group.run([&](nn::Communicator& comm) {
+  group.run([&](dist::Communicator& comm) {
     Trainer tr(tiny_config(4), images, Device::cpu, comm);
     tr.load_state(from1);
     train(tr, 2, runs[static_cast<size_t>(comm.rank())]);
@@ -247,7 +247,7 @@ TEST_CASE("diffusion: a state saved by 2 ranks resumes on 1 rank with the same g
 TEST_CASE("diffusion: ranks that loaded different data sets refuse to train") {
   std::vector<std::string> errors(2);
   test::ThreadGroup group(2);
-  group.run([&](nn::Communicator& comm) {
+  group.run([&](dist::Communicator& comm) {
     Tensor images = tiny_images(kImages);
     if (comm.rank() == 1) images.data<float>()[5] += 0.5f;  // one pixel differs
     errors[static_cast<size_t>(comm.rank())] = test::error_message<std::runtime_error>(
@@ -271,23 +271,23 @@ TEST_CASE("diffusion: the per-rank batch for resuming on another rank count") {
 }
 
 TEST_CASE("diffusion: the single-process communicator is rank 0 of 1 and changes nothing") {
-  nn::Communicator& c = nn::single_process();
+  dist::Communicator& c = dist::single_process();
   CHECK(c.rank() == 0);
   CHECK(c.size() == 1);
   Tensor t = Tensor::from_vector(std::vector<float>{1.5f, -2.f}, {2});
   c.allreduce_mean(t);
   c.broadcast(t, 0);
   CHECK(t.to_vector<float>() == std::vector<float>{1.5f, -2.f});
-  CHECK(nn::any_rank(c, true));
-  CHECK_FALSE(nn::any_rank(c, false));
+  CHECK(dist::any_rank(c, true));
+  CHECK_FALSE(dist::any_rank(c, false));
   CHECK(c.all_equal(42));
-  if (!nn::launched_by_mpi()) CHECK(&nn::world() == &c);
+  if (!dist::launched_by_mpi()) CHECK(&dist::world() == &c);
 }
 
 // ---- real MPI: under mpirun -np 2 (CTest group `distributed`) ----
 
-TEST_CASE("distributed: collectives over MPI" * doctest::skip(!nn::launched_by_mpi())) {
-  nn::Communicator& c = nn::world();
+TEST_CASE("distributed: collectives over MPI" * doctest::skip(!dist::launched_by_mpi())) {
+  dist::Communicator& c = dist::world();
   REQUIRE(c.size() >= 2);
   c.set_timeout(120);  // a failed REQUIRE on one rank must not hang the other
   const double R = c.size(), r = c.rank();
@@ -310,15 +310,15 @@ TEST_CASE("distributed: collectives over MPI" * doctest::skip(!nn::launched_by_m
 
   CHECK(c.all_equal(123));
   CHECK_FALSE(c.all_equal(static_cast<uint64_t>(c.rank())));
-  CHECK(nn::any_rank(c, c.rank() == 1));
-  CHECK_FALSE(nn::any_rank(c, false));
+  CHECK(dist::any_rank(c, c.rank() == 1));
+  CHECK_FALSE(dist::any_rank(c, false));
   c.barrier();
   CHECK(c.describe().find("MPI, " + std::to_string(c.size()) + " ranks") == 0);
 }
 
 TEST_CASE("distributed: 2 MPI ranks of batch B give the losses and weights of 1 rank of batch 2B" *
-          doctest::skip(!nn::launched_by_mpi())) {
-  nn::Communicator& c = nn::world();
+          doctest::skip(!dist::launched_by_mpi())) {
+  dist::Communicator& c = dist::world();
   REQUIRE(c.size() == 2);
   c.set_timeout(120);
   const Tensor images = tiny_images(kImages);
@@ -338,8 +338,8 @@ TEST_CASE("distributed: 2 MPI ranks of batch B give the losses and weights of 1 
 
 TEST_CASE(
     "distributed: a 2-rank run resumed from rank 0's checkpoint repeats the uninterrupted run bit for bit" *
-    doctest::skip(!nn::launched_by_mpi())) {
-  nn::Communicator& c = nn::world();
+    doctest::skip(!dist::launched_by_mpi())) {
+  dist::Communicator& c = dist::world();
   REQUIRE(c.size() == 2);
   c.set_timeout(120);
   const Tensor images = tiny_images(kImages);

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "io_util.h"
-#include "nn/distributed.h"
-#include "nn/safetensors.h"
+#include "dist/distributed.h"
+#include "io/safetensors.h"
 
 using namespace ddpm;
 namespace fs = std::filesystem;
@@ -38,7 +38,7 @@ const char* const kMpiexecFlags = "";
 const char* const kTrainExe = "";
 #endif
 
-bool skip_mpi_tools() { return !kHaveMpi || nn::launched_by_mpi(); }
+bool skip_mpi_tools() { return !kHaveMpi || dist::launched_by_mpi(); }
 
 // Same reason as in test_distributed.cpp: R ranks and one rank of R times the
 // batch sum the same float32 terms in another order (measured: ~2e-7).

@@ -63,7 +63,7 @@ void check_case(const nlohmann::json& c, const std::vector<std::string>& names, 
     in.push_back(t);
   }
   Tensor y = fn(in);
-  y.backward(from_json(c.at("gy"), dtype));
+  autograd::backward(y, from_json(c.at("gy"), dtype));
   const std::string what = c.at("label").get<std::string>() + (dtype == DType::f64 ? " (f64)" : " (f32)");
   INFO(what);
   CHECK(y.dtype() == dtype);
@@ -155,7 +155,7 @@ TEST_CASE("forward: conv2d worked by hand (1-channel 3x3 input, 2x2 kernel)") {
     Tensor y = conv2d(x, w, b, 1, 0);
     CHECK(y.shape() == Shape{1, 1, 2, 2});
     CHECK(y.to_vector<double>() == std::vector<double>{37.5, 47.5, 67.5, 77.5});
-    y.backward(Tensor::ones(y.shape(), DType::f64));
+    autograd::backward(y, Tensor::ones(y.shape(), DType::f64));
     // gw[kh][kw] = sum of the 2x2 block of x starting at (kh, kw).
     CHECK(w.grad().to_vector<double>() == std::vector<double>{12, 16, 24, 28});
     CHECK(b.grad().to_vector<double>() == std::vector<double>{4});
@@ -171,7 +171,7 @@ TEST_CASE("forward: conv2d worked by hand (1-channel 3x3 input, 2x2 kernel)") {
     //   y[1][1] = 5*1 + 6*2 + 8*3 + 9*4   = 77     (each + 0.5)
     Tensor y = conv2d(x, w, b, 2, 1);
     CHECK(y.to_vector<double>() == std::vector<double>{4.5, 18.5, 36.5, 77.5});
-    y.backward(Tensor::ones(y.shape(), DType::f64));
+    autograd::backward(y, Tensor::ones(y.shape(), DType::f64));
     // Each pixel is used by exactly one window, with the tap it meets there.
     CHECK(x.grad().to_vector<double>() == std::vector<double>{4, 3, 4, 2, 1, 2, 4, 3, 4});
     // gw[kh][kw] = sum of the pixels tap (kh, kw) meets: w00 meets 5 only, ...

@@ -74,7 +74,7 @@ void check_against_reference(DType dtype, double tol) {
     REQUIRE_MESSAGE(y.shape() == want_y.shape(), name << ": output " << y.desc());
     const double err_y = normalised_error(y, want_y);
     CHECK_MESSAGE(err_y <= tol, name << ": output err " << err_y);
-    y.backward(from_json(c.at("grad_out"), dtype));
+    autograd::backward(y, from_json(c.at("grad_out"), dtype));
     const nlohmann::json& grads = c.at("grads");
     for (size_t i = 0; i < in.size(); ++i) {
       const Tensor want = from_json(grads.at(i), DType::f64);
@@ -118,7 +118,7 @@ TEST_CASE("forward: max_pool2d by hand, with ties and dropped edges") {
   Tensor y = max_pool2d(x, 2);
   CHECK(y.shape() == Shape{1, 1, 1, 2});
   CHECK(y.to_vector<double>() == std::vector<double>{4, 5});
-  y.backward(tensor_f64({10, 20}, {1, 1, 1, 2}));
+  autograd::backward(y, tensor_f64({10, 20}, {1, 1, 1, 2}));
   // The second window holds 3, 2, 5, 5: the tie goes to the first 5 in
   // row-major order.
   CHECK(x.grad().to_vector<double>() == std::vector<double>{0, 10, 0, 0, 0,  //
@@ -126,7 +126,7 @@ TEST_CASE("forward: max_pool2d by hand, with ties and dropped edges") {
                                                            0, 0, 0, 0, 0});
   // All equal: the gradient goes to the top-left element.
   Tensor z = Tensor::ones({1, 1, 2, 2}, DType::f64).set_requires_grad();
-  max_pool2d(z, 2).backward(tensor_f64({7}, {1, 1, 1, 1}));
+  autograd::backward(max_pool2d(z, 2), tensor_f64({7}, {1, 1, 1, 1}));
   CHECK(z.grad().to_vector<double>() == std::vector<double>{7, 0, 0, 0});
 }
 
@@ -143,7 +143,7 @@ TEST_CASE("forward: upsample_bilinear2d by hand (align_corners)") {
     for (int j = 0; j < 4; ++j)
       CHECK(v[static_cast<size_t>(i * 4 + j)] == doctest::Approx((2.0 * i + j) / 3.0).epsilon(1e-15));
   // With g = 1 everywhere each corner collects (sum_i (1 - i/3))^2 = 2^2 = 4.
-  y.backward(Tensor::ones({1, 1, 4, 4}, DType::f64));
+  autograd::backward(y, Tensor::ones({1, 1, 4, 4}, DType::f64));
   for (double gv : x.grad().to_vector<double>()) CHECK(gv == doctest::Approx(4.0).epsilon(1e-15));
   // A 1x1 input is copied to every output pixel.
   CHECK(upsample_bilinear2d(tensor_f64({2.5}, {1, 1, 1, 1}), 3).to_vector<double>() ==
@@ -190,7 +190,7 @@ TEST_CASE("forward: group_norm and its gradients do not depend on the thread cou
     Tensor w = randn({32}, 7, 2).set_requires_grad();
     Tensor b = randn({32}, 7, 3).set_requires_grad();
     Tensor y = silu(group_norm(x, 8, w, b));
-    y.backward(randn(s, 7, 4));
+    autograd::backward(y, randn(s, 7, 4));
     return std::vector<std::vector<float>>{y.to_vector<float>(), x.grad().to_vector<float>(),
                                            w.grad().to_vector<float>(), b.grad().to_vector<float>()};
   };

@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <limits>
 
-#include "nn/atomic_file.h"
-#include "nn/safetensors.h"
+#include "io/atomic_file.h"
+#include "io/safetensors.h"
 #include "tests/fuzz/fuzz_harness.h"
 #include "tests/io_util.h"
 

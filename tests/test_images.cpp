@@ -1,4 +1,4 @@
-// PNG grids, strips, single images and the loss plot (diffusion/images.h),
+// PNG grids, strips, single images and the loss plot (io/images.h),
 // read back with stb_image.
 #include <doctest/doctest.h>
 #include <stb/stb_image.h>
@@ -6,8 +6,8 @@
 #include <cmath>
 #include <limits>
 
-#include "diffusion/images.h"
-#include "nn/atomic_file.h"
+#include "io/images.h"
+#include "io/atomic_file.h"
 #include "tests/io_util.h"
 
 using namespace ddpm;

@@ -85,7 +85,7 @@ TEST_CASE("nn: to(dtype) converts parameters behind the layers' own handles") {
   Linear l(3, 2);
   const std::vector<double> before = l.weight().to_vector<double>();
   Tensor outside = l.parameter("weight");
-  sum(l(Tensor::ones({1, 3}))).backward();
+  autograd::backward(sum(l(Tensor::ones({1, 3}))));
   REQUIRE(l.weight().grad().defined());
   l.to(DType::f64);
   CHECK(l.weight().dtype() == DType::f64);
@@ -95,7 +95,7 @@ TEST_CASE("nn: to(dtype) converts parameters behind the layers' own handles") {
   CHECK(l.weight().requires_grad());
   const Tensor y = l(Tensor::ones({1, 3}, DType::f64));
   CHECK(y.dtype() == DType::f64);
-  sum(y).backward();
+  autograd::backward(sum(y));
   CHECK(l.bias().grad().to_vector<double>() == std::vector<double>{1, 1});
   l.zero_grad();
   CHECK_FALSE(l.bias().grad().defined());

@@ -1,4 +1,4 @@
-// safetensors writer and validating reader (nn/safetensors.h).
+// safetensors writer and validating reader (io/safetensors.h).
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <limits>
 
-#include "nn/atomic_file.h"
-#include "nn/safetensors.h"
+#include "io/atomic_file.h"
+#include "io/safetensors.h"
 #include "tensor/philox.h"
 #include "tests/io_util.h"
 

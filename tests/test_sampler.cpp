@@ -13,7 +13,7 @@ using namespace ddpm;
 namespace {
 // A smooth stand-in for a trained network: depends on x and t.
 Tensor toy_model(const Tensor& x, const Tensor& t) {
-  const Tensor tt = t.reshape({t.size(0), 1, 1, 1});
+  const Tensor tt = t.view({t.size(0), 1, 1, 1});
   return mul_scalar(x, 0.3) + mul_scalar(sin(mul_scalar(tt, 0.01)), 0.5);
 }
 }  // namespace

@@ -29,14 +29,14 @@ TEST_CASE("tensor: creation fills values of the requested dtype") {
 
 TEST_CASE("tensor: reshape is a view sharing storage, clone is a copy") {
   Tensor t = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
-  Tensor v = t.reshape({3, -1});
+  Tensor v = t.view({3, -1});
   CHECK(v.shape() == Shape{3, 2});
   v.data<float>()[0] = 42;
   CHECK(t.data<float>()[0] == 42);
   Tensor c = t.clone();
   c.data<float>()[1] = -1;
   CHECK(t.data<float>()[1] == 2);
-  CHECK_THROWS_WITH_AS(t.reshape({4, 2}), doctest::Contains("[2, 3]"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(t.view({4, 2}), doctest::Contains("[2, 3]"), std::invalid_argument);
 }
 
 TEST_CASE("tensor: dtype conversion and host copies round-trip") {

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 #include "tensor/device_query.h"
 #include "tests/tool_runner.h"
 

@@ -9,7 +9,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 #include "tests/tool_runner.h"
 
 using namespace ddpm;

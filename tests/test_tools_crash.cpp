@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "diffusion/model_file.h"
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 #include "tests/tool_runner.h"
 
 using namespace ddpm;

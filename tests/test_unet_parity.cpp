@@ -150,7 +150,7 @@ ParityResult run_parity(DType dtype, double tol) {
   const Tensor target = inputs.tensors.at("input.target").to(dtype);
   const Tensor out = model(x, t);
   const Tensor loss = mse_loss(out, target);
-  loss.backward();
+  autograd::backward(loss);
 
   ParityResult r;
   r.output_error = test::normalised_error(out, outputs.tensors.at("output" + sfx));

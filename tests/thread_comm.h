@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "nn/distributed.h"
+#include "dist/distributed.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -29,7 +29,7 @@ class ThreadGroup {
   // Runs f(comm) on `size` threads, one per rank (one OpenMP thread each),
   // and waits for all of them. An exception on one rank would leave the
   // others waiting at the barrier, so f must not throw past a collective.
-  void run(const std::function<void(nn::Communicator&)>& f) {
+  void run(const std::function<void(dist::Communicator&)>& f) {
     std::vector<std::thread> threads;
     for (int r = 0; r < size_; ++r)
       threads.emplace_back([&, r] {
@@ -42,7 +42,7 @@ class ThreadGroup {
   }
 
  private:
-  class Rank final : public nn::Communicator {
+  class Rank final : public dist::Communicator {
    public:
     Rank(ThreadGroup& g, int r) : g_(g), r_(r) {}
     int rank() const override { return r_; }

@@ -25,8 +25,8 @@
 #include <utility>
 #include <vector>
 
-#include "diffusion/images.h"
-#include "nn/atomic_file.h"
+#include "io/images.h"
+#include "io/atomic_file.h"
 #include "tests/io_util.h"
 
 namespace ddpm::test {

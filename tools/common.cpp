@@ -10,7 +10,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "nn/atomic_file.h"
+#include "io/atomic_file.h"
 #include "tensor/device_query.h"
 
 namespace ddpm::tools {

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "autograd/node.h"
-#include "diffusion/data.h"
-#include "diffusion/images.h"
+#include "io/data.h"
+#include "io/images.h"
 #include "diffusion/model_file.h"
 #include "diffusion/sampler.h"
 #include "diffusion/streams.h"

@@ -16,15 +16,15 @@
 #include <string>
 
 #include "autograd/node.h"
-#include "diffusion/data.h"
-#include "diffusion/images.h"
+#include "io/data.h"
+#include "io/images.h"
 #include "diffusion/sampler.h"
 #include "diffusion/streams.h"
 #include "diffusion/trainer.h"
 #include "kernels/q_sample.h"
-#include "nn/atomic_file.h"
-#include "nn/distributed.h"
-#include "nn/safetensors.h"
+#include "io/atomic_file.h"
+#include "dist/distributed.h"
+#include "io/safetensors.h"
 #include "tools/common.h"
 
 #ifdef _OPENMP
@@ -122,14 +122,14 @@ void write_forward_process(const Trainer& tr, const Tensor& images, const fs::pa
   }
   // The same eps for every column, so the picture shows the schedule alone.
   const auto q = kernels::q_sample(x0, Tensor::from_vector(a, {k}), Tensor::from_vector(b, {k}), tr.config().seed,
-                                   streams::kForwardPicture, 0, kernels::Prediction::epsilon);
+                                   streams::kForwardPicture, 0, false);
   GridOptions go;
   go.nrow = k;
   go.crop = crop;
   write_image_grid(path.string(), q.x_t, go);
 }
 
-void write_loss_png(const fs::path& path, const std::vector<LossRow>& rows, kernels::Prediction prediction) {
+void write_loss_png(const fs::path& path, const std::vector<LossRow>& rows, Prediction prediction) {
   std::vector<double> steps, losses;
   for (const LossRow& r : rows) {
     steps.push_back(static_cast<double>(r.step));
@@ -137,7 +137,7 @@ void write_loss_png(const fs::path& path, const std::vector<LossRow>& rows, kern
   }
   PlotOptions opt;
   opt.title = std::string("training loss: mse of the predicted ") +
-              (prediction == kernels::Prediction::v ? "v" : "noise");
+              (prediction == Prediction::v ? "v" : "noise");
   write_loss_plot(path.string(), steps, losses, opt);
 }
 
@@ -269,11 +269,11 @@ int run(int argc, char** argv) {
                                 ": the sinusoidal embedding needs an even width");
   // Under mpirun: one process per rank (docs/distributed.md); rank 0 alone
   // writes files and logs.
-  nn::Communicator& comm = nn::world();
+  dist::Communicator& comm = dist::world();
   const bool root = comm.rank() == 0;
   comm.set_timeout(dist_timeout);
   const Device device = tools::resolve_device(device_flag);
-  if (device == Device::cuda) nn::select_local_gpu(comm);
+  if (device == Device::cuda) dist::select_local_gpu(comm);
   if (!o_steps->count()) steps = device == Device::cuda ? 20000 : 800;
 #ifdef _OPENMP
   if (threads == 0 && comm.local_size() > 1 && !std::getenv("OMP_NUM_THREADS"))
@@ -479,7 +479,7 @@ int run(int argc, char** argv) {
         write_loss_png(dir / "loss.png", rows, tr.config().prediction);
       }
       // Every rank stops at the same step when any of them got the signal.
-      if (nn::any_rank(comm, g_signal.load() != 0)) {
+      if (dist::any_rank(comm, g_signal.load() != 0)) {
         if (last_checkpoint != done) checkpoint(done);
         if (root)
           std::fprintf(stderr, "\nddpm-train: %s at step %lld: state saved to %s; continue with --resume\n",
@@ -510,9 +510,9 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
-    nn::Communicator* comm = nullptr;
+    dist::Communicator* comm = nullptr;
     try {
-      comm = &nn::world();
+      comm = &dist::world();
     } catch (const std::exception&) {
     }
     if (comm && comm->size() > 1) {  // stop the other ranks too: they would wait for this one

@@ -12,7 +12,7 @@ template <class T>
 void ddim_step(const T* x_t, const T* m, T* out, int64_t n, const DdimStepParams& p) {
   const T a = static_cast<T>(p.sqrt_ab), b = static_cast<T>(p.sqrt_one_minus_ab);
   const T ap = static_cast<T>(p.sqrt_ab_prev), ce = static_cast<T>(p.c_eps), sigma = static_cast<T>(p.sigma);
-  const bool eps_pred = p.prediction == Prediction::epsilon;
+  const bool eps_pred = !p.v_pred;
   constexpr int64_t kChunk = 4096;
   parallel_for((n + kChunk - 1) / kChunk, kChunk * 64, [&](int64_t c) {
     const int64_t hi = std::min(n, (c + 1) * kChunk);

@@ -68,7 +68,7 @@
 #include "kernels/conv2d.h"
 #include "kernels/cuda/conv2d_igemm.h"
 #include "kernels/cuda/device_info.cuh"
-#include "kernels/cuda/launch.cuh"
+#include "tensor/cuda/launch.cuh"
 #include "kernels/cuda/scratch.cuh"
 #include "tensor/cuda_backend.h"
 

@@ -7,7 +7,7 @@
 #include <stdexcept>
 
 #include "kernels/cuda/cublas_gemm.cuh"
-#include "kernels/cuda/launch.cuh"
+#include "tensor/cuda/launch.cuh"
 #include "kernels/math_mode.h"
 
 namespace ddpm::kernels::cuda {

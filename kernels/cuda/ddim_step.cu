@@ -50,7 +50,7 @@ void ddim_step(const float* x_t, const float* model_out, float* x_prev, int64_t 
   c.ap = static_cast<float>(p.sqrt_ab_prev);
   c.ce = static_cast<float>(p.c_eps);
   c.sigma = static_cast<float>(p.sigma);
-  c.eps_pred = p.prediction == Prediction::epsilon;
+  c.eps_pred = !p.v_pred;
   c.clip = p.clip_x0;
   c.noise = p.sigma != 0;
   c.seed = p.seed;

@@ -45,7 +45,7 @@ void ddpm_step(const float* x_t, const float* model_out, float* x_prev, int64_t 
   c.c0 = static_cast<float>(p.c_x0);
   c.ct = static_cast<float>(p.c_xt);
   c.sigma = static_cast<float>(p.sigma);
-  c.eps_pred = p.prediction == Prediction::epsilon;
+  c.eps_pred = !p.v_pred;
   c.clip = p.clip_x0;
   c.noise = p.sigma != 0;
   c.seed = p.seed;

@@ -5,7 +5,7 @@
 
 #include <cuda_runtime.h>
 
-#include "kernels/cuda/launch.cuh"
+#include "tensor/cuda/launch.cuh"
 
 namespace ddpm::kernels::cuda {
 

@@ -18,7 +18,7 @@
 
 #include <cstdint>
 
-#include "kernels/cuda/launch.cuh"
+#include "tensor/cuda/launch.cuh"
 
 namespace ddpm::kernels::cuda {
 

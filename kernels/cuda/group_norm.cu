@@ -35,7 +35,7 @@
 #include <string>
 
 #include "kernels/cuda/device_info.cuh"
-#include "kernels/cuda/launch.cuh"
+#include "tensor/cuda/launch.cuh"
 #include "kernels/cuda/scratch.cuh"
 #include "kernels/group_norm.h"
 #include "tensor/cuda_backend.h"

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "kernels/cuda/cublas_gemm.cuh"
-#include "kernels/cuda/launch.cuh"
+#include "tensor/cuda/launch.cuh"
 #include "kernels/linear.h"
 
 namespace ddpm::kernels::cuda {

@@ -16,7 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/cuda/launch.cuh"
+#include "tensor/cuda/launch.cuh"
 #include "tensor/cuda_backend.h"
 
 namespace ddpm::kernels::cuda {

@@ -14,7 +14,7 @@
 #include <mutex>
 #include <string>
 
-#include "kernels/cuda/launch.cuh"
+#include "tensor/cuda/launch.cuh"
 #include "tensor/cuda_backend.h"
 
 namespace ddpm::cuda {

@@ -9,7 +9,7 @@
 #include <cmath>
 #include <string>
 
-#include "kernels/cuda/launch.cuh"
+#include "tensor/cuda/launch.cuh"
 #include "tensor/cuda_backend.h"
 
 namespace ddpm::cuda {

@@ -13,7 +13,7 @@
 
 #include <string>
 
-#include "kernels/cuda/launch.cuh"
+#include "tensor/cuda/launch.cuh"
 #include "tensor/cuda_backend.h"
 #include "tensor/philox.h"
 

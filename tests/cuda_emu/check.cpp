@@ -381,7 +381,7 @@ void check_diffusion() {
       }
   for (int64_t n : {1, 6, 64, 1001})
     for (bool clip : {false, true})
-      for (Prediction pred : {Prediction::epsilon, Prediction::v})
+      for (bool v_pred : {false, true})
         for (double sigma : {0.0, 0.3}) {
           const auto vx = random_vec(n, 70, -3, 3), vm = random_vec(n, 71, -2, 2);
           DdpmStepParams p;
@@ -391,7 +391,7 @@ void check_diffusion() {
           p.c_xt = 0.9;
           p.sigma = sigma;
           p.clip_x0 = clip;
-          p.prediction = pred;
+          p.v_pred = v_pred;
           p.seed = 5;
           p.stream = 4;
           p.offset = 1000;
@@ -407,7 +407,7 @@ void check_diffusion() {
           q.c_eps = 0.5;
           q.sigma = sigma;
           q.clip_x0 = clip;
-          q.prediction = pred;
+          q.v_pred = v_pred;
           q.seed = 6;
           q.stream = 4;
           q.offset = 77;

@@ -18,8 +18,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "diffusion/data.h"
-#include "nn/safetensors.h"
+#include "io/data.h"
+#include "io/safetensors.h"
 
 namespace ddpm::fuzz {
 

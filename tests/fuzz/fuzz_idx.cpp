@@ -1,4 +1,4 @@
-// libFuzzer target: the IDX reader (diffusion/data.h) on arbitrary bytes,
+// libFuzzer target: the IDX reader (io/data.h) on arbitrary bytes,
 // gzip or not; the body and the input layout are ddpm::fuzz::idx_one
 // (fuzz_harness.h). Built and run by scripts/fuzz.sh; seeds in
 // tests/fuzz/corpus/idx/.

@@ -1,4 +1,4 @@
-// libFuzzer target: the safetensors reader (nn/safetensors.h) on arbitrary
+// libFuzzer target: the safetensors reader (io/safetensors.h) on arbitrary
 // bytes; the body is ddpm::fuzz::safetensors_one (fuzz_harness.h). Built and
 // run by scripts/fuzz.sh; seeds in tests/fuzz/corpus/safetensors/.
 #include "tests/fuzz/fuzz_harness.h"

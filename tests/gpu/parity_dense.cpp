@@ -1,7 +1,7 @@
 // CUDA parity cases for the dense ops: conv2d, group_norm, linear, matmul.
 //
 // Every case runs the op through autograd (inputs with requires_grad, y =
-// op(...), y.backward(upstream)) and returns y and every input gradient, so
+// op(...), autograd::backward(y, upstream)) and returns y and every input gradient, so
 // forward and backward kernels are all compared with the CPU. Shapes: small
 // odd ones (sizes that are not multiples of any tile: 64 x 128 block tiles,
 // k-tiles of 8) and the seed UNet's real layers at batch 2.
@@ -105,7 +105,7 @@ ParityCase conv_case(const ConvSpec& s, const std::string& variant) {
     Tensor w = parity_input({s.cout, s.cin, s.k, s.k}, 2, dev, -1, 1, true);
     Tensor b = s.bias ? parity_input({s.cout}, 3, dev, -1, 1, true) : Tensor();
     Tensor y = conv2d(x, w, b, s.stride, s.pad);
-    y.backward(parity_input({s.n, s.cout, hout, wout}, 4, dev));
+    autograd::backward(y, parity_input({s.n, s.cout, hout, wout}, 4, dev));
     NamedResults r{{"y", out(y)}, {"grad x", x.grad()}, {"grad w", w.grad()}};
     if (s.bias) r.emplace_back("grad b", b.grad());
     return r;
@@ -163,7 +163,7 @@ ParityCase group_norm_case(const GroupNormSpec& s) {
     Tensor gamma = s.affine ? parity_input({ch}, 12, dev, 0.5, 1.5, true) : Tensor();
     Tensor beta = s.affine ? parity_input({ch}, 13, dev, -1, 1, true) : Tensor();
     Tensor y = group_norm(x, s.groups, gamma, beta, 1e-5);
-    y.backward(parity_input(s.shape, 14, dev));
+    autograd::backward(y, parity_input(s.shape, 14, dev));
     // The saved statistics, straight from the kernel.
     kernels::GroupNormForward f = kernels::group_norm_fwd(x.detach(), s.groups, s.affine ? gamma.detach() : Tensor(),
                                                           s.affine ? beta.detach() : Tensor(), 1e-5);
@@ -213,7 +213,7 @@ ParityCase linear_case(const LinearSpec& s, bool tf32) {
     Tensor w = parity_input({s.out, s.in}, 22, dev, -1, 1, true);
     Tensor b = s.bias ? parity_input({s.out}, 23, dev, -1, 1, true) : Tensor();
     Tensor y = linear(x, w, b);
-    y.backward(parity_input({s.n, s.out}, 24, dev));
+    autograd::backward(y, parity_input({s.n, s.out}, 24, dev));
     NamedResults r{{"y", out(y)}, {"grad x", x.grad()}, {"grad w", w.grad()}};
     if (s.bias) r.emplace_back("grad b", b.grad());
     return r;
@@ -237,7 +237,7 @@ ParityCase matmul_case(const MatmulSpec& s, bool tf32) {
     Tensor a = parity_input({s.m, s.k}, 31, dev, -1, 1, true);
     Tensor b = parity_input({s.k, s.n}, 32, dev, -1, 1, true);
     Tensor y = matmul(a, b);
-    y.backward(parity_input({s.m, s.n}, 33, dev));
+    autograd::backward(y, parity_input({s.m, s.n}, 33, dev));
     return NamedResults{{"y", out(y)}, {"grad a", a.grad()}, {"grad b", b.grad()}};
   };
   return c;

@@ -2,7 +2,7 @@
 // conv2d, group_norm, linear and matmul (tests/gpu/parity_dense.cpp).
 //
 // Differentiable ops run through autograd: inputs requiring gradients,
-// y = op(inputs), y.backward(upstream), and the results are y and every
+// y = op(inputs), autograd::backward(y, upstream), and the results are y and every
 // input's gradient. Shapes cover the layouts the kernels tell apart: odd
 // sizes (3x5x7: the scalar tails of the float4 loops), multiples of 4 (the
 // float4 paths), the per-channel broadcast [N,C,1,1] + [N,C,H,W], a scalar
@@ -97,7 +97,7 @@ NamedResults run_with_grads(const std::vector<In>& ins, const std::function<Tens
   Inputs xs;
   for (size_t i = 0; i < ins.size(); ++i) xs.push_back(make_input(ins[i], 10 + i, device));
   const Tensor y = fn(xs);
-  y.backward(parity_input(y.shape(), 99, device));
+  autograd::backward(y, parity_input(y.shape(), 99, device));
   NamedResults r{{"y", y}};
   for (size_t i = 0; i < ins.size(); ++i)
     if (ins[i].grad) r.emplace_back("grad input " + std::to_string(i), xs[i].grad());
@@ -117,7 +117,7 @@ void add_binary_cases(std::vector<ParityCase>& cases) {
   cases.push_back(grad_case(
       "reshape", "[3,5,7] as [5,21] times [5,21]", {{{3, 5, 7}}, {{5, 21}}},
       [](const Inputs& x) {
-        return mul(x[0].reshape({5, 21}), x[1]);
+        return mul(reshape(x[0], {5, 21}), x[1]);
       },
       kExact, kWhyExact));
 
@@ -258,7 +258,7 @@ void add_layer_cases(std::vector<ParityCase>& cases) {
                                Tensor x = tied(parity_input({2, 3, 6, 6}, 10, d, 0, 3));
                                x.set_requires_grad(true);
                                const Tensor y = max_pool2d(x, 2);
-                               y.backward(parity_input(y.shape(), 99, d));
+                               autograd::backward(y, parity_input(y.shape(), 99, d));
                                return NamedResults{{"y", y}, {"grad x", x.grad()}};
                              },
                              kExact, kWhyExact});
@@ -278,15 +278,15 @@ void add_layer_cases(std::vector<ParityCase>& cases) {
 void add_diffusion_cases(std::vector<ParityCase>& cases) {
   for (const auto& [label, shape] : std::vector<std::pair<std::string, Shape>>{
            {"[3,5,7] (odd per sample)", {3, 5, 7}}, {"[4,1,32,32]", {4, 1, 32, 32}}})
-    for (kernels::Prediction pred : {kernels::Prediction::epsilon, kernels::Prediction::v}) {
-      const std::string name = label + (pred == kernels::Prediction::v ? ", v target" : ", epsilon target");
+    for (bool v_pred : {false, true}) {
+      const std::string name = label + (v_pred ? ", v target" : ", epsilon target");
       cases.push_back(
           ParityCase{"q_sample", name,
-                     [shape = shape, pred](Device d) {
+                     [shape = shape, v_pred](Device d) {
                        const Tensor x0 = parity_input(shape, 10, d);
                        const Tensor a = parity_input({shape[0]}, 11, d, 0.1, 1),
                                     b = parity_input({shape[0]}, 12, d, 0.1, 1);
-                       const kernels::QSampleResult q = kernels::q_sample(x0, a, b, 7, 2, 1000, pred);
+                       const kernels::QSampleResult q = kernels::q_sample(x0, a, b, 7, 2, 1000, v_pred);
                        return NamedResults{{"x_t", q.x_t}, {"noise", q.noise}, {"target", q.target}};
                      },
                      kRounding, kWhyRounding});
@@ -296,19 +296,19 @@ void add_diffusion_cases(std::vector<ParityCase>& cases) {
       [](Device d) {
         const Tensor x0 = parity_input({4, 1, 32, 32}, 10, d);
         const Tensor a = parity_input({4}, 11, d, 0.1, 1), b = parity_input({4}, 12, d, 0.1, 1);
-        const auto q = kernels::q_sample(x0, a, b, 7, 2, uint64_t{1} << 33, kernels::Prediction::epsilon);
+        const auto q = kernels::q_sample(x0, a, b, 7, 2, uint64_t{1} << 33, false);
         return NamedResults{{"noise", q.noise}};
       },
       kOneUlp, kWhyNoise});
 
   for (const auto& [label, shape] :
        std::vector<std::pair<std::string, Shape>>{{"[3,5,7]", {3, 5, 7}}, {"[4,1,32,32]", {4, 1, 32, 32}}})
-    for (kernels::Prediction pred : {kernels::Prediction::epsilon, kernels::Prediction::v})
+    for (bool v_pred : {false, true})
       for (bool clip : {false, true}) {
-        const std::string name = label + (pred == kernels::Prediction::v ? ", v" : ", epsilon") +
+        const std::string name = label + (v_pred ? ", v" : ", epsilon") +
                                  (clip ? ", clipped x0" : "") + ", sigma > 0";
         cases.push_back(ParityCase{"ddpm_step", name,
-                                   [shape = shape, pred, clip](Device d) {
+                                   [shape = shape, v_pred, clip](Device d) {
                                      kernels::DdpmStepParams p;
                                      p.sqrt_ab = 0.6;
                                      p.sqrt_one_minus_ab = 0.8;
@@ -316,7 +316,7 @@ void add_diffusion_cases(std::vector<ParityCase>& cases) {
                                      p.c_xt = 0.9;
                                      p.sigma = 0.2;
                                      p.clip_x0 = clip;
-                                     p.prediction = pred;
+                                     p.v_pred = v_pred;
                                      p.seed = 5;
                                      p.stream = 4;
                                      p.offset = 4096;
@@ -326,7 +326,7 @@ void add_diffusion_cases(std::vector<ParityCase>& cases) {
                                    },
                                    kRounding, kWhyRounding});
         cases.push_back(ParityCase{"ddim_step", name,
-                                   [shape = shape, pred, clip](Device d) {
+                                   [shape = shape, v_pred, clip](Device d) {
                                      kernels::DdimStepParams p;
                                      p.sqrt_ab = 0.6;
                                      p.sqrt_one_minus_ab = 0.8;
@@ -334,7 +334,7 @@ void add_diffusion_cases(std::vector<ParityCase>& cases) {
                                      p.c_eps = 0.5;
                                      p.sigma = 0.3;
                                      p.clip_x0 = clip;
-                                     p.prediction = pred;
+                                     p.v_pred = v_pred;
                                      p.seed = 6;
                                      p.stream = 4;
                                      p.offset = 77;

@@ -136,10 +136,10 @@ TEST_CASE("gpu: q_sample noise on the GPU equals the CPU's") {
   const uint64_t offset = 5 * 4 * per;
   const Tensor x0 = rand_uniform(shape, -1, 1, 1, 0);
   const Tensor a = rand_uniform({4}, 0.1, 1, 1, 1), b = rand_uniform({4}, 0.1, 1, 1, 2);
-  for (kernels::Prediction pred : {kernels::Prediction::epsilon, kernels::Prediction::v}) {
-    const kernels::QSampleResult qc = kernels::q_sample(x0, a, b, 3, streams::kTrainNoise, offset, pred);
+  for (bool v_pred : {false, true}) {
+    const kernels::QSampleResult qc = kernels::q_sample(x0, a, b, 3, streams::kTrainNoise, offset, v_pred);
     const kernels::QSampleResult qg = kernels::q_sample(
-        x0.to(Device::cuda), a.to(Device::cuda), b.to(Device::cuda), 3, streams::kTrainNoise, offset, pred);
+        x0.to(Device::cuda), a.to(Device::cuda), b.to(Device::cuda), 3, streams::kTrainNoise, offset, v_pred);
     // The same Philox draw and double Box-Muller on both; the device's double
     // log/cos (within 2 ulp) may move a value across a float rounding
     // boundary: at most 1 ulp, rarely.

@@ -34,7 +34,7 @@
 
 #include "tensor/tensor.h"
 
-namespace ddpm::nn {
+namespace ddpm::dist {
 
 // Exit status of a rank whose collective timed out (the watchdog).
 inline constexpr int kExitPeerLost = 4;
@@ -82,4 +82,4 @@ bool any_rank(Communicator& c, bool flag);
 // the build has no CUDA backend. A no-op for a single process.
 void select_local_gpu(const Communicator& c);
 
-}  // namespace ddpm::nn
+}  // namespace ddpm::dist

@@ -1,8 +1,8 @@
-// NCCL through dlopen (nn/distributed_nccl.h). The types come from nccl.h; the
+// NCCL through dlopen (dist/distributed_nccl.h). The types come from nccl.h; the
 // functions from libnccl.so.2 at run time.
 #ifdef DDPM_NCCL
 
-#include "nn/distributed_nccl.h"
+#include "dist/distributed_nccl.h"
 
 #include <dlfcn.h>
 #include <nccl.h>
@@ -10,9 +10,9 @@
 #include <mutex>
 #include <stdexcept>
 
-#include "kernels/cuda/launch.cuh"
+#include "tensor/cuda/launch.cuh"
 
-namespace ddpm::nn::nccl {
+namespace ddpm::dist::nccl {
 
 namespace {
 
@@ -119,6 +119,6 @@ void Comm::broadcast(void* data, int64_t count, DType dtype, int root) {
   cuda::check(cudaStreamSynchronize(cuda::stream()), "NCCL broadcast");
 }
 
-}  // namespace ddpm::nn::nccl
+}  // namespace ddpm::dist::nccl
 
 #endif  // DDPM_NCCL

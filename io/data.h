@@ -38,7 +38,7 @@
 #include <string>
 #include <vector>
 
-#include "diffusion/images.h"
+#include "io/images.h"
 #include "tensor/tensor.h"
 
 namespace ddpm {

@@ -1,11 +1,11 @@
-// The communicators of nn/distributed.h: the single-process one, and (with
+// The communicators of dist/distributed.h: the single-process one, and (with
 // DDPM_MPI) the MPI one with its watchdog and NCCL for CUDA tensors.
 //
 // Test-only fault hook: DDPM_TEST_FAULT="die:R:N" makes rank R kill itself
 // (SIGKILL) when it enters its N-th collective; "hang:R:N" makes it sleep
 // there forever instead. The distributed tests use it to check that the other
 // ranks stop with a clear message rather than wait forever.
-#include "nn/distributed.h"
+#include "dist/distributed.h"
 
 #include <algorithm>
 #include <atomic>
@@ -21,7 +21,7 @@
 #include <thread>
 
 #include "kernels/binary.h"
-#include "nn/distributed_nccl.h"
+#include "dist/distributed_nccl.h"
 
 #ifdef DDPM_MPI
 #include <mpi.h>
@@ -30,7 +30,7 @@
 #include <cuda_runtime.h>
 #endif
 
-namespace ddpm::nn {
+namespace ddpm::dist {
 
 namespace {
 
@@ -439,4 +439,4 @@ void select_local_gpu(const Communicator& c) {
 #endif
 }
 
-}  // namespace ddpm::nn
+}  // namespace ddpm::dist

@@ -1,4 +1,4 @@
-#include "diffusion/data.h"
+#include "io/data.h"
 
 #include <stb/stb_image.h>
 #include <zlib.h>
@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "nn/atomic_file.h"
+#include "io/atomic_file.h"
 #include "tensor/philox.h"
 
 namespace ddpm {

@@ -1,4 +1,4 @@
-#include "diffusion/images.h"
+#include "io/images.h"
 
 #include <stb/stb_image_write.h>
 
@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <stdexcept>
 
-#include "nn/atomic_file.h"
+#include "io/atomic_file.h"
 
 namespace ddpm {
 

@@ -1,4 +1,4 @@
-// NCCL for the CUDA tensors of nn/distributed.cpp, loaded at run time.
+// NCCL for the CUDA tensors of dist/distributed.cpp, loaded at run time.
 //
 // libnccl.so.2 is opened with dlopen on first use rather than linked, so the
 // programs and test binaries start on machines without NCCL (they then stage
@@ -16,7 +16,7 @@
 
 #include "tensor/dtype.h"
 
-namespace ddpm::nn::nccl {
+namespace ddpm::dist::nccl {
 
 inline constexpr size_t kUniqueIdBytes = 128;  // NCCL_UNIQUE_ID_BYTES
 
@@ -47,6 +47,6 @@ class Comm {
   void* comm_ = nullptr;  // ncclComm_t
 };
 
-}  // namespace ddpm::nn::nccl
+}  // namespace ddpm::dist::nccl
 
 #endif  // DDPM_NCCL

@@ -1,0 +1,47 @@
+// The training configuration: the model, the noise schedule, the optimiser
+// settings and the seed; what config.json and a checkpoint's __metadata__
+// hold (docs/formats.md). Apart from the trainer so that reading a model file
+// (diffusion/model_file.h, ddpm-sample) needs no optimiser, EMA or MPI.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "diffusion/prediction.h"
+#include "diffusion/scheduler.h"
+#include "nn/unet.h"
+
+namespace ddpm {
+
+struct TrainConfig {
+  nn::UNetConfig model;
+  BetaSchedule schedule = BetaSchedule::linear;
+  int64_t timesteps = 1000;
+  Prediction prediction = Prediction::epsilon;
+  int64_t batch_size = 128;
+  double lr = 1e-3;
+  int64_t warmup_steps = 100;
+  double grad_clip = 1.0;  // 0: no clipping
+  double ema_decay = 0.995;  // 0: EMA off
+  double weight_decay = 0.0;
+  bool adamw = false;
+  uint64_t seed = 0;
+
+  // Flat string map (model keys included) for config.json and checkpoint
+  // metadata; from_map validates and names a bad or missing key.
+  std::map<std::string, std::string> to_map() const;
+  static TrainConfig from_map(const std::map<std::string, std::string>& m);
+  void validate() const;
+};
+
+// The per-rank batch that continues a run saved with state metadata `meta`
+// on world_size ranks: its global batch (batch_size x its "world_size",
+// 1 when absent) divided evenly. Throws std::runtime_error saying why when
+// it does not divide.
+int64_t per_rank_batch_for_resume(const std::map<std::string, std::string>& meta, int world_size);
+
+// v with 17 significant digits: round-trips a double through text.
+std::string format_number(double v);
+
+}  // namespace ddpm

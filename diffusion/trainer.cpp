@@ -10,26 +10,10 @@
 #include "kernels/q_sample.h"
 #include "nn/clip_grad.h"
 #include "io/safetensors.h"
+#include "tensor/fnv1a.h"
 #include "tensor/philox.h"
 
 namespace ddpm {
-
-namespace {
-// FNV-1a over 8-byte words (then the tail bytes): a cheap fingerprint for
-// checking that ranks hold the same bytes.
-uint64_t fnv1a(const void* data, size_t n) {
-  const unsigned char* p = static_cast<const unsigned char*>(data);
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i + 8 <= n; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    h = (h ^ w) * 1099511628211ull;
-  }
-  for (size_t i = n - n % 8; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
-
-}  // namespace
 
 NonFiniteError::NonFiniteError(int64_t s, double loss, double norm)
     : std::runtime_error("non-finite value at step " + std::to_string(s) + ": loss " + format_number(loss) +

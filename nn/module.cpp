@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "tensor/rng.h"
+#include "tensor/fnv1a.h"
 
 namespace ddpm::nn {
 
@@ -107,12 +108,8 @@ void Module::init_tree(uint64_t seed, const std::string& prefix) {
 void Module::reset_parameters(uint64_t, const std::string&) {}
 
 uint64_t parameter_stream(const std::string& full_name) {
-  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a 64 offset basis
-  for (char c : "init/" + full_name) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001b3ull;  // FNV-1a 64 prime
-  }
-  return h;
+  const std::string key = "init/" + full_name;
+  return fnv1a(key.data(), key.size());
 }
 
 void init_uniform(Tensor& t, double bound, uint64_t seed, const std::string& full_name) {

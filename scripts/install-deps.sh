@@ -8,7 +8,7 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config libeigen3-dev doctest-dev libcli11-dev
-      nlohmann-json3-dev libstb-dev zlib1g-dev dataset-fashion-mnist python3)
+      nlohmann-json3-dev libstb-dev zlib1g-dev dataset-fashion-mnist python3 clang-format)
 for arg in "$@"; do
   case "$arg" in
     --bench) pkgs+=(python3-torch python3-numpy python3-matplotlib) ;;

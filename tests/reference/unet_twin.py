@@ -1,7 +1,7 @@
 """PyTorch twin of nn/unet.h (ddpm::nn::UNet): the same module tree, names and math.
 
 Used by tests/reference/make_unet_reference.py (reference data for
-tests/test_unet_parity.cpp) and by benchmarks/unet_torch_cpu.py. state_dict
+tests/test_unet_parity.cpp) and by benchmarks/torch_e2e.py. state_dict
 names match the C++ Module::named_parameters() exactly, in the same order:
 time_mlp.{0,2}, enc1..dec1 (.0/.3 Conv2d, .1/.4 GroupNorm), final,
 time_proj.<block> (one Linear(D, out_ch) per conv block, added per channel to

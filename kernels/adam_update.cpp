@@ -11,19 +11,12 @@ void adam_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const 
   check_shape(m, param.shape(), "adam_update", "exp_avg");
   check_shape(v, param.shape(), "adam_update", "exp_avg_sq");
   if (p.step < 1) throw std::invalid_argument("adam_update: step must be >= 1, got " + std::to_string(p.step));
-  if (param.device() == Device::cuda) {
-#ifdef DDPM_CUDA
-    require_cuda_f32("adam_update", param);
-    cuda::adam_update(param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(),
-                      param.numel(), p);
-    return;
-#else
-    no_kernel("adam_update", param);
-#endif
-  }
-  dispatch_float(param.dtype(), [&](auto t) {
+  on_device("adam_update", param, [&](auto t) {
     using T = decltype(t);
     cpu::adam_update<T>(param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), param.numel(), p);
+  }, [&](auto) {
+    cuda::adam_update(param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(),
+                      param.numel(), p);
   });
 }
 

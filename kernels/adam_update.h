@@ -32,11 +32,9 @@ template <class T>
 void adam_update(T* param, const T* grad, T* m, T* v, int64_t n, const AdamParams& p);
 }
 
-#ifdef DDPM_CUDA
 // kernels/cuda/adam_update.cu; device pointers, launched on the engine stream.
 namespace cuda {
 void adam_update(float* param, const float* grad, float* m, float* v, int64_t n, const AdamParams& p);
 }
-#endif
 
 }  // namespace ddpm::kernels

@@ -22,18 +22,11 @@ Tensor binary_fwd(BinaryOp op, const Tensor& a, const Tensor& b) {
   const Shape out_shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
   const BroadcastPlan plan = make_broadcast_plan(out_shape, a.shape(), b.shape());
-  if (a.device() == Device::cuda) {
-#ifdef DDPM_CUDA
-    require_cuda_f32(name, a);
-    cuda::binary_fwd(op, a.data<float>(), b.data<float>(), out.data<float>(), plan);
-    return out;
-#else
-    no_kernel(name, a);
-#endif
-  }
-  dispatch_float(a.dtype(), [&](auto t) {
+  on_device(name, a, [&](auto t) {
     using T = decltype(t);
     cpu::binary_fwd<T>(op, a.data<T>(), b.data<T>(), out.data<T>(), plan);
+  }, [&](auto) {
+    cuda::binary_fwd(op, a.data<float>(), b.data<float>(), out.data<float>(), plan);
   });
   return out;
 }
@@ -47,18 +40,11 @@ void binary_inplace(BinaryOp op, Tensor& a, const Tensor& b) {
     throw std::invalid_argument(std::string(name) + " in place: " + b.desc() + " does not broadcast to " +
                                 a.desc());
   const BroadcastPlan plan = make_broadcast_plan(a.shape(), a.shape(), b.shape());
-  if (a.device() == Device::cuda) {
-#ifdef DDPM_CUDA
-    require_cuda_f32(name, a);
-    cuda::binary_fwd(op, a.data<float>(), b.data<float>(), a.data<float>(), plan);
-    return;
-#else
-    no_kernel(name, a);
-#endif
-  }
-  dispatch_float(a.dtype(), [&](auto t) {
+  on_device(name, a, [&](auto t) {
     using T = decltype(t);
     cpu::binary_fwd<T>(op, a.data<T>(), b.data<T>(), a.data<T>(), plan);
+  }, [&](auto) {
+    cuda::binary_fwd(op, a.data<float>(), b.data<float>(), a.data<float>(), plan);
   });
 }
 
@@ -68,18 +54,11 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   broadcast_shapes(shape, x.shape(), "sum_to");
   Tensor out = Tensor::empty(shape, x.dtype(), x.device());
   const BroadcastPlan plan = make_broadcast_plan(x.shape(), x.shape(), shape);
-  if (x.device() == Device::cuda) {
-#ifdef DDPM_CUDA
-    require_cuda_f32("sum_to", x);
-    cuda::sum_to(x.data<float>(), out.data<float>(), out.numel(), plan);
-    return out;
-#else
-    no_kernel("sum_to", x);
-#endif
-  }
-  dispatch_float(x.dtype(), [&](auto t) {
+  on_device("sum_to", x, [&](auto t) {
     using T = decltype(t);
     cpu::sum_to<T>(x.data<T>(), out.data<T>(), out.numel(), plan);
+  }, [&](auto) {
+    cuda::sum_to(x.data<float>(), out.data<float>(), out.numel(), plan);
   });
   return out;
 }

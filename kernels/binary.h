@@ -42,7 +42,6 @@ template <class T>
 void sum_to(const T* x, T* out, int64_t out_numel, const BroadcastPlan& plan);
 }  // namespace cpu
 
-#ifdef DDPM_CUDA
 // kernels/cuda/binary.cu; device pointers, launched on the engine stream.
 namespace cuda {
 // out may be a (the in-place form).
@@ -50,6 +49,5 @@ void binary_fwd(BinaryOp op, const float* a, const float* b, float* out, const B
 // Writes every element of out (no zeroing needed); deterministic.
 void sum_to(const float* x, float* out, int64_t out_numel, const BroadcastPlan& plan);
 }  // namespace cuda
-#endif
 
 }  // namespace ddpm::kernels

@@ -41,7 +41,6 @@ void concat_bwd(const T* g, T* const* gxs, const int64_t* sizes, int64_t count,
                 const ConcatDims& d);
 }  // namespace cpu
 
-#ifdef DDPM_CUDA
 // kernels/cuda/concat.cu; device pointers (the arrays of them on the host),
 // launched on the engine stream.
 namespace cuda {
@@ -49,6 +48,5 @@ void concat_fwd(const float* const* xs, const int64_t* sizes, int64_t count, flo
 // gxs[i] may be null (piece not needed).
 void concat_bwd(const float* g, float* const* gxs, const int64_t* sizes, int64_t count, const ConcatDims& d);
 }  // namespace cuda
-#endif
 
 }  // namespace ddpm::kernels

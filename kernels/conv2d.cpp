@@ -55,14 +55,13 @@ Shape out_shape(const Conv2dDims& d) { return {d.N, d.Cout, d.Hout, d.Wout}; }
 
 std::atomic<Conv2dCudaAlgo> g_cuda_algo{Conv2dCudaAlgo::automatic};
 
-#ifdef DDPM_CUDA
 // The setting, with automatic replaced by the GEMM path of the math mode.
-Conv2dCudaAlgo resolved_cuda_algo() {
+// Called only from the CUDA lambdas (not instantiated in a build without CUDA).
+[[maybe_unused]] Conv2dCudaAlgo resolved_cuda_algo() {
   const Conv2dCudaAlgo a = conv2d_cuda_algo();
   if (a != Conv2dCudaAlgo::automatic) return a;
   return math_mode() == MathMode::tf32 ? Conv2dCudaAlgo::implicit_gemm_tf32 : Conv2dCudaAlgo::implicit_gemm_fp32;
 }
-#endif
 
 }  // namespace
 
@@ -95,19 +94,12 @@ Conv2dDims conv2d_dims(const Tensor& x, const Tensor& w, const Tensor& b, int64_
 Tensor conv2d_fwd(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad) {
   const Conv2dDims d = conv2d_dims(x, w, b, stride, pad);
   Tensor y = Tensor::empty(out_shape(d), x.dtype(), x.device());
-  if (x.device() == Device::cuda) {
-#ifdef DDPM_CUDA
-    require_cuda_f32("conv2d", x);
-    cuda::conv2d_fwd(x.data<float>(), w.data<float>(), b.defined() ? b.data<float>() : nullptr, y.data<float>(), d,
-                     resolved_cuda_algo());
-    return y;
-#else
-    no_kernel("conv2d", x);
-#endif
-  }
-  dispatch_float(x.dtype(), [&](auto t) {
+  on_device("conv2d", x, [&](auto t) {
     using T = decltype(t);
     cpu::conv2d_fwd<T>(x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>(), d);
+  }, [&](auto) {
+    cuda::conv2d_fwd(x.data<float>(), w.data<float>(), b.defined() ? b.data<float>() : nullptr, y.data<float>(), d,
+                     resolved_cuda_algo());
   });
   return y;
 }
@@ -121,18 +113,11 @@ Tensor conv2d_bwd_data(const Tensor& grad_out, const Tensor& w, const Shape& x_s
   const Conv2dDims d = dims_from_shapes(x_shape, w.shape(), stride, pad, op);
   check_shape(grad_out, out_shape(d), op, "grad_out");
   Tensor gx = Tensor::empty(x_shape, w.dtype(), w.device());
-  if (w.device() == Device::cuda) {
-#ifdef DDPM_CUDA
-    require_cuda_f32(op, w);
-    cuda::conv2d_bwd_data(grad_out.data<float>(), w.data<float>(), gx.data<float>(), d, resolved_cuda_algo());
-    return gx;
-#else
-    no_kernel(op, w);
-#endif
-  }
-  dispatch_float(w.dtype(), [&](auto t) {
+  on_device(op, w, [&](auto t) {
     using T = decltype(t);
     cpu::conv2d_bwd_data<T>(grad_out.data<T>(), w.data<T>(), gx.data<T>(), d);
+  }, [&](auto) {
+    cuda::conv2d_bwd_data(grad_out.data<float>(), w.data<float>(), gx.data<float>(), d, resolved_cuda_algo());
   });
   return gx;
 }
@@ -147,20 +132,13 @@ Tensor conv2d_bwd_weight(const Tensor& x, const Tensor& grad_out, const Shape& w
   check_shape(grad_out, out_shape(d), op, "grad_out");
   Tensor gw = Tensor::empty(w_shape, x.dtype(), x.device());
   if (grad_bias) *grad_bias = Tensor::empty({d.Cout}, x.dtype(), x.device());
-  if (x.device() == Device::cuda) {
-#ifdef DDPM_CUDA
-    require_cuda_f32(op, x);
-    cuda::conv2d_bwd_weight(x.data<float>(), grad_out.data<float>(), gw.data<float>(),
-                            grad_bias ? grad_bias->data<float>() : nullptr, d, resolved_cuda_algo());
-    return gw;
-#else
-    no_kernel(op, x);
-#endif
-  }
-  dispatch_float(x.dtype(), [&](auto t) {
+  on_device(op, x, [&](auto t) {
     using T = decltype(t);
     cpu::conv2d_bwd_weight<T>(x.data<T>(), grad_out.data<T>(), gw.data<T>(),
                               grad_bias ? grad_bias->data<T>() : nullptr, d);
+  }, [&](auto) {
+    cuda::conv2d_bwd_weight(x.data<float>(), grad_out.data<float>(), gw.data<float>(),
+                            grad_bias ? grad_bias->data<float>() : nullptr, d, resolved_cuda_algo());
   });
   return gw;
 }

@@ -82,7 +82,6 @@ class Conv2dCudaAlgoScope {
   Conv2dCudaAlgo prev_;
 };
 
-#ifdef DDPM_CUDA
 namespace cuda {
 // Raw contiguous NCHW float32 device buffers, launched on ddpm::cuda::stream().
 // bias / grad_bias may be null (no bias). algo is never automatic here (the
@@ -95,6 +94,5 @@ void conv2d_bwd_data(const float* grad_out, const float* w, float* grad_x, const
 void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, float* grad_bias,
                        const Conv2dDims& d, Conv2dCudaAlgo algo);
 }  // namespace cuda
-#endif
 
 }  // namespace ddpm::kernels

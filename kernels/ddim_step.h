@@ -32,11 +32,9 @@ template <class T>
 void ddim_step(const T* x_t, const T* model_out, T* x_prev, int64_t n, const DdimStepParams& p);
 }
 
-#ifdef DDPM_CUDA
 // kernels/cuda/ddim_step.cu; device pointers, launched on the engine stream.
 namespace cuda {
 void ddim_step(const float* x_t, const float* model_out, float* x_prev, int64_t n, const DdimStepParams& p);
 }
-#endif
 
 }  // namespace ddpm::kernels

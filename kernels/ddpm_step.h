@@ -37,11 +37,9 @@ template <class T>
 void ddpm_step(const T* x_t, const T* model_out, T* x_prev, int64_t n, const DdpmStepParams& p);
 }
 
-#ifdef DDPM_CUDA
 // kernels/cuda/ddpm_step.cu; device pointers, launched on the engine stream.
 namespace cuda {
 void ddpm_step(const float* x_t, const float* model_out, float* x_prev, int64_t n, const DdpmStepParams& p);
 }
-#endif
 
 }  // namespace ddpm::kernels

@@ -10,18 +10,11 @@ void ema_update(Tensor& ema, const Tensor& param, double decay) {
   check_shape(param, ema.shape(), "ema_update", "param");
   if (!(decay >= 0 && decay <= 1))
     throw std::invalid_argument("ema_update: decay " + std::to_string(decay) + " outside [0, 1]");
-  if (ema.device() == Device::cuda) {
-#ifdef DDPM_CUDA
-    require_cuda_f32("ema_update", ema);
-    cuda::ema_update(ema.data<float>(), param.data<float>(), ema.numel(), decay);
-    return;
-#else
-    no_kernel("ema_update", ema);
-#endif
-  }
-  dispatch_float(ema.dtype(), [&](auto t) {
+  on_device("ema_update", ema, [&](auto t) {
     using T = decltype(t);
     cpu::ema_update<T>(ema.data<T>(), param.data<T>(), ema.numel(), decay);
+  }, [&](auto) {
+    cuda::ema_update(ema.data<float>(), param.data<float>(), ema.numel(), decay);
   });
 }
 

@@ -17,11 +17,9 @@ template <class T>
 void ema_update(T* ema, const T* param, int64_t n, double decay);
 }
 
-#ifdef DDPM_CUDA
 // kernels/cuda/ema_update.cu; device pointers, launched on the engine stream.
 namespace cuda {
 void ema_update(float* ema, const float* param, int64_t n, double decay);
 }
-#endif
 
 }  // namespace ddpm::kernels

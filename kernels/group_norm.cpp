@@ -42,22 +42,15 @@ GroupNormForward group_norm_fwd(const Tensor& x, int64_t groups, const Tensor& g
   GroupNormForward out{Tensor::empty(x.shape(), x.dtype(), x.device()),
                        Tensor::empty({d.n, groups}, x.dtype(), x.device()),
                        Tensor::empty({d.n, groups}, x.dtype(), x.device())};
-  if (x.device() == Device::cuda) {
-#ifdef DDPM_CUDA
-    require_cuda_f32(op, x);
-    cuda::group_norm_fwd(x.data<float>(), gamma.defined() ? gamma.data<float>() : nullptr,
-                         beta.defined() ? beta.data<float>() : nullptr, out.y.data<float>(), out.mean.data<float>(),
-                         out.rstd.data<float>(), d, eps);
-    return out;
-#else
-    no_kernel(op, x);
-#endif
-  }
-  dispatch_float(x.dtype(), [&](auto t) {
+  on_device(op, x, [&](auto t) {
     using T = decltype(t);
     cpu::group_norm_fwd<T>(x.data<T>(), gamma.defined() ? gamma.data<T>() : nullptr,
                            beta.defined() ? beta.data<T>() : nullptr, out.y.data<T>(),
                            out.mean.data<T>(), out.rstd.data<T>(), d, eps);
+  }, [&](auto) {
+    cuda::group_norm_fwd(x.data<float>(), gamma.defined() ? gamma.data<float>() : nullptr,
+                         beta.defined() ? beta.data<float>() : nullptr, out.y.data<float>(), out.mean.data<float>(),
+                         out.rstd.data<float>(), d, eps);
   });
   return out;
 }
@@ -85,25 +78,18 @@ GroupNormGrads group_norm_bwd(const Tensor& x, const Tensor& mean, const Tensor&
     grads.gbeta = Tensor::empty({d.c}, x.dtype(), x.device());
   }
   if (!need_gx && !need_affine) return grads;
-  if (x.device() == Device::cuda) {
-#ifdef DDPM_CUDA
-    require_cuda_f32(op, x);
-    cuda::group_norm_bwd(x.data<float>(), mean.data<float>(), rstd.data<float>(),
-                         gamma.defined() ? gamma.data<float>() : nullptr, g.data<float>(),
-                         need_gx ? grads.gx.data<float>() : nullptr, need_affine ? grads.ggamma.data<float>() : nullptr,
-                         need_affine ? grads.gbeta.data<float>() : nullptr, d);
-    return grads;
-#else
-    no_kernel(op, x);
-#endif
-  }
-  dispatch_float(x.dtype(), [&](auto t) {
+  on_device(op, x, [&](auto t) {
     using T = decltype(t);
     cpu::group_norm_bwd<T>(x.data<T>(), mean.data<T>(), rstd.data<T>(),
                            gamma.defined() ? gamma.data<T>() : nullptr, g.data<T>(),
                            need_gx ? grads.gx.data<T>() : nullptr,
                            need_affine ? grads.ggamma.data<T>() : nullptr,
                            need_affine ? grads.gbeta.data<T>() : nullptr, d);
+  }, [&](auto) {
+    cuda::group_norm_bwd(x.data<float>(), mean.data<float>(), rstd.data<float>(),
+                         gamma.defined() ? gamma.data<float>() : nullptr, g.data<float>(),
+                         need_gx ? grads.gx.data<float>() : nullptr, need_affine ? grads.ggamma.data<float>() : nullptr,
+                         need_affine ? grads.gbeta.data<float>() : nullptr, d);
   });
   return grads;
 }

@@ -67,7 +67,6 @@ void group_norm_bwd(const T* x, const T* mean, const T* rstd, const T* gamma, co
                     T* ggamma, T* gbeta, const GroupNormDims& d);
 }  // namespace cpu
 
-#ifdef DDPM_CUDA
 namespace cuda {
 // Float32 device buffers, launched on ddpm::cuda::stream(); null pointers as
 // for the cpu:: kernels.
@@ -76,6 +75,5 @@ void group_norm_fwd(const float* x, const float* gamma, const float* beta, float
 void group_norm_bwd(const float* x, const float* mean, const float* rstd, const float* gamma, const float* g,
                     float* gx, float* ggamma, float* gbeta, const GroupNormDims& d);
 }  // namespace cuda
-#endif
 
 }  // namespace ddpm::kernels

@@ -23,18 +23,11 @@ Tensor linear_fwd(const Tensor& x, const Tensor& w, const Tensor& b) {
     throw std::invalid_argument("linear: bias " + b.desc() + " does not match weight " + w.desc() +
                                 ", expected shape [" + std::to_string(d.out) + "]");
   Tensor y = Tensor::empty({d.N, d.out}, x.dtype(), x.device());
-  if (x.device() == Device::cuda) {
-#ifdef DDPM_CUDA
-    require_cuda_f32("linear", x);
-    cuda::linear_fwd(x.data<float>(), w.data<float>(), b.defined() ? b.data<float>() : nullptr, y.data<float>(), d);
-    return y;
-#else
-    no_kernel("linear", x);
-#endif
-  }
-  dispatch_float(x.dtype(), [&](auto t) {
+  on_device("linear", x, [&](auto t) {
     using T = decltype(t);
     cpu::linear_fwd<T>(x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>(), d);
+  }, [&](auto) {
+    cuda::linear_fwd(x.data<float>(), w.data<float>(), b.defined() ? b.data<float>() : nullptr, y.data<float>(), d);
   });
   return y;
 }
@@ -49,18 +42,11 @@ Tensor linear_bwd_data(const Tensor& g, const Tensor& w) {
                                 w.desc() + " do not fit ([N, out] and [out, in])");
   const LinearDims d{g.size(0), w.size(1), w.size(0)};
   Tensor gx = Tensor::empty({d.N, d.in}, g.dtype(), g.device());
-  if (g.device() == Device::cuda) {
-#ifdef DDPM_CUDA
-    require_cuda_f32(op, g);
-    cuda::linear_bwd_data(g.data<float>(), w.data<float>(), gx.data<float>(), d);
-    return gx;
-#else
-    no_kernel(op, g);
-#endif
-  }
-  dispatch_float(g.dtype(), [&](auto t) {
+  on_device(op, g, [&](auto t) {
     using T = decltype(t);
     cpu::linear_bwd_data<T>(g.data<T>(), w.data<T>(), gx.data<T>(), d);
+  }, [&](auto) {
+    cuda::linear_bwd_data(g.data<float>(), w.data<float>(), gx.data<float>(), d);
   });
   return gx;
 }
@@ -76,20 +62,13 @@ Tensor linear_bwd_weight(const Tensor& x, const Tensor& g, Tensor* grad_bias) {
   const LinearDims d{x.size(0), x.size(1), g.size(1)};
   Tensor gw = Tensor::empty({d.out, d.in}, x.dtype(), x.device());
   if (grad_bias) *grad_bias = Tensor::empty({d.out}, x.dtype(), x.device());
-  if (x.device() == Device::cuda) {
-#ifdef DDPM_CUDA
-    require_cuda_f32(op, x);
-    cuda::linear_bwd_weight(x.data<float>(), g.data<float>(), gw.data<float>(),
-                            grad_bias ? grad_bias->data<float>() : nullptr, d);
-    return gw;
-#else
-    no_kernel(op, x);
-#endif
-  }
-  dispatch_float(x.dtype(), [&](auto t) {
+  on_device(op, x, [&](auto t) {
     using T = decltype(t);
     cpu::linear_bwd_weight<T>(x.data<T>(), g.data<T>(), gw.data<T>(),
                               grad_bias ? grad_bias->data<T>() : nullptr, d);
+  }, [&](auto) {
+    cuda::linear_bwd_weight(x.data<float>(), g.data<float>(), gw.data<float>(),
+                            grad_bias ? grad_bias->data<float>() : nullptr, d);
   });
   return gw;
 }

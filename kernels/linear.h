@@ -38,7 +38,6 @@ template <class T>
 void linear_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, const LinearDims& d);
 }  // namespace cpu
 
-#ifdef DDPM_CUDA
 namespace cuda {
 // Float32 device buffers, launched on ddpm::cuda::stream(); bias and
 // grad_bias may be null.
@@ -46,6 +45,5 @@ void linear_fwd(const float* x, const float* w, const float* bias, float* y, con
 void linear_bwd_data(const float* grad_out, const float* w, float* grad_x, const LinearDims& d);
 void linear_bwd_weight(const float* x, const float* grad_out, float* grad_w, float* grad_bias, const LinearDims& d);
 }  // namespace cuda
-#endif
 
 }  // namespace ddpm::kernels

@@ -35,13 +35,11 @@ template <class T>
 void matmul_bwd_b(const T* a, const T* grad_out, T* grad_b, const MatmulDims& d);
 }  // namespace cpu
 
-#ifdef DDPM_CUDA
 namespace cuda {
 // Float32 device buffers, launched on ddpm::cuda::stream().
 void matmul_fwd(const float* a, const float* b, float* c, const MatmulDims& d);
 void matmul_bwd_a(const float* grad_out, const float* b, float* grad_a, const MatmulDims& d);
 void matmul_bwd_b(const float* a, const float* grad_out, float* grad_b, const MatmulDims& d);
 }  // namespace cuda
-#endif
 
 }  // namespace ddpm::kernels

@@ -29,18 +29,11 @@ MaxPool2dDims dims_of(const Tensor& x, int64_t k, const char* op) {
 Tensor max_pool2d_fwd(const Tensor& x, int64_t kernel) {
   const MaxPool2dDims d = dims_of(x, kernel, "max_pool2d");
   Tensor y = Tensor::empty({x.size(0), x.size(1), d.oh, d.ow}, x.dtype(), x.device());
-  if (x.device() == Device::cuda) {
-#ifdef DDPM_CUDA
-    require_cuda_f32("max_pool2d", x);
-    cuda::max_pool2d_fwd(x.data<float>(), y.data<float>(), d);
-    return y;
-#else
-    no_kernel("max_pool2d", x);
-#endif
-  }
-  dispatch_float(x.dtype(), [&](auto t) {
+  on_device("max_pool2d", x, [&](auto t) {
     using T = decltype(t);
     cpu::max_pool2d_fwd<T>(x.data<T>(), y.data<T>(), d);
+  }, [&](auto) {
+    cuda::max_pool2d_fwd(x.data<float>(), y.data<float>(), d);
   });
   return y;
 }
@@ -52,18 +45,11 @@ Tensor max_pool2d_bwd(const Tensor& x, const Tensor& g, int64_t kernel) {
   check_shape(g, {x.size(0), x.size(1), d.oh, d.ow}, op, "grad_out");
   check_all_like(op, x, {&g});
   Tensor gx = Tensor::empty(x.shape(), x.dtype(), x.device());
-  if (x.device() == Device::cuda) {
-#ifdef DDPM_CUDA
-    require_cuda_f32(op, x);
-    cuda::max_pool2d_bwd(x.data<float>(), g.data<float>(), gx.data<float>(), d);
-    return gx;
-#else
-    no_kernel(op, x);
-#endif
-  }
-  dispatch_float(x.dtype(), [&](auto t) {
+  on_device(op, x, [&](auto t) {
     using T = decltype(t);
     cpu::max_pool2d_bwd<T>(x.data<T>(), g.data<T>(), gx.data<T>(), d);
+  }, [&](auto) {
+    cuda::max_pool2d_bwd(x.data<float>(), g.data<float>(), gx.data<float>(), d);
   });
   return gx;
 }

@@ -36,13 +36,11 @@ template <class T>
 void max_pool2d_bwd(const T* x, const T* g, T* gx, const MaxPool2dDims& d);
 }  // namespace cpu
 
-#ifdef DDPM_CUDA
 // kernels/cuda/max_pool2d.cu; device pointers, launched on the engine stream.
 namespace cuda {
 void max_pool2d_fwd(const float* x, float* y, const MaxPool2dDims& d);
 // Writes every element of gx.
 void max_pool2d_bwd(const float* x, const float* g, float* gx, const MaxPool2dDims& d);
 }  // namespace cuda
-#endif
 
 }  // namespace ddpm::kernels

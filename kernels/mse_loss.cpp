@@ -21,20 +21,14 @@ MseLossDims check(const Tensor& p, const Tensor& t, const char* op) {
 
 Tensor mse_loss_fwd(const Tensor& p, const Tensor& t) {
   const MseLossDims d = check(p, t, "mse_loss");
-  if (p.device() == Device::cuda) {
-#ifdef DDPM_CUDA
-    require_cuda_f32("mse_loss", p);
-    Tensor out = Tensor::empty({}, p.dtype(), p.device());
-    cuda::mse_loss_fwd(p.data<float>(), t.data<float>(), out.data<float>(), d);
-    return out;
-#else
-    no_kernel("mse_loss", p);
-#endif
-  }
-  return dispatch_float(p.dtype(), [&](auto tag) {
+  return on_device("mse_loss", p, [&](auto tag) {
     using T = decltype(tag);
     return Tensor::full({}, cpu::mse_loss_fwd<T>(p.data<T>(), t.data<T>(), d), p.dtype(),
                         p.device());
+  }, [&](auto) {
+    Tensor out = Tensor::empty({}, p.dtype(), p.device());
+    cuda::mse_loss_fwd(p.data<float>(), t.data<float>(), out.data<float>(), d);
+    return out;
   });
 }
 
@@ -47,20 +41,13 @@ void mse_loss_bwd(const Tensor& p, const Tensor& t, const Tensor& g, Tensor* gp,
   if (gp) *gp = Tensor::empty(p.shape(), p.dtype(), p.device());
   if (gt) *gt = Tensor::empty(p.shape(), p.dtype(), p.device());
   if (!gp && !gt) return;
-  if (p.device() == Device::cuda) {
-#ifdef DDPM_CUDA
-    require_cuda_f32(op, p);
-    cuda::mse_loss_bwd(p.data<float>(), t.data<float>(), g.data<float>(), gp ? gp->data<float>() : nullptr,
-                       gt ? gt->data<float>() : nullptr, d);
-    return;
-#else
-    no_kernel(op, p);
-#endif
-  }
-  dispatch_float(p.dtype(), [&](auto tag) {
+  on_device(op, p, [&](auto tag) {
     using T = decltype(tag);
     cpu::mse_loss_bwd<T>(p.data<T>(), t.data<T>(), g.data<T>(), gp ? gp->data<T>() : nullptr,
                          gt ? gt->data<T>() : nullptr, d);
+  }, [&](auto) {
+    cuda::mse_loss_bwd(p.data<float>(), t.data<float>(), g.data<float>(), gp ? gp->data<float>() : nullptr,
+                       gt ? gt->data<float>() : nullptr, d);
   });
 }
 

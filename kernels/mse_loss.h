@@ -32,7 +32,6 @@ template <class T>
 void mse_loss_bwd(const T* pred, const T* target, const T* g, T* gp, T* gt, const MseLossDims& d);
 }  // namespace cpu
 
-#ifdef DDPM_CUDA
 // kernels/cuda/mse_loss.cu; device pointers, launched on the engine stream.
 namespace cuda {
 // out[0] = float(sum (p - t)^2 / n), the sum in double, deterministic.
@@ -41,6 +40,5 @@ void mse_loss_fwd(const float* pred, const float* target, float* out, const MseL
 void mse_loss_bwd(const float* pred, const float* target, const float* g, float* gp, float* gt,
                   const MseLossDims& d);
 }  // namespace cuda
-#endif
 
 }  // namespace ddpm::kernels

@@ -35,13 +35,11 @@ template <class T>
 void q_sample(const T* x0, const T* a, const T* b, T* x_t, T* noise, T* target, const QSampleDims& d);
 }  // namespace cpu
 
-#ifdef DDPM_CUDA
 // kernels/cuda/q_sample.cu; device pointers, launched on the engine stream.
 namespace cuda {
 // target may alias noise when !v_target (then it is not written separately).
 void q_sample(const float* x0, const float* a, const float* b, float* x_t, float* noise, float* target,
               const QSampleDims& d);
 }  // namespace cuda
-#endif
 
 }  // namespace ddpm::kernels

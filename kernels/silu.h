@@ -28,12 +28,10 @@ template <class T>
 void silu_bwd(const T* x, const T* g, T* gx, int64_t n);
 }  // namespace cpu
 
-#ifdef DDPM_CUDA
 // kernels/cuda/silu.cu; device pointers, launched on the engine stream.
 namespace cuda {
 void silu_fwd(const float* x, float* y, int64_t n);
 void silu_bwd(const float* x, const float* g, float* gx, int64_t n);
 }  // namespace cuda
-#endif
 
 }  // namespace ddpm::kernels

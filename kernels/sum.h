@@ -23,7 +23,6 @@ template <class T>
 void fill_scaled(const T* g, T* out, int64_t n, double scale);
 }  // namespace cpu
 
-#ifdef DDPM_CUDA
 // kernels/cuda/sum.cu; device pointers, launched on the engine stream.
 namespace cuda {
 // out[0] = float(sum(x) * scale), the sum in double, deterministic.
@@ -31,6 +30,5 @@ void sum_fwd(const float* x, float* out, int64_t n, double scale);
 // out[i] = float(double(g[0]) * scale); g is a device scalar.
 void sum_bwd(const float* g, float* out, int64_t n, double scale);
 }  // namespace cuda
-#endif
 
 }  // namespace ddpm::kernels

@@ -24,12 +24,10 @@ template <class T>
 void unary_bwd(UnaryOp op, const T* x, const T* y, const T* g, T* gx, int64_t n);
 }  // namespace cpu
 
-#ifdef DDPM_CUDA
 // kernels/cuda/unary.cu; device pointers, launched on the engine stream.
 namespace cuda {
 void unary_fwd(UnaryOp op, const float* x, float* y, int64_t n);
 void unary_bwd(UnaryOp op, const float* x, const float* y, const float* g, float* gx, int64_t n);
 }  // namespace cuda
-#endif
 
 }  // namespace ddpm::kernels

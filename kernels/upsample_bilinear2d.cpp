@@ -28,18 +28,11 @@ Tensor upsample_bilinear2d_fwd(const Tensor& x, int64_t scale) {
   check_defined(x, op, "x");
   const UpsampleBilinear2dDims d = dims_of(x.shape(), x.desc(), scale, op);
   Tensor y = Tensor::empty({x.size(0), x.size(1), d.oh, d.ow}, x.dtype(), x.device());
-  if (x.device() == Device::cuda) {
-#ifdef DDPM_CUDA
-    require_cuda_f32(op, x);
-    cuda::upsample_bilinear2d_fwd(x.data<float>(), y.data<float>(), d);
-    return y;
-#else
-    no_kernel(op, x);
-#endif
-  }
-  dispatch_float(x.dtype(), [&](auto t) {
+  on_device(op, x, [&](auto t) {
     using T = decltype(t);
     cpu::upsample_bilinear2d_fwd<T>(x.data<T>(), y.data<T>(), d);
+  }, [&](auto) {
+    cuda::upsample_bilinear2d_fwd(x.data<float>(), y.data<float>(), d);
   });
   return y;
 }
@@ -50,18 +43,11 @@ Tensor upsample_bilinear2d_bwd(const Tensor& g, const Shape& x_shape, int64_t sc
   const UpsampleBilinear2dDims d = dims_of(x_shape, shape_str(x_shape), scale, op);
   check_shape(g, {x_shape[0], x_shape[1], d.oh, d.ow}, op, "grad_out");
   Tensor gx = Tensor::empty(x_shape, g.dtype(), g.device());
-  if (g.device() == Device::cuda) {
-#ifdef DDPM_CUDA
-    require_cuda_f32(op, g);
-    cuda::upsample_bilinear2d_bwd(g.data<float>(), gx.data<float>(), d);
-    return gx;
-#else
-    no_kernel(op, g);
-#endif
-  }
-  dispatch_float(g.dtype(), [&](auto t) {
+  on_device(op, g, [&](auto t) {
     using T = decltype(t);
     cpu::upsample_bilinear2d_bwd<T>(g.data<T>(), gx.data<T>(), d);
+  }, [&](auto) {
+    cuda::upsample_bilinear2d_bwd(g.data<float>(), gx.data<float>(), d);
   });
   return gx;
 }

@@ -36,7 +36,6 @@ template <class T>
 void upsample_bilinear2d_bwd(const T* g, T* gx, const UpsampleBilinear2dDims& d);
 }  // namespace cpu
 
-#ifdef DDPM_CUDA
 // kernels/cuda/upsample_bilinear2d.cu; device pointers, launched on the
 // engine stream.
 namespace cuda {
@@ -44,6 +43,5 @@ void upsample_bilinear2d_fwd(const float* x, float* y, const UpsampleBilinear2dD
 // Writes every element of gx (gathers; no atomics).
 void upsample_bilinear2d_bwd(const float* g, float* gx, const UpsampleBilinear2dDims& d);
 }  // namespace cuda
-#endif
 
 }  // namespace ddpm::kernels

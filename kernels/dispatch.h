@@ -12,8 +12,8 @@
 namespace ddpm::kernels {
 
 // Whether this build has the CUDA backend (kernels/cuda/*.cu compiled and
-// linked). The only place in kernels/ that reads DDPM_CUDA: everything else
-// asks kHaveCuda, through on_device.
+// linked). The only #ifdef DDPM_CUDA in kernels/ outside kernels/cuda/: the
+// entry points ask kHaveCuda, through on_device.
 #ifdef DDPM_CUDA
 inline constexpr bool kHaveCuda = true;
 #else

@@ -14,6 +14,7 @@
 #include "io/atomic_file.h"
 #include "tensor/philox.h"
 #include "tests/io_util.h"
+#include "tests/preconditions.h"
 
 using namespace ddpm;
 using ddpm::test::check_contains;
@@ -168,11 +169,10 @@ TEST_CASE("data: IDX errors name the file and the problem") {
   }
 }
 
-TEST_CASE("data: the real Fashion-MNIST train split loads as [60000, 1, 32, 32] in [-1, 1]") {
-  if (!std::filesystem::is_directory(kFashionMnistDir)) {
-    MESSAGE("skipped: " << kFashionMnistDir << " is absent (install dataset-fashion-mnist)");
-    return;
-  }
+// CTest entry `fashion-mnist`, skipped when the dataset is not installed.
+TEST_CASE("fashion-mnist: data: the real Fashion-MNIST train split loads as [60000, 1, 32, 32] in [-1, 1]" *
+          test::unless_missing("fashion-mnist")) {
+  DDPM_REQUIRE_PRECONDITION("fashion-mnist");
   const ImageDataset ds = resolve_dataset("fashion-mnist");
   REQUIRE(ds.images.shape() == Shape{60000, 1, 32, 32});
   CHECK(ds.orig_height == 28);

@@ -4,10 +4,12 @@
 //                    sharding, the averaging and resume across rank counts,
 //                    in every build;
 //   distributed: ... real MPI: CTest runs these under `mpirun -np 2` (the
-//                    `distributed` group); skipped when not started by mpirun;
-//   tools: mpi ...   ddpm-train under mpirun, run from this (single) process:
-//                    what rank 0 writes, resume, a rank that dies or hangs.
-//                    Skipped when the build has no MPI.
+//                    `distributed` group); a bare run skips them, under
+//                    CTest (--no-skip) they fail when not started by mpirun;
+//   mpi: tools: ...  ddpm-train under mpirun, run from this (single) process
+//                    (test_distributed_tools.cpp): what rank 0 writes, resume,
+//                    a rank that dies or hangs. CTest entry `mpi`, skipped
+//                    when the build has no MPI.
 //
 // Tolerances. R ranks of batch B and one rank of batch R*B compute the same
 // quantities in a different float32 summation order: each rank sums its B
@@ -285,8 +287,16 @@ TEST_CASE("diffusion: the single-process communicator is rank 0 of 1 and changes
 }
 
 // ---- real MPI: under mpirun -np 2 (CTest group `distributed`) ----
+// A bare run of the binary skips these (the decorator); CTest runs them under
+// mpirun with --no-skip, where a rank that does not see mpirun fails instead
+// of passing with nothing run.
+static void require_mpirun() {
+  REQUIRE_MESSAGE(dist::launched_by_mpi(), "not started by mpirun: the `distributed` CTest entry runs these cases "
+                                         "under mpirun -np 2");
+}
 
 TEST_CASE("distributed: collectives over MPI" * doctest::skip(!dist::launched_by_mpi())) {
+  require_mpirun();
   dist::Communicator& c = dist::world();
   REQUIRE(c.size() >= 2);
   c.set_timeout(120);  // a failed REQUIRE on one rank must not hang the other
@@ -318,6 +328,7 @@ TEST_CASE("distributed: collectives over MPI" * doctest::skip(!dist::launched_by
 
 TEST_CASE("distributed: 2 MPI ranks of batch B give the losses and weights of 1 rank of batch 2B" *
           doctest::skip(!dist::launched_by_mpi())) {
+  require_mpirun();
   dist::Communicator& c = dist::world();
   REQUIRE(c.size() == 2);
   c.set_timeout(120);
@@ -339,6 +350,7 @@ TEST_CASE("distributed: 2 MPI ranks of batch B give the losses and weights of 1 
 TEST_CASE(
     "distributed: a 2-rank run resumed from rank 0's checkpoint repeats the uninterrupted run bit for bit" *
     doctest::skip(!dist::launched_by_mpi())) {
+  require_mpirun();
   dist::Communicator& c = dist::world();
   REQUIRE(c.size() == 2);
   c.set_timeout(120);

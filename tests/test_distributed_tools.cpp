@@ -1,7 +1,8 @@
 // ddpm-train under mpirun, started from this (single) test process: what
 // rank 0 writes, resume across rank counts, and a rank that dies or hangs.
-// Skipped when the build has no MPI (or when this process itself was started
-// by mpirun, so that it does not nest launchers).
+// CTest entry `mpi` (precondition `mpi`, tests/preconditions.h): skipped when
+// the build has no MPI or mpirun is gone (or when this process itself was
+// started by mpirun, so that it does not nest launchers).
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 
@@ -18,6 +19,7 @@
 #include "io_util.h"
 #include "dist/distributed.h"
 #include "io/safetensors.h"
+#include "tests/preconditions.h"
 
 using namespace ddpm;
 namespace fs = std::filesystem;
@@ -25,20 +27,16 @@ namespace fs = std::filesystem;
 namespace {
 
 #ifdef DDPM_MPI
-constexpr bool kHaveMpi = true;
 const char* const kMpiexec = DDPM_MPIEXEC;
 const char* const kMpiexecNp = DDPM_MPIEXEC_NP;
 const char* const kMpiexecFlags = DDPM_MPIEXEC_FLAGS;
 const char* const kTrainExe = DDPM_TRAIN_EXE;
 #else
-constexpr bool kHaveMpi = false;
 const char* const kMpiexec = "";
 const char* const kMpiexecNp = "";
 const char* const kMpiexecFlags = "";
 const char* const kTrainExe = "";
 #endif
-
-bool skip_mpi_tools() { return !kHaveMpi || dist::launched_by_mpi(); }
 
 // Same reason as in test_distributed.cpp: R ranks and one rank of R times the
 // batch sum the same float32 terms in another order (measured: ~2e-7).
@@ -141,8 +139,9 @@ size_t count(const std::string& text, const std::string& what) {
 }  // namespace
 
 TEST_CASE(
-    "tools: mpirun -np 2 ddpm-train equals one process of twice the batch, writes from rank 0, resumes on 1" *
-    doctest::skip(skip_mpi_tools())) {
+    "mpi: tools: mpirun -np 2 ddpm-train equals one process of twice the batch, writes from rank 0, resumes on 1" *
+    test::unless_missing("mpi")) {
+  DDPM_REQUIRE_PRECONDITION("mpi");
   test::TempDir dir;
   const std::string data = write_tiny_idx(dir);
   const fs::path one = dir.path() / "one", two = dir.path() / "two", three = dir.path() / "three";
@@ -190,7 +189,8 @@ TEST_CASE(
   CHECK(load_safetensors((two / "state.safetensors").string()).metadata().at("world_size") == "1");
 }
 
-TEST_CASE("tools: a rank killed during mpirun ddpm-train stops the job" * doctest::skip(skip_mpi_tools())) {
+TEST_CASE("mpi: tools: a rank killed during mpirun ddpm-train stops the job" * test::unless_missing("mpi")) {
+  DDPM_REQUIRE_PRECONDITION("mpi");
   test::TempDir dir;
   const std::string data = write_tiny_idx(dir);
   // Collective 10 is in the second step (5 broadcasts at start, then 3 per step).
@@ -202,8 +202,9 @@ TEST_CASE("tools: a rank killed during mpirun ddpm-train stops the job" * doctes
   CHECK(r.seconds < 60);
 }
 
-TEST_CASE("tools: a hanging rank makes the others stop after --dist-timeout" *
-          doctest::skip(skip_mpi_tools())) {
+TEST_CASE("mpi: tools: a hanging rank makes the others stop after --dist-timeout" *
+          test::unless_missing("mpi")) {
+  DDPM_REQUIRE_PRECONDITION("mpi");
   test::TempDir dir;
   const std::string data = write_tiny_idx(dir);
   const Result r =

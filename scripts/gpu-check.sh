@@ -182,7 +182,7 @@ if [ $built = 1 ]; then
   if [ $use_prebuilt = 1 ]; then
     skip cpu-tests "prebuilt mode builds no CPU tests; CI runs them" ok
   else
-    step cpu-tests 180 'ctest --test-dir "$build" -E "^gpu$" -j "$jobs" --output-on-failure'
+    step cpu-tests 180 'ctest --test-dir "$build" -E "^gpu(-allocator)?$" -j "$jobs" --output-on-failure'
   fi
 else
   for s in gpu-tests cpu-tests; do skip "$s" "the build failed" fail; done

@@ -1,5 +1,6 @@
 // Times GroupNorm(8, C) + SiLU, forward and backward through autograd, at the
-// UNet's largest activation shapes, in float32 on the CPU. The PyTorch twin is
+// UNet's largest and smallest activation shapes (the first and last of
+// tests/ops/group_norm.cpp's bench shapes) at batch 32, in float32 on the CPU. The PyTorch twin is
 // benchmarks/bench_layers_torch.py (same shapes, same steps).
 //
 // Usage: bench_layers [iterations]   (threads: OMP_NUM_THREADS)
@@ -12,6 +13,7 @@
 #include "autograd/functions.h"
 #include "kernels/cpu/parallel.h"
 #include "tensor/rng.h"
+#include "tests/ops/op_cases.h"
 
 using namespace ddpm;
 
@@ -48,7 +50,11 @@ void bench(const Shape& s, int iters) {
 
 int main(int argc, char** argv) {
   const int iters = argc > 1 ? std::max(1, std::atoi(argv[1])) : 20;
-  bench({32, 64, 32, 32}, iters);
-  bench({32, 512, 4, 4}, iters);
+  const std::vector<test::BenchShape>& shapes = test::find_op_cases("group_norm")->bench;
+  for (const test::BenchShape* b : {&shapes.front(), &shapes.back()}) {
+    Shape s = b->sample;
+    s.insert(s.begin(), 32);
+    bench(s, iters);
+  }
   return 0;
 }

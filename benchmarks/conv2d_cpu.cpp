@@ -26,25 +26,25 @@
 #include "kernels/conv2d.h"
 #include "kernels/cpu/parallel.h"
 #include "tensor/rng.h"
+#include "tests/ops/op_cases.h"
 
 using namespace ddpm;
 
 namespace {
 
 struct ConvShape {
-  const char* label;
+  std::string label;
   int64_t cin, cout, h, k, pad, count;
 };
 
-// Must list the same shapes, in the same order, as conv2d_torch.py.
-const std::vector<ConvShape> kShapes = {
-    {"enc1a 1->64 @32", 1, 64, 32, 3, 1, 1},         {"64->64 @32", 64, 64, 32, 3, 1, 2},
-    {"enc2a 64->128 @16", 64, 128, 16, 3, 1, 1},     {"128->128 @16", 128, 128, 16, 3, 1, 2},
-    {"enc3a 128->256 @8", 128, 256, 8, 3, 1, 1},     {"256->256 @8", 256, 256, 8, 3, 1, 2},
-    {"bota 256->512 @4", 256, 512, 4, 3, 1, 1},      {"botb 512->512 @4", 512, 512, 4, 3, 1, 1},
-    {"dec3a 768->256 @8", 768, 256, 8, 3, 1, 1},     {"dec2a 384->128 @16", 384, 128, 16, 3, 1, 1},
-    {"dec1a 192->64 @32", 192, 64, 32, 3, 1, 1},     {"final 64->1 1x1 @32", 64, 1, 32, 1, 0, 1},
-};
+// The UNet's convs as tests/ops/conv2d.cpp declares them for the benchmarks
+// (conv2d_torch.py must list the same shapes, in the same order).
+std::vector<ConvShape> conv_shapes() {
+  std::vector<ConvShape> shapes;
+  for (const test::BenchShape& b : test::find_op_cases("conv2d")->bench)
+    shapes.push_back({b.name, b.sample[0], b.cout, b.sample[1], b.k, b.k / 2, b.uses});
+  return shapes;
+}
 constexpr int64_t kBatch = 32;
 constexpr int kReps = 7;
 const char* const kPasses[3] = {"fwd", "bwd_data", "bwd_weight"};
@@ -76,7 +76,8 @@ Timing best_of(F&& f) {
     const auto t0 = std::chrono::steady_clock::now();
     f();
     best.wall_ms =
-        std::min(best.wall_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        std::min(best.wall_ms,
+                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     best.cpu_ms = std::min(best.cpu_ms, process_cpu_ms() - c0);
   }
   return best;
@@ -96,8 +97,10 @@ int main(int argc, char** argv) {
   }
   std::printf("conv2d CPU (%s), float32, batch %lld, %d threads, best of %d\n", cpu_model().c_str(),
               static_cast<long long>(kBatch), kernels::cpu::num_threads(), kReps);
-  double ours_wall[3] = {0, 0, 0}, ours_cpu[3] = {0, 0, 0}, torch_wall[3] = {0, 0, 0}, torch_cpu[3] = {0, 0, 0};
+  double ours_wall[3] = {0, 0, 0}, ours_cpu[3] = {0, 0, 0}, torch_wall[3] = {0, 0, 0},
+         torch_cpu[3] = {0, 0, 0};
   nlohmann::json rows = nlohmann::json::array();
+  const std::vector<ConvShape> kShapes = conv_shapes();
   for (size_t si = 0; si < kShapes.size(); ++si) {
     const ConvShape& s = kShapes[si];
     const Tensor x = randn({kBatch, s.cin, s.h, s.h}, 1, 1);
@@ -109,14 +112,17 @@ int main(int argc, char** argv) {
            gb = Tensor::empty(b.shape());
     const double flops = 2.0 * static_cast<double>(kBatch * s.cout * d.Hout * d.Wout * s.cin * s.k * s.k);
     Timing t[3];
-    t[0] = best_of(
-        [&] { kernels::cpu::conv2d_fwd(x.data<float>(), w.data<float>(), b.data<float>(), y.data<float>(), d); });
-    t[1] = best_of([&] { kernels::cpu::conv2d_bwd_data(gy.data<float>(), w.data<float>(), gx.data<float>(), d); });
+    t[0] = best_of([&] {
+      kernels::cpu::conv2d_fwd(x.data<float>(), w.data<float>(), b.data<float>(), y.data<float>(), d);
+    });
+    t[1] = best_of(
+        [&] { kernels::cpu::conv2d_bwd_data(gy.data<float>(), w.data<float>(), gx.data<float>(), d); });
     t[2] = best_of([&] {
-      kernels::cpu::conv2d_bwd_weight(x.data<float>(), gy.data<float>(), gw.data<float>(), gb.data<float>(), d);
+      kernels::cpu::conv2d_bwd_weight(x.data<float>(), gy.data<float>(), gw.data<float>(), gb.data<float>(),
+                                      d);
     });
     nlohmann::json row = {{"shape", s.label}, {"count", s.count}, {"gflop", flops / 1e9}};
-    std::printf("%-20s x%lld", s.label, static_cast<long long>(s.count));
+    std::printf("%-20s x%lld", s.label.c_str(), static_cast<long long>(s.count));
     for (int p = 0; p < 3; ++p) {
       const double n = static_cast<double>(s.count);
       ours_wall[p] += n * t[p].wall_ms;
@@ -138,20 +144,26 @@ int main(int argc, char** argv) {
     rows.push_back(row);
   }
   const double ow = ours_wall[0] + ours_wall[1] + ours_wall[2], oc = ours_cpu[0] + ours_cpu[1] + ours_cpu[2];
-  std::printf("ours, UNet total (weighted by count): fwd %.1f  bwd-data %.1f  bwd-weight %.1f  all %.1f ms wall"
-              " (%.1f ms CPU)\n",
-              ours_wall[0], ours_wall[1], ours_wall[2], ow, oc);
+  std::printf(
+      "ours, UNet total (weighted by count): fwd %.1f  bwd-data %.1f  bwd-weight %.1f  all %.1f ms wall"
+      " (%.1f ms CPU)\n",
+      ours_wall[0], ours_wall[1], ours_wall[2], ow, oc);
   if (!torch.is_null()) {
-    const double tw = torch_wall[0] + torch_wall[1] + torch_wall[2], tc = torch_cpu[0] + torch_cpu[1] + torch_cpu[2];
-    std::printf("torch, UNet total (weighted by count): fwd %.1f  bwd-data %.1f  bwd-weight %.1f  all %.1f ms wall"
-                " (%.1f ms CPU)\n",
-                torch_wall[0], torch_wall[1], torch_wall[2], tw, tc);
-    std::printf("speed ratio torch/ours: wall %.2f, CPU time %.2f (above 1: we are faster)\n", tw / ow, tc / oc);
+    const double tw = torch_wall[0] + torch_wall[1] + torch_wall[2],
+                 tc = torch_cpu[0] + torch_cpu[1] + torch_cpu[2];
+    std::printf(
+        "torch, UNet total (weighted by count): fwd %.1f  bwd-data %.1f  bwd-weight %.1f  all %.1f ms wall"
+        " (%.1f ms CPU)\n",
+        torch_wall[0], torch_wall[1], torch_wall[2], tw, tc);
+    std::printf("speed ratio torch/ours: wall %.2f, CPU time %.2f (above 1: we are faster)\n", tw / ow,
+                tc / oc);
   }
   if (argc > 2) {
     std::ofstream out(argv[2]);
-    out << nlohmann::json{{"cpu", cpu_model()}, {"threads", kernels::cpu::num_threads()}, {"dtype", "float32"},
-                          {"batch", kBatch}, {"rows", rows}, {"total_ms", ow}, {"total_cpu_ms", oc}}
+    out << nlohmann::json{{"cpu", cpu_model()}, {"threads", kernels::cpu::num_threads()},
+                          {"dtype", "float32"}, {"batch", kBatch},
+                          {"rows", rows},       {"total_ms", ow},
+                          {"total_cpu_ms", oc}}
                .dump(1)
         << "\n";
   }

@@ -12,7 +12,7 @@
 // unfused sequences read the noise back rather than recompute it.
 //
 // The sequences themselves (which ops, in what order) are spelled out in
-// benchmarks/kernel_bench.cpp next to the fused kernel they race.
+// benchmarks/kernel_bench/ (diffusion_ops.cpp, optimizer.cpp) next to the fused kernel they race.
 #pragma once
 
 #include <cuda_runtime.h>

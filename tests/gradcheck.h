@@ -25,6 +25,10 @@ struct GradCase {
   // Inputs are uniform in (lo, hi); log and sqrt want positive values.
   double lo = -1.0, hi = 1.0;
   double tol = 1e-6;
+  // The same case as a CUDA-vs-CPU parity case in float32 (tests/ops/op_cases.h,
+  // parity_from_grad): the tolerance of its normalised error and why; < 0: not run as one.
+  double parity_tol = -1;
+  std::string parity_why = {};
 };
 
 struct GradResult {
@@ -34,11 +38,11 @@ struct GradResult {
 
 GradResult run_gradcheck(const GradCase& c, uint64_t seed);
 
-// Each file of cases contributes one list; test_gradcheck.cpp joins them and
-// checks that every differentiable op in kernels/ops.h has at least one case.
-std::vector<GradCase> gradcheck_cases_elementwise();  // tests/gradcheck_elementwise.cpp
-std::vector<GradCase> gradcheck_cases_dense();        // tests/gradcheck_dense.cpp
-std::vector<GradCase> gradcheck_cases_layers();       // tests/gradcheck_layers.cpp
+// The cases live with their op in tests/ops/<op>.cpp (tests/ops/op_cases.h);
+// tests/test_gradcheck.cpp runs them, one doctest case per op
+// ("gradcheck: <op>"), and checks that every differentiable op in
+// kernels/ops.h has at least one. run_gradcheck and normalised_error are in
+// tests/ops/harness.cpp (the ddpm_op_cases library).
 
 // Normalised error ||a - b|| / max(||b||, 1e-30) between two tensors of equal shape.
 double normalised_error(const Tensor& a, const Tensor& b);

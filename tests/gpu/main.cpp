@@ -6,13 +6,31 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "tensor/cuda_backend.h"
 #include "tensor/device_query.h"
 #include "tests/preconditions.h"
 
+namespace {
+// Listing the cases (or asking for help) runs none: no GPU needed.
+bool lists_only(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    for (const char* flag :
+         {"--list-test-cases", "-ltc", "--list-test-suites", "-lts", "--count", "-c", "--help", "-h"})
+      if (a == flag || a.rfind(std::string(flag) + "=", 0) == 0) return true;
+  }
+  return false;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
+  if (lists_only(argc, argv)) {
+    doctest::Context ctx(argc, argv);
+    return ctx.run();
+  }
   const ddpm::CudaDeviceInfo info = ddpm::cuda_device_info();
   if (info.device_count == 0) {
     std::printf("ddpm_gpu_tests: skipped: %s\n", info.why_none.c_str());

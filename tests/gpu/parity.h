@@ -29,10 +29,12 @@ struct ParityCase {
   std::string why;  // one line: where the difference comes from
 };
 
-std::vector<ParityCase> parity_cases_elementwise();  // tests/gpu/parity_elementwise.cpp
-std::vector<ParityCase> parity_cases_dense();        // tests/gpu/parity_dense.cpp
+// The cases live with their op in tests/ops/<op>.cpp (tests/ops/op_cases.h:
+// hand-written ones, and gradient-check cases run as parity cases);
+// tests/gpu/test_parity.cpp runs them, one doctest case per op.
 
-// Inputs for cases: uniform on (lo, hi), made on the CPU then moved.
+// Inputs for cases: uniform on (lo, hi), made on the CPU then moved
+// (tests/ops/harness.cpp).
 Tensor parity_input(const Shape& shape, uint64_t stream, Device device, double lo = -1, double hi = 1,
                     bool requires_grad = false);
 

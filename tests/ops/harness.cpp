@@ -1,11 +1,15 @@
-#include "tests/gradcheck.h"
-
+// The runners' shared parts: the float64 gradient check, the normalised
+// error, parity inputs, and gradient-check cases run as parity cases.
 #include <cmath>
 #include <sstream>
 
 #include "autograd/functions.h"
 #include "autograd/node.h"
+#include "kernels/math_mode.h"
 #include "tensor/rng.h"
+#include "tests/gpu/parity.h"
+#include "tests/gradcheck.h"
+#include "tests/ops/op_cases.h"
 
 namespace ddpm::test {
 
@@ -64,6 +68,48 @@ GradResult run_gradcheck(const GradCase& c, uint64_t seed) {
   }
   res.detail = detail.str();
   return res;
+}
+
+Tensor parity_input(const Shape& shape, uint64_t stream, Device device, double lo, double hi,
+                    bool requires_grad) {
+  Tensor t = rand_uniform(shape, lo, hi, 2024, stream, DType::f32);
+  if (device != Device::cpu) t = t.to(device);
+  t.set_requires_grad(requires_grad);
+  return t;
+}
+
+ParityCase parity_from_grad(const GradCase& g) {
+  ParityCase c;
+  c.op = g.op;
+  c.label = g.label + " (gradient-check case)";
+  c.tol = g.parity_tol;
+  c.why = g.parity_why;
+  c.run = [g](Device dev) {
+    kernels::MathModeScope mode(kernels::MathMode::fp32);
+    std::vector<Tensor> xs;
+    for (size_t i = 0; i < g.inputs.size(); ++i)
+      xs.push_back(parity_input(g.inputs[i], 10 + i, dev, g.lo, g.hi, true));
+    const Tensor y = g.fn(xs);
+    autograd::backward(y, parity_input(y.shape(), 99, dev));
+    NamedResults r{{"y", y.detach()}};
+    for (size_t i = 0; i < xs.size(); ++i) r.emplace_back("grad input " + std::to_string(i), xs[i].grad());
+    return r;
+  };
+  return c;
+}
+
+void derive_parity(std::vector<GradCase>& cases, double tol, const std::string& why) {
+  for (GradCase& c : cases) {
+    c.parity_tol = tol;
+    c.parity_why = why;
+  }
+}
+
+std::vector<ParityCase> parity_cases(const OpCases& c) {
+  std::vector<ParityCase> all = c.parity;
+  for (const GradCase& g : c.grad)
+    if (g.parity_tol >= 0) all.push_back(parity_from_grad(g));
+  return all;
 }
 
 }  // namespace ddpm::test

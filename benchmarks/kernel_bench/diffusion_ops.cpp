@@ -1,0 +1,250 @@
+// q_sample, ddpm_step, ddim_step at the shapes of tests/ops/diffusion_ops.cpp
+// against the unfused sequence of one-op kernels an eager framework launches
+// (benchmarks/unfused_kernels.h; the sequences are spelled out below) and the
+// memory roofline; checked against the CPU kernels (same Philox noise).
+#include "benchmarks/kernel_bench/bench.h"
+#include "benchmarks/unfused_kernels.h"
+#include "diffusion/scheduler.h"
+#include "kernels/ddim_step.h"
+#include "kernels/ddpm_step.h"
+#include "kernels/q_sample.h"
+#include "tensor/rng.h"
+
+namespace ddpm::bench {
+
+namespace {
+
+// Per-sample coefficients a = sqrt(alphabar_t), b = sqrt(1 - alphabar_t) for
+// timesteps spread over the linear schedule.
+std::pair<std::vector<float>, std::vector<float>> qsample_coefs(int64_t B) {
+  const NoiseScheduler sched(BetaSchedule::linear, 1000);
+  std::vector<float> a(static_cast<size_t>(B)), b(a.size());
+  for (int64_t i = 0; i < B; ++i) {
+    const size_t t = static_cast<size_t>((i * 997 + 13) % 1000);
+    a[static_cast<size_t>(i)] = static_cast<float>(sched.sqrt_alphas_cumprod[t]);
+    b[static_cast<size_t>(i)] = static_cast<float>(sched.sqrt_one_minus_alphas_cumprod[t]);
+  }
+  return {a, b};
+}
+
+}  // namespace
+
+void Bench::q_sample() {
+  for (const test::BenchShape& bs : bench_shapes("q_sample"))
+    for (int64_t B : batches_) {
+      Shape s = bs.sample;
+      s.insert(s.begin(), B);
+      const int64_t P = shape_numel(bs.sample), N = B * P;
+      const Tensor x0 = rand_uniform(s, -1, 1, 4, 1, DType::f32, Device::cuda);
+      const auto [av, bv] = qsample_coefs(B);
+      const Tensor a = device(av, {B}), b = device(bv, {B});
+      const kernels::QSampleResult cpu =
+          kernels::q_sample(x0.to(Device::cpu), a.to(Device::cpu), b.to(Device::cpu), 7, 11, 0, false);
+      Row r;
+      r.op = "q_sample";
+      r.shape = bs.label;
+      r.batch = B;
+      r.bytes = (3 * dbl(N) + 2 * dbl(B)) * 4;  // x0, a, b in; x_t, noise (= target) out
+      r.tol = kTolElementwise;
+      r.check_against = "CPU kernel (same Philox noise)";
+      // Unfused, as the seed's add_noise: noise = randn_like(x0);
+      // sqrt_a.view(-1,1,1,1) * x0; sqrt_1ma.view(-1,1,1,1) * noise; add.
+      r.ref_kind = RefKind::unfused;
+      r.ref_detail = "4 launches: randn, mul, mul, add";
+      Tensor noise = Tensor::empty(s, DType::f32, Device::cuda),
+             t1 = Tensor::empty(s, DType::f32, Device::cuda), t2 = Tensor::empty(s, DType::f32, Device::cuda),
+             xt = Tensor::empty(s, DType::f32, Device::cuda);
+      auto unfused_seq = [&] {
+        bench::unfused::randn(noise.data<float>(), N, 7, 0, s_);
+        bench::unfused::mul_per_sample(t1.data<float>(), x0.data<float>(), a.data<float>(), P, N, s_);
+        bench::unfused::mul_per_sample(t2.data<float>(), noise.data<float>(), b.data<float>(), P, N, s_);
+        bench::unfused::add(xt.data<float>(), t1.data<float>(), t2.data<float>(), 1.0f, N, s_);
+      };
+      run_ref(
+          r,
+          [&] {
+            unfused_seq();
+            const std::vector<float> hx = host(x0), hn = host(noise), got = host(xt);
+            std::vector<float> want(hx.size());
+            for (size_t i = 0; i < want.size(); ++i) want[i] = av[i / P] * hx[i] + bv[i / P] * hn[i];
+            return norm_err(got, want);
+          },
+          unfused_seq);
+      kernels::QSampleResult out;
+      auto ours = [&] { out = kernels::q_sample(x0, a, b, 7, 11, 0, false); };
+      run_ours(
+          r,
+          [&] {
+            ours();
+            return std::max(norm_err(out.x_t, cpu.x_t), norm_err(out.noise, cpu.noise));
+          },
+          ours);
+      print(r);
+      rows.push_back(r);
+    }
+}
+
+// Coefficients of a DDPM / DDIM step at t = 500 of the linear schedule, as
+// diffusion/sampler.cpp computes them (consecutive steps for DDPM, a 20-step
+// stride for DDIM as in a 50-step chain).
+kernels::DdpmStepParams ddpm_params() {
+  const NoiseScheduler sched(BetaSchedule::linear, 1000);
+  const int64_t t = 500, tp = 499;
+  const double ab = sched.alphabar(t), abp = sched.alphabar(tp), beta = 1 - ab / abp;
+  kernels::DdpmStepParams p;
+  p.sqrt_ab = std::sqrt(ab);
+  p.sqrt_one_minus_ab = std::sqrt(1 - ab);
+  p.c_x0 = std::sqrt(abp) * beta / (1 - ab);
+  p.c_xt = std::sqrt(1 - beta) * (1 - abp) / (1 - ab);
+  p.sigma = std::sqrt(beta);
+  p.clip_x0 = true;
+  p.seed = 5;
+  p.stream = 9;
+  p.offset = 0;
+  return p;
+}
+
+kernels::DdimStepParams ddim_params() {
+  const NoiseScheduler sched(BetaSchedule::linear, 1000);
+  const int64_t t = 500, tp = 480;
+  const double ab = sched.alphabar(t), abp = sched.alphabar(tp);
+  kernels::DdimStepParams p;
+  p.sqrt_ab = std::sqrt(ab);
+  p.sqrt_one_minus_ab = std::sqrt(1 - ab);
+  p.sqrt_ab_prev = std::sqrt(abp);
+  p.sigma = 0;  // eta = 0
+  p.c_eps = std::sqrt(1 - abp);
+  p.clip_x0 = true;
+  return p;
+}
+
+void Bench::ddpm_step() {
+  const kernels::DdpmStepParams p = ddpm_params();
+  for (const test::BenchShape& bs : bench_shapes("ddpm_step"))
+    for (int64_t B : batches_) {
+      Shape s = bs.sample;
+      s.insert(s.begin(), B);
+      const int64_t N = B * shape_numel(bs.sample);
+      const Tensor x = randn(s, 5, 1, DType::f32, Device::cuda);
+      const Tensor eps = randn(s, 5, 2, DType::f32, Device::cuda);
+      const std::vector<float> cpu = host(kernels::ddpm_step(x.to(Device::cpu), eps.to(Device::cpu), p));
+      Row r;
+      r.op = "ddpm_step";
+      r.shape = bs.label;
+      r.batch = B;
+      r.bytes = 3 * dbl(N) * 4;  // x_t, model output in; x_prev out
+      r.tol = kTolElementwise;
+      r.check_against = "CPU kernel (same Philox noise)";
+      // Unfused, as diffusers' DDPMScheduler.step (epsilon, clip_sample):
+      // x0 = (x - b*eps) / a; clamp; mean = c_x0*x0 + c_xt*x; z = randn;
+      // x_prev = mean + sigma*z.
+      r.ref_kind = RefKind::unfused;
+      r.ref_detail = "10 launches: mul, sub, div, clamp, mul, mul, add, randn, mul, add";
+      auto buf = [&] { return Tensor::empty(s, DType::f32, Device::cuda); };
+      Tensor t1 = buf(), t2 = buf(), x0 = buf(), x0c = buf(), t3 = buf(), t4 = buf(), mean = buf(), z = buf(),
+             t5 = buf(), xp = buf();
+      const float a = static_cast<float>(p.sqrt_ab), bb = static_cast<float>(p.sqrt_one_minus_ab),
+                  cx0 = static_cast<float>(p.c_x0), cxt = static_cast<float>(p.c_xt),
+                  sg = static_cast<float>(p.sigma);
+      auto unfused_seq = [&] {
+        namespace u = bench::unfused;
+        u::mul_scalar(t1.data<float>(), eps.data<float>(), bb, N, s_);
+        u::add(t2.data<float>(), x.data<float>(), t1.data<float>(), -1.0f, N, s_);
+        u::mul_scalar(x0.data<float>(), t2.data<float>(), 1.0f / a, N, s_);
+        u::clamp(x0c.data<float>(), x0.data<float>(), -1.0f, 1.0f, N, s_);
+        u::mul_scalar(t3.data<float>(), x0c.data<float>(), cx0, N, s_);
+        u::mul_scalar(t4.data<float>(), x.data<float>(), cxt, N, s_);
+        u::add(mean.data<float>(), t3.data<float>(), t4.data<float>(), 1.0f, N, s_);
+        u::randn(z.data<float>(), N, 5, 0, s_);
+        u::mul_scalar(t5.data<float>(), z.data<float>(), sg, N, s_);
+        u::add(xp.data<float>(), mean.data<float>(), t5.data<float>(), 1.0f, N, s_);
+      };
+      run_ref(
+          r,
+          [&] {
+            unfused_seq();
+            const std::vector<float> hx = host(x), he = host(eps), hz = host(z), got = host(xp);
+            std::vector<float> want(hx.size());
+            for (size_t i = 0; i < want.size(); ++i) {
+              const double x0v = std::clamp((hx[i] - p.sqrt_one_minus_ab * he[i]) / p.sqrt_ab, -1.0, 1.0);
+              want[i] = static_cast<float>(p.c_x0 * x0v + p.c_xt * hx[i] + p.sigma * hz[i]);
+            }
+            return norm_err(got, want);
+          },
+          unfused_seq);
+      Tensor out;
+      auto ours = [&] { out = kernels::ddpm_step(x, eps, p); };
+      run_ours(
+          r,
+          [&] {
+            ours();
+            return norm_err(host(out), cpu);
+          },
+          ours);
+      print(r);
+      rows.push_back(r);
+    }
+}
+
+void Bench::ddim_step() {
+  const kernels::DdimStepParams p = ddim_params();
+  for (const test::BenchShape& bs : bench_shapes("ddim_step"))
+    for (int64_t B : batches_) {
+      Shape s = bs.sample;
+      s.insert(s.begin(), B);
+      const int64_t N = B * shape_numel(bs.sample);
+      const Tensor x = randn(s, 6, 1, DType::f32, Device::cuda);
+      const Tensor eps = randn(s, 6, 2, DType::f32, Device::cuda);
+      const std::vector<float> cpu = host(kernels::ddim_step(x.to(Device::cpu), eps.to(Device::cpu), p));
+      Row r;
+      r.op = "ddim_step";
+      r.shape = bs.label;
+      r.batch = B;
+      r.bytes = 3 * dbl(N) * 4;
+      r.tol = kTolElementwise;
+      r.check_against = "CPU kernel";
+      // Unfused, as diffusers' DDIMScheduler.step (eta 0, clip_sample):
+      // x0 = (x - b*eps) / a; clamp; eps = (x - a*x0) / b;
+      // x_prev = sqrt(ab_prev)*x0 + c_eps*eps.
+      r.ref_kind = RefKind::unfused;
+      r.ref_detail = "10 launches: mul, sub, div, clamp, mul, sub, div, mul, mul, add";
+      auto buf = [&] { return Tensor::empty(s, DType::f32, Device::cuda); };
+      Tensor t1 = buf(), t2 = buf(), x0 = buf(), x0c = buf(), t3 = buf(), t4 = buf(), e2 = buf(), dir = buf(),
+             t5 = buf(), xp = buf();
+      const float a = static_cast<float>(p.sqrt_ab), bb = static_cast<float>(p.sqrt_one_minus_ab),
+                  ap = static_cast<float>(p.sqrt_ab_prev), ce = static_cast<float>(p.c_eps);
+      auto unfused_seq = [&] {
+        namespace u = bench::unfused;
+        u::mul_scalar(t1.data<float>(), eps.data<float>(), bb, N, s_);
+        u::add(t2.data<float>(), x.data<float>(), t1.data<float>(), -1.0f, N, s_);
+        u::mul_scalar(x0.data<float>(), t2.data<float>(), 1.0f / a, N, s_);
+        u::clamp(x0c.data<float>(), x0.data<float>(), -1.0f, 1.0f, N, s_);
+        u::mul_scalar(t3.data<float>(), x0c.data<float>(), a, N, s_);
+        u::add(t4.data<float>(), x.data<float>(), t3.data<float>(), -1.0f, N, s_);
+        u::mul_scalar(e2.data<float>(), t4.data<float>(), 1.0f / bb, N, s_);
+        u::mul_scalar(dir.data<float>(), e2.data<float>(), ce, N, s_);
+        u::mul_scalar(t5.data<float>(), x0c.data<float>(), ap, N, s_);
+        u::add(xp.data<float>(), t5.data<float>(), dir.data<float>(), 1.0f, N, s_);
+      };
+      run_ref(
+          r,
+          [&] {
+            unfused_seq();
+            return norm_err(host(xp), cpu);
+          },
+          unfused_seq);
+      Tensor out;
+      auto ours = [&] { out = kernels::ddim_step(x, eps, p); };
+      run_ours(
+          r,
+          [&] {
+            ours();
+            return norm_err(host(out), cpu);
+          },
+          ours);
+      print(r);
+      rows.push_back(r);
+    }
+}
+
+}  // namespace ddpm::bench

@@ -221,7 +221,7 @@ if [ $built = 1 ]; then
   # Direct allocation: every buffer its own cudaMalloc, so memcheck knows
   # each buffer's exact bounds (the caching allocator would hide overruns).
   # DDPM_PARITY_SMALL=1: the dense parity cases at their small shapes only
-  # (tests/gpu/parity_dense.cpp), which keeps the sanitizers within budget.
+  # (small_only() in tests/ops/common.cpp; conv2d, group_norm), which keeps the sanitizers within budget.
   step memcheck 300 'DDPM_PARITY_SMALL=1 DDPM_CUDA_DIRECT_ALLOC=1 compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 100 \
       "$build/tests/gpu/ddpm_gpu_tests" --no-intro'
   # Shared-memory kernels (conv2d, group_norm, the reductions) are what

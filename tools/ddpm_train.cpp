@@ -1,30 +1,24 @@
 // ddpm-train: train a DDPM UNet on Fashion-MNIST (or MNIST, or a folder of
 // PNGs), writing checkpoints, sample grids and the loss curve into a run folder.
 #include <CLI/CLI.hpp>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <limits>
 #include <memory>
-#include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
+#include <vector>
 
-#include "autograd/node.h"
-#include "io/data.h"
-#include "io/images.h"
-#include "diffusion/sampler.h"
-#include "diffusion/streams.h"
+#include "diffusion/checkpointer.h"
+#include "diffusion/resume.h"
+#include "diffusion/stop_signal.h"
 #include "diffusion/trainer.h"
-#include "kernels/q_sample.h"
-#include "io/atomic_file.h"
 #include "dist/distributed.h"
-#include "io/safetensors.h"
+#include "io/atomic_file.h"
+#include "io/data.h"
+#include "io/stale_temporaries.h"
 #include "tools/common.h"
 
 #ifdef _OPENMP
@@ -35,139 +29,6 @@ using namespace ddpm;
 namespace fs = std::filesystem;
 
 namespace {
-
-// The first SIGINT/SIGTERM asks for a checkpoint and a clean exit after the
-// step in flight; a second one kills the program the default way.
-std::atomic<int> g_signal{0};
-extern "C" void on_signal(int sig) {
-  if (g_signal.exchange(sig) != 0) {
-    std::signal(sig, SIG_DFL);
-    std::raise(sig);
-  }
-}
-
-// Weights found non-finite at a checkpoint (exit 3, like NonFiniteError).
-struct NonFiniteWeights : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-struct LossRow {
-  int64_t step;
-  double loss, grad_norm, lr, images_per_s;
-};
-
-std::string loss_csv(const std::vector<LossRow>& rows) {
-  std::ostringstream s;
-  s << "step,loss,grad_norm,lr,images_per_s\n";
-  s.precision(8);
-  for (const LossRow& r : rows)
-    s << r.step << ',' << r.loss << ',' << r.grad_norm << ',' << r.lr << ',' << r.images_per_s << '\n';
-  return s.str();
-}
-
-// Rows of an earlier loss.csv with step < upto (a resumed run drops what was
-// logged after its checkpoint, so the file matches an uninterrupted run).
-std::vector<LossRow> read_loss_csv(const fs::path& path, int64_t upto) {
-  std::vector<LossRow> rows;
-  std::ifstream f(path);
-  std::string line;
-  std::getline(f, line);  // header
-  while (std::getline(f, line)) {
-    LossRow r{};
-    if (std::sscanf(line.c_str(), "%ld,%lf,%lf,%lf,%lf", &r.step, &r.loss, &r.grad_norm, &r.lr, &r.images_per_s) == 5 &&
-        r.step < upto)
-      rows.push_back(r);
-  }
-  return rows;
-}
-
-// Samples a grid with the trainer's sampling weights (EMA when on), then puts
-// the live weights back.
-void write_sample_grid(Trainer& tr, const fs::path& path, int64_t num, int64_t steps, double eta,
-                       const CropBox& crop, int64_t h, int64_t w) {
-  autograd::NoGradGuard no_grad;
-  Tensor& live = tr.flat().params();
-  const Tensor backup = live.clone();
-  live.copy_(tr.sampling_weights());
-  SamplerConfig sc;
-  sc.kind = SamplerKind::ddim;
-  sc.steps = std::min(steps, tr.config().timesteps);
-  sc.eta = eta;
-  sc.prediction = tr.config().prediction;
-  sc.seed = tr.config().seed;
-  sc.stream = streams::kSampling;
-  const Tensor x = sample(
-      tr.scheduler(), [&](const Tensor& xt, const Tensor& t) { return tr.model().forward(xt, t); },
-      {num, tr.config().model.in_channels, h, w}, sc, DType::f32, tr.device());
-  live.copy_(backup);
-  GridOptions go;
-  go.nrow = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(num))));
-  go.crop = crop;
-  write_image_grid(path.string(), x.to(Device::cpu), go);
-}
-
-// The seed's visualize_forward_process: one image noised at t = 0, 250, 500,
-// 750, 999 (scaled to T when T != 1000).
-void write_forward_process(const Trainer& tr, const Tensor& images, const fs::path& path, const CropBox& crop) {
-  const int64_t T = tr.config().timesteps;
-  const std::vector<int64_t> ts = {0, T / 4, T / 2, 3 * T / 4, T - 1};
-  const int64_t c = images.size(1), h = images.size(2), w = images.size(3);
-  const int64_t k = static_cast<int64_t>(ts.size());
-  Tensor x0 = Tensor::empty({k, c, h, w});
-  for (int64_t i = 0; i < k; ++i) std::copy_n(images.data<float>(), c * h * w, x0.data<float>() + i * c * h * w);
-  std::vector<float> a, b;
-  for (int64_t t : ts) {
-    a.push_back(static_cast<float>(tr.scheduler().sqrt_alphas_cumprod[static_cast<size_t>(t)]));
-    b.push_back(static_cast<float>(tr.scheduler().sqrt_one_minus_alphas_cumprod[static_cast<size_t>(t)]));
-  }
-  // The same eps for every column, so the picture shows the schedule alone.
-  const auto q = kernels::q_sample(x0, Tensor::from_vector(a, {k}), Tensor::from_vector(b, {k}), tr.config().seed,
-                                   streams::kForwardPicture, 0, false);
-  GridOptions go;
-  go.nrow = k;
-  go.crop = crop;
-  write_image_grid(path.string(), q.x_t, go);
-}
-
-void write_loss_png(const fs::path& path, const std::vector<LossRow>& rows, Prediction prediction) {
-  std::vector<double> steps, losses;
-  for (const LossRow& r : rows) {
-    steps.push_back(static_cast<double>(r.step));
-    losses.push_back(r.loss);
-  }
-  PlotOptions opt;
-  opt.title = std::string("training loss: mse of the predicted ") +
-              (prediction == Prediction::v ? "v" : "noise");
-  write_loss_plot(path.string(), steps, losses, opt);
-}
-
-// Removes temporaries that write_file_atomic leaves behind when the process
-// is killed mid-write (".<name>.tmp.XXXXXX", never a finished file) from the
-// run folder and its samples/; returns how many.
-int remove_stale_temporaries(const fs::path& dir) {
-  int removed = 0;
-  for (const fs::path& d : {dir, dir / "samples"}) {
-    std::error_code ec;
-    if (!fs::is_directory(d, ec)) continue;
-    for (const auto& e : fs::directory_iterator(d, ec)) {
-      const std::string name = e.path().filename().string();
-      const size_t tmp = name.rfind(".tmp.");
-      if (name.size() > 1 && name[0] == '.' && tmp != std::string::npos && tmp > 1 && name.size() == tmp + 11 &&
-          e.is_regular_file(ec) && fs::remove(e.path(), ec))
-        ++removed;
-    }
-  }
-  return removed;
-}
-
-// The index of the first non-finite value of a float tensor (any device), or -1.
-int64_t first_nonfinite(const Tensor& t) {
-  const Tensor h = t.to(Device::cpu);
-  const float* p = h.data<float>();
-  for (int64_t i = 0; i < h.numel(); ++i)
-    if (!std::isfinite(p[i])) return i;
-  return -1;
-}
 
 int run(int argc, char** argv) {
   CLI::App app{"ddpm-train: train a denoising diffusion model (DDPM) without Python"};
@@ -284,47 +145,18 @@ int run(int argc, char** argv) {
   // Everything is checked before anything is created: a refused start leaves
   // the file system as it was.
   const fs::path dir(out);
-  const fs::path state_path = dir / "state.safetensors", model_path = dir / "model.safetensors";
+  const std::string state_path = (dir / "state.safetensors").string();
   if (root) tools::check_directory_path("--out", out);
-  std::map<std::string, std::string> saved_meta;  // the checkpoint's, on every rank
-  if (resume && root) {
-    if (!fs::is_regular_file(state_path))
-      throw std::runtime_error("--resume: nothing to resume: " + state_path.string() + " does not exist");
-    saved_meta = load_safetensors(state_path.string()).metadata();
-  }
-  if (resume && comm.size() > 1) {  // rank 0 read it: the others' machines may not have the file
-    std::string text = nlohmann::json(saved_meta).dump();
-    comm.broadcast(text, 0);
-    saved_meta = nlohmann::json::parse(text).get<std::map<std::string, std::string>>();
-  }
+  Metadata saved_meta;  // the checkpoint's, on every rank
   if (resume) {
-    TrainConfig saved;
-    try {
-      saved = TrainConfig::from_map(saved_meta);
-    } catch (const std::exception& e) {
-      throw std::runtime_error("--resume: " + state_path.string() + ": bad __metadata__: " + e.what());
-    }
-    saved.batch_size = per_rank_batch_for_resume(saved_meta, comm.size());
-    const auto want = cfg.to_map(), have = saved.to_map();
-    // A flag given explicitly must agree with the checkpoint; the others take
-    // the checkpoint's values.
-    for (const auto& [o, key] : cfg_opts) {
-      if (o->count() && key == "batch_size" && have.at(key) != want.at(key))
-        throw std::runtime_error("--resume: --batch-size " + want.at(key) + " per rank with " +
-                                 std::to_string(comm.size()) + " rank(s) does not give the checkpoint's global batch " +
-                                 std::to_string(saved.batch_size * comm.size()) + " (" + state_path.string() +
-                                 "); drop the flag (it becomes " + have.at(key) + ")");
-      if (o->count() && have.at(key) != want.at(key))
-        throw std::runtime_error("--resume: " + o->get_name() + " " + want.at(key) + " differs from the checkpoint's " +
-                                 key + "=" + have.at(key) + " (" + state_path.string() +
-                                 "); drop the flag to continue with the checkpoint's value");
-    }
-    cfg = saved;
-    // Without --data, the data the run was started with.
-    if (!o_data->count() && saved_meta.count("data.spec")) data = saved_meta.at("data.spec");
-  } else if (root && fs::exists(state_path)) {
-    throw std::runtime_error(dir.string() + " already holds a run (state.safetensors): pass --resume to continue it, "
-                             "or choose another --out");
+    saved_meta = read_resume_metadata(state_path, comm);
+    std::vector<GivenFlag> given;
+    for (const auto& [o, key] : cfg_opts)
+      if (o->count()) given.push_back({o->get_name(), key});
+    cfg = merge_resume_config(cfg, given, saved_meta, comm.size(), state_path);
+    data = resume_data_spec(data, o_data->count() > 0, saved_meta);
+  } else if (root) {
+    refuse_existing_run(out);
   }
 
   const ImageDataset ds = resolve_dataset(data);
@@ -333,19 +165,11 @@ int run(int argc, char** argv) {
                static_cast<long long>(ds.images.size(0)), static_cast<long long>(ds.images.size(1)),
                static_cast<long long>(ds.orig_height), static_cast<long long>(ds.orig_width),
                static_cast<long long>(ds.images.size(2)), static_cast<long long>(ds.images.size(3)));
-  std::map<std::string, std::string> meta = dataset_metadata(ds);
+  Metadata meta = dataset_metadata(ds);
   // What --data said, so a resume without --data finds the same data; a
   // folder as an absolute path, so it works from another working folder.
   meta["data.spec"] = data == "fashion-mnist" ? data : fs::absolute(data).lexically_normal().string();
-  if (resume) {
-    // The data must have the geometry the checkpoint was trained on.
-    for (const auto& [k, v] : meta)
-      if (k != "data.source" && k != "data.spec" && saved_meta.count(k) && saved_meta.at(k) != v)
-        throw std::runtime_error("--resume: --data '" + data + "' has " + k + "=" + v + ", but " + state_path.string() +
-                                 " was trained on " + k + "=" + saved_meta.at(k) + " (data '" +
-                                 (saved_meta.count("data.source") ? saved_meta.at("data.source") : "?") +
-                                 "'); pass the --data it was trained on");
-  }
+  if (resume) check_resume_data(meta, saved_meta, data, state_path);
   if (cfg.batch_size > ds.size())
     throw std::invalid_argument("--batch-size " + std::to_string(cfg.batch_size) + " exceeds the " +
                                 std::to_string(ds.size()) + " images of --data '" + data + "'");
@@ -363,7 +187,7 @@ int run(int argc, char** argv) {
   }
   Trainer& tr = *trainer;
   if (debug_nan_at_step >= 0) tr.inject_nan_at_step(debug_nan_at_step);
-  if (resume) tr.load_state(state_path.string());
+  if (resume) tr.load_state(state_path);
   const int64_t start = tr.step_count();
   if (start >= steps) {
     if (root)
@@ -371,8 +195,6 @@ int run(int argc, char** argv) {
                  "train further)\n", dir.c_str(), static_cast<long long>(start), static_cast<long long>(steps));
     return 0;
   }
-  if (!sample_every) sample_every = std::max<int64_t>(1, steps / 5);
-  if (!checkpoint_every) checkpoint_every = std::max<int64_t>(1, steps / 10);
 
   // Now the run folder: created (with samples/), checked writable, and
   // removed again if that fails.
@@ -387,20 +209,17 @@ int run(int argc, char** argv) {
     tools::remove_created(created);
     throw std::runtime_error(std::string("--out: cannot write the run folder: ") + e.what());
   }
-  if (const int n = root ? remove_stale_temporaries(dir) : 0; n > 0)
+  if (const int n = root ? remove_stale_temporaries({out, (dir / "samples").string()}) : 0; n > 0)
     std::fprintf(stderr, "ddpm-train: removed %d temporary file(s) left in %s by an interrupted write\n", n,
                  dir.c_str());
 
-  nlohmann::json cj;
-  for (const auto& [k, v] : cfg.to_map()) cj["config"][k] = v;
-  for (const auto& [k, v] : meta) cj["data"][k] = v;
-  cj["run"] = {{"steps", steps}, {"device", device_name(device)}, {"sample_every", sample_every},
-               {"checkpoint_every", checkpoint_every}, {"parameters", tr.model().num_parameters()},
-               {"world_size", comm.size()}, {"global_batch", tr.global_batch()}};
-  if (root) write_file_atomic((dir / "config.json").string(), cj.dump(2) + "\n");
-  if (root && !resume) write_forward_process(tr, ds.images, dir / "forward_process.png", ds.crop());
-
-  std::vector<LossRow> rows = resume && root ? read_loss_csv(dir / "loss.csv", start) : std::vector<LossRow>{};
+  Checkpointer::Options co;
+  co.dir = out;
+  co.cadence = CheckpointCadence::for_run(steps, checkpoint_every, sample_every);
+  co.samples = {sample_num, sample_steps, sample_eta, ds.crop(), ds.images.size(2), ds.images.size(3)};
+  co.meta = meta;
+  Checkpointer ck(tr, co, root, resume);
+  ck.begin(ds.images, ds.crop());
   if (comm.size() > 1 && root)
     std::fprintf(stderr, "ddpm-train: %s, global batch %lld = %d x %lld per rank\n", comm.describe().c_str(),
                  static_cast<long long>(tr.global_batch()), comm.size(), static_cast<long long>(cfg.batch_size));
@@ -410,41 +229,12 @@ int run(int argc, char** argv) {
                beta_schedule_name(cfg.schedule), static_cast<long long>(cfg.timesteps), static_cast<long long>(cfg.batch_size),
                device_name(device), static_cast<long long>(start), static_cast<long long>(steps));
 
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
-  int64_t last_checkpoint = resume ? start : -1;
-  // loss.csv first and state.safetensors last: whatever moment a crash hits,
-  // loss.csv covers at least the steps of the state a resume starts from.
-  // Weights that are not finite are never written over a good checkpoint.
-  auto checkpoint = [&](int64_t done) {
-    if (!tr.replicas_in_sync())
-      throw std::runtime_error("the ranks' weights differ at step " + std::to_string(tr.step_count()) +
-                               " (the all-reduce did not give every rank the same bytes); not writing a checkpoint");
-    if (!root) {
-      last_checkpoint = done;
-      return;
-    }
-    const int64_t bad_live = first_nonfinite(tr.flat().params());
-    const int64_t bad = bad_live >= 0 ? bad_live : first_nonfinite(tr.sampling_weights());
-    if (bad >= 0)
-      throw NonFiniteWeights("the weights hold a non-finite value at flat index " + std::to_string(bad) +
-                             " after step " + std::to_string(done - 1) + "; they were not saved");
-    try {
-      write_file_atomic((dir / "loss.csv").string(), loss_csv(rows));
-      tr.save_model(model_path.string(), meta);
-      tr.save_state(state_path.string(), meta);
-    } catch (const std::exception& e) {
-      throw std::runtime_error(std::string(e.what()) + "; the previous checkpoint " +
-                               (last_checkpoint >= 0 ? "(step " + std::to_string(last_checkpoint) + ") " : "") +
-                               "in " + dir.string() + " is kept");
-    }
-    last_checkpoint = done;
-  };
+  install_stop_signal_handlers();
   auto stop_nonfinite = [&](const char* what) {
-    if (!root) return 3;
-    std::fprintf(stderr, "\nddpm-train: stopping: %s. The last good checkpoint (%s, step %s) is kept; lower --lr, "
-                 "check the data, or pass --skip-nonfinite to skip such steps.\n", what, state_path.c_str(),
-                 last_checkpoint >= 0 ? std::to_string(last_checkpoint).c_str() : "none written yet");
+    if (root)
+      std::fprintf(stderr, "\nddpm-train: stopping: %s. The last good checkpoint (%s, step %s) is kept; lower --lr, "
+                   "check the data, or pass --skip-nonfinite to skip such steps.\n", what, state_path.c_str(),
+                   ck.last_checkpoint() >= 0 ? std::to_string(ck.last_checkpoint()).c_str() : "none written yet");
     return 3;
   };
   tools::Progress progress("train", steps, start);
@@ -465,26 +255,18 @@ int run(int argc, char** argv) {
         avg = s == start ? r.loss : 0.98 * avg + 0.02 * r.loss;
       }
       const double images = static_cast<double>(tr.global_batch());
-      rows.push_back({s, r.loss, r.grad_norm, r.lr, dt > 0 ? images / dt : 0});
+      ck.record({s, r.loss, r.grad_norm, r.lr, dt > 0 ? images / dt : 0});
       char extra[96];
       std::snprintf(extra, sizeof extra, "loss %.4f (avg %.4f)", r.loss, avg);
       if (root) progress.update(s + 1, extra, images);
       const int64_t done = s + 1;
-      if (done % checkpoint_every == 0 || done == steps) checkpoint(done);
-      if (root && (done % sample_every == 0 || done == steps)) {
-        char name[64];
-        std::snprintf(name, sizeof name, "step_%06lld.png", static_cast<long long>(done));
-        write_sample_grid(tr, dir / "samples" / name, sample_num, sample_steps, sample_eta, ds.crop(),
-                          ds.images.size(2), ds.images.size(3));
-        write_loss_png(dir / "loss.png", rows, tr.config().prediction);
-      }
+      ck.after_step(done);
       // Every rank stops at the same step when any of them got the signal.
-      if (dist::any_rank(comm, g_signal.load() != 0)) {
-        if (last_checkpoint != done) checkpoint(done);
+      if (dist::any_rank(comm, stop_signal_received() != 0)) {
+        ck.checkpoint_if_new(done);
         if (root)
           std::fprintf(stderr, "\nddpm-train: %s at step %lld: state saved to %s; continue with --resume\n",
-                     g_signal.load() == SIGINT ? "interrupted" : "terminated", static_cast<long long>(done),
-                     state_path.c_str());
+                     stop_signal_verb(stop_signal_received()), static_cast<long long>(done), state_path.c_str());
         return 0;
       }
     }
@@ -495,9 +277,9 @@ int run(int argc, char** argv) {
   }
   if (!root) return 0;
   progress.finish();
-  write_loss_png(dir / "loss.png", rows, tr.config().prediction);
-  std::fprintf(stderr, "ddpm-train: wrote %s, %s, loss.csv, loss.png and samples/ in %s\n", model_path.filename().c_str(),
-               state_path.filename().c_str(), dir.c_str());
+  ck.finish();
+  std::fprintf(stderr, "ddpm-train: wrote %s, %s, loss.csv, loss.png and samples/ in %s\n",
+               fs::path(ck.model_path()).filename().c_str(), fs::path(state_path).filename().c_str(), dir.c_str());
   return 0;
 }
 

@@ -1,0 +1,66 @@
+#include "diffusion/training_pictures.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "autograd/node.h"
+#include "diffusion/sampler.h"
+#include "diffusion/streams.h"
+#include "kernels/q_sample.h"
+
+namespace ddpm {
+
+void write_sample_grid(Trainer& tr, const std::string& path, const SampleGridOptions& options) {
+  autograd::NoGradGuard no_grad;
+  Tensor& live = tr.flat().params();
+  const Tensor backup = live.clone();
+  live.copy_(tr.sampling_weights());
+  SamplerConfig sc;
+  sc.kind = SamplerKind::ddim;
+  sc.steps = std::min(options.steps, tr.config().timesteps);
+  sc.eta = options.eta;
+  sc.prediction = tr.config().prediction;
+  sc.seed = tr.config().seed;
+  sc.stream = streams::kSampling;
+  const Tensor x = sample(
+      tr.scheduler(), [&](const Tensor& xt, const Tensor& t) { return tr.model().forward(xt, t); },
+      {options.num, tr.config().model.in_channels, options.height, options.width}, sc, DType::f32, tr.device());
+  live.copy_(backup);
+  GridOptions go;
+  go.nrow = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(options.num))));
+  go.crop = options.crop;
+  write_image_grid(path, x.to(Device::cpu), go);
+}
+
+void write_forward_process(const Trainer& tr, const Tensor& images, const std::string& path, const CropBox& crop) {
+  const int64_t T = tr.config().timesteps;
+  const std::vector<int64_t> ts = {0, T / 4, T / 2, 3 * T / 4, T - 1};
+  const int64_t c = images.size(1), h = images.size(2), w = images.size(3);
+  const int64_t k = static_cast<int64_t>(ts.size());
+  Tensor x0 = Tensor::empty({k, c, h, w});
+  for (int64_t i = 0; i < k; ++i) std::copy_n(images.data<float>(), c * h * w, x0.data<float>() + i * c * h * w);
+  std::vector<float> a, b;
+  for (int64_t t : ts) {
+    a.push_back(static_cast<float>(tr.scheduler().sqrt_alphas_cumprod[static_cast<size_t>(t)]));
+    b.push_back(static_cast<float>(tr.scheduler().sqrt_one_minus_alphas_cumprod[static_cast<size_t>(t)]));
+  }
+  const auto q = kernels::q_sample(x0, Tensor::from_vector(a, {k}), Tensor::from_vector(b, {k}), tr.config().seed,
+                                   streams::kForwardPicture, 0, false);
+  GridOptions go;
+  go.nrow = k;
+  go.crop = crop;
+  write_image_grid(path, q.x_t, go);
+}
+
+void write_loss_png(const std::string& path, const std::vector<LossRow>& rows, Prediction prediction) {
+  std::vector<double> steps, losses;
+  for (const LossRow& r : rows) {
+    steps.push_back(static_cast<double>(r.step));
+    losses.push_back(r.loss);
+  }
+  PlotOptions opt;
+  opt.title = std::string("training loss: mse of the predicted ") + (prediction == Prediction::v ? "v" : "noise");
+  write_loss_plot(path, steps, losses, opt);
+}
+
+}  // namespace ddpm

@@ -1,6 +1,7 @@
-#include "autograd/node.h"
-#include "autograd/functions.h"
 #include "kernels/binary.h"
+
+#include "autograd/functions.h"
+#include "autograd/node.h"
 
 namespace ddpm {
 

@@ -1,6 +1,7 @@
+#include "kernels/concat.h"
+
 #include "autograd/functions.h"
 #include "autograd/node.h"
-#include "kernels/concat.h"
 
 namespace ddpm {
 

@@ -83,16 +83,15 @@ void backward(const Tensor& root, const Tensor& grad) {
                              "' was already freed by an earlier backward(); run the forward again");
     std::vector<Tensor> in_grads = node->backward(g);
     if (in_grads.size() != node->inputs.size())
-      throw std::logic_error("backward of '" + node->op + "' returned " +
-                             std::to_string(in_grads.size()) + " gradients for " +
-                             std::to_string(node->inputs.size()) + " inputs");
+      throw std::logic_error("backward of '" + node->op + "' returned " + std::to_string(in_grads.size()) +
+                             " gradients for " + std::to_string(node->inputs.size()) + " inputs");
     for (size_t i = 0; i < in_grads.size(); ++i) {
       const Tensor& input = node->inputs[i];
       Tensor& gi = in_grads[i];
       if (!input.defined() || !input.requires_grad() || !gi.defined()) continue;
       if (gi.shape() != input.shape())
-        throw std::logic_error("backward of '" + node->op + "': gradient " + gi.desc() +
-                               " for input " + std::to_string(i) + " " + input.desc());
+        throw std::logic_error("backward of '" + node->op + "': gradient " + gi.desc() + " for input " +
+                               std::to_string(i) + " " + input.desc());
       TensorImpl* in = input.impl();
       if (in->grad_fn) {
         Tensor& slot = grads[in];

@@ -1,6 +1,7 @@
+#include "kernels/linear.h"
+
 #include "autograd/functions.h"
 #include "autograd/node.h"
-#include "kernels/linear.h"
 
 namespace ddpm {
 

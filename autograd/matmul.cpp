@@ -1,6 +1,7 @@
+#include "kernels/matmul.h"
+
 #include "autograd/functions.h"
 #include "autograd/node.h"
-#include "kernels/matmul.h"
 
 namespace ddpm {
 

@@ -1,6 +1,7 @@
+#include "kernels/max_pool2d.h"
+
 #include "autograd/functions.h"
 #include "autograd/node.h"
-#include "kernels/max_pool2d.h"
 
 namespace ddpm {
 

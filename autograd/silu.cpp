@@ -1,6 +1,7 @@
+#include "kernels/silu.h"
+
 #include "autograd/functions.h"
 #include "autograd/node.h"
-#include "kernels/silu.h"
 
 namespace ddpm {
 

@@ -1,6 +1,7 @@
+#include "kernels/sum.h"
+
 #include "autograd/functions.h"
 #include "autograd/node.h"
-#include "kernels/sum.h"
 
 namespace ddpm {
 

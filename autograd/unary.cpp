@@ -1,6 +1,7 @@
+#include "kernels/unary.h"
+
 #include "autograd/functions.h"
 #include "autograd/node.h"
-#include "kernels/unary.h"
 
 namespace ddpm {
 

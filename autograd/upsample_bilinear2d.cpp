@@ -1,6 +1,7 @@
+#include "kernels/upsample_bilinear2d.h"
+
 #include "autograd/functions.h"
 #include "autograd/node.h"
-#include "kernels/upsample_bilinear2d.h"
 
 namespace ddpm {
 

@@ -34,7 +34,10 @@ CheckpointCadence CheckpointCadence::for_run(int64_t steps, int64_t checkpoint_e
 }
 
 Checkpointer::Checkpointer(Trainer& tr, Options options, bool root, bool resumed)
-    : tr_(tr), opt_(std::move(options)), root_(root), resumed_(resumed),
+    : tr_(tr),
+      opt_(std::move(options)),
+      root_(root),
+      resumed_(resumed),
       last_checkpoint_(resumed ? tr.step_count() : -1) {
   if (resumed && root) rows_ = read_loss_csv(path("loss.csv"), tr.step_count());
 }
@@ -51,7 +54,8 @@ std::string Checkpointer::sample_name(int64_t done) {
 
 std::vector<std::string> Checkpointer::files_after_step(int64_t done) const {
   std::vector<std::string> files;
-  if (opt_.cadence.checkpoint_due(done)) files.insert(files.end(), {"loss.csv", "model.safetensors", "state.safetensors"});
+  if (opt_.cadence.checkpoint_due(done))
+    files.insert(files.end(), {"loss.csv", "model.safetensors", "state.safetensors"});
   if (opt_.cadence.samples_due(done)) files.insert(files.end(), {"samples/" + sample_name(done), "loss.png"});
   return files;
 }
@@ -79,8 +83,9 @@ void Checkpointer::after_step(int64_t done) {
 
 void Checkpointer::checkpoint(int64_t done) {
   if (!tr_.replicas_in_sync())
-    throw std::runtime_error("the ranks' weights differ at step " + std::to_string(tr_.step_count()) +
-                             " (the all-reduce did not give every rank the same bytes); not writing a checkpoint");
+    throw std::runtime_error(
+        "the ranks' weights differ at step " + std::to_string(tr_.step_count()) +
+        " (the all-reduce did not give every rank the same bytes); not writing a checkpoint");
   if (!root_) {
     last_checkpoint_ = done;
     return;
@@ -95,9 +100,10 @@ void Checkpointer::checkpoint(int64_t done) {
     tr_.save_model(model_path(), opt_.meta);
     tr_.save_state(state_path(), opt_.meta);
   } catch (const std::exception& e) {
-    throw std::runtime_error(std::string(e.what()) + "; the previous checkpoint " +
-                             (last_checkpoint_ >= 0 ? "(step " + std::to_string(last_checkpoint_) + ") " : "") +
-                             "in " + opt_.dir + " is kept");
+    throw std::runtime_error(
+        std::string(e.what()) + "; the previous checkpoint " +
+        (last_checkpoint_ >= 0 ? "(step " + std::to_string(last_checkpoint_) + ") " : "") + "in " + opt_.dir +
+        " is kept");
   }
   last_checkpoint_ = done;
 }

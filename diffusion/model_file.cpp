@@ -10,11 +10,12 @@ namespace ddpm {
 namespace {
 
 // A non-negative decimal integer of __metadata__ in [lo, hi].
-int64_t meta_int(const std::string& path, const std::map<std::string, std::string>& meta, const std::string& key,
-                 int64_t lo, int64_t hi) {
+int64_t meta_int(const std::string& path, const std::map<std::string, std::string>& meta,
+                 const std::string& key, int64_t lo, int64_t hi) {
   auto it = meta.find(key);
   if (it == meta.end())
-    throw std::runtime_error(path + ": __metadata__ has no '" + key + "' (expected the data set's geometry, "
+    throw std::runtime_error(path + ": __metadata__ has no '" + key +
+                             "' (expected the data set's geometry, "
                              "which ddpm-train writes)");
   const std::string& s = it->second;
   size_t used = 0;
@@ -36,15 +37,16 @@ int64_t meta_int(const std::string& path, const std::map<std::string, std::strin
 Tensor read_weights(const SafetensorsFile& file, const std::string& name) {
   const SafetensorsEntry& e = file.entry(name);
   if (e.dtype != "F32" && e.dtype != "F64" && e.dtype != "F16" && e.dtype != "BF16")
-    throw std::runtime_error("safetensors file '" + file.source() + "': tensor '" + name + "' has dtype " + e.dtype +
-                             ", expected a float type (F32, F64, F16 or BF16)");
+    throw std::runtime_error("safetensors file '" + file.source() + "': tensor '" + name + "' has dtype " +
+                             e.dtype + ", expected a float type (F32, F64, F16 or BF16)");
   Tensor t = file.tensor(name, DType::f32);
   const float* p = t.data<float>();
   for (int64_t i = 0; i < t.numel(); ++i)
     if (!std::isfinite(p[i]))
-      throw std::runtime_error("safetensors file '" + file.source() + "': tensor '" + name + "' holds " +
-                               std::to_string(p[i]) + " at flat index " + std::to_string(i) +
-                               ", expected finite values (the checkpoint is corrupt or came from a diverged run)");
+      throw std::runtime_error(
+          "safetensors file '" + file.source() + "': tensor '" + name + "' holds " + std::to_string(p[i]) +
+          " at flat index " + std::to_string(i) +
+          ", expected finite values (the checkpoint is corrupt or came from a diverged run)");
   return t;
 }
 
@@ -72,21 +74,21 @@ LoadedModel load_model(const std::string& path, Device device) {
   out.height = meta_int(path, out.meta, "data.height", 8, kMaxSide);
   out.width = meta_int(path, out.meta, "data.width", 8, kMaxSide);
   if (out.height % 8 != 0 || out.width % 8 != 0)
-    throw std::runtime_error(path + ": __metadata__ data.height x data.width is " + std::to_string(out.height) +
-                             "x" + std::to_string(out.width) + ", expected multiples of 8 (the UNet pools 3 times)");
+    throw std::runtime_error(path + ": __metadata__ data.height x data.width is " +
+                             std::to_string(out.height) + "x" + std::to_string(out.width) +
+                             ", expected multiples of 8 (the UNet pools 3 times)");
   try {
     out.crop = crop_from_metadata(out.meta);
   } catch (const std::exception& e) {
     throw std::runtime_error(path + ": bad __metadata__: " + e.what());
   }
-  if (!out.crop.empty() &&
-      (out.crop.top > out.height || out.crop.height > out.height - out.crop.top || out.crop.left > out.width ||
-       out.crop.width > out.width - out.crop.left))
+  if (!out.crop.empty() && (out.crop.top > out.height || out.crop.height > out.height - out.crop.top ||
+                            out.crop.left > out.width || out.crop.width > out.width - out.crop.left))
     throw std::runtime_error(path + ": __metadata__ crop (data.pad_top " + std::to_string(out.crop.top) +
                              ", data.pad_left " + std::to_string(out.crop.left) + ", data.orig_height " +
-                             std::to_string(out.crop.height) + ", data.orig_width " + std::to_string(out.crop.width) +
-                             ") does not fit in the " + std::to_string(out.height) + "x" +
-                             std::to_string(out.width) + " image");
+                             std::to_string(out.crop.height) + ", data.orig_width " +
+                             std::to_string(out.crop.width) + ") does not fit in the " +
+                             std::to_string(out.height) + "x" + std::to_string(out.width) + " image");
 
   out.model = std::make_shared<nn::UNet>(out.config.model, 0);
   std::vector<std::pair<std::string, Shape>> expected;

@@ -7,19 +7,19 @@
 #include <memory>
 #include <string>
 
-#include "io/images.h"
 #include "diffusion/train_config.h"
+#include "io/images.h"
 #include "io/safetensors.h"
 #include "nn/unet.h"
 
 namespace ddpm {
 
 struct LoadedModel {
-  TrainConfig config;                        // model, schedule, timesteps, prediction, ...
-  std::map<std::string, std::string> meta;   // the whole __metadata__
+  TrainConfig config;                       // model, schedule, timesteps, prediction, ...
+  std::map<std::string, std::string> meta;  // the whole __metadata__
   std::shared_ptr<nn::UNet> model;
-  int64_t height = 0, width = 0;             // the image size the model was trained on (data.height/width)
-  CropBox crop;                              // the original image inside it (empty: no crop)
+  int64_t height = 0, width = 0;  // the image size the model was trained on (data.height/width)
+  CropBox crop;                   // the original image inside it (empty: no crop)
 };
 
 // Loads and validates (format tag, configuration, image geometry, every

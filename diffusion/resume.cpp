@@ -25,8 +25,8 @@ Metadata read_resume_metadata(const std::string& state_path, dist::Communicator&
   return saved;
 }
 
-TrainConfig merge_resume_config(const TrainConfig& flags, const std::vector<GivenFlag>& given, const Metadata& saved,
-                                int world_size, const std::string& state_path) {
+TrainConfig merge_resume_config(const TrainConfig& flags, const std::vector<GivenFlag>& given,
+                                const Metadata& saved, int world_size, const std::string& state_path) {
   TrainConfig merged;
   try {
     merged = TrainConfig::from_map(saved);
@@ -39,12 +39,13 @@ TrainConfig merge_resume_config(const TrainConfig& flags, const std::vector<Give
     if (have.at(g.key) == want.at(g.key)) continue;
     if (g.key == "batch_size")
       throw std::runtime_error("--resume: --batch-size " + want.at(g.key) + " per rank with " +
-                               std::to_string(world_size) + " rank(s) does not give the checkpoint's global batch " +
+                               std::to_string(world_size) +
+                               " rank(s) does not give the checkpoint's global batch " +
                                std::to_string(merged.batch_size * world_size) + " (" + state_path +
                                "); drop the flag (it becomes " + have.at(g.key) + ")");
-    throw std::runtime_error("--resume: " + g.flag + " " + want.at(g.key) + " differs from the checkpoint's " + g.key +
-                             "=" + have.at(g.key) + " (" + state_path +
-                             "); drop the flag to continue with the checkpoint's value");
+    throw std::runtime_error("--resume: " + g.flag + " " + want.at(g.key) +
+                             " differs from the checkpoint's " + g.key + "=" + have.at(g.key) + " (" +
+                             state_path + "); drop the flag to continue with the checkpoint's value");
   }
   return merged;
 }
@@ -66,7 +67,8 @@ void check_resume_data(const Metadata& data_meta, const Metadata& saved, const s
 
 void refuse_existing_run(const std::string& dir) {
   if (fs::exists(fs::path(dir) / "state.safetensors"))
-    throw std::runtime_error(dir + " already holds a run (state.safetensors): pass --resume to continue it, "
+    throw std::runtime_error(dir +
+                             " already holds a run (state.safetensors): pass --resume to continue it, "
                              "or choose another --out");
 }
 

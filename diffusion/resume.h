@@ -36,8 +36,8 @@ Metadata read_resume_metadata(const std::string& state_path, dist::Communicator&
 // (<state_path>); drop the flag ...", or for --batch-size that it does not
 // give the checkpoint's global batch. Bad metadata is reported as
 // "--resume: <state_path>: bad __metadata__: ...".
-TrainConfig merge_resume_config(const TrainConfig& flags, const std::vector<GivenFlag>& given, const Metadata& saved,
-                                int world_size, const std::string& state_path);
+TrainConfig merge_resume_config(const TrainConfig& flags, const std::vector<GivenFlag>& given,
+                                const Metadata& saved, int world_size, const std::string& state_path);
 
 // The --data of a resumed run: `data` when given, else the spec the run was
 // started with ("data.spec" in saved), else `data`.

@@ -35,8 +35,8 @@ std::vector<int64_t> sampling_timesteps(int64_t T, int64_t K) {
   return ts;
 }
 
-Tensor sample(const NoiseScheduler& sched, const DenoiseFn& model, const Shape& shape, const SamplerConfig& cfg,
-              DType dtype, Device device, const StepCallback& on_step) {
+Tensor sample(const NoiseScheduler& sched, const DenoiseFn& model, const Shape& shape,
+              const SamplerConfig& cfg, DType dtype, Device device, const StepCallback& on_step) {
   if (shape.empty() || shape[0] <= 0) throw std::invalid_argument("sample: bad shape " + shape_str(shape));
   if (cfg.eta < 0 || cfg.eta > 1) throw std::invalid_argument("sample: eta must be in [0, 1]");
   autograd::NoGradGuard no_grad;

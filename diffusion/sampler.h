@@ -14,8 +14,8 @@
 #include <cstdint>
 #include <functional>
 
-#include "diffusion/scheduler.h"
 #include "diffusion/prediction.h"
+#include "diffusion/scheduler.h"
 #include "tensor/tensor.h"
 
 namespace ddpm {
@@ -49,7 +49,8 @@ using StepCallback = std::function<void(int64_t done, int64_t total, const Tenso
 // The visiting order of timesteps for K steps out of T (largest first).
 std::vector<int64_t> sampling_timesteps(int64_t T, int64_t K);
 
-Tensor sample(const NoiseScheduler& sched, const DenoiseFn& model, const Shape& shape, const SamplerConfig& cfg,
-              DType dtype = DType::f32, Device device = Device::cpu, const StepCallback& on_step = nullptr);
+Tensor sample(const NoiseScheduler& sched, const DenoiseFn& model, const Shape& shape,
+              const SamplerConfig& cfg, DType dtype = DType::f32, Device device = Device::cpu,
+              const StepCallback& on_step = nullptr);
 
 }  // namespace ddpm

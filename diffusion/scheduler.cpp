@@ -18,10 +18,14 @@ BetaSchedule parse_beta_schedule(const std::string& name) {
 
 const char* beta_schedule_name(BetaSchedule s) {
   switch (s) {
-    case BetaSchedule::linear: return "linear";
-    case BetaSchedule::cosine: return "cosine";
-    case BetaSchedule::quadratic: return "quadratic";
-    case BetaSchedule::sigmoid: return "sigmoid";
+    case BetaSchedule::linear:
+      return "linear";
+    case BetaSchedule::cosine:
+      return "cosine";
+    case BetaSchedule::quadratic:
+      return "quadratic";
+    case BetaSchedule::sigmoid:
+      return "sigmoid";
   }
   return "?";
 }
@@ -30,7 +34,8 @@ namespace {
 std::vector<double> linspace(double a, double b, int64_t n) {
   std::vector<double> v(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i)
-    v[static_cast<size_t>(i)] = n == 1 ? a : a + (b - a) * static_cast<double>(i) / static_cast<double>(n - 1);
+    v[static_cast<size_t>(i)] =
+        n == 1 ? a : a + (b - a) * static_cast<double>(i) / static_cast<double>(n - 1);
   return v;
 }
 }  // namespace
@@ -44,7 +49,9 @@ NoiseScheduler::NoiseScheduler(BetaSchedule s, int64_t T, double beta_start, dou
     throw std::invalid_argument("NoiseScheduler: need 0 < beta_start <= beta_end < 1, got " +
                                 std::to_string(beta_start) + ", " + std::to_string(beta_end));
   switch (s) {
-    case BetaSchedule::linear: betas = linspace(beta_start, beta_end, T); break;
+    case BetaSchedule::linear:
+      betas = linspace(beta_start, beta_end, T);
+      break;
     case BetaSchedule::quadratic:
       betas = linspace(std::sqrt(beta_start), std::sqrt(beta_end), T);
       for (double& b : betas) b *= b;
@@ -94,8 +101,8 @@ NoiseScheduler::NoiseScheduler(BetaSchedule s, int64_t T, double beta_start, dou
 double NoiseScheduler::alphabar(int64_t t) const {
   if (t < 0) return 1.0;
   if (t >= num_timesteps)
-    throw std::out_of_range("NoiseScheduler::alphabar: t=" + std::to_string(t) + " beyond T=" +
-                            std::to_string(num_timesteps));
+    throw std::out_of_range("NoiseScheduler::alphabar: t=" + std::to_string(t) +
+                            " beyond T=" + std::to_string(num_timesteps));
   return alphas_cumprod[static_cast<size_t>(t)];
 }
 

@@ -7,9 +7,9 @@
 
 namespace ddpm::streams {
 
-inline constexpr uint64_t kTimesteps = 1;      // training: t per sample, index step*B + n
-inline constexpr uint64_t kTrainNoise = 2;     // training: q_sample eps, index step*B*P + i
-inline constexpr uint64_t kSampling = 4;       // sampling: x_T and per-step noise
+inline constexpr uint64_t kTimesteps = 1;       // training: t per sample, index step*B + n
+inline constexpr uint64_t kTrainNoise = 2;      // training: q_sample eps, index step*B*P + i
+inline constexpr uint64_t kSampling = 4;        // sampling: x_T and per-step noise
 inline constexpr uint64_t kForwardPicture = 5;  // forward_process.png noise
 
 }  // namespace ddpm::streams

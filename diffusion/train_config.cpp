@@ -143,8 +143,8 @@ int64_t per_rank_batch_for_resume(const std::map<std::string, std::string>& meta
                              std::to_string(saved_world) + " must be positive");
   const int64_t global = batch * saved_world;
   if (global % world_size != 0)
-    throw std::runtime_error("the checkpoint was trained with a global batch of " + std::to_string(global) + " (" +
-                             std::to_string(saved_world) + " rank(s) x " + std::to_string(batch) +
+    throw std::runtime_error("the checkpoint was trained with a global batch of " + std::to_string(global) +
+                             " (" + std::to_string(saved_world) + " rank(s) x " + std::to_string(batch) +
                              "), which " + std::to_string(world_size) +
                              " ranks cannot split evenly: resume with a rank count that divides " +
                              std::to_string(global));

@@ -22,7 +22,7 @@ struct TrainConfig {
   int64_t batch_size = 128;
   double lr = 1e-3;
   int64_t warmup_steps = 100;
-  double grad_clip = 1.0;  // 0: no clipping
+  double grad_clip = 1.0;    // 0: no clipping
   double ema_decay = 0.995;  // 0: EMA off
   double weight_decay = 0.0;
   bool adamw = false;

@@ -4,12 +4,12 @@
 #include <cstring>
 
 #include "autograd/functions.h"
-#include "io/data.h"
 #include "diffusion/model_file.h"
 #include "diffusion/streams.h"
+#include "io/data.h"
+#include "io/safetensors.h"
 #include "kernels/q_sample.h"
 #include "nn/clip_grad.h"
-#include "io/safetensors.h"
 #include "tensor/fnv1a.h"
 #include "tensor/philox.h"
 
@@ -21,23 +21,30 @@ NonFiniteError::NonFiniteError(int64_t s, double loss, double norm)
       step(s) {}
 
 Trainer::Trainer(const TrainConfig& cfg, Tensor images, Device device, dist::Communicator& comm)
-    : cfg_(cfg), sched_(cfg.schedule, cfg.timesteps), images_(std::move(images)), device_(device), comm_(&comm) {
+    : cfg_(cfg),
+      sched_(cfg.schedule, cfg.timesteps),
+      images_(std::move(images)),
+      device_(device),
+      comm_(&comm) {
   cfg_.validate();
   if (images_.dim() != 4 || images_.dtype() != DType::f32 || images_.device() != Device::cpu)
-    throw std::invalid_argument("Trainer: images must be a [N, C, H, W] f32 cpu tensor, got " + images_.desc());
+    throw std::invalid_argument("Trainer: images must be a [N, C, H, W] f32 cpu tensor, got " +
+                                images_.desc());
   if (images_.size(1) != cfg_.model.in_channels)
     throw std::invalid_argument("Trainer: the data has " + std::to_string(images_.size(1)) +
                                 " channels, the model expects in_channels " +
                                 std::to_string(cfg_.model.in_channels));
   if (images_.size(2) % 8 != 0 || images_.size(3) % 8 != 0)
     throw std::invalid_argument("Trainer: image size " + std::to_string(images_.size(2)) + "x" +
-                                std::to_string(images_.size(3)) + " is not divisible by 8 (the UNet pools 3 times)");
+                                std::to_string(images_.size(3)) +
+                                " is not divisible by 8 (the UNet pools 3 times)");
   global_batch_ = cfg_.batch_size * comm_->size();
   batches_per_epoch_ = images_.size(0) / global_batch_;
   if (batches_per_epoch_ == 0)
-    throw std::invalid_argument("Trainer: batch size " + std::to_string(cfg_.batch_size) +
-                                (comm_->size() > 1 ? " x " + std::to_string(comm_->size()) + " ranks" : std::string()) +
-                                " exceeds the " + std::to_string(images_.size(0)) + " images of the data set");
+    throw std::invalid_argument(
+        "Trainer: batch size " + std::to_string(cfg_.batch_size) +
+        (comm_->size() > 1 ? " x " + std::to_string(comm_->size()) + " ranks" : std::string()) +
+        " exceeds the " + std::to_string(images_.size(0)) + " images of the data set");
   model_ = std::make_shared<nn::UNet>(cfg_.model, cfg_.seed);
   if (device_ != Device::cpu) model_->to(device_);
   flat_ = nn::FlatParameters(*model_);
@@ -52,9 +59,10 @@ Trainer::Trainer(const TrainConfig& cfg, Tensor images, Device device, dist::Com
   sync_from_root();
   // Each rank reads its rows from its own copy of the data: they must agree.
   if (comm_->size() > 1 && !comm_->all_equal(fnv1a(images_.raw_data(), images_.nbytes())))
-    throw std::runtime_error("Trainer: the ranks loaded different data sets (" + images_.desc() + " on rank " +
-                             std::to_string(comm_->rank()) +
-                             "; a hash of the images differs between ranks): give every machine the same --data");
+    throw std::runtime_error(
+        "Trainer: the ranks loaded different data sets (" + images_.desc() + " on rank " +
+        std::to_string(comm_->rank()) +
+        "; a hash of the images differs between ranks): give every machine the same --data");
 }
 
 void Trainer::sync_from_root() {
@@ -64,7 +72,8 @@ void Trainer::sync_from_root() {
   comm_->broadcast(adam_->exp_avg_sq(), 0);
   if (ema_) comm_->broadcast(ema_->weights(), 0);
   // Step counters as float64: exact below 2^53.
-  const std::vector<double> counters = {static_cast<double>(step_), static_cast<double>(adam_->steps_taken())};
+  const std::vector<double> counters = {static_cast<double>(step_),
+                                        static_cast<double>(adam_->steps_taken())};
   Tensor steps = Tensor::from_vector(counters, {2});
   comm_->broadcast(steps, 0);
   const std::vector<double> v = steps.to_vector<double>();
@@ -75,7 +84,8 @@ void Trainer::sync_from_root() {
 
 bool Trainer::replicas_in_sync() {
   if (comm_->size() == 1) return true;
-  const Tensor host = flat_.params().device() == Device::cpu ? flat_.params() : flat_.params().to(Device::cpu);
+  const Tensor host =
+      flat_.params().device() == Device::cpu ? flat_.params() : flat_.params().to(Device::cpu);
   return comm_->all_equal(fnv1a(host.raw_data(), host.nbytes()));
 }
 
@@ -112,10 +122,12 @@ Trainer::StepResult Trainer::step(bool skip_nonfinite) {
   const int64_t per = x0.numel() / B;
   std::vector<float> tv(static_cast<size_t>(B)), av(tv.size()), bv(tv.size());
   for (int64_t n = 0; n < B; ++n) {
-    const int64_t t = philox::uniform_int(cfg_.seed, streams::kTimesteps, first + static_cast<uint64_t>(n), T);
+    const int64_t t =
+        philox::uniform_int(cfg_.seed, streams::kTimesteps, first + static_cast<uint64_t>(n), T);
     tv[static_cast<size_t>(n)] = static_cast<float>(t);
     av[static_cast<size_t>(n)] = static_cast<float>(sched_.sqrt_alphas_cumprod[static_cast<size_t>(t)]);
-    bv[static_cast<size_t>(n)] = static_cast<float>(sched_.sqrt_one_minus_alphas_cumprod[static_cast<size_t>(t)]);
+    bv[static_cast<size_t>(n)] =
+        static_cast<float>(sched_.sqrt_one_minus_alphas_cumprod[static_cast<size_t>(t)]);
   }
   // t and the q_sample coefficients are drawn and looked up on the host and
   // copied: three small host-to-device copies (B floats each) per step on a
@@ -123,9 +135,9 @@ Trainer::StepResult Trainer::step(bool skip_nonfinite) {
   // waited for the device (loss.item(), the gradient norm), so there is little
   // queued work to wait for.
   const Tensor t = Tensor::from_vector(tv, {B}, device_);
-  const kernels::QSampleResult q =
-      kernels::q_sample(x0, Tensor::from_vector(av, {B}, device_), Tensor::from_vector(bv, {B}, device_), cfg_.seed,
-                        streams::kTrainNoise, first * static_cast<uint64_t>(per), cfg_.prediction == Prediction::v);
+  const kernels::QSampleResult q = kernels::q_sample(
+      x0, Tensor::from_vector(av, {B}, device_), Tensor::from_vector(bv, {B}, device_), cfg_.seed,
+      streams::kTrainNoise, first * static_cast<uint64_t>(per), cfg_.prediction == Prediction::v);
   const Tensor loss = mse_loss(model_->forward(q.x_t, t), q.target);
   flat_.zero_grad();
   autograd::backward(loss);
@@ -141,9 +153,9 @@ Trainer::StepResult Trainer::step(bool skip_nonfinite) {
     loss_value = l.item();
   }
   const double norm = nn::clip_grad_norm(flat_.grads(), cfg_.grad_clip);
-  const double lr = cfg_.lr * std::min(1.0, cfg_.warmup_steps > 0
-                                                ? static_cast<double>(step_ + 1) / static_cast<double>(cfg_.warmup_steps)
-                                                : 1.0);
+  const double lr = cfg_.lr * std::min(1.0, cfg_.warmup_steps > 0 ? static_cast<double>(step_ + 1) /
+                                                                        static_cast<double>(cfg_.warmup_steps)
+                                                                  : 1.0);
   if (!std::isfinite(loss_value) || !std::isfinite(norm)) {
     if (!skip_nonfinite) throw NonFiniteError(step_, loss_value, norm);
     ++step_;
@@ -155,14 +167,17 @@ Trainer::StepResult Trainer::step(bool skip_nonfinite) {
   return {loss_value, norm, lr};
 }
 
-void Trainer::save_state(const std::string& path, const std::map<std::string, std::string>& extra_meta) const {
+void Trainer::save_state(const std::string& path,
+                         const std::map<std::string, std::string>& extra_meta) const {
   std::vector<SafetensorsBlob> blobs;
   for (const auto& [name, t] : flat_.named_views(flat_.params())) blobs.push_back(safetensors_blob(name, t));
-  for (const auto& [name, t] : flat_.named_views(adam_->exp_avg())) blobs.push_back(safetensors_blob("optim.exp_avg." + name, t));
+  for (const auto& [name, t] : flat_.named_views(adam_->exp_avg()))
+    blobs.push_back(safetensors_blob("optim.exp_avg." + name, t));
   for (const auto& [name, t] : flat_.named_views(adam_->exp_avg_sq()))
     blobs.push_back(safetensors_blob("optim.exp_avg_sq." + name, t));
   if (ema_)
-    for (const auto& [name, t] : flat_.named_views(ema_->weights())) blobs.push_back(safetensors_blob("ema." + name, t));
+    for (const auto& [name, t] : flat_.named_views(ema_->weights()))
+      blobs.push_back(safetensors_blob("ema." + name, t));
   blobs.push_back(safetensors_blob_i64("step", {step_}));
   blobs.push_back(safetensors_blob_i64("optim.step", {adam_->steps_taken()}));
   std::map<std::string, std::string> meta = cfg_.to_map();
@@ -182,10 +197,11 @@ void Trainer::load_state_here(const std::string& path) {
   const auto meta = f.metadata();
   auto fmt = meta.find("format");
   if (fmt == meta.end() || fmt->second != "ddpm-engine train state v1")
-    throw std::runtime_error(path + ": not a training state file (__metadata__ 'format' is " +
-                             (fmt == meta.end() ? std::string("missing") : "'" + fmt->second + "'") +
-                             ", expected 'ddpm-engine train state v1'; model.safetensors holds only the sampling "
-                             "weights, resume from state.safetensors)");
+    throw std::runtime_error(
+        path + ": not a training state file (__metadata__ 'format' is " +
+        (fmt == meta.end() ? std::string("missing") : "'" + fmt->second + "'") +
+        ", expected 'ddpm-engine train state v1'; model.safetensors holds only the sampling "
+        "weights, resume from state.safetensors)");
   TrainConfig saved;
   try {
     saved = TrainConfig::from_map(meta);
@@ -195,8 +211,8 @@ void Trainer::load_state_here(const std::string& path) {
   const auto mine = cfg_.to_map(), theirs = saved.to_map();
   // Saved on another rank count: the global batch must match (batch_size
   // then differs); on the same count batch_size is compared below.
-  const bool other_world = meta.count("world_size") ? meta.at("world_size") != std::to_string(comm_->size())
-                                                    : comm_->size() != 1;
+  const bool other_world =
+      meta.count("world_size") ? meta.at("world_size") != std::to_string(comm_->size()) : comm_->size() != 1;
   int64_t resume_batch = cfg_.batch_size;
   try {
     if (other_world) resume_batch = per_rank_batch_for_resume(meta, comm_->size());
@@ -204,11 +220,11 @@ void Trainer::load_state_here(const std::string& path) {
     throw std::runtime_error(path + ": " + e.what());
   }
   if (resume_batch != cfg_.batch_size)
-    throw std::runtime_error(path + ": the checkpoint's global batch is " +
-                             std::to_string(resume_batch * comm_->size()) + ", this run's is " + std::to_string(global_batch_) + " (" + std::to_string(comm_->size()) +
-                             " rank(s) x " + std::to_string(cfg_.batch_size) + "); with " +
-                             std::to_string(comm_->size()) + " rank(s) the batch size per rank must be " +
-                             std::to_string(resume_batch));
+    throw std::runtime_error(
+        path + ": the checkpoint's global batch is " + std::to_string(resume_batch * comm_->size()) +
+        ", this run's is " + std::to_string(global_batch_) + " (" + std::to_string(comm_->size()) +
+        " rank(s) x " + std::to_string(cfg_.batch_size) + "); with " + std::to_string(comm_->size()) +
+        " rank(s) the batch size per rank must be " + std::to_string(resume_batch));
   for (const auto& [k, v] : mine) {
     if (k == "batch_size" && other_world) continue;  // compared as the global batch above
     if (theirs.at(k) != v)
@@ -231,11 +247,12 @@ void Trainer::load_state_here(const std::string& path) {
   // leaves it as it was.
   const int64_t s = f.int64s("step").at(0), os = f.int64s("optim.step").at(0);
   if (s < 0 || os < 0 || os > s)
-    throw std::runtime_error(path + ": step counters step=" + std::to_string(s) + ", optim.step=" +
-                             std::to_string(os) + ", expected 0 <= optim.step <= step");
+    throw std::runtime_error(path + ": step counters step=" + std::to_string(s) +
+                             ", optim.step=" + std::to_string(os) + ", expected 0 <= optim.step <= step");
   std::vector<std::pair<Tensor, Tensor>> copies;  // (destination view, value)
   auto read_into = [&](const Tensor& buffer, const std::string& prefix) {
-    for (auto& [name, view] : flat_.named_views(buffer)) copies.emplace_back(view, read_weights(f, prefix + name));
+    for (auto& [name, view] : flat_.named_views(buffer))
+      copies.emplace_back(view, read_weights(f, prefix + name));
   };
   read_into(flat_.params(), "");
   read_into(adam_->exp_avg(), "optim.exp_avg.");
@@ -247,9 +264,11 @@ void Trainer::load_state_here(const std::string& path) {
   cached_epoch_ = -1;
 }
 
-void Trainer::save_model(const std::string& path, const std::map<std::string, std::string>& extra_meta) const {
+void Trainer::save_model(const std::string& path,
+                         const std::map<std::string, std::string>& extra_meta) const {
   std::vector<SafetensorsBlob> blobs;
-  for (const auto& [name, t] : flat_.named_views(sampling_weights())) blobs.push_back(safetensors_blob(name, t));
+  for (const auto& [name, t] : flat_.named_views(sampling_weights()))
+    blobs.push_back(safetensors_blob(name, t));
   std::map<std::string, std::string> meta = cfg_.to_map();
   for (const auto& [k, v] : extra_meta) meta[k] = v;
   meta["format"] = "ddpm-engine model v1";

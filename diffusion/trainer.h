@@ -32,8 +32,8 @@
 #include <vector>
 
 #include "diffusion/train_config.h"
-#include "nn/adam.h"
 #include "dist/distributed.h"
+#include "nn/adam.h"
 #include "nn/ema.h"
 #include "nn/flat_parameters.h"
 #include "nn/unet.h"

@@ -24,7 +24,8 @@ void write_sample_grid(Trainer& tr, const std::string& path, const SampleGridOpt
   sc.stream = streams::kSampling;
   const Tensor x = sample(
       tr.scheduler(), [&](const Tensor& xt, const Tensor& t) { return tr.model().forward(xt, t); },
-      {options.num, tr.config().model.in_channels, options.height, options.width}, sc, DType::f32, tr.device());
+      {options.num, tr.config().model.in_channels, options.height, options.width}, sc, DType::f32,
+      tr.device());
   live.copy_(backup);
   GridOptions go;
   go.nrow = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(options.num))));
@@ -32,20 +33,22 @@ void write_sample_grid(Trainer& tr, const std::string& path, const SampleGridOpt
   write_image_grid(path, x.to(Device::cpu), go);
 }
 
-void write_forward_process(const Trainer& tr, const Tensor& images, const std::string& path, const CropBox& crop) {
+void write_forward_process(const Trainer& tr, const Tensor& images, const std::string& path,
+                           const CropBox& crop) {
   const int64_t T = tr.config().timesteps;
   const std::vector<int64_t> ts = {0, T / 4, T / 2, 3 * T / 4, T - 1};
   const int64_t c = images.size(1), h = images.size(2), w = images.size(3);
   const int64_t k = static_cast<int64_t>(ts.size());
   Tensor x0 = Tensor::empty({k, c, h, w});
-  for (int64_t i = 0; i < k; ++i) std::copy_n(images.data<float>(), c * h * w, x0.data<float>() + i * c * h * w);
+  for (int64_t i = 0; i < k; ++i)
+    std::copy_n(images.data<float>(), c * h * w, x0.data<float>() + i * c * h * w);
   std::vector<float> a, b;
   for (int64_t t : ts) {
     a.push_back(static_cast<float>(tr.scheduler().sqrt_alphas_cumprod[static_cast<size_t>(t)]));
     b.push_back(static_cast<float>(tr.scheduler().sqrt_one_minus_alphas_cumprod[static_cast<size_t>(t)]));
   }
-  const auto q = kernels::q_sample(x0, Tensor::from_vector(a, {k}), Tensor::from_vector(b, {k}), tr.config().seed,
-                                   streams::kForwardPicture, 0, false);
+  const auto q = kernels::q_sample(x0, Tensor::from_vector(a, {k}), Tensor::from_vector(b, {k}),
+                                   tr.config().seed, streams::kForwardPicture, 0, false);
   GridOptions go;
   go.nrow = k;
   go.crop = crop;
@@ -59,7 +62,8 @@ void write_loss_png(const std::string& path, const std::vector<LossRow>& rows, P
     losses.push_back(r.loss);
   }
   PlotOptions opt;
-  opt.title = std::string("training loss: mse of the predicted ") + (prediction == Prediction::v ? "v" : "noise");
+  opt.title =
+      std::string("training loss: mse of the predicted ") + (prediction == Prediction::v ? "v" : "noise");
   write_loss_plot(path, steps, losses, opt);
 }
 

@@ -32,7 +32,8 @@ void write_sample_grid(Trainer& tr, const std::string& path, const SampleGridOpt
 // The seed's visualize_forward_process: images[0] noised at t = 0, T/4, T/2,
 // 3T/4, T-1 (0, 250, 500, 750, 999 for T = 1000), one row, the same noise in
 // every column so the picture shows the schedule alone.
-void write_forward_process(const Trainer& tr, const Tensor& images, const std::string& path, const CropBox& crop);
+void write_forward_process(const Trainer& tr, const Tensor& images, const std::string& path,
+                           const CropBox& crop);
 
 // The loss curve of `rows`, titled with what the network predicts.
 void write_loss_png(const std::string& path, const std::vector<LossRow>& rows, Prediction prediction);

@@ -20,8 +20,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include "kernels/binary.h"
 #include "dist/distributed_nccl.h"
+#include "kernels/binary.h"
 
 #ifdef DDPM_MPI
 #include <mpi.h>

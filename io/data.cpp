@@ -111,7 +111,8 @@ IdxArray read_idx(const std::string& path, uint32_t magic, const char* kind) {
   const uint64_t head_bytes = 4 + 4 * ndims;
   if (in.read(head, head_bytes) < 4)
     idx_error(path, "only " + std::to_string(head.size()) + " bytes, too short for the 4-byte magic number");
-  const uint32_t found = (uint32_t{head[0]} << 24) | (uint32_t{head[1]} << 16) | (uint32_t{head[2]} << 8) | head[3];
+  const uint32_t found =
+      (uint32_t{head[0]} << 24) | (uint32_t{head[1]} << 16) | (uint32_t{head[2]} << 8) | head[3];
   if (found != magic)
     idx_error(path, "magic number " + hex32(found) + ", expected " + hex32(magic) + " (" + kind + ")");
   if (head.size() < head_bytes)
@@ -125,8 +126,8 @@ IdxArray read_idx(const std::string& path, uint32_t magic, const char* kind) {
     if (d == 0) idx_error(path, "dimension " + std::to_string(i) + " is 0");
     a.dims.push_back(d);
     if (__builtin_mul_overflow(total, d, &total) || total > kMaxIdxBytes)
-      idx_error(path, "dimensions " + dims_str(a.dims) + " exceed the limit of " + std::to_string(kMaxIdxBytes) +
-                          " bytes");
+      idx_error(path, "dimensions " + dims_str(a.dims) + " exceed the limit of " +
+                          std::to_string(kMaxIdxBytes) + " bytes");
   }
   const uint64_t got = in.read(a.data, total);
   if (got < total)
@@ -143,7 +144,8 @@ IdxArray read_idx(const std::string& path, uint32_t magic, const char* kind) {
 // centred, background -1.
 ImageDataset make_dataset(const std::vector<uint8_t>& bytes, int64_t n, int64_t c, int64_t h, int64_t w,
                           int64_t pad_to, std::string source) {
-  if (pad_to < 0) throw std::invalid_argument("dataset: pad_to is " + std::to_string(pad_to) + ", expected >= 0");
+  if (pad_to < 0)
+    throw std::invalid_argument("dataset: pad_to is " + std::to_string(pad_to) + ", expected >= 0");
   const int64_t ph = std::max(h, pad_to), pw = std::max(w, pad_to);
   ImageDataset ds;
   ds.orig_height = h;
@@ -158,14 +160,16 @@ ImageDataset make_dataset(const std::vector<uint8_t>& bytes, int64_t n, int64_t 
     float* plane = dst + i * ph * pw;
     for (int64_t y = 0; y < h; ++y)
       for (int64_t x = 0; x < w; ++x)
-        plane[(y + ds.pad_top) * pw + x + ds.pad_left] = static_cast<float>(src[(i * h + y) * w + x]) / 127.5f - 1.0f;
+        plane[(y + ds.pad_top) * pw + x + ds.pad_left] =
+            static_cast<float>(src[(i * h + y) * w + x]) / 127.5f - 1.0f;
   }
   return ds;
 }
 
 bool is_png_name(const fs::path& p) {
   std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
   return ext == ".png";
 }
 
@@ -188,9 +192,9 @@ ImageDataset load_idx_files(const std::string& images_path, const std::string& l
   const IdxArray img = read_idx(images_path, kIdxImagesMagic, "IDX unsigned-byte images, 3 dimensions");
   const IdxArray lab = read_idx(labels_path, kIdxLabelsMagic, "IDX unsigned-byte labels, 1 dimension");
   if (img.dims[0] != lab.dims[0])
-    throw std::runtime_error("IDX files '" + images_path + "' and '" + labels_path + "': " +
-                             std::to_string(img.dims[0]) + " images but " + std::to_string(lab.dims[0]) +
-                             " labels, expected equal counts");
+    throw std::runtime_error("IDX files '" + images_path + "' and '" + labels_path +
+                             "': " + std::to_string(img.dims[0]) + " images but " +
+                             std::to_string(lab.dims[0]) + " labels, expected equal counts");
   for (size_t i = 0; i < lab.data.size(); ++i)
     if (lab.data[i] > 9)
       idx_error(labels_path, "label " + std::to_string(lab.data[i]) + " at index " + std::to_string(i) +
@@ -207,8 +211,9 @@ ImageDataset load_idx_dataset(const std::string& dir, const std::string& split, 
   const std::string images_stem = prefix + "-images-idx3-ubyte", labels_stem = prefix + "-labels-idx1-ubyte";
   const std::string images = find_idx(dir, images_stem), labels = find_idx(dir, labels_stem);
   if (images.empty() || labels.empty())
-    throw std::runtime_error("IDX dataset '" + dir + "': missing " + (images.empty() ? images_stem : labels_stem) +
-                             "(.gz) for split '" + split + "'");
+    throw std::runtime_error("IDX dataset '" + dir + "': missing " +
+                             (images.empty() ? images_stem : labels_stem) + "(.gz) for split '" + split +
+                             "'");
   ImageDataset ds = load_idx_files(images, labels, pad_to);
   ds.source = dir + " (" + split + ")";
   return ds;
@@ -239,23 +244,25 @@ ImageDataset load_png_folder(const std::string& dir, int64_t pad_to) {
     int w = 0, h = 0, comp = 0;
     const auto* buf = reinterpret_cast<const stbi_uc*>(raw.data());
     stbi_uc* px = stbi_load_from_memory(buf, static_cast<int>(raw.size()), &w, &h, &comp, 0);
-    if (!px) throw std::runtime_error("PNG file '" + path + "': cannot decode (" + stbi_failure_reason() + ")");
+    if (!px)
+      throw std::runtime_error("PNG file '" + path + "': cannot decode (" + stbi_failure_reason() + ")");
     struct Free {
       stbi_uc* p;
       ~Free() { stbi_image_free(p); }
     } guard{px};
     const int colour = (comp == 2 || comp == 4) ? comp - 1 : comp;
     if (colour != 1 && colour != 3)
-      throw std::runtime_error("PNG file '" + path + "': " + std::to_string(comp) + " channels, expected gray or RGB");
+      throw std::runtime_error("PNG file '" + path + "': " + std::to_string(comp) +
+                               " channels, expected gray or RGB");
     if (first_c == 0) {
       first_w = w;
       first_h = h;
       first_c = colour;
     } else if (w != first_w || h != first_h || colour != first_c) {
-      throw std::runtime_error("PNG file '" + path + "': " + std::to_string(w) + "x" + std::to_string(h) + " with " +
-                               std::to_string(colour) + " channel(s), expected " + std::to_string(first_w) + "x" +
-                               std::to_string(first_h) + " with " + std::to_string(first_c) + " like '" +
-                               files.front().string() + "'");
+      throw std::runtime_error("PNG file '" + path + "': " + std::to_string(w) + "x" + std::to_string(h) +
+                               " with " + std::to_string(colour) + " channel(s), expected " +
+                               std::to_string(first_w) + "x" + std::to_string(first_h) + " with " +
+                               std::to_string(first_c) + " like '" + files.front().string() + "'");
     }
     const size_t pixels = static_cast<size_t>(w) * static_cast<size_t>(h);
     if (comp != colour)
@@ -268,7 +275,8 @@ ImageDataset load_png_folder(const std::string& dir, int64_t pad_to) {
     const size_t base = bytes.size();
     bytes.resize(base + pixels * static_cast<size_t>(colour));
     for (int ch = 0; ch < colour; ++ch)
-      for (size_t i = 0; i < pixels; ++i) bytes[base + static_cast<size_t>(ch) * pixels + i] = px[i * comp + ch];
+      for (size_t i = 0; i < pixels; ++i)
+        bytes[base + static_cast<size_t>(ch) * pixels + i] = px[i * comp + ch];
   }
   return make_dataset(bytes, static_cast<int64_t>(files.size()), first_c, first_h, first_w, pad_to, dir);
 }
@@ -321,8 +329,8 @@ CropBox crop_from_metadata(const std::map<std::string, std::string>& metadata) {
 
 std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) {
   if (n < 0 || epoch < 0)
-    throw std::invalid_argument("epoch_permutation: n = " + std::to_string(n) + ", epoch = " + std::to_string(epoch) +
-                                ", expected both >= 0");
+    throw std::invalid_argument("epoch_permutation: n = " + std::to_string(n) +
+                                ", epoch = " + std::to_string(epoch) + ", expected both >= 0");
   std::vector<int64_t> p(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) p[static_cast<size_t>(i)] = i;
   const uint64_t stream = kDataOrderStream + static_cast<uint64_t>(epoch);
@@ -336,7 +344,8 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) 
 BatchIterator::BatchIterator(ImageDataset data, int64_t batch_size, uint64_t seed, bool drop_last)
     : data_(std::move(data)), batch_size_(batch_size), seed_(seed), drop_last_(drop_last) {
   if (!data_.images.defined() || data_.images.dim() != 4 || data_.size() == 0)
-    throw std::invalid_argument("BatchIterator: need a non-empty [N, C, H, W] dataset, got " + data_.images.desc());
+    throw std::invalid_argument("BatchIterator: need a non-empty [N, C, H, W] dataset, got " +
+                                data_.images.desc());
   if (data_.images.dtype() != DType::f32 || data_.images.device() != Device::cpu)
     throw std::invalid_argument("BatchIterator: need f32 cpu images, got " + data_.images.desc());
   if (batch_size_ < 1 || (drop_last_ && batch_size_ > data_.size()))

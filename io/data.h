@@ -75,7 +75,8 @@ ImageDataset load_png_folder(const std::string& dir, int64_t pad_to = 0);
 // "fashion-mnist" -> kFashionMnistDir as IDX; a directory holding the
 // split's IDX images -> IDX; any other directory -> PNG folder. For PNG
 // folders pad_to applies too (0 keeps their size).
-ImageDataset resolve_dataset(const std::string& spec, const std::string& split = "train", int64_t pad_to = 32);
+ImageDataset resolve_dataset(const std::string& spec, const std::string& split = "train",
+                             int64_t pad_to = 32);
 
 // Geometry for checkpoint metadata ("data.height", "data.orig_height",
 // "data.pad_top", ...), and the crop read back from it (empty when absent).

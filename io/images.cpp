@@ -26,9 +26,10 @@ Raster compose(const std::vector<const float*>& cells, int64_t c, int64_t h, int
                                 std::to_string(opt.padding) + ", expected nrow >= 1 and padding >= 0");
   CropBox cr = opt.crop.empty() ? CropBox{0, 0, h, w} : opt.crop;
   if (cr.top < 0 || cr.left < 0 || cr.top + cr.height > h || cr.left + cr.width > w)
-    throw std::invalid_argument(what + ": crop (top " + std::to_string(cr.top) + ", left " + std::to_string(cr.left) +
-                                ", " + std::to_string(cr.height) + "x" + std::to_string(cr.width) +
-                                ") does not fit in " + std::to_string(h) + "x" + std::to_string(w) + " images");
+    throw std::invalid_argument(what + ": crop (top " + std::to_string(cr.top) + ", left " +
+                                std::to_string(cr.left) + ", " + std::to_string(cr.height) + "x" +
+                                std::to_string(cr.width) + ") does not fit in " + std::to_string(h) + "x" +
+                                std::to_string(w) + " images");
   const auto n = static_cast<int64_t>(cells.size());
   if (n == 0) throw std::invalid_argument(what + ": no images");
   ncol = std::min(ncol, n);
@@ -47,14 +48,16 @@ Raster compose(const std::vector<const float*>& cells, int64_t c, int64_t h, int
     for (int64_t ch = 0; ch < c; ++ch)
       for (int64_t y = 0; y < cr.height; ++y)
         for (int64_t x = 0; x < cr.width; ++x)
-          r.at(oy + y, ox + x)[ch] = pixel_byte(cells[static_cast<size_t>(i)][(ch * h + y + cr.top) * w + x + cr.left]);
+          r.at(oy + y, ox + x)[ch] =
+              pixel_byte(cells[static_cast<size_t>(i)][(ch * h + y + cr.top) * w + x + cr.left]);
   }
   return r;
 }
 
 void check_nchw(const Tensor& t, const char* op) {
   check_defined(t, op, "images");
-  if (t.dim() != 4) throw std::invalid_argument(std::string(op) + ": images " + t.desc() + ", expected [N, C, H, W]");
+  if (t.dim() != 4)
+    throw std::invalid_argument(std::string(op) + ": images " + t.desc() + ", expected [N, C, H, W]");
 }
 
 // ---- loss plot drawing ----
@@ -97,22 +100,56 @@ struct Glyph {
   uint8_t rows[5];
 };
 constexpr Glyph kFont[] = {
-    {'0', {7, 5, 5, 5, 7}}, {'1', {2, 6, 2, 2, 7}}, {'2', {7, 1, 7, 4, 7}}, {'3', {7, 1, 7, 1, 7}},
-    {'4', {5, 5, 7, 1, 1}}, {'5', {7, 4, 7, 1, 7}}, {'6', {7, 4, 7, 5, 7}}, {'7', {7, 1, 1, 1, 1}},
-    {'8', {7, 5, 7, 5, 7}}, {'9', {7, 5, 7, 1, 7}}, {'.', {0, 0, 0, 0, 2}}, {'-', {0, 0, 7, 0, 0}},
-    {'+', {0, 2, 7, 2, 0}}, {'e', {2, 5, 7, 4, 3}},
+    {'0', {7, 5, 5, 5, 7}},
+    {'1', {2, 6, 2, 2, 7}},
+    {'2', {7, 1, 7, 4, 7}},
+    {'3', {7, 1, 7, 1, 7}},
+    {'4', {5, 5, 7, 1, 1}},
+    {'5', {7, 4, 7, 1, 7}},
+    {'6', {7, 4, 7, 5, 7}},
+    {'7', {7, 1, 1, 1, 1}},
+    {'8', {7, 5, 7, 5, 7}},
+    {'9', {7, 5, 7, 1, 7}},
+    {'.', {0, 0, 0, 0, 2}},
+    {'-', {0, 0, 7, 0, 0}},
+    {'+', {0, 2, 7, 2, 0}},
+    {'e', {2, 5, 7, 4, 3}},
     // Capitals and punctuation for captions (caption() upper-cases).
-    {'A', {7, 5, 7, 5, 5}}, {'B', {6, 5, 6, 5, 6}}, {'C', {7, 4, 4, 4, 7}}, {'D', {6, 5, 5, 5, 6}},
-    {'E', {7, 4, 7, 4, 7}}, {'F', {7, 4, 7, 4, 4}}, {'G', {7, 4, 5, 5, 7}}, {'H', {5, 5, 7, 5, 5}},
-    {'I', {7, 2, 2, 2, 7}}, {'J', {1, 1, 1, 5, 7}}, {'K', {5, 5, 6, 5, 5}}, {'L', {4, 4, 4, 4, 7}},
-    {'M', {5, 7, 7, 5, 5}}, {'N', {6, 5, 5, 5, 5}}, {'O', {7, 5, 5, 5, 7}}, {'P', {7, 5, 7, 4, 4}},
-    {'Q', {7, 5, 5, 7, 1}}, {'R', {6, 5, 6, 5, 5}}, {'S', {3, 4, 2, 1, 6}}, {'T', {7, 2, 2, 2, 2}},
-    {'U', {5, 5, 5, 5, 7}}, {'V', {5, 5, 5, 5, 2}}, {'W', {5, 5, 7, 7, 5}}, {'X', {5, 5, 2, 5, 5}},
-    {'Y', {5, 5, 2, 2, 2}}, {'Z', {7, 1, 2, 4, 7}}, {'(', {1, 2, 2, 2, 1}}, {')', {4, 2, 2, 2, 4}},
-    {',', {0, 0, 0, 2, 4}}, {':', {0, 2, 0, 2, 0}}, {'/', {1, 1, 2, 4, 4}}, {'=', {0, 7, 0, 7, 0}},
+    {'A', {7, 5, 7, 5, 5}},
+    {'B', {6, 5, 6, 5, 6}},
+    {'C', {7, 4, 4, 4, 7}},
+    {'D', {6, 5, 5, 5, 6}},
+    {'E', {7, 4, 7, 4, 7}},
+    {'F', {7, 4, 7, 4, 4}},
+    {'G', {7, 4, 5, 5, 7}},
+    {'H', {5, 5, 7, 5, 5}},
+    {'I', {7, 2, 2, 2, 7}},
+    {'J', {1, 1, 1, 5, 7}},
+    {'K', {5, 5, 6, 5, 5}},
+    {'L', {4, 4, 4, 4, 7}},
+    {'M', {5, 7, 7, 5, 5}},
+    {'N', {6, 5, 5, 5, 5}},
+    {'O', {7, 5, 5, 5, 7}},
+    {'P', {7, 5, 7, 4, 4}},
+    {'Q', {7, 5, 5, 7, 1}},
+    {'R', {6, 5, 6, 5, 5}},
+    {'S', {3, 4, 2, 1, 6}},
+    {'T', {7, 2, 2, 2, 2}},
+    {'U', {5, 5, 5, 5, 7}},
+    {'V', {5, 5, 5, 5, 2}},
+    {'W', {5, 5, 7, 7, 5}},
+    {'X', {5, 5, 2, 5, 5}},
+    {'Y', {5, 5, 2, 2, 2}},
+    {'Z', {7, 1, 2, 4, 7}},
+    {'(', {1, 2, 2, 2, 1}},
+    {')', {4, 2, 2, 2, 4}},
+    {',', {0, 0, 0, 2, 4}},
+    {':', {0, 2, 0, 2, 0}},
+    {'/', {1, 1, 2, 4, 4}},
+    {'=', {0, 7, 0, 7, 0}},
 };
-constexpr int64_t kScale = 2;                  // each font pixel is 2x2
-constexpr int64_t kAdvance = 4 * kScale;       // glyph width + 1 column gap
+constexpr int64_t kScale = 2;             // each font pixel is 2x2
+constexpr int64_t kAdvance = 4 * kScale;  // glyph width + 1 column gap
 constexpr int64_t kGlyphHeight = 5 * kScale;
 
 void text(Raster& img, int64_t x, int64_t y, const std::string& s, Rgb c) {
@@ -123,7 +160,8 @@ void text(Raster& img, int64_t x, int64_t y, const std::string& s, Rgb c) {
         for (int64_t col = 0; col < 3; ++col)
           if (g.rows[row] & (4 >> col))
             for (int64_t dy = 0; dy < kScale; ++dy)
-              for (int64_t dx = 0; dx < kScale; ++dx) put(img, x + col * kScale + dx, y + row * kScale + dy, c);
+              for (int64_t dx = 0; dx < kScale; ++dx)
+                put(img, x + col * kScale + dx, y + row * kScale + dy, c);
     }
     x += kAdvance;
   }
@@ -156,7 +194,8 @@ std::vector<double> linear_ticks(double lo, double hi) {
       step = m * mag;
       break;
     }
-  for (double t = std::ceil(lo / step) * step; t <= hi + 1e-9 * step; t += step) out.push_back(std::abs(t) < 1e-12 * step ? 0.0 : t);
+  for (double t = std::ceil(lo / step) * step; t <= hi + 1e-9 * step; t += step)
+    out.push_back(std::abs(t) < 1e-12 * step ? 0.0 : t);
   return out;
 }
 
@@ -185,8 +224,8 @@ Raster make_strip(const std::vector<Tensor>& frames, const GridOptions& options)
   for (const Tensor& f : frames) {
     check_nchw(f, "make_strip");
     if (f.shape() != shape)
-      throw std::invalid_argument("make_strip: frame " + f.desc() + ", expected the shape of the first frame " +
-                                  shape_str(shape));
+      throw std::invalid_argument("make_strip: frame " + f.desc() +
+                                  ", expected the shape of the first frame " + shape_str(shape));
     data.push_back(f.to_vector<float>());
   }
   const int64_t n = shape[0], c = shape[1], h = shape[2], w = shape[3];
@@ -196,7 +235,8 @@ Raster make_strip(const std::vector<Tensor>& frames, const GridOptions& options)
     for (int64_t j = 0; j < k; ++j) cells.push_back(data[static_cast<size_t>(j)].data() + i * c * h * w);
   GridOptions opt = options;
   opt.nrow = k;
-  return compose(cells, c, h, w, k, opt, "make_strip " + frames[0].desc() + " x " + std::to_string(k) + " frames");
+  return compose(cells, c, h, w, k, opt,
+                 "make_strip " + frames[0].desc() + " x " + std::to_string(k) + " frames");
 }
 
 std::string encode_png(const Raster& raster) {
@@ -204,8 +244,8 @@ std::string encode_png(const Raster& raster) {
       (raster.channels != 1 && raster.channels != 3 && raster.channels != 4) ||
       raster.pixels.size() != static_cast<size_t>(raster.width * raster.height * raster.channels))
     throw std::invalid_argument("encode_png: inconsistent raster " + std::to_string(raster.width) + "x" +
-                                std::to_string(raster.height) + "x" + std::to_string(raster.channels) + " with " +
-                                std::to_string(raster.pixels.size()) + " bytes");
+                                std::to_string(raster.height) + "x" + std::to_string(raster.channels) +
+                                " with " + std::to_string(raster.pixels.size()) + " bytes");
   std::string out;
   auto sink = [](void* ctx, void* data, int size) {
     static_cast<std::string*>(ctx)->append(static_cast<const char*>(data), static_cast<size_t>(size));
@@ -229,7 +269,8 @@ void write_image(const std::string& path, const Tensor& image, const CropBox& cr
   Tensor t = image;
   if (t.dim() == 3) t = t.view({1, t.size(0), t.size(1), t.size(2)});
   if (t.dim() != 4 || t.size(0) != 1)
-    throw std::invalid_argument("write_image: image " + image.desc() + ", expected [C, H, W] or [1, C, H, W]");
+    throw std::invalid_argument("write_image: image " + image.desc() +
+                                ", expected [C, H, W] or [1, C, H, W]");
   GridOptions opt;
   opt.nrow = 1;
   opt.padding = 0;
@@ -237,7 +278,8 @@ void write_image(const std::string& path, const Tensor& image, const CropBox& cr
   write_png(path, make_grid(t, opt));
 }
 
-void write_image_strip(const std::string& path, const std::vector<Tensor>& frames, const GridOptions& options) {
+void write_image_strip(const std::string& path, const std::vector<Tensor>& frames,
+                       const GridOptions& options) {
   write_png(path, make_strip(frames, options));
 }
 
@@ -302,10 +344,12 @@ Raster render_loss_plot(const std::vector<double>& steps, const std::vector<doub
     yhi += margin;
   }
   auto px = [&](double x) {
-    return left + static_cast<int64_t>(std::lround((x - xlo) / (xhi - xlo) * static_cast<double>(right - left)));
+    return left +
+           static_cast<int64_t>(std::lround((x - xlo) / (xhi - xlo) * static_cast<double>(right - left)));
   };
   auto py = [&](double ty) {
-    return bottom - static_cast<int64_t>(std::lround((ty - ylo) / (yhi - ylo) * static_cast<double>(bottom - top)));
+    return bottom -
+           static_cast<int64_t>(std::lround((ty - ylo) / (yhi - ylo) * static_cast<double>(bottom - top)));
   };
 
   const Rgb grid{225, 225, 225}, axis{0, 0, 0}, ink{60, 60, 60}, raw{160, 185, 230}, smooth{20, 50, 150};
@@ -369,12 +413,13 @@ Raster render_loss_plot(const std::vector<double>& steps, const std::vector<doub
     }
   }
   if (has_xlabel)
-    caption(img, (left + right - text_width(options.x_label)) / 2, bottom + 6 + kGlyphHeight + 8, options.x_label, ink);
+    caption(img, (left + right - text_width(options.x_label)) / 2, bottom + 6 + kGlyphHeight + 8,
+            options.x_label, ink);
   return img;
 }
 
-void write_loss_plot(const std::string& path, const std::vector<double>& steps, const std::vector<double>& losses,
-                     const PlotOptions& options) {
+void write_loss_plot(const std::string& path, const std::vector<double>& steps,
+                     const std::vector<double>& losses, const PlotOptions& options) {
   write_png(path, render_loss_plot(steps, losses, options));
 }
 

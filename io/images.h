@@ -86,7 +86,7 @@ struct PlotOptions {
 };
 Raster render_loss_plot(const std::vector<double>& steps, const std::vector<double>& losses,
                         const PlotOptions& options = {});
-void write_loss_plot(const std::string& path, const std::vector<double>& steps, const std::vector<double>& losses,
-                     const PlotOptions& options = {});
+void write_loss_plot(const std::string& path, const std::vector<double>& steps,
+                     const std::vector<double>& losses, const PlotOptions& options = {});
 
 }  // namespace ddpm

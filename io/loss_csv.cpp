@@ -24,8 +24,8 @@ std::vector<LossRow> parse_lines(std::istream& in, int64_t upto) {
   while (std::getline(in, line)) {
     LossRow r{};
     long long step = 0;
-    if (std::sscanf(line.c_str(), "%lld,%lf,%lf,%lf,%lf", &step, &r.loss, &r.grad_norm, &r.lr, &r.images_per_s) ==
-            5 &&
+    if (std::sscanf(line.c_str(), "%lld,%lf,%lf,%lf,%lf", &step, &r.loss, &r.grad_norm, &r.lr,
+                    &r.images_per_s) == 5 &&
         step < upto) {
       r.step = static_cast<int64_t>(step);
       rows.push_back(r);

@@ -23,9 +23,8 @@ struct DTypeInfo {
   size_t size;
 };
 constexpr DTypeInfo kDTypes[] = {
-    {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1},
-    {"I16", 2},  {"U16", 2}, {"F16", 2}, {"BF16", 2},    {"I32", 4},
-    {"U32", 4},  {"F32", 4}, {"F64", 8}, {"I64", 8},     {"U64", 8},
+    {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2},
+    {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4},     {"F64", 8},     {"I64", 8}, {"U64", 8},
 };
 
 std::string dtype_list() {
@@ -216,8 +215,7 @@ void save_safetensors(const std::string& path, const std::vector<SafetensorsBlob
   write_file_atomic(path, encode_safetensors(blobs, metadata));
 }
 
-void save_safetensors(const std::string& path,
-                      const std::vector<std::pair<std::string, Tensor>>& tensors,
+void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata) {
   std::vector<SafetensorsBlob> blobs;
   blobs.reserve(tensors.size());
@@ -232,15 +230,17 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& source) 
   f.source_ = source;
   const uint64_t size = bytes.size();
   if (size < 8)
-    bad(source, "header length", "the file has " + std::to_string(size) +
-                                     " bytes, expected at least 8 (the little-endian header length)");
+    bad(source, "header length",
+        "the file has " + std::to_string(size) +
+            " bytes, expected at least 8 (the little-endian header length)");
   const uint64_t n = read_u64_le(bytes.data());
   if (n > kSafetensorsMaxHeader)
-    bad(source, "header length", "found " + std::to_string(n) + " bytes, expected at most " +
-                                     std::to_string(kSafetensorsMaxHeader));
+    bad(source, "header length",
+        "found " + std::to_string(n) + " bytes, expected at most " + std::to_string(kSafetensorsMaxHeader));
   if (n > size - 8)
-    bad(source, "header length", "found " + std::to_string(n) + " bytes, but only " +
-                                     std::to_string(size - 8) + " bytes follow the length field");
+    bad(source, "header length",
+        "found " + std::to_string(n) + " bytes, but only " + std::to_string(size - 8) +
+            " bytes follow the length field");
   const uint64_t data_size = size - 8 - n;
 
   // Parse with a callback that remembers the keys of every open object, so
@@ -261,8 +261,9 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& source) 
     using E = nlohmann::json::parse_event_t;
     if (event == E::object_start || event == E::array_start) {
       if (++depth > kMaxDepth)
-        bad(source, "header", "arrays and objects nested more than " + std::to_string(kMaxDepth) +
-                                  " deep, expected at most 3 (header, entry, shape)");
+        bad(source, "header",
+            "arrays and objects nested more than " + std::to_string(kMaxDepth) +
+                " deep, expected at most 3 (header, entry, shape)");
     } else if (event == E::object_end || event == E::array_end) {
       --depth;
     }
@@ -289,11 +290,13 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& source) 
     bad(source, "header", std::string("not valid JSON: ") + e.what());
   }
   if (!duplicate.empty()) {
-    if (duplicate_top && duplicate == "__metadata__") bad(source, "header", "duplicate '__metadata__' object");
+    if (duplicate_top && duplicate == "__metadata__")
+      bad(source, "header", "duplicate '__metadata__' object");
     if (duplicate_top)
       bad(source, "header", "duplicate tensor name " + quote_name(duplicate) + ", expected unique names");
-    bad(source, "header", "duplicate key " + quote_name(duplicate) + " inside " + quote_name(duplicate_parent) +
-                              ", expected unique keys");
+    bad(source, "header",
+        "duplicate key " + quote_name(duplicate) + " inside " + quote_name(duplicate_parent) +
+            ", expected unique keys");
   }
   if (!header.is_object()) bad(source, "header", "found " + json_type(header) + ", expected a JSON object");
 
@@ -301,10 +304,12 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& source) 
     const std::string& name = it.key();
     const nlohmann::json& v = it.value();
     if (name == "__metadata__") {
-      if (!v.is_object()) bad(source, "__metadata__", "found " + json_type(v) + ", expected an object of strings");
+      if (!v.is_object())
+        bad(source, "__metadata__", "found " + json_type(v) + ", expected an object of strings");
       for (auto m = v.begin(); m != v.end(); ++m) {
         if (!m.value().is_string())
-          bad(source, "__metadata__." + clip_name(m.key()), "found " + json_type(m.value()) + ", expected a string");
+          bad(source, "__metadata__." + clip_name(m.key()),
+              "found " + json_type(m.value()) + ", expected a string");
         f.metadata_[m.key()] = m.value().get<std::string>();
       }
       continue;
@@ -318,10 +323,12 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& source) 
     e.name = name;
 
     if (!v.contains("dtype")) bad(source, field + ".dtype", "missing");
-    if (!v["dtype"].is_string()) bad(source, field + ".dtype", "found " + json_type(v["dtype"]) + ", expected a string");
+    if (!v["dtype"].is_string())
+      bad(source, field + ".dtype", "found " + json_type(v["dtype"]) + ", expected a string");
     e.dtype = v["dtype"].get<std::string>();
     const size_t elem = safetensors_dtype_size(e.dtype);
-    if (elem == 0) bad(source, field + ".dtype", "unknown dtype '" + e.dtype + "', expected one of " + dtype_list());
+    if (elem == 0)
+      bad(source, field + ".dtype", "unknown dtype '" + e.dtype + "', expected one of " + dtype_list());
 
     if (!v.contains("shape")) bad(source, field + ".shape", "missing");
     const nlohmann::json& shape = v["shape"];
@@ -343,22 +350,25 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& source) 
     e.begin = off[0].get<uint64_t>();
     e.end = off[1].get<uint64_t>();
     if (e.begin > e.end)
-      bad(source, field + ".data_offsets", "reversed: begin " + std::to_string(e.begin) + " > end " +
-                                               std::to_string(e.end));
+      bad(source, field + ".data_offsets",
+          "reversed: begin " + std::to_string(e.begin) + " > end " + std::to_string(e.end));
     if (e.end > data_size)
-      bad(source, field + ".data_offsets", "end " + std::to_string(e.end) + " is beyond the data section of " +
-                                               std::to_string(data_size) + " bytes");
+      bad(source, field + ".data_offsets",
+          "end " + std::to_string(e.end) + " is beyond the data section of " + std::to_string(data_size) +
+              " bytes");
     uint64_t expect = 0;
     if (!shape_bytes(e.shape, elem, expect))
-      bad(source, field + ".shape", shape_str(e.shape) + " x " + std::to_string(elem) +
-                                        " bytes overflows 64 bits");
+      bad(source, field + ".shape",
+          shape_str(e.shape) + " x " + std::to_string(elem) + " bytes overflows 64 bits");
     if (!shape_fits_int64(e.shape))
-      bad(source, field + ".shape", shape_str(e.shape) + ": the product of the non-zero dimensions exceeds "
-                                        "2^63-1, expected a size a tensor can have");
+      bad(source, field + ".shape",
+          shape_str(e.shape) +
+              ": the product of the non-zero dimensions exceeds "
+              "2^63-1, expected a size a tensor can have");
     if (expect != e.end - e.begin)
       bad(source, field + ".data_offsets",
-          "spans " + std::to_string(e.end - e.begin) + " bytes, expected " + std::to_string(expect) + " for " +
-              e.dtype + " " + shape_str(e.shape));
+          "spans " + std::to_string(e.end - e.begin) + " bytes, expected " + std::to_string(expect) +
+              " for " + e.dtype + " " + shape_str(e.shape));
     f.entries_.push_back(std::move(e));
   }
 
@@ -372,18 +382,19 @@ SafetensorsFile parse_safetensors(std::string bytes, const std::string& source) 
   for (const SafetensorsEntry& e : f.entries_) {
     if (e.begin < cursor)
       bad(source, "tensor " + quote_name(e.name) + ".data_offsets",
-          "[" + std::to_string(e.begin) + ", " + std::to_string(e.end) + ") overlaps tensor " + quote_name(prev->name) +
-              " which ends at " + std::to_string(cursor));
+          "[" + std::to_string(e.begin) + ", " + std::to_string(e.end) + ") overlaps tensor " +
+              quote_name(prev->name) + " which ends at " + std::to_string(cursor));
     if (e.begin > cursor)
       bad(source, "tensor " + quote_name(e.name) + ".data_offsets",
-          "starts at " + std::to_string(e.begin) + ", leaving a hole of bytes [" + std::to_string(cursor) + ", " +
-              std::to_string(e.begin) + ") in the data section");
+          "starts at " + std::to_string(e.begin) + ", leaving a hole of bytes [" + std::to_string(cursor) +
+              ", " + std::to_string(e.begin) + ") in the data section");
     cursor = e.end;
     prev = &e;
   }
   if (cursor != data_size)
-    bad(source, "data section", "tensors cover " + std::to_string(cursor) + " bytes, but the data section has " +
-                                    std::to_string(data_size) + " bytes");
+    bad(source, "data section",
+        "tensors cover " + std::to_string(cursor) + " bytes, but the data section has " +
+            std::to_string(data_size) + " bytes");
 
   for (size_t i = 0; i < f.entries_.size(); ++i) f.index_[f.entries_[i].name] = i;
   f.data_start_ = 8 + n;
@@ -422,7 +433,8 @@ std::span<const std::byte> SafetensorsFile::bytes(const std::string& name) const
 Tensor SafetensorsFile::tensor(const std::string& name) const {
   const SafetensorsEntry& e = entry(name);
   if (e.dtype != "F32" && e.dtype != "F64")
-    throw std::runtime_error("safetensors file '" + source_ + "': tensor '" + name + "' has dtype " + e.dtype +
+    throw std::runtime_error("safetensors file '" + source_ + "': tensor '" + name + "' has dtype " +
+                             e.dtype +
                              ", expected F32 or F64 (ask for a conversion with tensor(name, dtype))");
   return tensor(name, e.dtype == "F32" ? DType::f32 : DType::f64);
 }
@@ -438,16 +450,26 @@ Tensor SafetensorsFile::tensor(const std::string& name, DType dtype) const {
   const uint64_t n = static_cast<uint64_t>(shape_numel(e.shape));
   std::vector<double> v(n);
   const std::byte* p = src.data();
-  if (e.dtype == "F32") decode_as<float>(p, n, v);
-  else if (e.dtype == "F64") decode_as<double>(p, n, v);
-  else if (e.dtype == "I8") decode_as<int8_t>(p, n, v);
-  else if (e.dtype == "I16") decode_as<int16_t>(p, n, v);
-  else if (e.dtype == "I32") decode_as<int32_t>(p, n, v);
-  else if (e.dtype == "I64") decode_as<int64_t>(p, n, v);
-  else if (e.dtype == "U8" || e.dtype == "BOOL") decode_as<uint8_t>(p, n, v);
-  else if (e.dtype == "U16") decode_as<uint16_t>(p, n, v);
-  else if (e.dtype == "U32") decode_as<uint32_t>(p, n, v);
-  else if (e.dtype == "U64") decode_as<uint64_t>(p, n, v);
+  if (e.dtype == "F32")
+    decode_as<float>(p, n, v);
+  else if (e.dtype == "F64")
+    decode_as<double>(p, n, v);
+  else if (e.dtype == "I8")
+    decode_as<int8_t>(p, n, v);
+  else if (e.dtype == "I16")
+    decode_as<int16_t>(p, n, v);
+  else if (e.dtype == "I32")
+    decode_as<int32_t>(p, n, v);
+  else if (e.dtype == "I64")
+    decode_as<int64_t>(p, n, v);
+  else if (e.dtype == "U8" || e.dtype == "BOOL")
+    decode_as<uint8_t>(p, n, v);
+  else if (e.dtype == "U16")
+    decode_as<uint16_t>(p, n, v);
+  else if (e.dtype == "U32")
+    decode_as<uint32_t>(p, n, v);
+  else if (e.dtype == "U64")
+    decode_as<uint64_t>(p, n, v);
   else if (e.dtype == "F16" || e.dtype == "BF16") {
     for (uint64_t i = 0; i < n; ++i) {
       uint16_t h;
@@ -460,8 +482,8 @@ Tensor SafetensorsFile::tensor(const std::string& name, DType dtype) const {
       }
     }
   } else {
-    throw std::runtime_error("safetensors file '" + source_ + "': tensor '" + name + "' has dtype " + e.dtype +
-                             ", which cannot be converted to " + dtype_name(dtype));
+    throw std::runtime_error("safetensors file '" + source_ + "': tensor '" + name + "' has dtype " +
+                             e.dtype + ", which cannot be converted to " + dtype_name(dtype));
   }
   return Tensor::from_host(v.data(), e.shape, dtype);
 }
@@ -472,8 +494,8 @@ template <class T>
 std::vector<T> read_words(const SafetensorsFile& f, const std::string& name, const char* dtype) {
   const SafetensorsEntry& e = f.entry(name);
   if (e.dtype != dtype)
-    throw std::runtime_error("safetensors file '" + f.source() + "': tensor '" + name + "' has dtype " + e.dtype +
-                             ", expected " + dtype);
+    throw std::runtime_error("safetensors file '" + f.source() + "': tensor '" + name + "' has dtype " +
+                             e.dtype + ", expected " + dtype);
   const std::span<const std::byte> src = f.bytes(name);
   std::vector<T> out(src.size() / sizeof(T));
   if (!out.empty()) std::memcpy(out.data(), src.data(), src.size());
@@ -499,7 +521,8 @@ std::string NameCheck::message(const std::string& source) const {
   return m;
 }
 
-NameCheck check_names(const SafetensorsFile& file, const std::vector<std::pair<std::string, Shape>>& expected) {
+NameCheck check_names(const SafetensorsFile& file,
+                      const std::vector<std::pair<std::string, Shape>>& expected) {
   NameCheck r;
   std::set<std::string> wanted;
   for (const auto& [name, shape] : expected) {

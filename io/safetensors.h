@@ -83,8 +83,7 @@ std::string encode_safetensors(const std::vector<SafetensorsBlob>& blobs,
 
 void save_safetensors(const std::string& path, const std::vector<SafetensorsBlob>& blobs,
                       const std::map<std::string, std::string>& metadata = {});
-void save_safetensors(const std::string& path,
-                      const std::vector<std::pair<std::string, Tensor>>& tensors,
+void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
 // One tensor of a parsed file; [begin, end) is relative to the data section.
@@ -145,7 +144,6 @@ struct NameCheck {
 NameCheck check_names(const SafetensorsFile& file,
                       const std::vector<std::pair<std::string, Shape>>& expected);
 // check_names, throwing std::runtime_error with its message unless ok().
-void require_names(const SafetensorsFile& file,
-                   const std::vector<std::pair<std::string, Shape>>& expected);
+void require_names(const SafetensorsFile& file, const std::vector<std::pair<std::string, Shape>>& expected);
 
 }  // namespace ddpm

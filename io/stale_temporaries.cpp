@@ -18,7 +18,8 @@ int remove_stale_temporaries(const std::vector<std::string>& dirs) {
     std::error_code ec;
     if (!fs::is_directory(d, ec)) continue;
     for (const auto& e : fs::directory_iterator(d, ec))
-      if (is_atomic_write_temporary(e.path().filename().string()) && e.is_regular_file(ec) && fs::remove(e.path(), ec))
+      if (is_atomic_write_temporary(e.path().filename().string()) && e.is_regular_file(ec) &&
+          fs::remove(e.path(), ec))
         ++removed;
   }
   return removed;

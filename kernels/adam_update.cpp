@@ -10,14 +10,18 @@ void adam_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const 
   check_shape(grad, param.shape(), "adam_update", "grad");
   check_shape(m, param.shape(), "adam_update", "exp_avg");
   check_shape(v, param.shape(), "adam_update", "exp_avg_sq");
-  if (p.step < 1) throw std::invalid_argument("adam_update: step must be >= 1, got " + std::to_string(p.step));
-  on_device("adam_update", param, [&](auto t) {
-    using T = decltype(t);
-    cpu::adam_update<T>(param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), param.numel(), p);
-  }, [&](auto) {
-    cuda::adam_update(param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(),
-                      param.numel(), p);
-  });
+  if (p.step < 1)
+    throw std::invalid_argument("adam_update: step must be >= 1, got " + std::to_string(p.step));
+  on_device(
+      "adam_update", param,
+      [&](auto t) {
+        using T = decltype(t);
+        cpu::adam_update<T>(param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), param.numel(), p);
+      },
+      [&](auto) {
+        cuda::adam_update(param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(),
+                          param.numel(), p);
+      });
 }
 
 }  // namespace ddpm::kernels

@@ -6,10 +6,14 @@ namespace ddpm::kernels {
 
 const char* binary_op_name(BinaryOp op) {
   switch (op) {
-    case BinaryOp::add: return "add";
-    case BinaryOp::sub: return "sub";
-    case BinaryOp::mul: return "mul";
-    case BinaryOp::div: return "div";
+    case BinaryOp::add:
+      return "add";
+    case BinaryOp::sub:
+      return "sub";
+    case BinaryOp::mul:
+      return "mul";
+    case BinaryOp::div:
+      return "div";
   }
   return "?";
 }
@@ -22,12 +26,13 @@ Tensor binary_fwd(BinaryOp op, const Tensor& a, const Tensor& b) {
   const Shape out_shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
   const BroadcastPlan plan = make_broadcast_plan(out_shape, a.shape(), b.shape());
-  on_device(name, a, [&](auto t) {
-    using T = decltype(t);
-    cpu::binary_fwd<T>(op, a.data<T>(), b.data<T>(), out.data<T>(), plan);
-  }, [&](auto) {
-    cuda::binary_fwd(op, a.data<float>(), b.data<float>(), out.data<float>(), plan);
-  });
+  on_device(
+      name, a,
+      [&](auto t) {
+        using T = decltype(t);
+        cpu::binary_fwd<T>(op, a.data<T>(), b.data<T>(), out.data<T>(), plan);
+      },
+      [&](auto) { cuda::binary_fwd(op, a.data<float>(), b.data<float>(), out.data<float>(), plan); });
   return out;
 }
 
@@ -40,12 +45,13 @@ void binary_inplace(BinaryOp op, Tensor& a, const Tensor& b) {
     throw std::invalid_argument(std::string(name) + " in place: " + b.desc() + " does not broadcast to " +
                                 a.desc());
   const BroadcastPlan plan = make_broadcast_plan(a.shape(), a.shape(), b.shape());
-  on_device(name, a, [&](auto t) {
-    using T = decltype(t);
-    cpu::binary_fwd<T>(op, a.data<T>(), b.data<T>(), a.data<T>(), plan);
-  }, [&](auto) {
-    cuda::binary_fwd(op, a.data<float>(), b.data<float>(), a.data<float>(), plan);
-  });
+  on_device(
+      name, a,
+      [&](auto t) {
+        using T = decltype(t);
+        cpu::binary_fwd<T>(op, a.data<T>(), b.data<T>(), a.data<T>(), plan);
+      },
+      [&](auto) { cuda::binary_fwd(op, a.data<float>(), b.data<float>(), a.data<float>(), plan); });
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
@@ -54,12 +60,13 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   broadcast_shapes(shape, x.shape(), "sum_to");
   Tensor out = Tensor::empty(shape, x.dtype(), x.device());
   const BroadcastPlan plan = make_broadcast_plan(x.shape(), x.shape(), shape);
-  on_device("sum_to", x, [&](auto t) {
-    using T = decltype(t);
-    cpu::sum_to<T>(x.data<T>(), out.data<T>(), out.numel(), plan);
-  }, [&](auto) {
-    cuda::sum_to(x.data<float>(), out.data<float>(), out.numel(), plan);
-  });
+  on_device(
+      "sum_to", x,
+      [&](auto t) {
+        using T = decltype(t);
+        cpu::sum_to<T>(x.data<T>(), out.data<T>(), out.numel(), plan);
+      },
+      [&](auto) { cuda::sum_to(x.data<float>(), out.data<float>(), out.numel(), plan); });
   return out;
 }
 
@@ -72,9 +79,15 @@ void binary_bwd(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& g, 
   if (gb) {
     Tensor full;
     switch (op) {
-      case add: full = g; break;
-      case sub: full = binary_fwd(sub, Tensor::zeros({}, g.dtype(), g.device()), g); break;
-      case mul: full = binary_fwd(mul, g, a); break;
+      case add:
+        full = g;
+        break;
+      case sub:
+        full = binary_fwd(sub, Tensor::zeros({}, g.dtype(), g.device()), g);
+        break;
+      case mul:
+        full = binary_fwd(mul, g, a);
+        break;
       case div:  // -g * a / b^2 = -(g * (a / b)) / b
         full = binary_fwd(div, binary_fwd(mul, g, binary_fwd(div, a, b)), b);
         full = binary_fwd(sub, Tensor::zeros({}, g.dtype(), g.device()), full);

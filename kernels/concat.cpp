@@ -59,17 +59,19 @@ Tensor concat_fwd(const std::vector<Tensor>& xs, int64_t dim) {
   Shape out_shape = shapes[0];
   out_shape[static_cast<size_t>(d)] = cd.total;
   Tensor out = Tensor::empty(out_shape, xs[0].dtype(), xs[0].device());
-  on_device(op, xs[0], [&](auto t) {
-    using T = decltype(t);
-    std::vector<const T*> ptrs;
-    for (const Tensor& x : xs) ptrs.push_back(x.data<T>());
-    cpu::concat_fwd<T>(ptrs.data(), sizes.data(), static_cast<int64_t>(xs.size()), out.data<T>(),
-                       cd);
-  }, [&](auto) {
-    std::vector<const float*> ptrs;
-    for (const Tensor& x : xs) ptrs.push_back(x.data<float>());
-    cuda::concat_fwd(ptrs.data(), sizes.data(), static_cast<int64_t>(xs.size()), out.data<float>(), cd);
-  });
+  on_device(
+      op, xs[0],
+      [&](auto t) {
+        using T = decltype(t);
+        std::vector<const T*> ptrs;
+        for (const Tensor& x : xs) ptrs.push_back(x.data<T>());
+        cpu::concat_fwd<T>(ptrs.data(), sizes.data(), static_cast<int64_t>(xs.size()), out.data<T>(), cd);
+      },
+      [&](auto) {
+        std::vector<const float*> ptrs;
+        for (const Tensor& x : xs) ptrs.push_back(x.data<float>());
+        cuda::concat_fwd(ptrs.data(), sizes.data(), static_cast<int64_t>(xs.size()), out.data<float>(), cd);
+      });
   return out;
 }
 
@@ -79,8 +81,8 @@ std::vector<Tensor> concat_bwd(const Tensor& g, const std::vector<Shape>& shapes
   check_defined(g, op, "grad_out");
   const int64_t d = check_shapes(shapes, dim, op);
   if (need.size() != shapes.size())
-    throw std::invalid_argument(std::string(op) + ": " + std::to_string(need.size()) +
-                                " flags for " + std::to_string(shapes.size()) + " inputs");
+    throw std::invalid_argument(std::string(op) + ": " + std::to_string(need.size()) + " flags for " +
+                                std::to_string(shapes.size()) + " inputs");
   std::vector<int64_t> sizes;
   const ConcatDims cd = dims_of(shapes, d, sizes);
   Shape out_shape = shapes[0];
@@ -89,17 +91,19 @@ std::vector<Tensor> concat_bwd(const Tensor& g, const std::vector<Shape>& shapes
   std::vector<Tensor> gxs(shapes.size());
   for (size_t i = 0; i < shapes.size(); ++i)
     if (need[i]) gxs[i] = Tensor::empty(shapes[i], g.dtype(), g.device());
-  on_device(op, g, [&](auto t) {
-    using T = decltype(t);
-    std::vector<T*> ptrs;
-    for (Tensor& gx : gxs) ptrs.push_back(gx.defined() ? gx.data<T>() : nullptr);
-    cpu::concat_bwd<T>(g.data<T>(), ptrs.data(), sizes.data(), static_cast<int64_t>(gxs.size()),
-                       cd);
-  }, [&](auto) {
-    std::vector<float*> ptrs;
-    for (Tensor& gx : gxs) ptrs.push_back(gx.defined() ? gx.data<float>() : nullptr);
-    cuda::concat_bwd(g.data<float>(), ptrs.data(), sizes.data(), static_cast<int64_t>(gxs.size()), cd);
-  });
+  on_device(
+      op, g,
+      [&](auto t) {
+        using T = decltype(t);
+        std::vector<T*> ptrs;
+        for (Tensor& gx : gxs) ptrs.push_back(gx.defined() ? gx.data<T>() : nullptr);
+        cpu::concat_bwd<T>(g.data<T>(), ptrs.data(), sizes.data(), static_cast<int64_t>(gxs.size()), cd);
+      },
+      [&](auto) {
+        std::vector<float*> ptrs;
+        for (Tensor& gx : gxs) ptrs.push_back(gx.defined() ? gx.data<float>() : nullptr);
+        cuda::concat_bwd(g.data<float>(), ptrs.data(), sizes.data(), static_cast<int64_t>(gxs.size()), cd);
+      });
   return gxs;
 }
 

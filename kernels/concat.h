@@ -27,18 +27,16 @@ struct ConcatDims {
 Tensor concat_fwd(const std::vector<Tensor>& xs, int64_t dim);
 // Splits g back into pieces of the given shapes; need[i] false leaves piece i
 // undefined.
-std::vector<Tensor> concat_bwd(const Tensor& grad_out, const std::vector<Shape>& shapes,
-                               int64_t dim, const std::vector<bool>& need);
+std::vector<Tensor> concat_bwd(const Tensor& grad_out, const std::vector<Shape>& shapes, int64_t dim,
+                               const std::vector<bool>& need);
 
 namespace cpu {
 // sizes[i]: input i's size along dim; xs/sizes have `count` entries.
 template <class T>
-void concat_fwd(const T* const* xs, const int64_t* sizes, int64_t count, T* out,
-                const ConcatDims& d);
+void concat_fwd(const T* const* xs, const int64_t* sizes, int64_t count, T* out, const ConcatDims& d);
 // gxs[i] may be null (piece not needed).
 template <class T>
-void concat_bwd(const T* g, T* const* gxs, const int64_t* sizes, int64_t count,
-                const ConcatDims& d);
+void concat_bwd(const T* g, T* const* gxs, const int64_t* sizes, int64_t count, const ConcatDims& d);
 }  // namespace cpu
 
 // kernels/cuda/concat.cu; device pointers (the arrays of them on the host),

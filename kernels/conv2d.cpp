@@ -16,8 +16,7 @@ std::string options_str(int64_t stride, int64_t pad) {
 }
 
 // The checks that need only shapes; `op` names the caller in messages.
-Conv2dDims dims_from_shapes(const Shape& xs, const Shape& ws, int64_t stride, int64_t pad,
-                            const char* op) {
+Conv2dDims dims_from_shapes(const Shape& xs, const Shape& ws, int64_t stride, int64_t pad, const char* op) {
   const std::string where = std::string(op) + ": ";
   if (xs.size() != 4)
     throw std::invalid_argument(where + "input " + shape_str(xs) + " is not 4-d [N, Cin, H, W]");
@@ -44,8 +43,8 @@ Conv2dDims dims_from_shapes(const Shape& xs, const Shape& ws, int64_t stride, in
   d.stride = stride;
   d.pad = pad;
   if (d.H + 2 * pad < d.K || d.W + 2 * pad < d.K)
-    throw std::invalid_argument(where + "kernel " + shape_str(ws) + " is larger than input " +
-                                shape_str(xs) + " padded " + options_str(stride, pad));
+    throw std::invalid_argument(where + "kernel " + shape_str(ws) + " is larger than input " + shape_str(xs) +
+                                " padded " + options_str(stride, pad));
   d.Hout = (d.H + 2 * pad - d.K) / stride + 1;
   d.Wout = (d.W + 2 * pad - d.K) / stride + 1;
   return d;
@@ -60,7 +59,8 @@ std::atomic<Conv2dCudaAlgo> g_cuda_algo{Conv2dCudaAlgo::automatic};
 [[maybe_unused]] Conv2dCudaAlgo resolved_cuda_algo() {
   const Conv2dCudaAlgo a = conv2d_cuda_algo();
   if (a != Conv2dCudaAlgo::automatic) return a;
-  return math_mode() == MathMode::tf32 ? Conv2dCudaAlgo::implicit_gemm_tf32 : Conv2dCudaAlgo::implicit_gemm_fp32;
+  return math_mode() == MathMode::tf32 ? Conv2dCudaAlgo::implicit_gemm_tf32
+                                       : Conv2dCudaAlgo::implicit_gemm_fp32;
 }
 
 }  // namespace
@@ -71,16 +71,19 @@ void set_conv2d_cuda_algo(Conv2dCudaAlgo algo) { g_cuda_algo.store(algo, std::me
 
 const char* conv2d_cuda_algo_name(Conv2dCudaAlgo algo) {
   switch (algo) {
-    case Conv2dCudaAlgo::automatic: return "automatic";
-    case Conv2dCudaAlgo::direct: return "direct";
-    case Conv2dCudaAlgo::implicit_gemm_fp32: return "implicit_gemm_fp32";
-    case Conv2dCudaAlgo::implicit_gemm_tf32: return "implicit_gemm_tf32";
+    case Conv2dCudaAlgo::automatic:
+      return "automatic";
+    case Conv2dCudaAlgo::direct:
+      return "direct";
+    case Conv2dCudaAlgo::implicit_gemm_fp32:
+      return "implicit_gemm_fp32";
+    case Conv2dCudaAlgo::implicit_gemm_tf32:
+      return "implicit_gemm_tf32";
   }
   return "?";
 }
 
-Conv2dDims conv2d_dims(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride,
-                       int64_t pad) {
+Conv2dDims conv2d_dims(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad) {
   check_defined(x, "conv2d", "input");
   check_defined(w, "conv2d", "weight");
   check_all_like("conv2d", x, {&w, &b});
@@ -94,13 +97,16 @@ Conv2dDims conv2d_dims(const Tensor& x, const Tensor& w, const Tensor& b, int64_
 Tensor conv2d_fwd(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad) {
   const Conv2dDims d = conv2d_dims(x, w, b, stride, pad);
   Tensor y = Tensor::empty(out_shape(d), x.dtype(), x.device());
-  on_device("conv2d", x, [&](auto t) {
-    using T = decltype(t);
-    cpu::conv2d_fwd<T>(x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>(), d);
-  }, [&](auto) {
-    cuda::conv2d_fwd(x.data<float>(), w.data<float>(), b.defined() ? b.data<float>() : nullptr, y.data<float>(), d,
-                     resolved_cuda_algo());
-  });
+  on_device(
+      "conv2d", x,
+      [&](auto t) {
+        using T = decltype(t);
+        cpu::conv2d_fwd<T>(x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>(), d);
+      },
+      [&](auto) {
+        cuda::conv2d_fwd(x.data<float>(), w.data<float>(), b.defined() ? b.data<float>() : nullptr,
+                         y.data<float>(), d, resolved_cuda_algo());
+      });
   return y;
 }
 
@@ -113,17 +119,21 @@ Tensor conv2d_bwd_data(const Tensor& grad_out, const Tensor& w, const Shape& x_s
   const Conv2dDims d = dims_from_shapes(x_shape, w.shape(), stride, pad, op);
   check_shape(grad_out, out_shape(d), op, "grad_out");
   Tensor gx = Tensor::empty(x_shape, w.dtype(), w.device());
-  on_device(op, w, [&](auto t) {
-    using T = decltype(t);
-    cpu::conv2d_bwd_data<T>(grad_out.data<T>(), w.data<T>(), gx.data<T>(), d);
-  }, [&](auto) {
-    cuda::conv2d_bwd_data(grad_out.data<float>(), w.data<float>(), gx.data<float>(), d, resolved_cuda_algo());
-  });
+  on_device(
+      op, w,
+      [&](auto t) {
+        using T = decltype(t);
+        cpu::conv2d_bwd_data<T>(grad_out.data<T>(), w.data<T>(), gx.data<T>(), d);
+      },
+      [&](auto) {
+        cuda::conv2d_bwd_data(grad_out.data<float>(), w.data<float>(), gx.data<float>(), d,
+                              resolved_cuda_algo());
+      });
   return gx;
 }
 
-Tensor conv2d_bwd_weight(const Tensor& x, const Tensor& grad_out, const Shape& w_shape,
-                         int64_t stride, int64_t pad, Tensor* grad_bias) {
+Tensor conv2d_bwd_weight(const Tensor& x, const Tensor& grad_out, const Shape& w_shape, int64_t stride,
+                         int64_t pad, Tensor* grad_bias) {
   const char* op = "conv2d backward-weight";
   check_defined(x, op, "input");
   check_defined(grad_out, op, "grad_out");
@@ -132,14 +142,17 @@ Tensor conv2d_bwd_weight(const Tensor& x, const Tensor& grad_out, const Shape& w
   check_shape(grad_out, out_shape(d), op, "grad_out");
   Tensor gw = Tensor::empty(w_shape, x.dtype(), x.device());
   if (grad_bias) *grad_bias = Tensor::empty({d.Cout}, x.dtype(), x.device());
-  on_device(op, x, [&](auto t) {
-    using T = decltype(t);
-    cpu::conv2d_bwd_weight<T>(x.data<T>(), grad_out.data<T>(), gw.data<T>(),
-                              grad_bias ? grad_bias->data<T>() : nullptr, d);
-  }, [&](auto) {
-    cuda::conv2d_bwd_weight(x.data<float>(), grad_out.data<float>(), gw.data<float>(),
-                            grad_bias ? grad_bias->data<float>() : nullptr, d, resolved_cuda_algo());
-  });
+  on_device(
+      op, x,
+      [&](auto t) {
+        using T = decltype(t);
+        cpu::conv2d_bwd_weight<T>(x.data<T>(), grad_out.data<T>(), gw.data<T>(),
+                                  grad_bias ? grad_bias->data<T>() : nullptr, d);
+      },
+      [&](auto) {
+        cuda::conv2d_bwd_weight(x.data<float>(), grad_out.data<float>(), gw.data<float>(),
+                                grad_bias ? grad_bias->data<float>() : nullptr, d, resolved_cuda_algo());
+      });
   return gw;
 }
 

@@ -34,8 +34,7 @@ struct Conv2dDims {
 
 // Checks x, w (and b when defined) and the options, naming op and shapes;
 // returns the dims of the convolution.
-Conv2dDims conv2d_dims(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride,
-                       int64_t pad);
+Conv2dDims conv2d_dims(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad);
 
 // y = conv2d(x, w) + b; b may be undefined (no bias).
 Tensor conv2d_fwd(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad);
@@ -45,8 +44,8 @@ Tensor conv2d_bwd_data(const Tensor& grad_out, const Tensor& w, const Shape& x_s
                        int64_t pad);
 // The gradient of w (shape w_shape); and of the bias into *grad_bias when
 // grad_bias is not null.
-Tensor conv2d_bwd_weight(const Tensor& x, const Tensor& grad_out, const Shape& w_shape,
-                         int64_t stride, int64_t pad, Tensor* grad_bias = nullptr);
+Tensor conv2d_bwd_weight(const Tensor& x, const Tensor& grad_out, const Shape& w_shape, int64_t stride,
+                         int64_t pad, Tensor* grad_bias = nullptr);
 
 namespace cpu {
 // Raw contiguous NCHW buffers; bias / grad_bias may be null (no bias).
@@ -73,7 +72,9 @@ const char* conv2d_cuda_algo_name(Conv2dCudaAlgo algo);
 // Sets the algorithm for a scope and restores the previous one.
 class Conv2dCudaAlgoScope {
  public:
-  explicit Conv2dCudaAlgoScope(Conv2dCudaAlgo algo) : prev_(conv2d_cuda_algo()) { set_conv2d_cuda_algo(algo); }
+  explicit Conv2dCudaAlgoScope(Conv2dCudaAlgo algo) : prev_(conv2d_cuda_algo()) {
+    set_conv2d_cuda_algo(algo);
+  }
   ~Conv2dCudaAlgoScope() { set_conv2d_cuda_algo(prev_); }
   Conv2dCudaAlgoScope(const Conv2dCudaAlgoScope&) = delete;
   Conv2dCudaAlgoScope& operator=(const Conv2dCudaAlgoScope&) = delete;

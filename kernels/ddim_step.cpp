@@ -11,12 +11,15 @@ Tensor ddim_step(const Tensor& x_t, const Tensor& model_out, const DdimStepParam
   if (p.sqrt_ab <= 0 || p.sqrt_one_minus_ab <= 0)
     throw std::invalid_argument("ddim_step: need 0 < alphabar_t < 1");
   Tensor out = Tensor::empty(x_t.shape(), x_t.dtype(), x_t.device());
-  on_device("ddim_step", x_t, [&](auto t) {
-    using T = decltype(t);
-    cpu::ddim_step<T>(x_t.data<T>(), model_out.data<T>(), out.data<T>(), x_t.numel(), p);
-  }, [&](auto) {
-    cuda::ddim_step(x_t.data<float>(), model_out.data<float>(), out.data<float>(), x_t.numel(), p);
-  });
+  on_device(
+      "ddim_step", x_t,
+      [&](auto t) {
+        using T = decltype(t);
+        cpu::ddim_step<T>(x_t.data<T>(), model_out.data<T>(), out.data<T>(), x_t.numel(), p);
+      },
+      [&](auto) {
+        cuda::ddim_step(x_t.data<float>(), model_out.data<float>(), out.data<float>(), x_t.numel(), p);
+      });
   return out;
 }
 

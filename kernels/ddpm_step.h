@@ -26,7 +26,7 @@ struct DdpmStepParams {
   double c_x0 = 0, c_xt = 1;                  // posterior mean coefficients for t -> t_prev
   double sigma = 0;
   bool clip_x0 = false;
-  bool v_pred = false;  // model_out is v (else epsilon); kernels/model_output.h
+  bool v_pred = false;                        // model_out is v (else epsilon); kernels/model_output.h
   uint64_t seed = 0, stream = 0, offset = 0;  // noise draw: index offset + i
 };
 

@@ -47,24 +47,23 @@ struct GroupNormGrads {
 };
 
 // gamma and beta are both [C] or both undefined.
-GroupNormForward group_norm_fwd(const Tensor& x, int64_t groups, const Tensor& gamma,
-                                const Tensor& beta, double eps);
+GroupNormForward group_norm_fwd(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta,
+                                double eps);
 // mean and rstd as returned by group_norm_fwd; gamma undefined without affine.
 // need_gx / need_affine choose which gradients are computed.
-GroupNormGrads group_norm_bwd(const Tensor& x, const Tensor& mean, const Tensor& rstd,
-                              const Tensor& gamma, const Tensor& grad_out, int64_t groups,
-                              bool need_gx, bool need_affine);
+GroupNormGrads group_norm_bwd(const Tensor& x, const Tensor& mean, const Tensor& rstd, const Tensor& gamma,
+                              const Tensor& grad_out, int64_t groups, bool need_gx, bool need_affine);
 
 namespace cpu {
 // gamma/beta may be null (no affine). mean, rstd: [n * groups].
 template <class T>
-void group_norm_fwd(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd,
-                    const GroupNormDims& d, double eps);
+void group_norm_fwd(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, const GroupNormDims& d,
+                    double eps);
 // gx may be null (not needed); ggamma/gbeta may be null together (not needed
 // or no affine). gamma null means gamma = 1.
 template <class T>
-void group_norm_bwd(const T* x, const T* mean, const T* rstd, const T* gamma, const T* g, T* gx,
-                    T* ggamma, T* gbeta, const GroupNormDims& d);
+void group_norm_bwd(const T* x, const T* mean, const T* rstd, const T* gamma, const T* g, T* gx, T* ggamma,
+                    T* gbeta, const GroupNormDims& d);
 }  // namespace cpu
 
 namespace cuda {

@@ -43,7 +43,8 @@ namespace cuda {
 // grad_bias may be null.
 void linear_fwd(const float* x, const float* w, const float* bias, float* y, const LinearDims& d);
 void linear_bwd_data(const float* grad_out, const float* w, float* grad_x, const LinearDims& d);
-void linear_bwd_weight(const float* x, const float* grad_out, float* grad_w, float* grad_bias, const LinearDims& d);
+void linear_bwd_weight(const float* x, const float* grad_out, float* grad_w, float* grad_bias,
+                       const LinearDims& d);
 }  // namespace cuda
 
 }  // namespace ddpm::kernels

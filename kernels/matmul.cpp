@@ -24,12 +24,13 @@ MatmulDims matmul_dims(const Tensor& a, const Tensor& b, const char* op) {
 Tensor matmul_fwd(const Tensor& a, const Tensor& b) {
   const MatmulDims d = matmul_dims(a, b, "matmul");
   Tensor c = Tensor::empty({d.M, d.N}, a.dtype(), a.device());
-  on_device("matmul", a, [&](auto t) {
-    using T = decltype(t);
-    cpu::matmul_fwd<T>(a.data<T>(), b.data<T>(), c.data<T>(), d);
-  }, [&](auto) {
-    cuda::matmul_fwd(a.data<float>(), b.data<float>(), c.data<float>(), d);
-  });
+  on_device(
+      "matmul", a,
+      [&](auto t) {
+        using T = decltype(t);
+        cpu::matmul_fwd<T>(a.data<T>(), b.data<T>(), c.data<T>(), d);
+      },
+      [&](auto) { cuda::matmul_fwd(a.data<float>(), b.data<float>(), c.data<float>(), d); });
   return c;
 }
 
@@ -41,14 +42,17 @@ void matmul_bwd(const Tensor& a, const Tensor& b, const Tensor& g, Tensor* ga, T
   check_shape(g, {d.M, d.N}, op, "grad_out");
   if (ga) *ga = Tensor::empty(a.shape(), a.dtype(), a.device());
   if (gb) *gb = Tensor::empty(b.shape(), b.dtype(), b.device());
-  on_device(op, a, [&](auto t) {
-    using T = decltype(t);
-    if (ga) cpu::matmul_bwd_a<T>(g.data<T>(), b.data<T>(), ga->data<T>(), d);
-    if (gb) cpu::matmul_bwd_b<T>(a.data<T>(), g.data<T>(), gb->data<T>(), d);
-  }, [&](auto) {
-    if (ga) cuda::matmul_bwd_a(g.data<float>(), b.data<float>(), ga->data<float>(), d);
-    if (gb) cuda::matmul_bwd_b(a.data<float>(), g.data<float>(), gb->data<float>(), d);
-  });
+  on_device(
+      op, a,
+      [&](auto t) {
+        using T = decltype(t);
+        if (ga) cpu::matmul_bwd_a<T>(g.data<T>(), b.data<T>(), ga->data<T>(), d);
+        if (gb) cpu::matmul_bwd_b<T>(a.data<T>(), g.data<T>(), gb->data<T>(), d);
+      },
+      [&](auto) {
+        if (ga) cuda::matmul_bwd_a(g.data<float>(), b.data<float>(), ga->data<float>(), d);
+        if (gb) cuda::matmul_bwd_b(a.data<float>(), g.data<float>(), gb->data<float>(), d);
+      });
 }
 
 }  // namespace ddpm::kernels

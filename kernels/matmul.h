@@ -21,8 +21,7 @@ struct MatmulDims {
 
 Tensor matmul_fwd(const Tensor& a, const Tensor& b);
 // Gradients for a and b (either pointer may be null when not needed).
-void matmul_bwd(const Tensor& a, const Tensor& b, const Tensor& grad_out, Tensor* grad_a,
-                Tensor* grad_b);
+void matmul_bwd(const Tensor& a, const Tensor& b, const Tensor& grad_out, Tensor* grad_a, Tensor* grad_b);
 
 namespace cpu {
 template <class T>

@@ -29,12 +29,13 @@ MaxPool2dDims dims_of(const Tensor& x, int64_t k, const char* op) {
 Tensor max_pool2d_fwd(const Tensor& x, int64_t kernel) {
   const MaxPool2dDims d = dims_of(x, kernel, "max_pool2d");
   Tensor y = Tensor::empty({x.size(0), x.size(1), d.oh, d.ow}, x.dtype(), x.device());
-  on_device("max_pool2d", x, [&](auto t) {
-    using T = decltype(t);
-    cpu::max_pool2d_fwd<T>(x.data<T>(), y.data<T>(), d);
-  }, [&](auto) {
-    cuda::max_pool2d_fwd(x.data<float>(), y.data<float>(), d);
-  });
+  on_device(
+      "max_pool2d", x,
+      [&](auto t) {
+        using T = decltype(t);
+        cpu::max_pool2d_fwd<T>(x.data<T>(), y.data<T>(), d);
+      },
+      [&](auto) { cuda::max_pool2d_fwd(x.data<float>(), y.data<float>(), d); });
   return y;
 }
 
@@ -45,12 +46,13 @@ Tensor max_pool2d_bwd(const Tensor& x, const Tensor& g, int64_t kernel) {
   check_shape(g, {x.size(0), x.size(1), d.oh, d.ow}, op, "grad_out");
   check_all_like(op, x, {&g});
   Tensor gx = Tensor::empty(x.shape(), x.dtype(), x.device());
-  on_device(op, x, [&](auto t) {
-    using T = decltype(t);
-    cpu::max_pool2d_bwd<T>(x.data<T>(), g.data<T>(), gx.data<T>(), d);
-  }, [&](auto) {
-    cuda::max_pool2d_bwd(x.data<float>(), g.data<float>(), gx.data<float>(), d);
-  });
+  on_device(
+      op, x,
+      [&](auto t) {
+        using T = decltype(t);
+        cpu::max_pool2d_bwd<T>(x.data<T>(), g.data<T>(), gx.data<T>(), d);
+      },
+      [&](auto) { cuda::max_pool2d_bwd(x.data<float>(), g.data<float>(), gx.data<float>(), d); });
   return gx;
 }
 

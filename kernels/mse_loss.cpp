@@ -21,15 +21,17 @@ MseLossDims check(const Tensor& p, const Tensor& t, const char* op) {
 
 Tensor mse_loss_fwd(const Tensor& p, const Tensor& t) {
   const MseLossDims d = check(p, t, "mse_loss");
-  return on_device("mse_loss", p, [&](auto tag) {
-    using T = decltype(tag);
-    return Tensor::full({}, cpu::mse_loss_fwd<T>(p.data<T>(), t.data<T>(), d), p.dtype(),
-                        p.device());
-  }, [&](auto) {
-    Tensor out = Tensor::empty({}, p.dtype(), p.device());
-    cuda::mse_loss_fwd(p.data<float>(), t.data<float>(), out.data<float>(), d);
-    return out;
-  });
+  return on_device(
+      "mse_loss", p,
+      [&](auto tag) {
+        using T = decltype(tag);
+        return Tensor::full({}, cpu::mse_loss_fwd<T>(p.data<T>(), t.data<T>(), d), p.dtype(), p.device());
+      },
+      [&](auto) {
+        Tensor out = Tensor::empty({}, p.dtype(), p.device());
+        cuda::mse_loss_fwd(p.data<float>(), t.data<float>(), out.data<float>(), d);
+        return out;
+      });
 }
 
 void mse_loss_bwd(const Tensor& p, const Tensor& t, const Tensor& g, Tensor* gp, Tensor* gt) {
@@ -41,14 +43,17 @@ void mse_loss_bwd(const Tensor& p, const Tensor& t, const Tensor& g, Tensor* gp,
   if (gp) *gp = Tensor::empty(p.shape(), p.dtype(), p.device());
   if (gt) *gt = Tensor::empty(p.shape(), p.dtype(), p.device());
   if (!gp && !gt) return;
-  on_device(op, p, [&](auto tag) {
-    using T = decltype(tag);
-    cpu::mse_loss_bwd<T>(p.data<T>(), t.data<T>(), g.data<T>(), gp ? gp->data<T>() : nullptr,
-                         gt ? gt->data<T>() : nullptr, d);
-  }, [&](auto) {
-    cuda::mse_loss_bwd(p.data<float>(), t.data<float>(), g.data<float>(), gp ? gp->data<float>() : nullptr,
-                       gt ? gt->data<float>() : nullptr, d);
-  });
+  on_device(
+      op, p,
+      [&](auto tag) {
+        using T = decltype(tag);
+        cpu::mse_loss_bwd<T>(p.data<T>(), t.data<T>(), g.data<T>(), gp ? gp->data<T>() : nullptr,
+                             gt ? gt->data<T>() : nullptr, d);
+      },
+      [&](auto) {
+        cuda::mse_loss_bwd(p.data<float>(), t.data<float>(), g.data<float>(),
+                           gp ? gp->data<float>() : nullptr, gt ? gt->data<float>() : nullptr, d);
+      });
 }
 
 }  // namespace ddpm::kernels

@@ -20,8 +20,8 @@ struct MseLossDims {
 
 Tensor mse_loss_fwd(const Tensor& pred, const Tensor& target);
 // g: the scalar upstream gradient. Either out-pointer may be null.
-void mse_loss_bwd(const Tensor& pred, const Tensor& target, const Tensor& grad_out,
-                  Tensor* grad_pred, Tensor* grad_target);
+void mse_loss_bwd(const Tensor& pred, const Tensor& target, const Tensor& grad_out, Tensor* grad_pred,
+                  Tensor* grad_target);
 
 namespace cpu {
 // Returns the mean of the squared differences.

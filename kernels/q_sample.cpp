@@ -18,14 +18,17 @@ QSampleResult q_sample(const Tensor& x0, const Tensor& a, const Tensor& b, uint6
   const bool v = v_target;
   r.target = v ? Tensor::empty(x0.shape(), x0.dtype(), x0.device()) : r.noise;
   const QSampleDims d{n, n ? x0.numel() / n : 0, seed, stream, offset, v};
-  on_device("q_sample", x0, [&](auto t) {
-    using T = decltype(t);
-    cpu::q_sample<T>(x0.data<T>(), a.data<T>(), b.data<T>(), r.x_t.data<T>(), r.noise.data<T>(),
-                     r.target.data<T>(), d);
-  }, [&](auto) {
-    cuda::q_sample(x0.data<float>(), a.data<float>(), b.data<float>(), r.x_t.data<float>(),
-                   r.noise.data<float>(), r.target.data<float>(), d);
-  });
+  on_device(
+      "q_sample", x0,
+      [&](auto t) {
+        using T = decltype(t);
+        cpu::q_sample<T>(x0.data<T>(), a.data<T>(), b.data<T>(), r.x_t.data<T>(), r.noise.data<T>(),
+                         r.target.data<T>(), d);
+      },
+      [&](auto) {
+        cuda::q_sample(x0.data<float>(), a.data<float>(), b.data<float>(), r.x_t.data<float>(),
+                       r.noise.data<float>(), r.target.data<float>(), d);
+      });
   return r;
 }
 

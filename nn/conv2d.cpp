@@ -14,8 +14,8 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, i
   if (in_ <= 0 || out_ <= 0 || k_ <= 0 || stride_ <= 0 || padding_ < 0)
     throw std::invalid_argument("Conv2d: need positive channels/kernel/stride and padding >= 0, got in " +
                                 std::to_string(in_) + ", out " + std::to_string(out_) + ", kernel " +
-                                std::to_string(k_) + ", stride " + std::to_string(stride_) +
-                                ", padding " + std::to_string(padding_));
+                                std::to_string(k_) + ", stride " + std::to_string(stride_) + ", padding " +
+                                std::to_string(padding_));
   weight_ = register_parameter("weight", Tensor::empty({out_, in_, k_, k_}));
   if (bias) bias_ = register_parameter("bias", Tensor::empty({out_}));
   reset_parameters(seed, "");

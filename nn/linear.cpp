@@ -11,8 +11,8 @@ namespace ddpm::nn {
 Linear::Linear(int64_t in_features, int64_t out_features, bool bias, uint64_t seed)
     : in_(in_features), out_(out_features) {
   if (in_ <= 0 || out_ <= 0)
-    throw std::invalid_argument("Linear: need positive sizes, got in " + std::to_string(in_) +
-                                ", out " + std::to_string(out_));
+    throw std::invalid_argument("Linear: need positive sizes, got in " + std::to_string(in_) + ", out " +
+                                std::to_string(out_));
   weight_ = register_parameter("weight", Tensor::empty({out_, in_}));
   if (bias) bias_ = register_parameter("bias", Tensor::empty({out_}));
   reset_parameters(seed, "");

@@ -2,15 +2,14 @@
 
 #include <stdexcept>
 
-#include "tensor/rng.h"
 #include "tensor/fnv1a.h"
+#include "tensor/rng.h"
 
 namespace ddpm::nn {
 
 namespace {
 
-void check_name(const std::string& name, const char* what,
-                const std::vector<NamedTensor>& params,
+void check_name(const std::string& name, const char* what, const std::vector<NamedTensor>& params,
                 const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children) {
   if (name.empty() || name.find('.') != std::string::npos)
     throw std::invalid_argument(std::string("Module::register_") + what + ": name '" + name +
@@ -39,8 +38,7 @@ void replace_data(Tensor& p, const Tensor& converted) {
 
 Tensor Module::register_parameter(const std::string& name, Tensor t) {
   check_name(name, "parameter", params_, children_);
-  if (!t.defined())
-    throw std::invalid_argument("Module::register_parameter: '" + name + "' is undefined");
+  if (!t.defined()) throw std::invalid_argument("Module::register_parameter: '" + name + "' is undefined");
   if (!t.is_leaf())
     throw std::invalid_argument("Module::register_parameter: '" + name + "' (" + t.desc() +
                                 ") has autograd history; register a leaf (detach() it)");

@@ -53,9 +53,7 @@ class Module {
   // The parameter with this full name; throws std::out_of_range naming it.
   Tensor parameter(const std::string& full_name) const;
   // This module's direct children, in registration order.
-  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const {
-    return children_;
-  }
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
 
   // Clears every parameter's accumulated gradient.
   void zero_grad();

@@ -69,8 +69,9 @@ void UNetConfig::validate() const {
                                 " must be divisible by groups " + std::to_string(groups) +
                                 " (every GroupNorm has a multiple of base_channels channels)");
   if (time_embedding == TimeEmbedding::sinusoidal && (time_embed_dim % 2 != 0 || time_embed_dim < 4))
-    throw std::invalid_argument("UNetConfig: the sinusoidal embedding needs an even time_embed_dim >= 4, got " +
-                                std::to_string(time_embed_dim));
+    throw std::invalid_argument(
+        "UNetConfig: the sinusoidal embedding needs an even time_embed_dim >= 4, got " +
+        std::to_string(time_embed_dim));
 }
 
 std::map<std::string, std::string> UNetConfig::to_map() const {
@@ -127,8 +128,7 @@ UNet::UNet(const UNetConfig& config, uint64_t seed) : config_(config) {
 }
 
 Tensor UNet::embed_time(const Tensor& t) {
-  if (t.dim() != 1)
-    throw std::invalid_argument("UNet::embed_time: t must be [N] timesteps, got " + t.desc());
+  if (t.dim() != 1) throw std::invalid_argument("UNet::embed_time: t must be [N] timesteps, got " + t.desc());
   const int64_t n = t.size(0);
   const Tensor tc = reshape(t, {n, 1});
   if (config_.time_embedding == TimeEmbedding::linear)
@@ -146,8 +146,8 @@ Tensor UNet::embed_time(const Tensor& t) {
   return time_mlp_->forward(concat({sin(args), cos(args)}, 1));
 }
 
-Tensor UNet::block(const std::shared_ptr<Sequential>& b, const std::shared_ptr<Linear>& proj,
-                   const Tensor& h, const Tensor& emb) {
+Tensor UNet::block(const std::shared_ptr<Sequential>& b, const std::shared_ptr<Linear>& proj, const Tensor& h,
+                   const Tensor& emb) {
   const Tensor y = b->forward(h);
   return add(y, reshape(proj->forward(emb), {y.size(0), y.size(1), 1, 1}));
 }
@@ -157,8 +157,10 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t) {
     throw std::invalid_argument("UNet::forward: x must be [N, " + std::to_string(config_.in_channels) +
                                 ", H, W], got " + x.desc());
   if (x.size(2) % 8 != 0 || x.size(3) % 8 != 0 || x.size(2) == 0 || x.size(3) == 0)
-    throw std::invalid_argument("UNet::forward: H and W of x must be positive multiples of 8 "
-                                "(three 2x2 poolings and upsamplings), got " + x.desc());
+    throw std::invalid_argument(
+        "UNet::forward: H and W of x must be positive multiples of 8 "
+        "(three 2x2 poolings and upsamplings), got " +
+        x.desc());
   if (t.dim() != 1 || t.size(0) != x.size(0))
     throw std::invalid_argument("UNet::forward: t must be [N] with N = " + std::to_string(x.size(0)) +
                                 " (one timestep per image), got " + t.desc());

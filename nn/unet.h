@@ -82,14 +82,14 @@ class UNet : public Module {
   const UNetConfig& config() const { return config_; }
 
  private:
-  Tensor block(const std::shared_ptr<Sequential>& b, const std::shared_ptr<Linear>& proj,
-               const Tensor& h, const Tensor& emb);
+  Tensor block(const std::shared_ptr<Sequential>& b, const std::shared_ptr<Linear>& proj, const Tensor& h,
+               const Tensor& emb);
 
   UNetConfig config_;
   std::shared_ptr<Sequential> time_mlp_, enc1_, enc2_, enc3_, bottleneck_, dec3_, dec2_, dec1_;
   std::shared_ptr<Conv2d> final_;
-  std::shared_ptr<Linear> proj_enc1_, proj_enc2_, proj_enc3_, proj_bottleneck_, proj_dec3_,
-      proj_dec2_, proj_dec1_;
+  std::shared_ptr<Linear> proj_enc1_, proj_enc2_, proj_enc3_, proj_bottleneck_, proj_dec3_, proj_dec2_,
+      proj_dec1_;
   // The sinusoidal embedding's frequencies [1, D/2], kept on the device and
   // dtype of the last t: made once, not copied from the host every forward.
   Tensor freqs_;

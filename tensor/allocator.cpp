@@ -1,7 +1,5 @@
 #include "tensor/allocator.h"
 
-#include "tensor/cuda_backend.h"
-
 #include <malloc.h>
 
 #include <cstdlib>
@@ -9,6 +7,8 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+
+#include "tensor/cuda_backend.h"
 
 namespace ddpm {
 
@@ -27,7 +27,7 @@ struct KeepFreedMemory {
   }
 };
 const KeepFreedMemory keep_freed_memory;
-}
+}  // namespace
 
 void* device_alloc(Device device, size_t bytes) {
   if (device == Device::cpu) {

@@ -12,7 +12,7 @@ struct CudaDeviceInfo {
   int device_count = 0;          // usable GPUs (0 when none or no driver)
   std::string name;              // device 0's name, when there is one
   int cc_major = 0, cc_minor = 0;
-  std::string why_none;          // why device_count is 0, in words
+  std::string why_none;  // why device_count is 0, in words
 };
 
 CudaDeviceInfo cuda_device_info();

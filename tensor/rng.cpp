@@ -46,8 +46,8 @@ Tensor randn(const Shape& shape, uint64_t seed, uint64_t stream, DType dtype, De
   return t;
 }
 
-Tensor rand_uniform(const Shape& shape, double lo, double hi, uint64_t seed, uint64_t stream,
-                    DType dtype, Device device) {
+Tensor rand_uniform(const Shape& shape, double lo, double hi, uint64_t seed, uint64_t stream, DType dtype,
+                    Device device) {
   Tensor t = Tensor::empty(shape, dtype, device);
   fill_uniform(t, lo, hi, seed, stream);
   return t;

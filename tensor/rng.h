@@ -16,8 +16,7 @@ namespace ddpm {
 // Fills t with standard normal draws.
 void fill_normal(Tensor& t, uint64_t seed, uint64_t stream, uint64_t offset = 0);
 // Fills t with uniform draws on (lo, hi).
-void fill_uniform(Tensor& t, double lo, double hi, uint64_t seed, uint64_t stream,
-                  uint64_t offset = 0);
+void fill_uniform(Tensor& t, double lo, double hi, uint64_t seed, uint64_t stream, uint64_t offset = 0);
 
 Tensor randn(const Shape& shape, uint64_t seed, uint64_t stream, DType dtype = DType::f32,
              Device device = Device::cpu);

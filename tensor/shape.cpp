@@ -36,10 +36,9 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
     const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
     const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
     if (da != db && da != 1 && db != 1)
-      throw std::invalid_argument(std::string(op) + ": shapes " + shape_str(a) + " and " +
-                                  shape_str(b) + " do not broadcast (dimension " +
-                                  std::to_string(i) + ": " + std::to_string(da) + " vs " +
-                                  std::to_string(db) + ")");
+      throw std::invalid_argument(std::string(op) + ": shapes " + shape_str(a) + " and " + shape_str(b) +
+                                  " do not broadcast (dimension " + std::to_string(i) + ": " +
+                                  std::to_string(da) + " vs " + std::to_string(db) + ")");
     out[i] = da == 1 ? db : da;
   }
   return out;

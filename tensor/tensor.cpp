@@ -99,8 +99,7 @@ const Shape& Tensor::shape() const { return need(impl_).shape; }
 int64_t Tensor::size(int64_t d) const {
   const int64_t n = dim();
   const int64_t i = d < 0 ? d + n : d;
-  if (i < 0 || i >= n)
-    throw std::out_of_range("Tensor::size(" + std::to_string(d) + ") on " + desc());
+  if (i < 0 || i >= n) throw std::out_of_range("Tensor::size(" + std::to_string(d) + ") on " + desc());
   return shape()[static_cast<size_t>(i)];
 }
 
@@ -110,8 +109,7 @@ Device Tensor::device() const { return need(impl_).storage->device(); }
 
 std::string Tensor::desc() const {
   if (!impl_) return "Tensor(undefined)";
-  return std::string("Tensor") + shape_str(shape()) + " " + dtype_name(dtype()) + " " +
-         device_name(device());
+  return std::string("Tensor") + shape_str(shape()) + " " + dtype_name(dtype()) + " " + device_name(device());
 }
 
 void* Tensor::raw_data() {
@@ -128,16 +126,16 @@ const void* Tensor::raw_data() const {
 template <class T>
 T* Tensor::data() {
   if (dtype() != dtype_of<T>::value)
-    throw std::invalid_argument(std::string("Tensor::data<") + dtype_name(dtype_of<T>::value) +
-                                "> on " + desc());
+    throw std::invalid_argument(std::string("Tensor::data<") + dtype_name(dtype_of<T>::value) + "> on " +
+                                desc());
   return static_cast<T*>(raw_data());
 }
 
 template <class T>
 const T* Tensor::data() const {
   if (dtype() != dtype_of<T>::value)
-    throw std::invalid_argument(std::string("Tensor::data<") + dtype_name(dtype_of<T>::value) +
-                                "> on " + desc());
+    throw std::invalid_argument(std::string("Tensor::data<") + dtype_name(dtype_of<T>::value) + "> on " +
+                                desc());
   return static_cast<const T*>(raw_data());
 }
 
@@ -146,9 +144,7 @@ template double* Tensor::data<double>();
 template const float* Tensor::data<float>() const;
 template const double* Tensor::data<double>() const;
 
-void Tensor::copy_to_host(void* dst) const {
-  device_copy(dst, Device::cpu, raw_data(), device(), nbytes());
-}
+void Tensor::copy_to_host(void* dst) const { device_copy(dst, Device::cpu, raw_data(), device(), nbytes()); }
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
@@ -277,13 +273,15 @@ void Tensor::set_grad(const Tensor& g) {
   impl_->grad = g;
 }
 
-void Tensor::zero_grad() { need(impl_).grad; impl_->grad = Tensor(); }
+void Tensor::zero_grad() {
+  need(impl_).grad;
+  impl_->grad = Tensor();
+}
 
 bool Tensor::is_leaf() const { return need(impl_).grad_fn == nullptr; }
 
 void check_defined(const Tensor& t, const char* op, const char* what) {
-  if (!t.defined())
-    throw std::invalid_argument(std::string(op) + ": " + what + " is an undefined tensor");
+  if (!t.defined()) throw std::invalid_argument(std::string(op) + ": " + what + " is an undefined tensor");
 }
 
 void check_same_dtype_device(const Tensor& a, const Tensor& b, const char* op) {

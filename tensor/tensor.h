@@ -36,17 +36,14 @@ class Tensor {
   static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu);
   static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu);
   static Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu);
-  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32,
-                     Device device = Device::cpu);
+  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32, Device device = Device::cpu);
   // Copies `shape_numel(shape)` values from host memory (converting to dtype).
   static Tensor from_host(const float* data, const Shape& shape, DType dtype = DType::f32,
                           Device device = Device::cpu);
   static Tensor from_host(const double* data, const Shape& shape, DType dtype = DType::f64,
                           Device device = Device::cpu);
-  static Tensor from_vector(const std::vector<float>& v, const Shape& shape,
-                            Device device = Device::cpu);
-  static Tensor from_vector(const std::vector<double>& v, const Shape& shape,
-                            Device device = Device::cpu);
+  static Tensor from_vector(const std::vector<float>& v, const Shape& shape, Device device = Device::cpu);
+  static Tensor from_vector(const std::vector<double>& v, const Shape& shape, Device device = Device::cpu);
   // [start, start+step, ...) below end, as a 1-d tensor.
   static Tensor arange(double start, double end, double step = 1.0, DType dtype = DType::f32,
                        Device device = Device::cpu);
@@ -68,12 +65,15 @@ class Tensor {
   // ---- data access ----
   // Typed pointer to the first element; throws unless T matches dtype().
   // A device pointer when device() is cuda (for kernels, not for the host).
-  template <class T> T* data();
-  template <class T> const T* data() const;
+  template <class T>
+  T* data();
+  template <class T>
+  const T* data() const;
   void* raw_data();
   const void* raw_data() const;
   // Copies to a host vector, converting to T.
-  template <class T> std::vector<T> to_vector() const;
+  template <class T>
+  std::vector<T> to_vector() const;
   // Copies into host memory of the tensor's own dtype (nbytes() bytes).
   void copy_to_host(void* dst) const;
   // The single value of a one-element tensor, as double.

@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <stdexcept>
 #include <initializer_list>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -37,7 +37,8 @@ class TempDir {
   // Names of the entries in the directory, sorted.
   std::vector<std::string> list() const {
     std::vector<std::string> out;
-    for (const auto& e : std::filesystem::directory_iterator(path_)) out.push_back(e.path().filename().string());
+    for (const auto& e : std::filesystem::directory_iterator(path_))
+      out.push_back(e.path().filename().string());
     std::sort(out.begin(), out.end());
     return out;
   }
@@ -60,12 +61,14 @@ std::string error_message(F&& f) {
 
 // Checks that msg contains every one of parts (the message is printed on failure).
 inline void check_contains(const std::string& msg, std::initializer_list<std::string> parts) {
-  for (const std::string& p : parts) CHECK_MESSAGE(msg.find(p) != std::string::npos, "'" << p << "' not in: " << msg);
+  for (const std::string& p : parts)
+    CHECK_MESSAGE(msg.find(p) != std::string::npos, "'" << p << "' not in: " << msg);
 }
 
 // Big-endian 32-bit field, as IDX headers store them.
 inline std::string be32(uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+          static_cast<char>(v)};
 }
 
 // raw, gzip-compressed (the wrapper IDX .gz files have).

@@ -31,8 +31,8 @@
 #include <string_view>
 #include <vector>
 
-#include "io/data.h"
 #include "dist/distributed.h"
+#include "io/data.h"
 #include "tensor/cuda_backend.h"
 
 namespace ddpm::test {
@@ -48,7 +48,8 @@ inline bool pretend_missing(std::string_view name) {
 
 // True when `name` is a precondition this file knows.
 inline bool known_precondition(std::string_view name) {
-  for (const char* k : {"nonroot", "fashion-mnist", "python", "python-safetensors", "mpi", "caching-allocator"})
+  for (const char* k :
+       {"nonroot", "fashion-mnist", "python", "python-safetensors", "mpi", "caching-allocator"})
     if (name == k) return true;
   return false;
 }
@@ -69,7 +70,8 @@ inline std::string missing_precondition(std::string_view name) {
   }
   if (name == "fashion-mnist") {
     if (pretend || !fs::is_directory(kFashionMnistDir))
-      return std::string(kFashionMnistDir) + " is absent; install dataset-fashion-mnist (scripts/install-deps.sh)" +
+      return std::string(kFashionMnistDir) +
+             " is absent; install dataset-fashion-mnist (scripts/install-deps.sh)" +
              (pretend ? why_pretend : "");
     return "";
   }
@@ -82,16 +84,18 @@ inline std::string missing_precondition(std::string_view name) {
   if (name == "python-safetensors") {
     if (!pretend && ::access(python.c_str(), X_OK) != 0)
       return python + " not found; install python3 (scripts/install-deps.sh), then the safetensors package";
-    // The same search path as tests/reference/check_safetensors.py.
+      // The same search path as tests/reference/check_safetensors.py.
 #ifdef DDPM_TEST_DATA_DIR
-    const std::string deps = (fs::path(DDPM_TEST_DATA_DIR).parent_path().parent_path() / ".deps" / "python").string();
+    const std::string deps =
+        (fs::path(DDPM_TEST_DATA_DIR).parent_path().parent_path() / ".deps" / "python").string();
 #else
     const std::string deps = ".deps/python";
 #endif
-    const std::string probe =
-        python + " -c \"import sys; sys.path.append('" + deps + "'); import numpy, safetensors.numpy\" >/dev/null 2>&1";
+    const std::string probe = python + " -c \"import sys; sys.path.append('" + deps +
+                              "'); import numpy, safetensors.numpy\" >/dev/null 2>&1";
     if (pretend || std::system(probe.c_str()) != 0)
-      return "Python's safetensors package (with numpy) does not import; install it with `pip install --target " +
+      return "Python's safetensors package (with numpy) does not import; install it with `pip install "
+             "--target " +
              deps + " safetensors numpy`" + (pretend ? why_pretend : "");
     return "";
   }
@@ -100,7 +104,8 @@ inline std::string missing_precondition(std::string_view name) {
     if (pretend || ::access(DDPM_MPIEXEC, X_OK) != 0)
       return std::string(DDPM_MPIEXEC) + " not found; install Open MPI (scripts/install-deps.sh --mpi)" +
              (pretend ? why_pretend : "");
-    if (dist::launched_by_mpi()) return "this process was started by mpirun; the mpi tests start mpirun themselves";
+    if (dist::launched_by_mpi())
+      return "this process was started by mpirun; the mpi tests start mpirun themselves";
     return "";
 #else
     return "this build has no MPI; install Open MPI (scripts/install-deps.sh --mpi) and configure again";
@@ -108,7 +113,8 @@ inline std::string missing_precondition(std::string_view name) {
   }
   if (name == "caching-allocator") {
     if (pretend || cuda::direct_alloc_mode())
-      return "DDPM_CUDA_DIRECT_ALLOC is set, which bypasses the caching allocator; unset it to check the allocator" +
+      return "DDPM_CUDA_DIRECT_ALLOC is set, which bypasses the caching allocator; unset it to check the "
+             "allocator" +
              (pretend ? why_pretend : std::string());
     return "";
   }
@@ -155,8 +161,9 @@ inline int check_required(int argc, char** argv, const char* prog, std::vector<c
 // First statement of a conditional case: fails it, with the reason, when the
 // precondition does not hold (CTest has skipped the group then; a run that
 // reaches this anyway must not pass).
-#define DDPM_REQUIRE_PRECONDITION(name)                                                                  \
-  do {                                                                                                   \
-    const std::string ddpm_missing_ = ::ddpm::test::missing_precondition(name);                          \
-    REQUIRE_MESSAGE(ddpm_missing_.empty(), "precondition '" << (name) << "' does not hold: " << ddpm_missing_); \
+#define DDPM_REQUIRE_PRECONDITION(name)                                                  \
+  do {                                                                                   \
+    const std::string ddpm_missing_ = ::ddpm::test::missing_precondition(name);          \
+    REQUIRE_MESSAGE(ddpm_missing_.empty(),                                               \
+                    "precondition '" << (name) << "' does not hold: " << ddpm_missing_); \
   } while (0)

@@ -92,7 +92,8 @@ TEST_CASE("io: a write that fails half way leaves the old file intact and remove
 
 // Root ignores directory permissions (the RLIMIT_FSIZE case above covers a
 // failing write there): CTest entry `nonroot`, skipped as root.
-TEST_CASE("nonroot: io: write_file_atomic into a read-only directory fails" * test::unless_missing("nonroot")) {
+TEST_CASE("nonroot: io: write_file_atomic into a read-only directory fails" *
+          test::unless_missing("nonroot")) {
   DDPM_REQUIRE_PRECONDITION("nonroot");
   TempDir dir;
   const std::string path = dir.file("f.bin");

@@ -28,8 +28,8 @@ TEST_CASE("autograd: gradients of a small expression are exact") {
 
 TEST_CASE("autograd: a tensor used twice gets both contributions (diamond)") {
   Tensor x = vec({2}).set_requires_grad();
-  Tensor a = x * x;     // 2x
-  Tensor b = a * x;     // x^3 -> 3x^2 overall with a
+  Tensor a = x * x;       // 2x
+  Tensor b = a * x;       // x^3 -> 3x^2 overall with a
   Tensor f = sum(a + b);  // x^2 + x^3 -> 2x + 3x^2 = 4 + 12
   autograd::backward(f);
   CHECK(x.grad().item() == 16.0);

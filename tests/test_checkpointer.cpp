@@ -33,7 +33,8 @@ TrainConfig tiny_config() {
 
 Tensor tiny_images() { return rand_uniform({8, 1, 8, 8}, -1.0, 1.0, 11, 3); }
 
-Checkpointer::Options tiny_options(const fs::path& dir, int64_t steps, int64_t checkpoint_every, int64_t sample_every) {
+Checkpointer::Options tiny_options(const fs::path& dir, int64_t steps, int64_t checkpoint_every,
+                                   int64_t sample_every) {
   fs::create_directories(dir / "samples");
   Checkpointer::Options o;
   o.dir = dir.string();
@@ -70,7 +71,8 @@ TEST_CASE("diffusion: checkpoint cadence: defaults, explicit intervals and the l
   CHECK(d.samples_due(160));
   CHECK_FALSE(d.samples_due(80));
 
-  const CheckpointCadence small = CheckpointCadence::for_run(7);  // steps/10 and steps/5 round to 0: every step
+  const CheckpointCadence small =
+      CheckpointCadence::for_run(7);  // steps/10 and steps/5 round to 0: every step
   CHECK(small.checkpoint_every == 1);
   CHECK(small.sample_every == 1);
 
@@ -96,7 +98,8 @@ TEST_CASE("diffusion: checkpointer writes the files it says, step by step, and l
   Checkpointer ck(tr, tiny_options(dir, 5, 2, 3), true, false);
   CHECK(ck.last_checkpoint() == -1);
   CHECK(ck.files_after_step(1).empty());
-  CHECK(ck.files_after_step(2) == std::vector<std::string>{"loss.csv", "model.safetensors", "state.safetensors"});
+  CHECK(ck.files_after_step(2) ==
+        std::vector<std::string>{"loss.csv", "model.safetensors", "state.safetensors"});
   CHECK(ck.files_after_step(3) == std::vector<std::string>{"samples/step_000003.png", "loss.png"});
   CHECK(ck.files_after_step(5).size() == 5);
   CHECK(ck.state_path() == (dir / "state.safetensors").string());
@@ -158,13 +161,15 @@ TEST_CASE("diffusion: checkpointer names the checkpoint it keeps when a write fa
   train_step(tr, ck);
   fs::remove(ck.model_path());
   fs::create_directories(ck.model_path());
-  CHECK(test::error_message<std::runtime_error>([&] { ck.checkpoint(2); }).ends_with(
-      "; the previous checkpoint (step 1) in " + dir.string() + " is kept"));
+  CHECK(test::error_message<std::runtime_error>([&] {
+          ck.checkpoint(2);
+        }).ends_with("; the previous checkpoint (step 1) in " + dir.string() + " is kept"));
   CHECK(ck.last_checkpoint() == 1);
   CHECK(read_file(ck.state_path()) == state_before);
 }
 
-TEST_CASE("diffusion: a resumed checkpointer keeps loss rows before its step and writes no second checkpoint") {
+TEST_CASE(
+    "diffusion: a resumed checkpointer keeps loss rows before its step and writes no second checkpoint") {
   test::TempDir tmp;
   const fs::path dir = tmp.path();
   Trainer tr(tiny_config(), tiny_images());

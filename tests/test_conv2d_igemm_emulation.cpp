@@ -72,7 +72,8 @@ void compute(std::vector<ig::Tf32Core>& core, const Smem<ig::Tf32Core>& sm) {
           for (int q = 0; q < 4; ++q) {
             const int row = g + 8 * (q / 2), col = 2 * t + q % 2;
             double dot = 0;
-            for (int k = 0; k < 8; ++k) dot += static_cast<double>(A[row][k]) * static_cast<double>(B[k][col]);
+            for (int k = 0; k < 8; ++k)
+              dot += static_cast<double>(A[row][k]) * static_cast<double>(B[k][col]);
             float& d = core[static_cast<size_t>(warp * 32 + lane)].acc[mi][ni][q];
             d = static_cast<float>(static_cast<double>(d) + dot);
           }
@@ -135,7 +136,8 @@ std::vector<float> emu_fwd(const std::vector<float>& x, const std::vector<float>
 }
 
 template <class Core>
-std::vector<float> emu_bwd_data(const std::vector<float>& gy, const std::vector<float>& w, const ig::Geom& g) {
+std::vector<float> emu_bwd_data(const std::vector<float>& gy, const std::vector<float>& w,
+                                const ig::Geom& g) {
   std::vector<float> gx(static_cast<size_t>(g.N) * g.Cin * g.HW, kNaN);
   for (int by = 0; by < ig::ceil_div(g.Cin, ig::kBM); ++by)
     for (int bx = 0; bx < ig::ceil_div(g.pix_in, ig::kBN); ++bx) {
@@ -158,8 +160,8 @@ std::vector<float> emu_bwd_data(const std::vector<float>& gy, const std::vector<
 // With the split plan for `sms` SMs: per-split partials, then the reduce
 // kernel's ordered sum. Returns gw and the number of splits used.
 template <class Core>
-std::vector<float> emu_bwd_weight(const std::vector<float>& x, const std::vector<float>& gy, const ig::Geom& g,
-                                  int sms, int* splits_used) {
+std::vector<float> emu_bwd_weight(const std::vector<float>& x, const std::vector<float>& gy,
+                                  const ig::Geom& g, int sms, int* splits_used) {
   const int tiles = ig::ceil_div(g.pix_out, ig::kBK);
   const ig::SplitPlan plan =
       ig::split_plan(tiles, ig::ceil_div(g.Cout, ig::kBM) * ig::ceil_div(g.CKK, ig::kBN), sms);
@@ -262,15 +264,15 @@ void check_passes(const Spec& s, bool tf32, int sms) {
 }
 
 const Spec kSpecs[] = {
-    {2, 3, 5, 7, 9, 3, 1, 1},     // odd, 3x3 same padding: one partial tile each way
-    {2, 3, 5, 7, 9, 1, 1, 0},     // 1x1
-    {2, 3, 5, 7, 9, 3, 2, 1},     // stride 2 (bwd-data's divisibility path)
-    {2, 3, 5, 8, 9, 3, 2, 0},     // stride 2, no padding, even height
-    {2, 3, 4, 7, 9, 5, 1, 2},     // 5x5
-    {1, 2, 3, 6, 6, 2, 2, 0},     // even kernel, stride = kernel
-    {3, 67, 70, 11, 13, 3, 1, 1}, // two row tiles, 429 pixels (4 column tiles), Cin*K*K = 603
-    {1, 64, 64, 32, 32, 3, 1, 1}, // the UNet's 64 -> 64 at 32 x 32: 8 column tiles, split bwd-weight
-    {2, 1, 64, 16, 16, 3, 1, 1},  // Cin = 1: Cin*K*K = 9, one full and one nearly empty k-tile
+    {2, 3, 5, 7, 9, 3, 1, 1},      // odd, 3x3 same padding: one partial tile each way
+    {2, 3, 5, 7, 9, 1, 1, 0},      // 1x1
+    {2, 3, 5, 7, 9, 3, 2, 1},      // stride 2 (bwd-data's divisibility path)
+    {2, 3, 5, 8, 9, 3, 2, 0},      // stride 2, no padding, even height
+    {2, 3, 4, 7, 9, 5, 1, 2},      // 5x5
+    {1, 2, 3, 6, 6, 2, 2, 0},      // even kernel, stride = kernel
+    {3, 67, 70, 11, 13, 3, 1, 1},  // two row tiles, 429 pixels (4 column tiles), Cin*K*K = 603
+    {1, 64, 64, 32, 32, 3, 1, 1},  // the UNet's 64 -> 64 at 32 x 32: 8 column tiles, split bwd-weight
+    {2, 1, 64, 16, 16, 3, 1, 1},   // Cin = 1: Cin*K*K = 9, one full and one nearly empty k-tile
 };
 
 std::string spec_str(const Spec& s) {
@@ -289,7 +291,9 @@ TEST_CASE("parity: CUDA conv2d implicit-GEMM tiles (FP32 SIMT core), emulated on
   }
 }
 
-TEST_CASE("parity: CUDA conv2d implicit-GEMM tiles (TF32 mma core), emulated on the CPU, match conv2d on TF32 inputs") {
+TEST_CASE(
+    "parity: CUDA conv2d implicit-GEMM tiles (TF32 mma core), emulated on the CPU, match conv2d on TF32 "
+    "inputs") {
   for (const Spec& s : kSpecs) {
     INFO(spec_str(s));
     check_passes<ig::Tf32Core>(s, true, 132);
@@ -331,9 +335,9 @@ TEST_CASE("parity: TF32 rounding matches cvt.rna (nearest, ties away from zero, 
   CHECK(ig::round_tf32(1.0f) == 1.0f);
   CHECK(ig::round_tf32(-2.5f) == -2.5f);
   const float one_ulp_tf32 = std::ldexp(1.0f, -10);
-  CHECK(ig::round_tf32(1.0f + std::ldexp(1.0f, -11)) == 1.0f + one_ulp_tf32);      // a tie: away from zero
+  CHECK(ig::round_tf32(1.0f + std::ldexp(1.0f, -11)) == 1.0f + one_ulp_tf32);  // a tie: away from zero
   CHECK(ig::round_tf32(-(1.0f + std::ldexp(1.0f, -11))) == -(1.0f + one_ulp_tf32));
-  CHECK(ig::round_tf32(1.0f + std::ldexp(1.0f, -12)) == 1.0f);                     // below half: down
+  CHECK(ig::round_tf32(1.0f + std::ldexp(1.0f, -12)) == 1.0f);  // below half: down
   CHECK((bits(ig::round_tf32(0.1f)) & 0x1fffu) == 0u);
   CHECK(std::isinf(ig::round_tf32(std::numeric_limits<float>::infinity())));
   CHECK(std::isnan(ig::round_tf32(kNaN)));

@@ -9,24 +9,25 @@
 #include <fstream>
 #include <set>
 
+#include "io/atomic_file.h"
 #include "io/data.h"
 #include "io/images.h"
-#include "io/atomic_file.h"
 #include "tensor/philox.h"
 #include "tests/io_util.h"
 #include "tests/preconditions.h"
 
 using namespace ddpm;
+using ddpm::test::be32;
 using ddpm::test::check_contains;
 using ddpm::test::error_message;
-using ddpm::test::TempDir;
-using ddpm::test::be32;
 using ddpm::test::gzip;
+using ddpm::test::TempDir;
 
 namespace {
 
 // IDX bytes: magic, big-endian dims, then the payload.
-std::string idx_bytes(uint32_t magic, const std::vector<uint32_t>& dims, const std::vector<uint8_t>& payload) {
+std::string idx_bytes(uint32_t magic, const std::vector<uint32_t>& dims,
+                      const std::vector<uint8_t>& payload) {
   std::string s = be32(magic);
   for (uint32_t d : dims) s += be32(d);
   s.append(reinterpret_cast<const char*>(payload.data()), payload.size());
@@ -90,8 +91,9 @@ TEST_CASE("data: a gzip IDX pair loads scaled to [-1, 1], centred and padded wit
       for (int64_t x = 0; x < 8; ++x) {
         const float got = v[static_cast<size_t>((n * 8 + y) * 8 + x)];
         const bool inside = y >= 2 && y < 6 && x >= 1 && x < 6;
-        const float want = inside ? static_cast<float>(px[static_cast<size_t>((n * 4 + y - 2) * 5 + x - 1)]) / 127.5f - 1.0f
-                                  : -1.0f;
+        const float want =
+            inside ? static_cast<float>(px[static_cast<size_t>((n * 4 + y - 2) * 5 + x - 1)]) / 127.5f - 1.0f
+                   : -1.0f;
         CHECK(got == want);
       }
   CHECK(v[2 * 8 + 1] == -1.0f);  // byte 0
@@ -109,8 +111,9 @@ TEST_CASE("data: a gzip IDX pair loads scaled to [-1, 1], centred and padded wit
   CHECK(resolve_dataset(raw.path().string(), "test", 0).images.shape() == Shape{3, 1, 4, 5});
   check_contains(error_message<std::runtime_error>([&] { load_idx_dataset(raw.path().string(), "train"); }),
                  {raw.path().string(), "missing train-images-idx3-ubyte", "split 'train'"});
-  check_contains(error_message<std::invalid_argument>([&] { load_idx_dataset(raw.path().string(), "valid"); }),
-                 {"split 'valid'", "expected 'train' or 'test'"});
+  check_contains(
+      error_message<std::invalid_argument>([&] { load_idx_dataset(raw.path().string(), "valid"); }),
+      {"split 'valid'", "expected 'train' or 'test'"});
 }
 
 TEST_CASE("data: IDX errors name the file and the problem") {
@@ -152,7 +155,8 @@ TEST_CASE("data: IDX errors name the file and the problem") {
                    {ipath, "header ends after 12 bytes, expected 16 for 3 dimensions"});
     check_contains(idx_error(dir, gzip(idx_bytes(0x803, {0xFFFFFFFF, 0xFFFFFFFF, 4}, {})), gzip(lab)),
                    {ipath, "exceed the limit"});
-    check_contains(idx_error(dir, gzip(idx_bytes(0x803, {3, 0, 5}, {})), gzip(lab)), {ipath, "dimension 1 is 0"});
+    check_contains(idx_error(dir, gzip(idx_bytes(0x803, {3, 0, 5}, {})), gzip(lab)),
+                   {ipath, "dimension 1 is 0"});
   }
   SUBCASE("label out of range") {
     check_contains(idx_error(dir, gzip(img), gzip(idx_bytes(0x801, {3}, {7, 10, 9}))),
@@ -217,9 +221,9 @@ TEST_CASE("data: a PNG folder loads gray and RGB images in name order") {
   CHECK(ds.images.shape() == Shape{3, 1, 4, 5});
   CHECK(ds.labels.empty());
   const std::vector<float> v = ds.images.to_vector<float>();
-  CHECK(v[0] == -1.0f);                         // a.PNG pixel 0 = byte 0
-  CHECK(v[20] == 10.0f / 127.5f - 1.0f);        // b.png pixel 0
-  CHECK(v[40 + 3] == 109.0f / 127.5f - 1.0f);   // c.png pixel 3 = 100 + 9
+  CHECK(v[0] == -1.0f);                        // a.PNG pixel 0 = byte 0
+  CHECK(v[20] == 10.0f / 127.5f - 1.0f);       // b.png pixel 0
+  CHECK(v[40 + 3] == 109.0f / 127.5f - 1.0f);  // c.png pixel 3 = 100 + 9
   const ImageDataset padded = load_png_folder(dir.path().string(), 8);
   CHECK(padded.images.shape() == Shape{3, 1, 8, 8});
   CHECK(padded.images.to_vector<float>()[0] == -1.0f);
@@ -381,7 +385,8 @@ TEST_CASE("data: IDX reader either loads or throws runtime_error on random gzip 
     std::string bad = good;
     const int64_t edits = 1 + philox::uniform_int(11, trial, 0, 3);
     for (int64_t e = 0; e < edits; ++e) {
-      const auto pos = static_cast<size_t>(philox::uniform_int(11, trial, 10 + static_cast<uint64_t>(e), static_cast<int64_t>(bad.size())));
+      const auto pos = static_cast<size_t>(
+          philox::uniform_int(11, trial, 10 + static_cast<uint64_t>(e), static_cast<int64_t>(bad.size())));
       bad[pos] = static_cast<char>(philox::uniform_int(11, trial, 20 + static_cast<uint64_t>(e), 256));
     }
     std::ofstream(dir.file("i.gz"), std::ios::binary | std::ios::trunc) << bad;  // no fsync: 1500 files

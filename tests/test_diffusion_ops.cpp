@@ -29,14 +29,16 @@ TEST_CASE("diffusion: q_sample computes a*x0 + b*eps with eps from the Philox st
   for (size_t i = 0; i < xs.size(); ++i) {
     const size_t n = i / 32;
     CHECK(e[i] == philox::normal(42, 7, 1000 + i));
-    CHECK(xt[i] == doctest::Approx(a.to_vector<double>()[n] * xs[i] + b.to_vector<double>()[n] * e[i]).epsilon(1e-15));
+    CHECK(xt[i] ==
+          doctest::Approx(a.to_vector<double>()[n] * xs[i] + b.to_vector<double>()[n] * e[i]).epsilon(1e-15));
   }
   CHECK(r.target.impl() == r.noise.impl());
   auto v = kernels::q_sample(x0, a, b, 42, 7, 1000, true);
   const auto vt = v.target.to_vector<double>();
   for (size_t i = 0; i < xs.size(); ++i) {
     const size_t n = i / 32;
-    CHECK(vt[i] == doctest::Approx(a.to_vector<double>()[n] * e[i] - b.to_vector<double>()[n] * xs[i]).epsilon(1e-14));
+    CHECK(vt[i] ==
+          doctest::Approx(a.to_vector<double>()[n] * e[i] - b.to_vector<double>()[n] * xs[i]).epsilon(1e-14));
   }
 }
 
@@ -71,9 +73,10 @@ TEST_CASE("diffusion: one DDPM step equals the seed's formula on fixed numbers")
   const double alpha = s.alphas[t], ab = s.alphas_cumprod[t], beta = s.betas[t];
   for (size_t i = 0; i < 5; ++i) {
     const double z = philox::normal(11, 2, 50 + i);
-    const double seed_update = (1 / std::sqrt(alpha)) *
-                                   (x.to_vector<double>()[i] - (beta / std::sqrt(1 - ab)) * eps.to_vector<double>()[i]) +
-                               std::sqrt(beta) * z;
+    const double seed_update =
+        (1 / std::sqrt(alpha)) *
+            (x.to_vector<double>()[i] - (beta / std::sqrt(1 - ab)) * eps.to_vector<double>()[i]) +
+        std::sqrt(beta) * z;
     CHECK(out[i] == doctest::Approx(seed_update).epsilon(1e-12));
   }
   // Clipping bounds the x0 estimate: x_t = 0 and eps = 100 give x0 = -100 b/a,
@@ -102,7 +105,8 @@ TEST_CASE("diffusion: DDIM with eta=0 is deterministic and recovers x0 at the la
   const double ab = s.alphabar(t);
   Tensor x0 = rand_uniform({16}, -1, 1, 4, 0, DType::f64), e = randn({16}, 4, 1, DType::f64);
   std::vector<double> xt(16);
-  for (size_t i = 0; i < 16; ++i) xt[i] = std::sqrt(ab) * x0.to_vector<double>()[i] + std::sqrt(1 - ab) * e.to_vector<double>()[i];
+  for (size_t i = 0; i < 16; ++i)
+    xt[i] = std::sqrt(ab) * x0.to_vector<double>()[i] + std::sqrt(1 - ab) * e.to_vector<double>()[i];
   p.sqrt_ab_prev = 1;
   p.c_eps = 0;
   const auto rec = kernels::ddim_step(vec(xt), e, p).to_vector<double>();

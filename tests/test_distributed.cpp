@@ -28,9 +28,9 @@
 #include <sstream>
 
 #include "diffusion/trainer.h"
-#include "io_util.h"
 #include "dist/distributed.h"
 #include "io/safetensors.h"
+#include "io_util.h"
 #include "tensor/rng.h"
 #include "thread_comm.h"
 
@@ -291,8 +291,9 @@ TEST_CASE("diffusion: the single-process communicator is rank 0 of 1 and changes
 // mpirun with --no-skip, where a rank that does not see mpirun fails instead
 // of passing with nothing run.
 static void require_mpirun() {
-  REQUIRE_MESSAGE(dist::launched_by_mpi(), "not started by mpirun: the `distributed` CTest entry runs these cases "
-                                         "under mpirun -np 2");
+  REQUIRE_MESSAGE(dist::launched_by_mpi(),
+                  "not started by mpirun: the `distributed` CTest entry runs these cases "
+                  "under mpirun -np 2");
 }
 
 TEST_CASE("distributed: collectives over MPI" * doctest::skip(!dist::launched_by_mpi())) {

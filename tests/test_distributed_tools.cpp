@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "io_util.h"
 #include "dist/distributed.h"
 #include "io/safetensors.h"
+#include "io_util.h"
 #include "tests/preconditions.h"
 
 using namespace ddpm;
@@ -139,7 +139,8 @@ size_t count(const std::string& text, const std::string& what) {
 }  // namespace
 
 TEST_CASE(
-    "mpi: tools: mpirun -np 2 ddpm-train equals one process of twice the batch, writes from rank 0, resumes on 1" *
+    "mpi: tools: mpirun -np 2 ddpm-train equals one process of twice the batch, writes from rank 0, resumes "
+    "on 1" *
     test::unless_missing("mpi")) {
   DDPM_REQUIRE_PRECONDITION("mpi");
   test::TempDir dir;

@@ -80,8 +80,9 @@ void check_case(const nlohmann::json& c, const std::vector<std::string>& names, 
 struct DirectConv {
   std::vector<double> y, gx, gw, gb;
 };
-DirectConv direct_conv(const kernels::Conv2dDims& d, const std::vector<double>& x, const std::vector<double>& w,
-                       const std::vector<double>& b, const std::vector<double>& gy) {
+DirectConv direct_conv(const kernels::Conv2dDims& d, const std::vector<double>& x,
+                       const std::vector<double>& w, const std::vector<double>& b,
+                       const std::vector<double>& gy) {
   DirectConv r;
   r.y.assign(static_cast<size_t>(d.N * d.Cout * d.Hout * d.Wout), 0.0);
   r.gx.assign(x.size(), 0.0);
@@ -189,8 +190,9 @@ TEST_CASE("forward: conv2d at larger shapes matches a direct convolution (thread
   // unevenly across threads. Output rows narrower than 16 are packed by
   // index gathers, wider ones by runs.
   const std::vector<Shape4> shapes = {
-      {6, 16, 16, 10, 10, 3, 1, 1, true},  {8, 48, 24, 4, 4, 3, 1, 1, false}, {3, 16, 16, 16, 16, 3, 1, 1, true},
-      {5, 128, 32, 8, 8, 1, 1, 0, true},   {5, 24, 20, 13, 11, 3, 2, 1, true}, {7, 40, 16, 6, 5, 3, 1, 1, true},
+      {6, 16, 16, 10, 10, 3, 1, 1, true}, {8, 48, 24, 4, 4, 3, 1, 1, false},
+      {3, 16, 16, 16, 16, 3, 1, 1, true}, {5, 128, 32, 8, 8, 1, 1, 0, true},
+      {5, 24, 20, 13, 11, 3, 2, 1, true}, {7, 40, 16, 6, 5, 3, 1, 1, true},
       {2, 8, 16, 35, 33, 3, 2, 1, true},  // wide rows with stride 2: strided runs, col2im by runs
   };
   uint64_t stream = 1;
@@ -200,9 +202,9 @@ TEST_CASE("forward: conv2d at larger shapes matches a direct convolution (thread
     Tensor b = s.bias ? randn({s.Cout}, 7, stream++, DType::f64) : Tensor();
     const kernels::Conv2dDims d = kernels::conv2d_dims(x, w, b, s.stride, s.pad);
     Tensor gy = randn({s.N, s.Cout, d.Hout, d.Wout}, 7, stream++, DType::f64);
-    const DirectConv ref = direct_conv(d, x.to_vector<double>(), w.to_vector<double>(),
-                                       s.bias ? b.to_vector<double>() : std::vector<double>{},
-                                       gy.to_vector<double>());
+    const DirectConv ref =
+        direct_conv(d, x.to_vector<double>(), w.to_vector<double>(),
+                    s.bias ? b.to_vector<double>() : std::vector<double>{}, gy.to_vector<double>());
     INFO("x " << x.desc() << " w " << w.desc() << " stride " << s.stride << " pad " << s.pad);
     const Tensor y = kernels::conv2d_fwd(x, w, b, s.stride, s.pad);
     CHECK(normalised_error(y, vec_tensor(ref.y, y.shape())) <= kTolF64);
@@ -229,7 +231,8 @@ TEST_CASE("forward: conv2d at larger shapes matches a direct convolution (thread
     CHECK(normalised_error(y32, y) <= kTolF32);
     CHECK(normalised_error(kernels::conv2d_bwd_data(gy32, w32, x.shape(), s.stride, s.pad), gx) <= kTolF32);
     Tensor gb32;
-    CHECK(normalised_error(kernels::conv2d_bwd_weight(x32, gy32, w.shape(), s.stride, s.pad, &gb32), gw) <= kTolF32);
+    CHECK(normalised_error(kernels::conv2d_bwd_weight(x32, gy32, w.shape(), s.stride, s.pad, &gb32), gw) <=
+          kTolF32);
     CHECK(normalised_error(gb32, gb) <= kTolF32);
   }
 }
@@ -238,32 +241,37 @@ TEST_CASE("forward: dense ops reject mismatched shapes, naming the op and the sh
   using doctest::Contains;
   const Tensor x = Tensor::zeros({2, 3, 5, 5}, DType::f64);
   const Tensor w = Tensor::zeros({4, 3, 3, 3}, DType::f64);
-  CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 2, 3, 3}, DType::f64), Tensor(), 1, 1),
-                       Contains("conv2d: input [2, 3, 5, 5] has 3 channels but weight [4, 2, 3, 3] expects 2"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      conv2d(x, Tensor::zeros({4, 2, 3, 3}, DType::f64), Tensor(), 1, 1),
+      Contains("conv2d: input [2, 3, 5, 5] has 3 channels but weight [4, 2, 3, 3] expects 2"),
+      std::invalid_argument);
   CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 3, 3, 2}, DType::f64), Tensor(), 1, 1),
                        Contains("[4, 3, 3, 2] is not a square"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(conv2d(Tensor::zeros({3, 5, 5}, DType::f64), w, Tensor(), 1, 1),
                        Contains("conv2d: input [3, 5, 5] is not 4-d"), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(conv2d(x, w, Tensor::zeros({3}, DType::f64), 1, 1),
-                       Contains("conv2d: bias Tensor[3]"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(conv2d(x, w, Tensor::zeros({3}, DType::f64), 1, 1), Contains("conv2d: bias Tensor[3]"),
+                       std::invalid_argument);
   CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 3, 7, 7}, DType::f64), Tensor(), 1, 0),
-                       Contains("kernel [4, 3, 7, 7] is larger than input [2, 3, 5, 5]"), std::invalid_argument);
+                       Contains("kernel [4, 3, 7, 7] is larger than input [2, 3, 5, 5]"),
+                       std::invalid_argument);
   CHECK_THROWS_WITH_AS(conv2d(x, w, Tensor(), 0, 1), Contains("stride 0"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(conv2d(x, w.to(DType::f32), Tensor(), 1, 1), Contains("differ in dtype"),
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(kernels::conv2d_bwd_data(Tensor::zeros({2, 4, 4, 5}, DType::f64), w, x.shape(), 1, 1),
-                       Contains("conv2d backward-data: grad_out is Tensor[2, 4, 4, 5] f64 cpu, expected shape "
-                                "[2, 4, 5, 5]"),
-                       std::invalid_argument);
-  CHECK_THROWS_WITH_AS(kernels::conv2d_bwd_weight(x, Tensor::zeros({2, 5, 5, 5}, DType::f64), w.shape(), 1, 1),
-                       Contains("conv2d backward-weight: grad_out is Tensor[2, 5, 5, 5]"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      kernels::conv2d_bwd_data(Tensor::zeros({2, 4, 4, 5}, DType::f64), w, x.shape(), 1, 1),
+      Contains("conv2d backward-data: grad_out is Tensor[2, 4, 4, 5] f64 cpu, expected shape "
+               "[2, 4, 5, 5]"),
+      std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      kernels::conv2d_bwd_weight(x, Tensor::zeros({2, 5, 5, 5}, DType::f64), w.shape(), 1, 1),
+      Contains("conv2d backward-weight: grad_out is Tensor[2, 5, 5, 5]"), std::invalid_argument);
 
-  CHECK_THROWS_WITH_AS(matmul(Tensor::zeros({3, 4}), Tensor::zeros({5, 2})),
-                       Contains("matmul: inner dimensions differ: Tensor[3, 4] f32 cpu x Tensor[5, 2] f32 cpu"),
-                       std::invalid_argument);
-  CHECK_THROWS_WITH_AS(matmul(Tensor::zeros({3}), Tensor::zeros({3, 2})), Contains("matmul: operands Tensor[3]"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      matmul(Tensor::zeros({3, 4}), Tensor::zeros({5, 2})),
+      Contains("matmul: inner dimensions differ: Tensor[3, 4] f32 cpu x Tensor[5, 2] f32 cpu"),
+      std::invalid_argument);
+  CHECK_THROWS_WITH_AS(matmul(Tensor::zeros({3}), Tensor::zeros({3, 2})),
+                       Contains("matmul: operands Tensor[3]"), std::invalid_argument);
 
   CHECK_THROWS_WITH_AS(linear(Tensor::zeros({2, 5}), Tensor::zeros({4, 6}), Tensor()),
                        Contains("linear: input Tensor[2, 5] f32 cpu has 5 features but weight Tensor[4, 6]"),

@@ -84,8 +84,8 @@ void check_against_reference(DType dtype, double tol) {
     }
   }
   // The file covers every layer op.
-  CHECK(ops == std::set<std::string>{"silu", "group_norm", "max_pool2d", "upsample_bilinear2d",
-                                     "concat", "mse_loss"});
+  CHECK(ops == std::set<std::string>{"silu", "group_norm", "max_pool2d", "upsample_bilinear2d", "concat",
+                                     "mse_loss"});
 }
 
 Tensor tensor_f64(std::vector<double> v, Shape s) { return Tensor::from_vector(v, s); }
@@ -111,9 +111,9 @@ TEST_CASE("forward: layer ops match PyTorch in float32") {
 TEST_CASE("forward: max_pool2d by hand, with ties and dropped edges") {
   // 3 x 5 -> 1 x 2: the last row and the last column are outside every window.
   Tensor x = tensor_f64({1, 4, 3, 2, 99,  //
-                 2, 0, 5, 5, 99,  //
-                 99, 99, 99, 99, 99},
-                {1, 1, 3, 5})
+                         2, 0, 5, 5, 99,  //
+                         99, 99, 99, 99, 99},
+                        {1, 1, 3, 5})
                  .set_requires_grad();
   Tensor y = max_pool2d(x, 2);
   CHECK(y.shape() == Shape{1, 1, 1, 2});
@@ -122,8 +122,8 @@ TEST_CASE("forward: max_pool2d by hand, with ties and dropped edges") {
   // The second window holds 3, 2, 5, 5: the tie goes to the first 5 in
   // row-major order.
   CHECK(x.grad().to_vector<double>() == std::vector<double>{0, 10, 0, 0, 0,  //
-                                                           0, 0, 20, 0, 0,  //
-                                                           0, 0, 0, 0, 0});
+                                                            0, 0, 20, 0, 0,  //
+                                                            0, 0, 0, 0, 0});
   // All equal: the gradient goes to the top-left element.
   Tensor z = Tensor::ones({1, 1, 2, 2}, DType::f64).set_requires_grad();
   autograd::backward(max_pool2d(z, 2), tensor_f64({7}, {1, 1, 1, 1}));
@@ -153,22 +153,21 @@ TEST_CASE("forward: upsample_bilinear2d by hand (align_corners)") {
 TEST_CASE("forward: layer ops reject bad shapes, naming them") {
   using doctest::Contains;
   const Tensor x = Tensor::zeros({2, 6, 3, 3});
-  CHECK_THROWS_WITH_AS(group_norm(x, 4, Tensor(), Tensor()), Contains("[2, 6, 3, 3]"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(group_norm(x, 4, Tensor(), Tensor()), Contains("[2, 6, 3, 3]"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(group_norm(x, 3, Tensor::ones({5}), Tensor::zeros({5})),
                        Contains("gamma is Tensor[5] f32 cpu, expected shape [6]"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(group_norm(x, 3, Tensor::ones({6}), Tensor()), Contains("both defined"),
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(group_norm(Tensor::zeros({6}), 3, Tensor(), Tensor()), Contains("Tensor[6]"),
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(max_pool2d(Tensor::zeros({6, 3, 3}), 2),
-                       Contains("max_pool2d: x is Tensor[6, 3, 3]"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(max_pool2d(Tensor::zeros({6, 3, 3}), 2), Contains("max_pool2d: x is Tensor[6, 3, 3]"),
+                       std::invalid_argument);
   CHECK_THROWS_WITH_AS(max_pool2d(Tensor::zeros({1, 1, 1, 4}), 2), Contains("[1, 1, 1, 4]"),
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(upsample_bilinear2d(Tensor::zeros({3, 4}), 2),
                        Contains("upsample_bilinear2d: x is Tensor[3, 4]"), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(concat({x, Tensor::zeros({2, 6, 3, 4})}, 1),
-                       Contains("[2, 6, 3, 3], [2, 6, 3, 4]"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(concat({x, Tensor::zeros({2, 6, 3, 4})}, 1), Contains("[2, 6, 3, 3], [2, 6, 3, 4]"),
+                       std::invalid_argument);
   CHECK_THROWS_WITH_AS(concat({x, Tensor::zeros({2, 6, 3})}, 1), Contains("[2, 6, 3]"),
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(concat({x}, 4), Contains("dim 4 out of range"), std::invalid_argument);

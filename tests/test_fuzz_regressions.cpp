@@ -55,7 +55,8 @@ TEST_CASE("io: safetensors shapes whose non-zero dimensions overflow int64 are r
   // Tensor's int64 element count overflowed on it (UBSan: signed overflow).
   for (const char* shape : {"[4611686018427387904, 2, 0]", "[0, 4611686018427387904, 4611686018427387904]"}) {
     CAPTURE(shape);
-    std::string header = std::string(R"({"w":{"dtype":"F32","shape":)") + shape + R"(,"data_offsets":[0,0]}})";
+    std::string header =
+        std::string(R"({"w":{"dtype":"F32","shape":)") + shape + R"(,"data_offsets":[0,0]}})";
     const uint64_t n = header.size();
     std::string file(8, '\0');
     std::memcpy(file.data(), &n, 8);

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <limits>
 
-#include "io/images.h"
 #include "io/atomic_file.h"
+#include "io/images.h"
 #include "tests/io_util.h"
 
 using namespace ddpm;
@@ -26,8 +26,8 @@ struct Decoded {
 Decoded decode(const std::string& path) {
   const std::string raw = read_file(path);
   Decoded d;
-  stbi_uc* p = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(raw.data()), static_cast<int>(raw.size()), &d.w,
-                                     &d.h, &d.comp, 0);
+  stbi_uc* p = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(raw.data()),
+                                     static_cast<int>(raw.size()), &d.w, &d.h, &d.comp, 0);
   REQUIRE_MESSAGE(p != nullptr, "stb_image cannot read " << path);
   d.px.assign(p, p + static_cast<size_t>(d.w) * static_cast<size_t>(d.h) * static_cast<size_t>(d.comp));
   stbi_image_free(p);
@@ -61,7 +61,8 @@ TEST_CASE("io: pixel_byte maps [-1, 1] to 0..255, clamping, NaN to 0") {
 TEST_CASE("io: a grid PNG has torchvision's layout and the right pixels") {
   TempDir dir;
   // Image i is a constant gray level (i - 2) / 2 -> bytes 0, 64, 128, 191, 255.
-  const Tensor x = images(5, 1, 3, 4, [](int64_t i, int64_t, int64_t, int64_t) { return static_cast<float>(i - 2) / 2.0f; });
+  const Tensor x = images(
+      5, 1, 3, 4, [](int64_t i, int64_t, int64_t, int64_t) { return static_cast<float>(i - 2) / 2.0f; });
   GridOptions opt;
   opt.nrow = 2;
   opt.padding = 1;
@@ -72,15 +73,15 @@ TEST_CASE("io: a grid PNG has torchvision's layout and the right pixels") {
   CHECK(d.w == 2 * (4 + 1) + 1);
   CHECK(d.h == 3 * (3 + 1) + 1);
   CHECK(d.comp == 1);
-  CHECK(d.at(0, 0) == 255);   // padding
-  CHECK(d.at(1, 1) == 0);     // image 0
-  CHECK(d.at(3, 4) == 0);     // image 0, bottom right
-  CHECK(d.at(1, 5) == 255);   // padding between columns
-  CHECK(d.at(1, 6) == 64);    // image 1
-  CHECK(d.at(5, 1) == 128);   // image 2 (second row)
-  CHECK(d.at(5, 6) == 191);   // image 3
-  CHECK(d.at(9, 1) == 255);   // image 4
-  CHECK(d.at(9, 6) == 255);   // empty cell: pad value
+  CHECK(d.at(0, 0) == 255);  // padding
+  CHECK(d.at(1, 1) == 0);    // image 0
+  CHECK(d.at(3, 4) == 0);    // image 0, bottom right
+  CHECK(d.at(1, 5) == 255);  // padding between columns
+  CHECK(d.at(1, 6) == 64);   // image 1
+  CHECK(d.at(5, 1) == 128);  // image 2 (second row)
+  CHECK(d.at(5, 6) == 191);  // image 3
+  CHECK(d.at(9, 1) == 255);  // image 4
+  CHECK(d.at(9, 6) == 255);  // empty cell: pad value
   CHECK(dir.list() == std::vector<std::string>{"grid.png"});
 
   // f64 input, black padding.
@@ -122,21 +123,28 @@ TEST_CASE("io: grids of RGB images, and cropping back to the original size") {
   opt.crop = CropBox{2, 0, 4, 6};
   check_contains(error_message<std::invalid_argument>([&] { make_grid(x, opt); }),
                  {"Tensor[3, 3, 5, 6]", "crop", "does not fit in 5x6"});
-  check_contains(error_message<std::invalid_argument>([&] { make_grid(Tensor::zeros({2, 2, 4, 4})); }),
+  check_contains(error_message<std::invalid_argument>([&] {
+                   make_grid(Tensor::zeros({2, 2, 4, 4}));
+                 }),
                  {"Tensor[2, 2, 4, 4]", "2 channels, expected 1 (gray) or 3 (RGB)"});
-  check_contains(error_message<std::invalid_argument>([&] { make_grid(Tensor::zeros({4, 4})); }),
+  check_contains(error_message<std::invalid_argument>([&] {
+                   make_grid(Tensor::zeros({4, 4}));
+                 }),
                  {"Tensor[4, 4]", "expected [N, C, H, W]"});
 }
 
 TEST_CASE("io: write_image and write_image_strip") {
   TempDir dir;
-  const Tensor one = images(1, 1, 2, 3, [](int64_t, int64_t, int64_t y, int64_t x) { return y == 1 && x == 2 ? 1.0f : -1.0f; });
+  const Tensor one = images(
+      1, 1, 2, 3, [](int64_t, int64_t, int64_t y, int64_t x) { return y == 1 && x == 2 ? 1.0f : -1.0f; });
   write_image(dir.file("one.png"), one.view({1, 2, 3}));
   const Decoded d = decode(dir.file("one.png"));
   CHECK((d.w == 3 && d.h == 2 && d.comp == 1));
   CHECK(d.at(1, 2) == 255);
   CHECK(d.at(0, 0) == 0);
-  check_contains(error_message<std::invalid_argument>([&] { write_image(dir.file("x.png"), Tensor::zeros({2, 1, 2, 2})); }),
+  check_contains(error_message<std::invalid_argument>([&] {
+                   write_image(dir.file("x.png"), Tensor::zeros({2, 1, 2, 2}));
+                 }),
                  {"Tensor[2, 1, 2, 2]", "expected [C, H, W] or [1, C, H, W]"});
 
   // 3 frames of 2 images: row i is image i, column k is frame k.
@@ -208,9 +216,9 @@ TEST_CASE("io: the loss plot is an RGB PNG with axes and both curves") {
   PlotOptions titled = opt;
   titled.title = "loss";
   const Raster with = render_loss_plot(steps, losses, titled);
-  CHECK(count_in_rows(with, 0, 20, 60, 60, 60) > 20);     // "LOSS"
-  CHECK(count_in_rows(with, 0, 20, 160, 185, 230) > 20);  // "EACH STEP"
-  CHECK(count_in_rows(with, 0, 20, 20, 50, 150) > 20);    // "MEAN OF LAST 20"
+  CHECK(count_in_rows(with, 0, 20, 60, 60, 60) > 20);                          // "LOSS"
+  CHECK(count_in_rows(with, 0, 20, 160, 185, 230) > 20);                       // "EACH STEP"
+  CHECK(count_in_rows(with, 0, 20, 20, 50, 150) > 20);                         // "MEAN OF LAST 20"
   CHECK(count_in_rows(with, with.height - 20, with.height, 60, 60, 60) > 20);  // "STEP"
   const Raster without = render_loss_plot(steps, losses, opt);
   CHECK(count_in_rows(without, 0, 7, 60, 60, 60) == 0);  // tick labels start lower
@@ -219,6 +227,8 @@ TEST_CASE("io: the loss plot is an RGB PNG with axes and both curves") {
   losses[0] = -1.0;
   CHECK(render_loss_plot(steps, losses, opt).width == 400);
   CHECK(render_loss_plot({}, {}, opt).height == 200);
-  check_contains(error_message<std::invalid_argument>([&] { render_loss_plot({1, 2}, {1}, opt); }),
+  check_contains(error_message<std::invalid_argument>([&] {
+                   render_loss_plot({1, 2}, {1}, opt);
+                 }),
                  {"2 steps but 1 losses"});
 }

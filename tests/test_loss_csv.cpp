@@ -1,7 +1,6 @@
 // loss.csv (io/loss_csv.h) and the removal of temporaries a killed atomic
 // write leaves behind (io/stale_temporaries.h).
 #include <doctest/doctest.h>
-
 #include <unistd.h>
 
 #include <cmath>
@@ -29,7 +28,8 @@ TEST_CASE("io: loss.csv has its header and 8 significant digits per number") {
 
 TEST_CASE("io: loss.csv reads back the rows before a step, nan rows included, skipping bad lines") {
   std::vector<LossRow> rows;
-  for (int64_t s = 0; s < 6; ++s) rows.push_back({s, 1.0 / static_cast<double>(s + 1), 0.5 * static_cast<double>(s), 1e-3, 100});
+  for (int64_t s = 0; s < 6; ++s)
+    rows.push_back({s, 1.0 / static_cast<double>(s + 1), 0.5 * static_cast<double>(s), 1e-3, 100});
   rows[2].loss = std::numeric_limits<double>::quiet_NaN();
   const std::string text = format_loss_csv(rows);
 
@@ -53,7 +53,8 @@ TEST_CASE("io: loss.csv reads back the rows before a step, nan rows included, sk
 
 TEST_CASE("io: read_loss_csv reads a file and gives no rows for a missing one") {
   test::TempDir dir;
-  write_file_atomic(dir.file("loss.csv"), format_loss_csv({{0, 1, 2, 3, 4}, {1, 5, 6, 7, 8}, {2, 9, 10, 11, 12}}));
+  write_file_atomic(dir.file("loss.csv"),
+                    format_loss_csv({{0, 1, 2, 3, 4}, {1, 5, 6, 7, 8}, {2, 9, 10, 11, 12}}));
   const std::vector<LossRow> rows = read_loss_csv(dir.file("loss.csv"), 2);
   REQUIRE(rows.size() == 2);
   CHECK(rows[1].step == 1);
@@ -91,7 +92,7 @@ TEST_CASE("io: remove_stale_temporaries removes temporaries in the given folders
   touch(samples / ".step_000010.png.tmp.zzzzzz");
   touch(root / "loss.csv");
   touch(root / ".hidden");
-  touch(other / ".x.tmp.aaaaaa");                  // not a folder it was given
+  touch(other / ".x.tmp.aaaaaa");                    // not a folder it was given
   fs::create_directories(root / ".dir.tmp.bbbbbb");  // not a regular file
   CHECK(remove_stale_temporaries({root.string(), samples.string(), (root / "missing").string()}) == 3);
   CHECK_FALSE(fs::exists(root / ".loss.csv.tmp.a1b2c3"));

@@ -57,9 +57,8 @@ TEST_CASE("nn: named_parameters of a nested module have PyTorch's names and orde
   Nested m;
   // What torch prints for the same tree (own parameters first, even those
   // registered after the children, then children depth first).
-  const std::vector<std::string> expected = {"scale",         "late",          "body.0.weight",
-                                             "body.0.bias",   "body.2.weight", "body.2.bias",
-                                             "head.weight"};
+  const std::vector<std::string> expected = {"scale",         "late",        "body.0.weight", "body.0.bias",
+                                             "body.2.weight", "body.2.bias", "head.weight"};
   CHECK(names_of(m) == expected);
   CHECK(m.parameters().size() == expected.size());
   CHECK(m.num_parameters() == 2 + 1 + 12 + 4 + 8 + 2 + 2);
@@ -179,8 +178,8 @@ TEST_CASE("nn: UNetConfig round-trips through a string map and rejects bad value
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(UNetConfig::from_map(with("in_channels", "0")), doctest::Contains("in_channels"),
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(UNetConfig::from_map(with("groups", "99999999999999999999")), doctest::Contains("groups"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(UNetConfig::from_map(with("groups", "99999999999999999999")),
+                       doctest::Contains("groups"), std::invalid_argument);
 }
 
 TEST_CASE("nn: the base-64 UNet has as many parameters as its PyTorch twin") {
@@ -199,8 +198,7 @@ TEST_CASE("nn: UNet names, shapes and input checks for both time embeddings") {
     UNet u(cfg, 5);
     const auto names = names_of(u);
     CHECK(names.front() == "time_mlp.0.weight");
-    CHECK(u.parameter("time_mlp.0.weight").shape() ==
-          Shape{16, e == TimeEmbedding::linear ? 1 : 16});
+    CHECK(u.parameter("time_mlp.0.weight").shape() == Shape{16, e == TimeEmbedding::linear ? 1 : 16});
     CHECK(u.parameter("time_mlp.2.weight").shape() == Shape{16, 16});
     CHECK(u.parameter("enc1.0.weight").shape() == Shape{8, 2, 3, 3});
     CHECK(u.parameter("enc1.4.bias").shape() == Shape{8});

@@ -50,14 +50,17 @@ TEST_CASE("diffusion: resume takes the checkpoint's configuration over flags not
 TEST_CASE("diffusion: resume accepts given flags that agree and names one that differs") {
   const TrainConfig saved = saved_config();
   TrainConfig flags = saved;
-  CHECK(merge_resume_config(flags, {{"--lr", "lr"}, {"--seed", "seed"}}, saved_meta(saved, 1), 1, kState).lr == 2e-4);
+  CHECK(
+      merge_resume_config(flags, {{"--lr", "lr"}, {"--seed", "seed"}}, saved_meta(saved, 1), 1, kState).lr ==
+      2e-4);
 
   flags.prediction = Prediction::v;
   // Not given: the checkpoint's value, silently.
   CHECK(merge_resume_config(flags, {{"--lr", "lr"}}, saved_meta(saved, 1), 1, kState).prediction ==
         Prediction::epsilon);
   const std::string msg = test::error_message<std::runtime_error>([&] {
-    merge_resume_config(flags, {{"--lr", "lr"}, {"--prediction", "prediction"}}, saved_meta(saved, 1), 1, kState);
+    merge_resume_config(flags, {{"--lr", "lr"}, {"--prediction", "prediction"}}, saved_meta(saved, 1), 1,
+                        kState);
   });
   CHECK(msg == "--resume: --prediction v differs from the checkpoint's prediction=epsilon (" + kState +
                    "); drop the flag to continue with the checkpoint's value");
@@ -81,8 +84,9 @@ TEST_CASE("diffusion: resume on another rank count keeps the global batch") {
   flags.batch_size = 8;
   CHECK(test::error_message<std::runtime_error>([&] {
           merge_resume_config(flags, {{"--batch-size", "batch_size"}}, meta, 4, kState);
-        }) == "--resume: --batch-size 8 per rank with 4 rank(s) does not give the checkpoint's global batch 16 (" +
-                  kState + "); drop the flag (it becomes 4)");
+        }) ==
+        "--resume: --batch-size 8 per rank with 4 rank(s) does not give the checkpoint's global batch 16 (" +
+            kState + "); drop the flag (it becomes 4)");
   // A global batch the ranks cannot share evenly.
   CHECK(test::error_message<std::runtime_error>([&] { merge_resume_config(saved, {}, meta, 3, kState); }) !=
         "<no exception>");
@@ -91,9 +95,9 @@ TEST_CASE("diffusion: resume on another rank count keeps the global batch") {
 TEST_CASE("diffusion: resume reports bad checkpoint metadata with the file") {
   Metadata meta = saved_meta(saved_config(), 1);
   meta.erase("timesteps");
-  test::check_contains(
-      test::error_message<std::runtime_error>([&] { merge_resume_config(saved_config(), {}, meta, 1, kState); }),
-      {"--resume: " + kState + ": bad __metadata__: ", "timesteps"});
+  test::check_contains(test::error_message<std::runtime_error>(
+                           [&] { merge_resume_config(saved_config(), {}, meta, 1, kState); }),
+                       {"--resume: " + kState + ": bad __metadata__: ", "timesteps"});
 }
 
 TEST_CASE("diffusion: resume without --data uses the data the run was started with") {
@@ -104,17 +108,18 @@ TEST_CASE("diffusion: resume without --data uses the data the run was started wi
 }
 
 TEST_CASE("diffusion: resume refuses data of another geometry, ignoring where it came from") {
-  const Metadata saved = {{"data.source", "pngs in /a"}, {"data.spec", "/a"}, {"data.height", "32"},
-                          {"data.channels", "1"}};
-  CHECK_NOTHROW(check_resume_data({{"data.source", "other"}, {"data.spec", "/b"}, {"data.height", "32"},
-                                   {"data.extra", "7"}},
-                                  saved, "/b", kState));
+  const Metadata saved = {
+      {"data.source", "pngs in /a"}, {"data.spec", "/a"}, {"data.height", "32"}, {"data.channels", "1"}};
+  CHECK_NOTHROW(check_resume_data(
+      {{"data.source", "other"}, {"data.spec", "/b"}, {"data.height", "32"}, {"data.extra", "7"}}, saved,
+      "/b", kState));
   CHECK(test::error_message<std::runtime_error>([&] {
           check_resume_data({{"data.height", "64"}}, saved, "/b", kState);
         }) == "--resume: --data '/b' has data.height=64, but " + kState +
                   " was trained on data.height=32 (data 'pngs in /a'); pass the --data it was trained on");
-  test::check_contains(test::error_message<std::runtime_error>(
-                           [&] { check_resume_data({{"data.channels", "3"}}, {{"data.channels", "1"}}, "x", kState); }),
+  test::check_contains(test::error_message<std::runtime_error>([&] {
+                         check_resume_data({{"data.channels", "3"}}, {{"data.channels", "1"}}, "x", kState);
+                       }),
                        {"(data '?')"});
 }
 
@@ -122,14 +127,16 @@ TEST_CASE("diffusion: a new run refuses a folder that holds one; resume needs a 
   test::TempDir dir;
   CHECK_NOTHROW(refuse_existing_run(dir.path().string()));
   const std::string state = dir.file("state.safetensors");
-  CHECK(test::error_message<std::runtime_error>([&] { read_resume_metadata(state, dist::single_process()); }) ==
-        "--resume: nothing to resume: " + state + " does not exist");
+  CHECK(test::error_message<std::runtime_error>([&] {
+          read_resume_metadata(state, dist::single_process());
+        }) == "--resume: nothing to resume: " + state + " does not exist");
 
   Trainer tr(saved_config(), rand_uniform({8, 1, 8, 8}, -1.0, 1.0, 11, 3));
   tr.save_state(state, {{"data.spec", "/somewhere"}});
   CHECK(test::error_message<std::runtime_error>([&] { refuse_existing_run(dir.path().string()); }) ==
-        dir.path().string() + " already holds a run (state.safetensors): pass --resume to continue it, or choose "
-                              "another --out");
+        dir.path().string() +
+            " already holds a run (state.safetensors): pass --resume to continue it, or choose "
+            "another --out");
   const Metadata meta = read_resume_metadata(state, dist::single_process());
   CHECK(meta.at("data.spec") == "/somewhere");
   CHECK(meta.at("world_size") == "1");

@@ -62,18 +62,22 @@ TEST_CASE("io: safetensors round trip is bit-exact for F32, F64, I64 and metadat
   const float fnan = std::numeric_limits<float>::quiet_NaN();
   const float finf = std::numeric_limits<float>::infinity();
   const float fden = std::numeric_limits<float>::denorm_min();
-  Tensor a = Tensor::from_vector(std::vector<float>{1.5f, -0.0f, fnan, finf, -finf, fden, 3e38f, 1e-7f}, {2, 4});
-  Tensor b = Tensor::from_vector(std::vector<double>{0.1, -2.0 / 3.0, std::numeric_limits<double>::denorm_min(),
-                                                     std::numeric_limits<double>::max(), -0.0, 7.0},
-                                 {3, 1, 2});
+  Tensor a =
+      Tensor::from_vector(std::vector<float>{1.5f, -0.0f, fnan, finf, -finf, fden, 3e38f, 1e-7f}, {2, 4});
+  Tensor b =
+      Tensor::from_vector(std::vector<double>{0.1, -2.0 / 3.0, std::numeric_limits<double>::denorm_min(),
+                                              std::numeric_limits<double>::max(), -0.0, 7.0},
+                          {3, 1, 2});
   Tensor empty = Tensor::zeros({0, 5});
   Tensor scalar = Tensor::scalar(-4.25);
   const std::vector<int64_t> state = {12345, std::numeric_limits<int64_t>::min(),
                                       std::numeric_limits<int64_t>::max(), -1, 0};
   const std::map<std::string, std::string> meta = {
       {"format", "pt"}, {"model", "unet \"base\" 32"}, {"note", "ünïcödé\nline"}, {"empty", ""}};
-  std::vector<SafetensorsBlob> blobs = {safetensors_blob("enc1.0.weight", a), safetensors_blob("b", b),
-                                        safetensors_blob("empty", empty), safetensors_blob("scalar", scalar),
+  std::vector<SafetensorsBlob> blobs = {safetensors_blob("enc1.0.weight", a),
+                                        safetensors_blob("b", b),
+                                        safetensors_blob("empty", empty),
+                                        safetensors_blob("scalar", scalar),
                                         safetensors_blob_i64("train.state", state),
                                         safetensors_blob_u64("train.seed", {0xFEDCBA9876543210ull, 0})};
   const std::string path = dir.file("rt.safetensors");
@@ -139,20 +143,24 @@ TEST_CASE("io: save_safetensors from named Tensors, and converting reads") {
 
   // F16 / BF16 / integer entries convert to float on request (exact values).
   const uint16_t f16[] = {0x3C00, 0xC000, 0x0001, 0x7BFF};  // 1, -2, 2^-24, 65504
-  const uint16_t bf16[] = {0x3F80, 0xC0A0};                  // 1, -5
+  const uint16_t bf16[] = {0x3F80, 0xC0A0};                 // 1, -5
   SafetensorsBlob h{"h", "F16", {4}, std::vector<std::byte>(8)};
   std::memcpy(h.bytes.data(), f16, 8);
   SafetensorsBlob bf{"bf", "BF16", {2}, std::vector<std::byte>(4)};
   std::memcpy(bf.bytes.data(), bf16, 4);
   save_safetensors(path, std::vector<SafetensorsBlob>{h, bf, safetensors_blob_i64("i", {7, -3}, {1, 2})});
   const SafetensorsFile g = load_safetensors(path);
-  CHECK(g.tensor("h", DType::f64).to_vector<double>() == std::vector<double>{1.0, -2.0, std::ldexp(1.0, -24), 65504.0});
+  CHECK(g.tensor("h", DType::f64).to_vector<double>() ==
+        std::vector<double>{1.0, -2.0, std::ldexp(1.0, -24), 65504.0});
   CHECK(g.tensor("bf", DType::f32).to_vector<float>() == std::vector<float>{1.0f, -5.0f});
   CHECK(g.tensor("i", DType::f32).to_vector<float>() == std::vector<float>{7.0f, -3.0f});
   CHECK(g.tensor("i", DType::f32).shape() == Shape{1, 2});
-  check_contains(error_message<std::runtime_error>([&] { g.tensor("i"); }), {path, "'i'", "I64", "F32 or F64"});
-  check_contains(error_message<std::runtime_error>([&] { g.int64s("h"); }), {path, "'h'", "F16", "expected I64"});
-  check_contains(error_message<std::out_of_range>([&] { g.tensor("nope"); }), {path, "no tensor named 'nope'"});
+  check_contains(error_message<std::runtime_error>([&] { g.tensor("i"); }),
+                 {path, "'i'", "I64", "F32 or F64"});
+  check_contains(error_message<std::runtime_error>([&] { g.int64s("h"); }),
+                 {path, "'h'", "F16", "expected I64"});
+  check_contains(error_message<std::out_of_range>([&] { g.tensor("nope"); }),
+                 {path, "no tensor named 'nope'"});
 }
 
 TEST_CASE("io: encode_safetensors rejects duplicate, reserved and inconsistent entries") {
@@ -161,7 +169,8 @@ TEST_CASE("io: encode_safetensors rejects duplicate, reserved and inconsistent e
                    encode_safetensors({safetensors_blob("w", w), safetensors_blob("w", w)});
                  }),
                  {"'w'", "duplicate"});
-  check_contains(error_message<std::invalid_argument>([&] { encode_safetensors({safetensors_blob("__metadata__", w)}); }),
+  check_contains(error_message<std::invalid_argument>(
+                     [&] { encode_safetensors({safetensors_blob("__metadata__", w)}); }),
                  {"reserved"});
   check_contains(error_message<std::invalid_argument>([&] {
                    encode_safetensors({SafetensorsBlob{"x", "F32", {3}, std::vector<std::byte>(8)}});
@@ -189,7 +198,8 @@ void write_python_check_file(const std::string& path) {
 
 const std::string kPython = "/usr/bin/python3";
 std::string check_script() {
-  return (std::filesystem::path(DDPM_TEST_DATA_DIR).parent_path() / "reference" / "check_safetensors.py").string();
+  return (std::filesystem::path(DDPM_TEST_DATA_DIR).parent_path() / "reference" / "check_safetensors.py")
+      .string();
 }
 
 // Runs tests/reference/check_safetensors.py on path: its exit status and output.
@@ -224,7 +234,8 @@ TEST_CASE("python: io: a file we write passes the independent Python format chec
   std::string raw = read_file(path);
   raw.push_back('\0');
   write_file_atomic(dir.file("tail.safetensors"), raw);
-  CHECK(std::system((python + " " + script + " " + dir.file("tail.safetensors") + " > /dev/null").c_str()) != 0);
+  CHECK(std::system((python + " " + script + " " + dir.file("tail.safetensors") + " > /dev/null").c_str()) !=
+        0);
 }
 
 // CTest entry `python-safetensors`, skipped when Python's safetensors package
@@ -257,7 +268,8 @@ TEST_CASE("io: safetensors reader rejects headers that are not a JSON object of 
   expect_broken(dir, "not_json", raw_file("{\"w\": [1, 2", 0), {"header", "not valid JSON"});
   expect_broken(dir, "garbage", raw_file("\xff\xfe\x00\x01", 0), {"header", "not valid JSON"});
   expect_broken(dir, "array", raw_file("[1, 2, 3]", 0), {"header", "found array", "expected a JSON object"});
-  expect_broken(dir, "entry_number", raw_file("{\"w\": 5}", 0), {"tensor 'w'", "found unsigned integer 5", "expected an object"});
+  expect_broken(dir, "entry_number", raw_file("{\"w\": 5}", 0),
+                {"tensor 'w'", "found unsigned integer 5", "expected an object"});
   expect_broken(dir, "entry_array", raw_file("{\"w\": []}", 0), {"tensor 'w'", "expected an object"});
   expect_broken(dir, "extra_key",
                 raw_file(R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4], "x": 1}})", 4),
@@ -270,30 +282,38 @@ TEST_CASE("io: safetensors reader rejects headers that are not a JSON object of 
 
 TEST_CASE("io: safetensors reader rejects bad dtypes and shapes") {
   TempDir dir;
-  expect_broken(dir, "unknown_dtype", raw_file(R"({"w": {"dtype": "F33", "shape": [1], "data_offsets": [0, 4]}})", 4),
+  expect_broken(dir, "unknown_dtype",
+                raw_file(R"({"w": {"dtype": "F33", "shape": [1], "data_offsets": [0, 4]}})", 4),
                 {"tensor 'w'.dtype", "unknown dtype 'F33'", "expected one of", "F32"});
-  expect_broken(dir, "dtype_number", raw_file(R"({"w": {"dtype": 4, "shape": [1], "data_offsets": [0, 4]}})", 4),
+  expect_broken(dir, "dtype_number",
+                raw_file(R"({"w": {"dtype": 4, "shape": [1], "data_offsets": [0, 4]}})", 4),
                 {"tensor 'w'.dtype", "expected a string"});
-  expect_broken(dir, "shape_string", raw_file(R"({"w": {"dtype": "F32", "shape": "1", "data_offsets": [0, 4]}})", 4),
+  expect_broken(dir, "shape_string",
+                raw_file(R"({"w": {"dtype": "F32", "shape": "1", "data_offsets": [0, 4]}})", 4),
                 {"tensor 'w'.shape", "found string", "expected an array"});
   expect_broken(dir, "shape_negative",
                 raw_file(R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", 4),
                 {"tensor 'w'.shape", "negative integer -1", "expected non-negative integers"});
-  expect_broken(dir, "shape_float", raw_file(R"({"w": {"dtype": "F32", "shape": [1.0], "data_offsets": [0, 4]}})", 4),
+  expect_broken(dir, "shape_float",
+                raw_file(R"({"w": {"dtype": "F32", "shape": [1.0], "data_offsets": [0, 4]}})", 4),
                 {"tensor 'w'.shape", "number 1.0", "expected non-negative integers"});
-  expect_broken(dir, "shape_overflow",
-                raw_file(R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 0]}})", 0),
-                {"tensor 'w'.shape", "overflows"});
-  expect_broken(dir, "shape_overflow_by_dtype",
-                raw_file(R"({"w": {"dtype": "F64", "shape": [2305843009213693952], "data_offsets": [0, 0]}})", 0),
-                {"tensor 'w'.shape", "overflows"});
-  expect_broken(dir, "size_mismatch", raw_file(R"({"w": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 20]}})", 20),
+  expect_broken(
+      dir, "shape_overflow",
+      raw_file(R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 0]}})", 0),
+      {"tensor 'w'.shape", "overflows"});
+  expect_broken(
+      dir, "shape_overflow_by_dtype",
+      raw_file(R"({"w": {"dtype": "F64", "shape": [2305843009213693952], "data_offsets": [0, 0]}})", 0),
+      {"tensor 'w'.shape", "overflows"});
+  expect_broken(dir, "size_mismatch",
+                raw_file(R"({"w": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 20]}})", 20),
                 {"tensor 'w'.data_offsets", "spans 20 bytes, expected 24 for F32 [2, 3]"});
 }
 
 TEST_CASE("io: safetensors reader rejects bad data_offsets, overlaps, holes and tails") {
   TempDir dir;
-  expect_broken(dir, "offsets_single", raw_file(R"({"w": {"dtype": "U8", "shape": [4], "data_offsets": [4]}})", 4),
+  expect_broken(dir, "offsets_single",
+                raw_file(R"({"w": {"dtype": "U8", "shape": [4], "data_offsets": [4]}})", 4),
                 {"tensor 'w'.data_offsets", "expected a pair [begin, end]"});
   expect_broken(dir, "offsets_triple",
                 raw_file(R"({"w": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4, 8]}})", 8),
@@ -327,7 +347,8 @@ TEST_CASE("io: safetensors reader rejects bad data_offsets, overlaps, holes and 
                 {"tensor 'a'.data_offsets", "hole of bytes [0, 2)"});
   expect_broken(dir, "tail", raw_file(R"({"a": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]}})", 9),
                 {"data section", "cover 4 bytes", "has 9 bytes"});
-  expect_broken(dir, "empty_header_with_data", raw_file("{}", 3), {"data section", "cover 0 bytes", "has 3 bytes"});
+  expect_broken(dir, "empty_header_with_data", raw_file("{}", 3),
+                {"data section", "cover 0 bytes", "has 3 bytes"});
 }
 
 TEST_CASE("io: safetensors reader rejects duplicate names and bad metadata") {
@@ -340,8 +361,7 @@ TEST_CASE("io: safetensors reader rejects duplicate names and bad metadata") {
   expect_broken(dir, "duplicate_key",
                 raw_file(R"({"w": {"dtype": "U8", "dtype": "I8", "shape": [4], "data_offsets": [0, 4]}})", 4),
                 {"header", "duplicate key 'dtype' inside 'w'"});
-  expect_broken(dir, "duplicate_metadata",
-                raw_file(R"({"__metadata__": {"k": "a", "k": "b"}})", 0),
+  expect_broken(dir, "duplicate_metadata", raw_file(R"({"__metadata__": {"k": "a", "k": "b"}})", 0),
                 {"header", "duplicate key 'k' inside '__metadata__'"});
   expect_broken(dir, "duplicate_metadata_block",
                 raw_file(R"({"__metadata__": {"k": "a"}, "__metadata__": {"j": "b"}})", 0),
@@ -373,7 +393,8 @@ TEST_CASE("io: check_names reports missing, extra and mis-shaped tensors by name
   const NameCheck good = check_names(f, {{"enc1.weight", {4, 1, 3, 3}}, {"enc1.bias", {4}}, {"stray", {1}}});
   CHECK(good.ok());
   CHECK(good.message(path).empty());
-  const NameCheck r = check_names(f, {{"enc1.weight", {8, 1, 3, 3}}, {"enc1.bias", {4}}, {"final.weight", {1, 4, 1, 1}}});
+  const NameCheck r =
+      check_names(f, {{"enc1.weight", {8, 1, 3, 3}}, {"enc1.bias", {4}}, {"final.weight", {1, 4, 1, 1}}});
   CHECK_FALSE(r.ok());
   CHECK(r.missing == std::vector<std::string>{"final.weight"});
   CHECK(r.extra == std::vector<std::string>{"stray"});
@@ -417,10 +438,12 @@ TEST_CASE("io: safetensors reader either loads or throws runtime_error on random
       const int64_t limit = philox::uniform_int(5, trial, 100 + static_cast<uint64_t>(e), 4) == 0
                                 ? static_cast<int64_t>(bad.size())
                                 : 8 + 120;
-      const auto pos = static_cast<size_t>(philox::uniform_int(5, trial, 200 + static_cast<uint64_t>(e), limit));
+      const auto pos =
+          static_cast<size_t>(philox::uniform_int(5, trial, 200 + static_cast<uint64_t>(e), limit));
       bad[pos] = static_cast<char>(philox::uniform_int(5, trial, 300 + static_cast<uint64_t>(e), 256));
     }
-    if (philox::uniform_int(5, trial, 400, 10) == 0) bad.resize(static_cast<size_t>(philox::uniform_int(5, trial, 401, static_cast<int64_t>(bad.size()))));
+    if (philox::uniform_int(5, trial, 400, 10) == 0)
+      bad.resize(static_cast<size_t>(philox::uniform_int(5, trial, 401, static_cast<int64_t>(bad.size()))));
     try {
       parse_safetensors(bad, "fuzz");
       ++loaded;

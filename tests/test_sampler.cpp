@@ -76,7 +76,13 @@ TEST_CASE("diffusion: strided DDPM visits K model evaluations") {
     int64_t evals = 0;
     SamplerConfig cfg;
     cfg.steps = k;
-    sample(s, [&](const Tensor& x, const Tensor& t) { ++evals; return toy_model(x, t); }, {1, 1, 4, 4}, cfg);
+    sample(
+        s,
+        [&](const Tensor& x, const Tensor& t) {
+          ++evals;
+          return toy_model(x, t);
+        },
+        {1, 1, 4, 4}, cfg);
     CHECK(evals == k);
   }
 }

@@ -60,7 +60,8 @@ TEST_CASE("diffusion: schedule closed forms and derived quantities") {
       REQUIRE(s->alphas_cumprod[t] == doctest::Approx(prod).epsilon(1e-14));
       const double prev = t ? s->alphas_cumprod[t - 1] : 1.0;
       CHECK(s->alphas_cumprod_prev[t] == prev);
-      CHECK(s->posterior_variance[t] == doctest::Approx(s->betas[t] * (1 - prev) / (1 - prod)).epsilon(1e-14));
+      CHECK(s->posterior_variance[t] ==
+            doctest::Approx(s->betas[t] * (1 - prev) / (1 - prod)).epsilon(1e-14));
       CHECK(s->sqrt_alphas_cumprod[t] * s->sqrt_alphas_cumprod[t] +
                 s->sqrt_one_minus_alphas_cumprod[t] * s->sqrt_one_minus_alphas_cumprod[t] ==
             doctest::Approx(1.0).epsilon(1e-14));

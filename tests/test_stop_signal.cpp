@@ -1,7 +1,6 @@
 // The clean stop on SIGINT/SIGTERM (diffusion/stop_signal.h), in a forked
 // child so the test process keeps its own handlers.
 #include <doctest/doctest.h>
-
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,7 +36,7 @@ TEST_CASE("diffusion: the first stop signal is recorded, the second kills") {
       if (stop_signal_received() != 0) return 10;
       std::raise(first);
       if (stop_signal_received() != first) return 11;  // still running, the signal recorded
-      std::raise(second);  // the default action: the process ends here
+      std::raise(second);                              // the default action: the process ends here
       return 12;
     });
     REQUIRE_MESSAGE(WIFSIGNALED(status), "the child exited with " << WEXITSTATUS(status));

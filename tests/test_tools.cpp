@@ -8,8 +8,8 @@
 
 #include "io/safetensors.h"
 #include "tensor/device_query.h"
-#include "tests/tool_runner.h"
 #include "tests/preconditions.h"
+#include "tests/tool_runner.h"
 
 using namespace ddpm;
 using namespace ddpm::test;
@@ -99,8 +99,8 @@ TEST_CASE("tools: ddpm-train --device cuda without a usable GPU says why") {
   if (cuda_device_info().device_count > 0) return;  // the flag is fine there
   TempDir tmp;
   write_png_folder(tmp.path() / "png", 8, 8, 8);
-  const RunResult r =
-      run_program(kTrainExe, set_flag(tiny_train_flags(tmp.file("png"), tmp.file("run"), 2), "--device", "cuda"), tmp);
+  const RunResult r = run_program(
+      kTrainExe, set_flag(tiny_train_flags(tmp.file("png"), tmp.file("run"), 2), "--device", "cuda"), tmp);
   check_run(r, 1, {"--device cuda", "no usable GPU"});
   CHECK_FALSE(fs::exists(tmp.file("run")));
 }
@@ -143,7 +143,9 @@ TEST_CASE("tools: ddpm-train --out that cannot be a folder is refused and nothin
 TEST_CASE("tools: ddpm-train rejects bad PNG folders naming the folder or the file") {
   TempDir tmp;
   const std::string out = tmp.file("run");
-  auto train = [&](const std::string& data) { return run_program(kTrainExe, tiny_train_flags(data, out, 2), tmp); };
+  auto train = [&](const std::string& data) {
+    return run_program(kTrainExe, tiny_train_flags(data, out, 2), tmp);
+  };
 
   fs::create_directories(tmp.path() / "empty");
   check_run(train(tmp.file("empty")), 1, {"empty", "no *.png files"});
@@ -175,7 +177,8 @@ TEST_CASE("tools: ddpm-train rejects bad PNG folders naming the folder or the fi
 }
 
 // CTest entry `nonroot`, skipped as root (root reads the file anyway).
-TEST_CASE("nonroot: tools: ddpm-train names a PNG it has no permission to read" * test::unless_missing("nonroot")) {
+TEST_CASE("nonroot: tools: ddpm-train names a PNG it has no permission to read" *
+          test::unless_missing("nonroot")) {
   DDPM_REQUIRE_PRECONDITION("nonroot");
   TempDir tmp;
   const std::string out = tmp.file("run");
@@ -204,7 +207,8 @@ TEST_CASE("tools: ddpm-train rejects bad IDX files naming the file and the probl
             {"train-images-idx3-ubyte.gz", "data ends after 500 bytes, expected 512"});
   check_run(train_idx(idx(0x803, {8, 8, 8}, 520), good_labels()), 1,
             {"train-images-idx3-ubyte.gz", "bytes beyond the 512"});
-  check_run(train_idx(idx(0x803, {0, 8, 8}, 0), good_labels()), 1, {"train-images-idx3-ubyte.gz", "dimension 0 is 0"});
+  check_run(train_idx(idx(0x803, {0, 8, 8}, 0), good_labels()), 1,
+            {"train-images-idx3-ubyte.gz", "dimension 0 is 0"});
   check_run(train_idx(idx(0x803, {1000000, 1000, 1000}, 16), good_labels()), 1,
             {"train-images-idx3-ubyte.gz", "exceed the limit"});
   std::string bad_label = good_labels();
@@ -252,22 +256,24 @@ TEST_CASE("tools: ddpm-sample refuses bad flags and bad output paths before samp
   const std::vector<std::string> two_steps = {"--steps", "2"};
 
   const std::vector<std::pair<std::vector<std::string>, std::string>> usage = {
-      {{"--bogus"}, "--bogus"},           {{"--num", "0"}, "--num"},
-      {{"--num", "two"}, "--num"},        {{"--eta", "nan"}, "--eta"},
-      {{"--eta", "1.5"}, "--eta"},        {{"--sampler", "euler"}, "--sampler"},
-      {{"--seed", "-3"}, "--seed"},       {{"--variance", "learned"}, "--variance"},
+      {{"--bogus"}, "--bogus"},     {{"--num", "0"}, "--num"},
+      {{"--num", "two"}, "--num"},  {{"--eta", "nan"}, "--eta"},
+      {{"--eta", "1.5"}, "--eta"},  {{"--sampler", "euler"}, "--sampler"},
+      {{"--seed", "-3"}, "--seed"}, {{"--variance", "learned"}, "--variance"},
   };
   for (const auto& [extra, flag] : usage) {
     CAPTURE(flag);
-    check_run(run_program(kSampleExe, base + extra + std::vector<std::string>{"--out", tmp.file("g.png")}, tmp), 2,
-              {flag});
+    check_run(
+        run_program(kSampleExe, base + extra + std::vector<std::string>{"--out", tmp.file("g.png")}, tmp), 2,
+        {flag});
   }
   check_run(run_program(kSampleExe, {"--out", tmp.file("g.png")}, tmp), 2, {"--model"});
   check_run(run_program(kSampleExe, {"--model", tmp.file("nope.safetensors")}, tmp), 2, {"--model", "nope"});
   check_run(run_program(kSampleExe, {"--model", run}, tmp), 2, {"--model", "directory"});
 
   const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> contradictions = {
-      {{"--steps", "2", "--sampler", "ddpm", "--eta", "0.5", "--out", tmp.file("g.png")}, {"--eta", "ddim only"}},
+      {{"--steps", "2", "--sampler", "ddpm", "--eta", "0.5", "--out", tmp.file("g.png")},
+       {"--eta", "ddim only"}},
       {{"--steps", "2", "--sampler", "ddim", "--variance", "fixed_small", "--out", tmp.file("g.png")},
        {"--variance", "ddpm only"}},
       {{"--steps", "2", "--nrow", "2", "--out-dir", tmp.file("each")}, {"--nrow", "no --out"}},
@@ -285,30 +291,30 @@ TEST_CASE("tools: ddpm-sample refuses bad flags and bad output paths before samp
   // Outputs that cannot be written are refused before sampling.
   write_file_atomic(tmp.file("afile"), std::string("x"));
   const std::vector<std::string> quick = base + two_steps;
-  check_run(run_program(kSampleExe, quick + std::vector<std::string>{"--out", tmp.file("afile/g.png")}, tmp), 1,
-            {"--out", "afile' is not a directory"});
+  check_run(run_program(kSampleExe, quick + std::vector<std::string>{"--out", tmp.file("afile/g.png")}, tmp),
+            1, {"--out", "afile' is not a directory"});
   check_run(run_program(kSampleExe, quick + std::vector<std::string>{"--out", run}, tmp), 1,
             {"--out", "is a directory"});
   check_run(run_program(kSampleExe, quick + std::vector<std::string>{"--out-dir", tmp.file("afile")}, tmp), 1,
             {"--out-dir", "exists and is not a directory"});
   check_run(run_program(kSampleExe,
                         quick + std::vector<std::string>{"--out", tmp.file("new/g.png"), "--progression",
-                                                        tmp.file("afile/p.png")},
+                                                         tmp.file("afile/p.png")},
                         tmp),
             1, {"--progression"});
   CHECK_FALSE(fs::exists(tmp.file("new")));  // the folder made for --out is removed again
   CHECK(read_file(tmp.file("afile")) == "x");
   // An output folder that cannot be written (file size limit 0): refused before sampling.
-  check_run(run_program(kSampleExe, quick + std::vector<std::string>{"--out", tmp.file("new/g.png")}, tmp, 0), 1,
-            {"--out", "new/g.png", "cannot write there", "File too large"});
+  check_run(run_program(kSampleExe, quick + std::vector<std::string>{"--out", tmp.file("new/g.png")}, tmp, 0),
+            1, {"--out", "new/g.png", "cannot write there", "File too large"});
   CHECK_FALSE(fs::exists(tmp.file("new")));
 
   // Into folders that do not exist yet: they are created.
-  const RunResult ok = run_program(
-      kSampleExe,
-      quick + std::vector<std::string>{"--out", tmp.file("a/b/grid.png"), "--out-dir", tmp.file("c/each"),
-                                      "--progression", tmp.file("d/p.png")},
-      tmp);
+  const RunResult ok =
+      run_program(kSampleExe,
+                  quick + std::vector<std::string>{"--out", tmp.file("a/b/grid.png"), "--out-dir",
+                                                   tmp.file("c/each"), "--progression", tmp.file("d/p.png")},
+                  tmp);
   check_run(ok, 0, {"wrote"});
   CHECK(fs::is_regular_file(tmp.file("a/b/grid.png")));
   CHECK(fs::is_regular_file(tmp.file("c/each/000001.png")));

@@ -43,7 +43,9 @@ Parts split(const std::string& file) {
   std::memcpy(&n, file.data(), 8);
   return {file.substr(8, n), file.substr(8 + n)};
 }
-std::string join(const std::string& header, const std::string& data) { return u64le(header.size()) + header + data; }
+std::string join(const std::string& header, const std::string& data) {
+  return u64le(header.size()) + header + data;
+}
 
 // The file with its header JSON edited (nlohmann keeps key order with ordered_json).
 std::string edit_header(const std::string& file, const std::function<void(nlohmann::ordered_json&)>& edit) {
@@ -54,8 +56,9 @@ std::string edit_header(const std::string& file, const std::function<void(nlohma
 }
 
 // The file re-encoded by our writer after editing its entries and metadata.
-std::string edit_entries(const std::string& file,
-                         const std::function<void(std::vector<SafetensorsBlob>&, std::map<std::string, std::string>&)>& edit) {
+std::string edit_entries(
+    const std::string& file,
+    const std::function<void(std::vector<SafetensorsBlob>&, std::map<std::string, std::string>&)>& edit) {
   const SafetensorsFile f = parse_safetensors(file, "input");
   std::vector<SafetensorsBlob> blobs;
   for (const SafetensorsEntry& e : f.entries()) {
@@ -92,7 +95,7 @@ std::string entry_at(const nlohmann::ordered_json& h, uint64_t begin) {
 struct BrokenCase {
   std::string what;
   std::function<std::string(const std::string&)> make;  // good file bytes -> broken bytes
-  std::vector<std::string> expect;                       // substrings of the message
+  std::vector<std::string> expect;                      // substrings of the message
 };
 
 // Breakages of the safetensors container itself, valid for any of our files.
@@ -119,7 +122,9 @@ std::vector<BrokenCase> container_cases() {
        },
        {"header", "expected a JSON object"}},
       {"header nested a million deep",
-       [](const std::string& f) { return join(std::string(1'000'000, '[') + std::string(1'000'000, ']'), split(f).data); },
+       [](const std::string& f) {
+         return join(std::string(1'000'000, '[') + std::string(1'000'000, ']'), split(f).data);
+       },
        {"header", "nested more than 16"}},
       {"unknown dtype",
        [](const std::string& f) {
@@ -174,7 +179,9 @@ std::vector<BrokenCase> container_cases() {
       {"trailing bytes",
        [](const std::string& f) { return f + std::string(8, '\0'); },
        {"data section", "tensors cover"}},
-      {"truncated file", [](const std::string& f) { return f.substr(0, f.size() - 100); }, {"data_offsets", "beyond"}},
+      {"truncated file",
+       [](const std::string& f) { return f.substr(0, f.size() - 100); },
+       {"data_offsets", "beyond"}},
       {"duplicate tensor name",
        [](const std::string& f) {
          Parts p = split(f);
@@ -201,20 +208,25 @@ TEST_CASE("tools: ddpm-sample refuses a broken model.safetensors naming the file
   const std::string good = read_file(run + "/model.safetensors");
   const std::string broken = tmp.file("broken.safetensors"), grid = tmp.file("grid.png");
   auto sample = [&] {
-    return run_program(kSampleExe, {"--model", broken, "--out", grid, "--num", "1", "--steps", "1", "--device", "cpu"},
-                       tmp);
+    return run_program(
+        kSampleExe, {"--model", broken, "--out", grid, "--num", "1", "--steps", "1", "--device", "cpu"}, tmp);
   };
 
   std::vector<BrokenCase> cases = container_cases();
-  auto entries = [](std::function<void(std::vector<SafetensorsBlob>&, std::map<std::string, std::string>&)> e) {
-    return [e](const std::string& f) { return edit_entries(f, e); };
-  };
+  auto entries =
+      [](std::function<void(std::vector<SafetensorsBlob>&, std::map<std::string, std::string>&)> e) {
+        return [e](const std::string& f) { return edit_entries(f, e); };
+      };
   using Blobs = std::vector<SafetensorsBlob>;
   using Meta = std::map<std::string, std::string>;
   const std::vector<BrokenCase> model_cases = {
-      {"missing tensor", entries([](Blobs& b, Meta&) { remove_blob(b, "final.bias"); }), {"missing: final.bias"}},
+      {"missing tensor",
+       entries([](Blobs& b, Meta&) { remove_blob(b, "final.bias"); }),
+       {"missing: final.bias"}},
       {"extra tensor",
-       entries([](Blobs& b, Meta&) { b.push_back({"junk", "F32", {1}, std::vector<std::byte>(4)}); }),
+       entries([](Blobs& b, Meta&) {
+         b.push_back({"junk", "F32", {1}, std::vector<std::byte>(4)});
+       }),
        {"unexpected: junk"}},
       {"tensor of the wrong shape",
        entries([](Blobs& b, Meta&) {
@@ -247,7 +259,9 @@ TEST_CASE("tools: ddpm-sample refuses a broken model.safetensors naming the file
        entries([](Blobs& b, Meta&) { blob(b, "final.bias").dtype = "I32"; }),
        {"tensor 'final.bias' has dtype I32", "float type"}},
       {"a NaN weight",
-       entries([](Blobs& b, Meta&) { put_f32(blob(b, "final.bias"), 0, std::numeric_limits<float>::quiet_NaN()); }),
+       entries([](Blobs& b, Meta&) {
+         put_f32(blob(b, "final.bias"), 0, std::numeric_limits<float>::quiet_NaN());
+       }),
        {"tensor 'final.bias'", "nan", "expected finite values"}},
       {"the training state instead of the model",
        [&](const std::string&) { return read_file(run + "/state.safetensors"); },
@@ -277,32 +291,41 @@ TEST_CASE("tools: ddpm-train --resume refuses a broken state.safetensors and lea
   const std::string state = run + "/state.safetensors";
   const std::string good = read_file(state);
   auto resume = [&](const std::vector<std::string>& extra = {}) {
-    return run_program(kTrainExe,
-                       std::vector<std::string>{"--out", run, "--resume", "--steps", "4", "--threads", "1",
-                                                "--device", "cpu", "--sample-num", "1", "--sample-steps", "1"} +
-                           extra,
-                       tmp);
+    return run_program(
+        kTrainExe,
+        std::vector<std::string>{"--out", run, "--resume", "--steps", "4", "--threads", "1", "--device",
+                                 "cpu", "--sample-num", "1", "--sample-steps", "1"} +
+            extra,
+        tmp);
   };
 
   std::vector<BrokenCase> cases = container_cases();
-  auto entries = [](std::function<void(std::vector<SafetensorsBlob>&, std::map<std::string, std::string>&)> e) {
-    return [e](const std::string& f) { return edit_entries(f, e); };
-  };
+  auto entries =
+      [](std::function<void(std::vector<SafetensorsBlob>&, std::map<std::string, std::string>&)> e) {
+        return [e](const std::string& f) { return edit_entries(f, e); };
+      };
   using Blobs = std::vector<SafetensorsBlob>;
   using Meta = std::map<std::string, std::string>;
   const std::vector<BrokenCase> state_cases = {
-      {"missing tensor", entries([](Blobs& b, Meta&) { remove_blob(b, "optim.step"); }), {"missing: optim.step"}},
-      {"missing moment", entries([](Blobs& b, Meta&) { remove_blob(b, "optim.exp_avg_sq.final.bias"); }),
+      {"missing tensor",
+       entries([](Blobs& b, Meta&) { remove_blob(b, "optim.step"); }),
+       {"missing: optim.step"}},
+      {"missing moment",
+       entries([](Blobs& b, Meta&) { remove_blob(b, "optim.exp_avg_sq.final.bias"); }),
        {"missing: optim.exp_avg_sq.final.bias"}},
       {"extra tensor",
-       entries([](Blobs& b, Meta&) { b.push_back({"junk", "F32", {1}, std::vector<std::byte>(4)}); }),
+       entries([](Blobs& b, Meta&) {
+         b.push_back({"junk", "F32", {1}, std::vector<std::byte>(4)});
+       }),
        {"unexpected: junk"}},
       {"a NaN moment",
        entries([](Blobs& b, Meta&) {
          put_f32(blob(b, "optim.exp_avg.final.bias"), 0, std::numeric_limits<float>::infinity());
        }),
        {"tensor 'optim.exp_avg.final.bias'", "inf", "expected finite values"}},
-      {"negative step", entries([](Blobs& b, Meta&) { put_i64(blob(b, "step"), -1); }), {"step=-1", "step counters"}},
+      {"negative step",
+       entries([](Blobs& b, Meta&) { put_i64(blob(b, "step"), -1); }),
+       {"step=-1", "step counters"}},
       {"optimiser ahead of the step count",
        entries([](Blobs& b, Meta&) { put_i64(blob(b, "optim.step"), 7); }),
        {"optim.step=7", "optim.step <= step"}},
@@ -338,7 +361,8 @@ TEST_CASE("tools: ddpm-train --resume refuses a broken state.safetensors and lea
   check_run(resume({"--base-channels", "16"}), 1, {"--base-channels 16 differs", "base_channels=8"});
   check_run(resume({"--prediction", "v"}), 1, {"--prediction v differs", "prediction=epsilon"});
   write_png_folder(tmp.path() / "png16", 8, 16, 16);
-  check_run(resume({"--data", tmp.file("png16")}), 1, {"--data", "data.orig_height=16", "trained on data.orig_height=8"});
+  check_run(resume({"--data", tmp.file("png16")}), 1,
+            {"--data", "data.orig_height=16", "trained on data.orig_height=8"});
   write_png_folder(tmp.path() / "rgb", 8, 8, 8, 3);
   check_run(resume({"--data", tmp.file("rgb")}), 1, {"data.channels=3", "data.channels=1"});
   check_unchanged(before, run);

@@ -42,9 +42,9 @@ void wait_for(const std::string& path) {
 
 // Flags of a run that would go on for a long time, checkpointing every `every` steps.
 std::vector<std::string> long_run(const TempDir& tmp, const std::string& run, int64_t every) {
-  return set_flag(set_flag(tiny_train_flags(tmp.file("png"), run, 1000000), "--checkpoint-every",
-                           std::to_string(every)),
-                  "--sample-every", "1000000");
+  return set_flag(
+      set_flag(tiny_train_flags(tmp.file("png"), run, 1000000), "--checkpoint-every", std::to_string(every)),
+      "--sample-every", "1000000");
 }
 
 }  // namespace
@@ -56,20 +56,22 @@ TEST_CASE("tools: a non-finite loss stops ddpm-train with exit 3, keeping the la
   const std::string ref = tmp.file("ref"), run = tmp.file("run");
   REQUIRE(run_program(kTrainExe, tiny_train_flags(tmp.file("png"), ref, 2), tmp).status == 0);
   // Step 2 (0-based) gets a NaN pixel; checkpoints after every step.
-  const RunResult r = run_program(
-      kTrainExe,
-      tiny_train_flags(tmp.file("png"), run, 4) + std::vector<std::string>{"--checkpoint-every", "1",
-                                                                            "--debug-nan-at-step", "2"},
-      tmp);
-  check_run(r, 3, {"non-finite value at step 2", "loss nan", "last good checkpoint", "step 2) is kept",
-                   "--skip-nonfinite"});
+  const RunResult r =
+      run_program(kTrainExe,
+                  tiny_train_flags(tmp.file("png"), run, 4) +
+                      std::vector<std::string>{"--checkpoint-every", "1", "--debug-nan-at-step", "2"},
+                  tmp);
+  check_run(r, 3,
+            {"non-finite value at step 2", "loss nan", "last good checkpoint", "step 2) is kept",
+             "--skip-nonfinite"});
   // The checkpoint after step 2 is exactly the uninterrupted run's.
   CHECK(read_file(run + "/state.safetensors") == read_file(ref + "/state.safetensors"));
   CHECK(read_file(run + "/model.safetensors") == read_file(ref + "/model.safetensors"));
   CHECK(temporaries(run).empty());
   // And it resumes (now without the fault) to the end.
-  check_run(run_program(kTrainExe, {"--out", run, "--resume", "--steps", "4", "--threads", "1", "--sample-num", "1",
-                                    "--sample-steps", "1"},
+  check_run(run_program(kTrainExe,
+                        {"--out", run, "--resume", "--steps", "4", "--threads", "1", "--sample-num", "1",
+                         "--sample-steps", "1"},
                         tmp),
             0, {"steps 2..4"});
   CHECK(state_step(run) == 4);
@@ -79,11 +81,11 @@ TEST_CASE("tools: --skip-nonfinite skips the poisoned step and training goes on"
   TempDir tmp;
   write_png_folder(tmp.path() / "png", 8, 8, 8);
   const std::string run = tmp.file("run");
-  const RunResult r = run_program(
-      kTrainExe,
-      tiny_train_flags(tmp.file("png"), run, 4) + std::vector<std::string>{"--debug-nan-at-step", "1",
-                                                                            "--skip-nonfinite"},
-      tmp);
+  const RunResult r =
+      run_program(kTrainExe,
+                  tiny_train_flags(tmp.file("png"), run, 4) +
+                      std::vector<std::string>{"--debug-nan-at-step", "1", "--skip-nonfinite"},
+                  tmp);
   check_run(r, 0, {"step 1 skipped", "non-finite loss nan"});
   const SafetensorsFile state = load_safetensors(run + "/state.safetensors");
   CHECK(state.int64s("step").at(0) == 4);
@@ -117,8 +119,9 @@ TEST_CASE("tools: SIGTERM and SIGINT make ddpm-train write a checkpoint and exit
     // loss.csv: one row per step taken.
     const std::string csv = read_file(run + "/loss.csv");
     CHECK(std::count(csv.begin(), csv.end(), '\n') == stopped + 1);
-    check_run(run_program(kTrainExe, {"--out", run, "--resume", "--steps", std::to_string(stopped + 2), "--threads",
-                                      "1", "--sample-num", "1", "--sample-steps", "1"},
+    check_run(run_program(kTrainExe,
+                          {"--out", run, "--resume", "--steps", std::to_string(stopped + 2), "--threads", "1",
+                           "--sample-num", "1", "--sample-steps", "1"},
                           tmp),
               0, {"steps " + std::to_string(stopped) + ".."});
     CHECK(state_step(run) == stopped + 2);
@@ -155,12 +158,13 @@ TEST_CASE("tools: ddpm-train killed with SIGKILL at random moments leaves a load
     CHECK((model_step == step || model_step == step + 1));
     last = step;
   }
-  MESSAGE("SIGKILL rounds left " << stale_seen << " temporary file(s) behind in total; state at step " << last);
+  MESSAGE("SIGKILL rounds left " << stale_seen << " temporary file(s) behind in total; state at step "
+                                 << last);
   // --resume continues from the last checkpoint and clears the temporaries.
-  const RunResult r = run_program(
-      kTrainExe, {"--out", run, "--resume", "--steps", std::to_string(last + 1), "--threads", "1", "--sample-num", "1",
-                  "--sample-steps", "1"},
-      tmp);
+  const RunResult r = run_program(kTrainExe,
+                                  {"--out", run, "--resume", "--steps", std::to_string(last + 1), "--threads",
+                                   "1", "--sample-num", "1", "--sample-steps", "1"},
+                                  tmp);
   check_run(r, 0, {"steps " + std::to_string(last) + ".." + std::to_string(last + 1)});
   CHECK(state_step(run) == last + 1);
   CHECK(temporaries(run).empty());
@@ -171,14 +175,18 @@ TEST_CASE("tools: a full disk during a checkpoint keeps the previous one and say
   write_png_folder(tmp.path() / "png", 8, 8, 8);
   const std::string run = tmp.file("run");
   REQUIRE(run_program(kTrainExe, tiny_train_flags(tmp.file("png"), run, 2), tmp).status == 0);
-  const std::string state = read_file(run + "/state.safetensors"), model = read_file(run + "/model.safetensors");
+  const std::string state = read_file(run + "/state.safetensors"),
+                    model = read_file(run + "/model.safetensors");
   REQUIRE(model.size() > 200000);  // so the limit below stops the checkpoint, not the small files
-  const std::vector<std::string> resume = {"--out", run, "--resume", "--steps", "4", "--checkpoint-every", "1",
-                                           "--threads", "1", "--sample-num", "1", "--sample-steps", "1"};
+  const std::vector<std::string> resume = {
+      "--out",        run, "--resume",       "--steps", "4", "--checkpoint-every", "1", "--threads", "1",
+      "--sample-num", "1", "--sample-steps", "1"};
   // Files may grow to 200 kB: config.json, loss.csv and the PNGs fit, the
   // checkpoint does not (a write past the limit fails with EFBIG, as on a full disk).
   const RunResult r = run_program(kTrainExe, resume, tmp, 200000);
-  check_run(r, 1, {"cannot write", "model.safetensors", "File too large", "previous checkpoint (step 2)", "is kept"});
+  check_run(
+      r, 1,
+      {"cannot write", "model.safetensors", "File too large", "previous checkpoint (step 2)", "is kept"});
   CHECK(read_file(run + "/state.safetensors") == state);
   CHECK(read_file(run + "/model.safetensors") == model);
   CHECK(temporaries(run).empty());
@@ -189,8 +197,9 @@ TEST_CASE("tools: a full disk during a checkpoint keeps the previous one and say
 
   // ddpm-sample: the picture does not fit; nothing half-written is left.
   const RunResult s = run_program(
-      kSampleExe, {"--model", run + "/model.safetensors", "--num", "4", "--steps", "1", "--out", tmp.file("g.png")},
-      tmp, 100);
+      kSampleExe,
+      {"--model", run + "/model.safetensors", "--num", "4", "--steps", "1", "--out", tmp.file("g.png")}, tmp,
+      100);
   check_run(s, 1, {"g.png", "File too large"});
   CHECK_FALSE(fs::exists(tmp.file("g.png")));
   for (const auto& e : fs::directory_iterator(tmp.path()))

@@ -46,7 +46,8 @@ RefFile read_ref(const std::string& file) {
   const std::string bytes = ss.str();
   if (bytes.size() < 8) throw std::runtime_error(path + ": shorter than a safetensors header");
   uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
+  for (int i = 7; i >= 0; --i)
+    header_len = (header_len << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
   if (header_len > bytes.size() - 8) throw std::runtime_error(path + ": header length past the end");
   const auto header = nlohmann::ordered_json::parse(bytes.substr(8, header_len));
   const size_t data_start = 8 + header_len;
@@ -123,8 +124,8 @@ struct ParityResult {
 ParityResult run_parity(DType dtype, double tol) {
   const RefFile& inputs = ref("unet_ref_inputs.safetensors");
   const RefFile& outputs = ref("unet_ref_outputs.safetensors");
-  const RefFile& grads = ref(dtype == DType::f64 ? "unet_ref_grads_f64.safetensors"
-                                                  : "unet_ref_grads_f32.safetensors");
+  const RefFile& grads =
+      ref(dtype == DType::f64 ? "unet_ref_grads_f64.safetensors" : "unet_ref_grads_f32.safetensors");
   const std::string sfx = dtype == DType::f64 ? ".f64" : ".f32";
 
   const nn::UNetConfig cfg = nn::UNetConfig::from_map(inputs.metadata);
@@ -206,8 +207,8 @@ TEST_CASE("parity: UNet output, loss and every parameter gradient match PyTorch 
   // differs, which costs ~1e-16 times the depth's condition, far below 1e-10,
   // while any wrong formula or wiring gives O(1).
   const ParityResult r = run_parity(DType::f64, 1e-10);
-  MESSAGE("f64: output " << r.output_error << ", loss " << r.loss_error << ", worst gradient "
-                         << r.worst_grad << " " << r.worst_grad_error);
+  MESSAGE("f64: output " << r.output_error << ", loss " << r.loss_error << ", worst gradient " << r.worst_grad
+                         << " " << r.worst_grad_error);
 }
 
 TEST_CASE("parity: UNet output, loss and every parameter gradient match PyTorch in float32") {
@@ -216,6 +217,6 @@ TEST_CASE("parity: UNet output, loss and every parameter gradient match PyTorch 
   // implementations differ by about 1e-5 at most; 1e-4 keeps a margin and
   // still catches any real error.
   const ParityResult r = run_parity(DType::f32, 1e-4);
-  MESSAGE("f32: output " << r.output_error << ", loss " << r.loss_error << ", worst gradient "
-                         << r.worst_grad << " " << r.worst_grad_error);
+  MESSAGE("f32: output " << r.output_error << ", loss " << r.loss_error << ", worst gradient " << r.worst_grad
+                         << " " << r.worst_grad_error);
 }

@@ -25,8 +25,8 @@
 #include <utility>
 #include <vector>
 
-#include "io/images.h"
 #include "io/atomic_file.h"
+#include "io/images.h"
 #include "tests/io_util.h"
 
 namespace ddpm::test {
@@ -35,7 +35,7 @@ inline const std::string kTrainExe = DDPM_TRAIN_EXE;
 inline const std::string kSampleExe = DDPM_SAMPLE_EXE;
 
 struct RunResult {
-  int status = -1;        // exit status, or 128 + signal number
+  int status = -1;         // exit status, or 128 + signal number
   bool timed_out = false;  // killed after the deadline
   std::string output;      // stdout and stderr together
 };
@@ -130,15 +130,34 @@ inline RunResult run_program(const std::string& exe, const std::vector<std::stri
 
 // Checks status and that the output contains every part (printed on failure).
 inline void check_run(const RunResult& r, int status, std::initializer_list<std::string> parts) {
-  CHECK_MESSAGE(r.status == status, "status " << r.status << ", expected " << status << "; output:\n" << r.output);
+  CHECK_MESSAGE(r.status == status, "status " << r.status << ", expected " << status << "; output:\n"
+                                              << r.output);
   check_contains(r.output, parts);
 }
 
 // The flags of a tiny, fast training run.
-inline std::vector<std::string> tiny_train_flags(const std::string& data, const std::string& out, int64_t steps) {
-  return {"--data", data, "--out", out, "--steps", std::to_string(steps), "--base-channels", "8",
-          "--time-embed-dim", "16", "--batch-size", "4", "--sample-num", "1", "--sample-steps", "1",
-          "--threads", "1", "--device", "cpu"};
+inline std::vector<std::string> tiny_train_flags(const std::string& data, const std::string& out,
+                                                 int64_t steps) {
+  return {"--data",
+          data,
+          "--out",
+          out,
+          "--steps",
+          std::to_string(steps),
+          "--base-channels",
+          "8",
+          "--time-embed-dim",
+          "16",
+          "--batch-size",
+          "4",
+          "--sample-num",
+          "1",
+          "--sample-steps",
+          "1",
+          "--threads",
+          "1",
+          "--device",
+          "cpu"};
 }
 
 // The list with `flag` set to `value`: replaced where present, else appended.
@@ -161,12 +180,13 @@ inline std::vector<std::string> operator+(std::vector<std::string> a, const std:
 }
 
 // n gray (channels 1) or RGB (3) PNGs of h x w with varied pixels, 000.png ...
-inline void write_png_folder(const std::filesystem::path& dir, int n, int64_t h, int64_t w, int64_t channels = 1,
-                             int first = 0) {
+inline void write_png_folder(const std::filesystem::path& dir, int n, int64_t h, int64_t w,
+                             int64_t channels = 1, int first = 0) {
   std::filesystem::create_directories(dir);
   for (int i = first; i < first + n; ++i) {
     Raster r{w, h, channels, std::vector<uint8_t>(static_cast<size_t>(w * h * channels))};
-    for (size_t k = 0; k < r.pixels.size(); ++k) r.pixels[k] = static_cast<uint8_t>((k * 37 + static_cast<size_t>(i) * 101) % 256);
+    for (size_t k = 0; k < r.pixels.size(); ++k)
+      r.pixels[k] = static_cast<uint8_t>((k * 37 + static_cast<size_t>(i) * 101) % 256);
     char name[32];
     std::snprintf(name, sizeof name, "%03d.png", i);
     write_png((dir / name).string(), r);
@@ -179,7 +199,8 @@ inline Snapshot snapshot(const std::filesystem::path& dir) {
   Snapshot s;
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
     if (e.is_regular_file())
-      s[std::filesystem::relative(e.path(), dir).string()] = {read_file(e.path().string()), e.last_write_time()};
+      s[std::filesystem::relative(e.path(), dir).string()] = {read_file(e.path().string()),
+                                                              e.last_write_time()};
   return s;
 }
 inline std::vector<std::string> names(const Snapshot& s) {

@@ -4,8 +4,8 @@
 
 #include <cerrno>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 #include <stdexcept>
@@ -20,7 +20,8 @@ Device resolve_device(const std::string& flag) {
   const CudaDeviceInfo info = cuda_device_info();
   if (flag == "auto") return info.device_count > 0 ? Device::cuda : Device::cpu;
   if (flag == "cuda") {
-    if (info.device_count == 0) throw std::runtime_error("--device cuda: no usable GPU (" + info.why_none + ")");
+    if (info.device_count == 0)
+      throw std::runtime_error("--device cuda: no usable GPU (" + info.why_none + ")");
     return Device::cuda;
   }
   throw std::invalid_argument("--device: '" + flag + "' is not one of auto, cpu, cuda");
@@ -97,7 +98,8 @@ void check_folder(const std::string& flag, const std::string& shown, const std::
   }
 }
 
-std::vector<std::string> make_folder(const std::string& flag, const std::string& shown, const std::string& dir) {
+std::vector<std::string> make_folder(const std::string& flag, const std::string& shown,
+                                     const std::string& dir) {
   check_folder(flag, shown, dir);
   std::vector<fs::path> missing;
   for (fs::path p = tidy(dir); !fs::exists(p); p = p.parent_path()) {
@@ -159,9 +161,11 @@ std::string format_duration(double s) {
   const int64_t t = static_cast<int64_t>(s + 0.5);
   char buf[32];
   if (t >= 3600)
-    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(t / 3600), static_cast<long long>(t / 60 % 60));
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(t / 3600),
+                  static_cast<long long>(t / 60 % 60));
   else if (t >= 60)
-    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(t / 60), static_cast<long long>(t % 60));
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(t / 60),
+                  static_cast<long long>(t % 60));
   else
     std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(t));
   return buf;
@@ -195,8 +199,7 @@ void Progress::update(int64_t done, const std::string& extra, double items_per_u
 }
 
 void Progress::finish(const std::string& extra) {
-  const double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
   std::fprintf(stderr, "%s%s done in %s %s\n", tty_ ? "\r\033[K" : "", label_.c_str(),
                format_duration(elapsed).c_str(), extra.c_str());
 }

@@ -7,11 +7,11 @@
 #include <string>
 
 #include "autograd/node.h"
-#include "io/data.h"
-#include "io/images.h"
 #include "diffusion/model_file.h"
 #include "diffusion/sampler.h"
 #include "diffusion/streams.h"
+#include "io/data.h"
+#include "io/images.h"
 #include "tools/common.h"
 
 using namespace ddpm;
@@ -37,31 +37,42 @@ Tensor first_images(const Tensor& x, int64_t k) {
 int run(int argc, char** argv) {
   CLI::App app{"ddpm-sample: generate images with a model trained by ddpm-train"};
   app.option_defaults()->always_capture_default();
-  std::string model_path, sampler = "ddim", device_flag = "auto", out, out_dir, progression, variance = "fixed_large";
+  std::string model_path, sampler = "ddim", device_flag = "auto", out, out_dir, progression,
+                          variance = "fixed_large";
   int64_t num = 64, steps = 0, nrow = 0;
   double eta = 0.0;
   uint64_t seed = 0;
   bool no_clip = false;
-  app.add_option("--model", model_path, "model.safetensors written by ddpm-train")->required()->check(CLI::ExistingFile);
+  app.add_option("--model", model_path, "model.safetensors written by ddpm-train")
+      ->required()
+      ->check(CLI::ExistingFile);
   app.add_option("--num", num, "number of images")->check(CLI::Range(int64_t{1}, int64_t{4096}));
   app.add_option("--sampler", sampler, "ddpm (ancestral, the seed's sampler) or ddim")
       ->check(CLI::IsMember({"ddpm", "ddim"}));
-  app.add_option("--steps", steps,
-                 "denoising steps, evenly spaced over the training timesteps")
+  app.add_option("--steps", steps, "denoising steps, evenly spaced over the training timesteps")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}))
       ->default_str("50 for ddim, all for ddpm");
-  auto* o_eta = app.add_option("--eta", eta, "DDIM noise: 0 deterministic, 1 = ancestral with the posterior variance")
-      ->check(tools::finite_range(0.0, 1.0));
-  auto* o_variance = app.add_option("--variance", variance,
-                 "DDPM noise variance: fixed_large (beta_t, the seed's) or fixed_small (posterior beta~_t)")
-      ->check(CLI::IsMember({"fixed_large", "fixed_small"}));
+  auto* o_eta =
+      app.add_option("--eta", eta, "DDIM noise: 0 deterministic, 1 = ancestral with the posterior variance")
+          ->check(tools::finite_range(0.0, 1.0));
+  auto* o_variance =
+      app.add_option(
+             "--variance", variance,
+             "DDPM noise variance: fixed_large (beta_t, the seed's) or fixed_small (posterior beta~_t)")
+          ->check(CLI::IsMember({"fixed_large", "fixed_small"}));
   app.add_flag("--no-clip", no_clip, "do not clip the predicted x0 to [-1, 1]");
-  app.add_option("--seed", seed, "random seed: the same seed gives the same images")->check(tools::unsigned_integer());
+  app.add_option("--seed", seed, "random seed: the same seed gives the same images")
+      ->check(tools::unsigned_integer());
   app.add_option("--device", device_flag, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  app.add_option("--out", out, "write a grid of all images to this PNG")->default_str("samples.png when no other output");
-  auto* o_nrow = app.add_option("--nrow", nrow, "images per grid row")->check(CLI::Range(int64_t{1}, int64_t{4096}))->default_str("square");
-  app.add_option("--out-dir", out_dir, "write each image as its own PNG (at the data set's size) into this folder");
-  app.add_option("--progression", progression, "write a strip of x_t from noise to image for up to 8 samples");
+  app.add_option("--out", out, "write a grid of all images to this PNG")
+      ->default_str("samples.png when no other output");
+  auto* o_nrow = app.add_option("--nrow", nrow, "images per grid row")
+                     ->check(CLI::Range(int64_t{1}, int64_t{4096}))
+                     ->default_str("square");
+  app.add_option("--out-dir", out_dir,
+                 "write each image as its own PNG (at the data set's size) into this folder");
+  app.add_option("--progression", progression,
+                 "write a strip of x_t from noise to image for up to 8 samples");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -83,7 +94,8 @@ int run(int argc, char** argv) {
   const NoiseScheduler sched(cfg.schedule, cfg.timesteps);
   SamplerConfig sc;
   sc.kind = parse_sampler_kind(sampler);
-  sc.steps = steps ? steps : (sc.kind == SamplerKind::ddim ? std::min<int64_t>(50, cfg.timesteps) : cfg.timesteps);
+  sc.steps =
+      steps ? steps : (sc.kind == SamplerKind::ddim ? std::min<int64_t>(50, cfg.timesteps) : cfg.timesteps);
   if (sc.steps > cfg.timesteps)
     throw std::invalid_argument("--steps " + std::to_string(sc.steps) + " exceeds the model's " +
                                 std::to_string(cfg.timesteps) + " training timesteps");
@@ -103,7 +115,8 @@ int run(int argc, char** argv) {
   // which may take minutes; on failure the folders made so far are removed.
   std::vector<std::string> created;
   try {
-    for (const auto& [flag, path] : {std::pair<std::string, std::string>{"--out", out}, {"--progression", progression}})
+    for (const auto& [flag, path] :
+         {std::pair<std::string, std::string>{"--out", out}, {"--progression", progression}})
       if (!path.empty()) {
         const std::vector<std::string> more = tools::prepare_output_file(flag, path);
         created.insert(created.end(), more.begin(), more.end());
@@ -117,7 +130,8 @@ int run(int argc, char** argv) {
     tools::remove_created(created);
     throw;
   }
-  std::fprintf(stderr, "ddpm-sample: %lld images %lldx%lld, %s %lld steps on %s (model step %s, %s weights)\n",
+  std::fprintf(stderr,
+               "ddpm-sample: %lld images %lldx%lld, %s %lld steps on %s (model step %s, %s weights)\n",
                static_cast<long long>(num), static_cast<long long>(crop_h), static_cast<long long>(crop_w),
                sampler.c_str(), static_cast<long long>(sc.steps), device_name(device),
                lm.meta.count("step") ? lm.meta.at("step").c_str() : "?",
@@ -131,7 +145,8 @@ int run(int argc, char** argv) {
   auto model = lm.model;
   const Tensor x = sample(
       sched, [&](const Tensor& xt, const Tensor& t) { return model->forward(xt, t); }, {num, c, h, w}, sc,
-      DType::f32, device, [&](int64_t done, int64_t total, const Tensor& cur) {
+      DType::f32, device,
+      [&](int64_t done, int64_t total, const Tensor& cur) {
         // The rate in finished images/s: each of the `total` steps advances
         // every chain by 1/total of an image.
         progress.update(done, "", static_cast<double>(num) / static_cast<double>(total));

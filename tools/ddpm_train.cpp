@@ -43,44 +43,67 @@ int run(int argc, char** argv) {
   int64_t debug_nan_at_step = -1;
   double sample_eta = 1.0;
   bool resume = false, skip_nonfinite = false;
-  auto* o_data = app.add_option("--data", data, "fashion-mnist (Debian's dataset-fashion-mnist), a folder of IDX files "
-                                  "((Fashion-)MNIST names), or a folder of PNG images of one size");
-  app.add_option("--out", out, "run folder: config.json, loss.csv, model.safetensors, state.safetensors, PNGs");
+  auto* o_data = app.add_option("--data", data,
+                                "fashion-mnist (Debian's dataset-fashion-mnist), a folder of IDX files "
+                                "((Fashion-)MNIST names), or a folder of PNG images of one size");
+  app.add_option("--out", out,
+                 "run folder: config.json, loss.csv, model.safetensors, state.safetensors, PNGs");
   auto* o_steps = app.add_option("--steps", steps, "optimisation steps")
                       ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
                       ->default_str("800 on the CPU, 20000 on a GPU");
   std::vector<std::pair<CLI::Option*, std::string>> cfg_opts;  // flag -> config key
-  cfg_opts.emplace_back(app.add_option("--batch-size", cfg.batch_size,
-                                    "images per step on each rank (under mpirun the global batch is ranks x this)")
-                         ->check(CLI::Range(int64_t{1}, int64_t{65536})), "batch_size");
+  cfg_opts.emplace_back(
+      app.add_option("--batch-size", cfg.batch_size,
+                     "images per step on each rank (under mpirun the global batch is ranks x this)")
+          ->check(CLI::Range(int64_t{1}, int64_t{65536})),
+      "batch_size");
   cfg_opts.emplace_back(app.add_option("--lr", cfg.lr, "Adam learning rate (after warm-up)")
-                         ->check(tools::finite_range(1e-8, 1.0)), "lr");
+                            ->check(tools::finite_range(1e-8, 1.0)),
+                        "lr");
   cfg_opts.emplace_back(app.add_option("--warmup", cfg.warmup_steps, "linear learning-rate warm-up steps")
-                         ->check(CLI::Range(int64_t{0}, int64_t{100000000})), "warmup_steps");
-  cfg_opts.emplace_back(app.add_option("--grad-clip", cfg.grad_clip, "clip the global gradient norm to this (0: off)")
-                         ->check(tools::finite_range(0.0, 1e12)), "grad_clip");
-  cfg_opts.emplace_back(app.add_option("--weight-decay", cfg.weight_decay, "weight decay (L2 for Adam, decoupled with --adamw)")
-                         ->check(tools::finite_range(0.0, 0.999)), "weight_decay");
+                            ->check(CLI::Range(int64_t{0}, int64_t{100000000})),
+                        "warmup_steps");
+  cfg_opts.emplace_back(
+      app.add_option("--grad-clip", cfg.grad_clip, "clip the global gradient norm to this (0: off)")
+          ->check(tools::finite_range(0.0, 1e12)),
+      "grad_clip");
+  cfg_opts.emplace_back(
+      app.add_option("--weight-decay", cfg.weight_decay, "weight decay (L2 for Adam, decoupled with --adamw)")
+          ->check(tools::finite_range(0.0, 0.999)),
+      "weight_decay");
   cfg_opts.emplace_back(app.add_flag("--adamw", cfg.adamw, "decoupled weight decay (AdamW)"), "adamw");
-  cfg_opts.emplace_back(app.add_option("--schedule", schedule, "beta schedule: linear, cosine, quadratic or sigmoid")
-                         ->check(CLI::IsMember({"linear", "cosine", "quadratic", "sigmoid"})), "schedule");
+  cfg_opts.emplace_back(
+      app.add_option("--schedule", schedule, "beta schedule: linear, cosine, quadratic or sigmoid")
+          ->check(CLI::IsMember({"linear", "cosine", "quadratic", "sigmoid"})),
+      "schedule");
   cfg_opts.emplace_back(app.add_option("--timesteps", cfg.timesteps, "diffusion steps T")
-                         ->check(CLI::Range(int64_t{2}, int64_t{100000})), "timesteps");
+                            ->check(CLI::Range(int64_t{2}, int64_t{100000})),
+                        "timesteps");
   cfg_opts.emplace_back(app.add_option("--base-channels", cfg.model.base_channels,
-                                    "UNet width (channels of the first block; a multiple of 8)")
-                         ->check(CLI::Range(int64_t{8}, int64_t{1024})), "base_channels");
-  cfg_opts.emplace_back(app.add_option("--time-embed-dim", cfg.model.time_embed_dim, "width of the time embedding")
-                         ->check(CLI::Range(int64_t{4}, int64_t{4096})), "time_embed_dim");
-  cfg_opts.emplace_back(app.add_option("--time-embedding", time_embedding,
-                                    "sinusoidal, or linear (the seed's MLP on t/1000)")
-                         ->check(CLI::IsMember({"linear", "sinusoidal"})), "time_embedding");
-  cfg_opts.emplace_back(app.add_option("--prediction", prediction, "what the network predicts: epsilon (the seed) or v")
-                         ->check(CLI::IsMember({"epsilon", "v"})), "prediction");
-  cfg_opts.emplace_back(app.add_option("--ema-decay", cfg.ema_decay,
-                                       "EMA of the weights for sampling, warmed up as min(D, (1+s)/(10+s)) at "
-                                       "step s (0 turns it off)")
-                         ->check(tools::finite_range(0.0, 0.999999)), "ema_decay");
-  cfg_opts.emplace_back(app.add_option("--seed", cfg.seed, "random seed (weights, data order, noise)")->check(tools::unsigned_integer()), "seed");
+                                       "UNet width (channels of the first block; a multiple of 8)")
+                            ->check(CLI::Range(int64_t{8}, int64_t{1024})),
+                        "base_channels");
+  cfg_opts.emplace_back(
+      app.add_option("--time-embed-dim", cfg.model.time_embed_dim, "width of the time embedding")
+          ->check(CLI::Range(int64_t{4}, int64_t{4096})),
+      "time_embed_dim");
+  cfg_opts.emplace_back(
+      app.add_option("--time-embedding", time_embedding, "sinusoidal, or linear (the seed's MLP on t/1000)")
+          ->check(CLI::IsMember({"linear", "sinusoidal"})),
+      "time_embedding");
+  cfg_opts.emplace_back(
+      app.add_option("--prediction", prediction, "what the network predicts: epsilon (the seed) or v")
+          ->check(CLI::IsMember({"epsilon", "v"})),
+      "prediction");
+  cfg_opts.emplace_back(
+      app.add_option("--ema-decay", cfg.ema_decay,
+                     "EMA of the weights for sampling, warmed up as min(D, (1+s)/(10+s)) at "
+                     "step s (0 turns it off)")
+          ->check(tools::finite_range(0.0, 0.999999)),
+      "ema_decay");
+  cfg_opts.emplace_back(app.add_option("--seed", cfg.seed, "random seed (weights, data order, noise)")
+                            ->check(tools::unsigned_integer()),
+                        "seed");
   app.add_option("--device", device_flag, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_flag("--resume", resume, "continue the run in --out from its state.safetensors");
   app.add_option("--sample-every", sample_every, "write samples/step_NNNNNN.png every N steps")
@@ -92,14 +115,16 @@ int run(int argc, char** argv) {
                  "DDIM eta for the sample grids (1: ancestral noise, which early in training gives cleaner "
                  "images than the deterministic 0)")
       ->check(tools::finite_range(0.0, 1.0));
-  app.add_option("--sample-num", sample_num, "images per sample grid")->check(CLI::Range(int64_t{1}, int64_t{1024}));
+  app.add_option("--sample-num", sample_num, "images per sample grid")
+      ->check(CLI::Range(int64_t{1}, int64_t{1024}));
   app.add_option("--checkpoint-every", checkpoint_every,
                  "write state.safetensors and model.safetensors every N steps")
       ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
       ->default_str("steps/10");
   app.add_flag("--skip-nonfinite", skip_nonfinite,
                "skip a step whose loss or gradient norm is not finite instead of stopping");
-  app.add_option("--threads", threads, "CPU threads (under mpirun: by default the cores / the ranks on the machine)")
+  app.add_option("--threads", threads,
+                 "CPU threads (under mpirun: by default the cores / the ranks on the machine)")
       ->check(CLI::Range(int64_t{1}, int64_t{1024}))
       ->default_str("all cores");
   double dist_timeout = 600;
@@ -161,10 +186,11 @@ int run(int argc, char** argv) {
 
   const ImageDataset ds = resolve_dataset(data);
   if (root)
-    std::fprintf(stderr, "ddpm-train: %s: %lld images %lldx%lldx%lld (padded to %lldx%lld)\n", ds.source.c_str(),
-               static_cast<long long>(ds.images.size(0)), static_cast<long long>(ds.images.size(1)),
-               static_cast<long long>(ds.orig_height), static_cast<long long>(ds.orig_width),
-               static_cast<long long>(ds.images.size(2)), static_cast<long long>(ds.images.size(3)));
+    std::fprintf(stderr, "ddpm-train: %s: %lld images %lldx%lldx%lld (padded to %lldx%lld)\n",
+                 ds.source.c_str(), static_cast<long long>(ds.images.size(0)),
+                 static_cast<long long>(ds.images.size(1)), static_cast<long long>(ds.orig_height),
+                 static_cast<long long>(ds.orig_width), static_cast<long long>(ds.images.size(2)),
+                 static_cast<long long>(ds.images.size(3)));
   Metadata meta = dataset_metadata(ds);
   // What --data said, so a resume without --data finds the same data; a
   // folder as an absolute path, so it works from another working folder.
@@ -176,7 +202,8 @@ int run(int argc, char** argv) {
   if (ds.images.size(1) != cfg.model.in_channels) {
     if (resume)
       throw std::runtime_error("--resume: --data '" + data + "' has " + std::to_string(ds.images.size(1)) +
-                               " channel(s), the checkpoint's model takes " + std::to_string(cfg.model.in_channels));
+                               " channel(s), the checkpoint's model takes " +
+                               std::to_string(cfg.model.in_channels));
     cfg.model.in_channels = ds.images.size(1);
   }
   std::unique_ptr<Trainer> trainer;
@@ -191,8 +218,11 @@ int run(int argc, char** argv) {
   const int64_t start = tr.step_count();
   if (start >= steps) {
     if (root)
-      std::fprintf(stderr, "ddpm-train: the run in %s is already at step %lld of %lld: nothing to do (raise --steps to "
-                 "train further)\n", dir.c_str(), static_cast<long long>(start), static_cast<long long>(steps));
+      std::fprintf(
+          stderr,
+          "ddpm-train: the run in %s is already at step %lld of %lld: nothing to do (raise --steps to "
+          "train further)\n",
+          dir.c_str(), static_cast<long long>(start), static_cast<long long>(steps));
     return 0;
   }
 
@@ -200,15 +230,15 @@ int run(int argc, char** argv) {
   // removed again if that fails.
   std::vector<std::string> created;
   if (root) try {
-    created = tools::make_directories("--out", out);
-    const std::vector<std::string> more = tools::make_directories("--out", (dir / "samples").string());
-    created.insert(created.end(), more.begin(), more.end());
-    write_file_atomic((dir / ".write-test").string(), std::string("ok"));
-    fs::remove(dir / ".write-test");
-  } catch (const std::exception& e) {
-    tools::remove_created(created);
-    throw std::runtime_error(std::string("--out: cannot write the run folder: ") + e.what());
-  }
+      created = tools::make_directories("--out", out);
+      const std::vector<std::string> more = tools::make_directories("--out", (dir / "samples").string());
+      created.insert(created.end(), more.begin(), more.end());
+      write_file_atomic((dir / ".write-test").string(), std::string("ok"));
+      fs::remove(dir / ".write-test");
+    } catch (const std::exception& e) {
+      tools::remove_created(created);
+      throw std::runtime_error(std::string("--out: cannot write the run folder: ") + e.what());
+    }
   if (const int n = root ? remove_stale_temporaries({out, (dir / "samples").string()}) : 0; n > 0)
     std::fprintf(stderr, "ddpm-train: removed %d temporary file(s) left in %s by an interrupted write\n", n,
                  dir.c_str());
@@ -222,19 +252,26 @@ int run(int argc, char** argv) {
   ck.begin(ds.images, ds.crop());
   if (comm.size() > 1 && root)
     std::fprintf(stderr, "ddpm-train: %s, global batch %lld = %d x %lld per rank\n", comm.describe().c_str(),
-                 static_cast<long long>(tr.global_batch()), comm.size(), static_cast<long long>(cfg.batch_size));
+                 static_cast<long long>(tr.global_batch()), comm.size(),
+                 static_cast<long long>(cfg.batch_size));
   if (root)
-    std::fprintf(stderr, "ddpm-train: UNet base %lld (%lld parameters), %s schedule T=%lld, batch %lld, %s, steps %lld..%lld\n",
-               static_cast<long long>(cfg.model.base_channels), static_cast<long long>(tr.model().num_parameters()),
-               beta_schedule_name(cfg.schedule), static_cast<long long>(cfg.timesteps), static_cast<long long>(cfg.batch_size),
-               device_name(device), static_cast<long long>(start), static_cast<long long>(steps));
+    std::fprintf(stderr,
+                 "ddpm-train: UNet base %lld (%lld parameters), %s schedule T=%lld, batch %lld, %s, steps "
+                 "%lld..%lld\n",
+                 static_cast<long long>(cfg.model.base_channels),
+                 static_cast<long long>(tr.model().num_parameters()), beta_schedule_name(cfg.schedule),
+                 static_cast<long long>(cfg.timesteps), static_cast<long long>(cfg.batch_size),
+                 device_name(device), static_cast<long long>(start), static_cast<long long>(steps));
 
   install_stop_signal_handlers();
   auto stop_nonfinite = [&](const char* what) {
     if (root)
-      std::fprintf(stderr, "\nddpm-train: stopping: %s. The last good checkpoint (%s, step %s) is kept; lower --lr, "
-                   "check the data, or pass --skip-nonfinite to skip such steps.\n", what, state_path.c_str(),
-                   ck.last_checkpoint() >= 0 ? std::to_string(ck.last_checkpoint()).c_str() : "none written yet");
+      std::fprintf(
+          stderr,
+          "\nddpm-train: stopping: %s. The last good checkpoint (%s, step %s) is kept; lower --lr, "
+          "check the data, or pass --skip-nonfinite to skip such steps.\n",
+          what, state_path.c_str(),
+          ck.last_checkpoint() >= 0 ? std::to_string(ck.last_checkpoint()).c_str() : "none written yet");
     return 3;
   };
   tools::Progress progress("train", steps, start);
@@ -266,7 +303,8 @@ int run(int argc, char** argv) {
         ck.checkpoint_if_new(done);
         if (root)
           std::fprintf(stderr, "\nddpm-train: %s at step %lld: state saved to %s; continue with --resume\n",
-                     stop_signal_verb(stop_signal_received()), static_cast<long long>(done), state_path.c_str());
+                       stop_signal_verb(stop_signal_received()), static_cast<long long>(done),
+                       state_path.c_str());
         return 0;
       }
     }
@@ -279,7 +317,8 @@ int run(int argc, char** argv) {
   progress.finish();
   ck.finish();
   std::fprintf(stderr, "ddpm-train: wrote %s, %s, loss.csv, loss.png and samples/ in %s\n",
-               fs::path(ck.model_path()).filename().c_str(), fs::path(state_path).filename().c_str(), dir.c_str());
+               fs::path(ck.model_path()).filename().c_str(), fs::path(state_path).filename().c_str(),
+               dir.c_str());
   return 0;
 }
 

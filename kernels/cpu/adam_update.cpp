@@ -1,8 +1,9 @@
 // CPU Adam: elementwise over the flat buffers, split across threads.
+#include "kernels/adam_update.h"
+
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/adam_update.h"
 #include "kernels/cpu/parallel.h"
 
 namespace ddpm::kernels::cpu {

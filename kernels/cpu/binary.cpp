@@ -3,9 +3,10 @@
 // The plan's last (merged) dimension is the inner loop, with stride 0 or 1
 // for each operand in the common cases, so the compiler vectorises it; rows
 // of the outer dimensions are split across threads.
+#include "kernels/binary.h"
+
 #include <vector>
 
-#include "kernels/binary.h"
 #include "kernels/cpu/parallel.h"
 
 namespace ddpm::kernels::cpu {
@@ -46,10 +47,14 @@ void run_binary(const T* a, const T* b, T* out, const BroadcastPlan& p, Op op) {
 template <class T>
 void binary_fwd(BinaryOp op, const T* a, const T* b, T* out, const BroadcastPlan& plan) {
   switch (op) {
-    case BinaryOp::add: return run_binary(a, b, out, plan, [](T x, T y) { return x + y; });
-    case BinaryOp::sub: return run_binary(a, b, out, plan, [](T x, T y) { return x - y; });
-    case BinaryOp::mul: return run_binary(a, b, out, plan, [](T x, T y) { return x * y; });
-    case BinaryOp::div: return run_binary(a, b, out, plan, [](T x, T y) { return x / y; });
+    case BinaryOp::add:
+      return run_binary(a, b, out, plan, [](T x, T y) { return x + y; });
+    case BinaryOp::sub:
+      return run_binary(a, b, out, plan, [](T x, T y) { return x - y; });
+    case BinaryOp::mul:
+      return run_binary(a, b, out, plan, [](T x, T y) { return x * y; });
+    case BinaryOp::div:
+      return run_binary(a, b, out, plan, [](T x, T y) { return x / y; });
   }
 }
 

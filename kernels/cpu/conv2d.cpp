@@ -43,7 +43,7 @@
 // with Eigen's GEMM, running images one at a time through Eigen's 2-thread
 // GEMM was slower, e.g. 64->64 @32 fwd 21.1 against 16.5 ms; see
 // docs/conv2d_cpu.md.)
-#include "kernels/cpu/gemm.h"  // first: see the note on GCC 12 there
+#include "kernels/conv2d.h"
 
 #include <algorithm>
 #include <cstring>
@@ -51,7 +51,7 @@
 #include <utility>
 #include <vector>
 
-#include "kernels/conv2d.h"
+#include "kernels/cpu/gemm.h"  // first: see the note on GCC 12 there
 #include "kernels/cpu/packed_gemm.h"
 
 namespace ddpm::kernels::cpu {
@@ -157,7 +157,8 @@ void build_runs(std::vector<Run>& runs, const Source& s, int64_t kh, int64_t kw,
     } else {
       const int64_t a = std::clamp(vw.first, ow, ow + len), b = std::clamp(vw.end, ow, ow + len);
       if (a > ow) runs.push_back({dst, -1, a - ow});
-      if (b > a) runs.push_back({dst + (a - ow), img * s.image_stride + ih * s.W + a * s.stride - s.pad + kw, b - a});
+      if (b > a)
+        runs.push_back({dst + (a - ow), img * s.image_stride + ih * s.W + a * s.stride - s.pad + kw, b - a});
       if (ow + len > b) runs.push_back({dst + (b - ow), -1, ow + len - b});
     }
     p += len;
@@ -187,15 +188,16 @@ void build_index(std::vector<int32_t>& idx, const Source& s, int64_t kh, int64_t
 // width.
 struct TapMap {
   bool gather = false;
-  std::vector<std::vector<Run>> runs;    // per tap
-  std::vector<std::vector<int32_t>> idx;  // per tap, seg * nseg indices
+  std::vector<std::vector<Run>> runs;         // per tap
+  std::vector<std::vector<int32_t>> idx;      // per tap, seg * nseg indices
   int64_t seg = 0, seg_stride = 0, nseg = 0;  // gather: nseg segments of seg values, seg_stride apart
   int64_t p0 = -1, p1 = -1, kc = -1;
 
   const TapMap& get(const Source& s, int64_t K, int64_t p0_, int64_t p1_, const Layout& out) {
     if (p0_ == p0 && p1_ == p1 && out.kc == kc) return *this;
     const size_t taps = static_cast<size_t>(K * K);
-    const int64_t images = (p1_ + s.Hout * s.Wout - 1) / (s.Hout * s.Wout);  // indices stay below this * stride
+    const int64_t images =
+        (p1_ + s.Hout * s.Wout - 1) / (s.Hout * s.Wout);  // indices stay below this * stride
     gather = s.Wout < kNarrowWidth && images * s.image_stride <= std::numeric_limits<int32_t>::max();
     if (gather) {
       const int64_t n = p1_ - p0_;
@@ -204,11 +206,13 @@ struct TapMap {
       seg_stride = out.panel ? out.kc * out.panel : 0;
       idx.resize(taps);
       for (int64_t kh = 0; kh < K; ++kh)
-        for (int64_t kw = 0; kw < K; ++kw) build_index(idx[static_cast<size_t>(kh * K + kw)], s, kh, kw, p0_, p1_, seg, nseg);
+        for (int64_t kw = 0; kw < K; ++kw)
+          build_index(idx[static_cast<size_t>(kh * K + kw)], s, kh, kw, p0_, p1_, seg, nseg);
     } else {
       runs.resize(taps);
       for (int64_t kh = 0; kh < K; ++kh)
-        for (int64_t kw = 0; kw < K; ++kw) build_runs(runs[static_cast<size_t>(kh * K + kw)], s, kh, kw, p0_, p1_, out);
+        for (int64_t kw = 0; kw < K; ++kw)
+          build_runs(runs[static_cast<size_t>(kh * K + kw)], s, kh, kw, p0_, p1_, out);
     }
     p0 = p0_;
     p1 = p1_;
@@ -230,8 +234,8 @@ struct RowOrder {
 // Rows [r0, r1) of im2col of a chunk's source `src` (channel planes `plane`
 // apart), written through the map at dst + (r - r0) * row_step.
 template <class T>
-void im2col_rows(const T* src, int64_t plane, const RowOrder& order, int64_t stride, const TapMap& map, int64_t r0,
-                 int64_t r1, T* dst, int64_t row_step) {
+void im2col_rows(const T* src, int64_t plane, const RowOrder& order, int64_t stride, const TapMap& map,
+                 int64_t r0, int64_t r1, T* dst, int64_t row_step) {
   for (int64_t r = r0; r < r1; ++r) {
     const T* s = src + order.channel(r) * plane;
     T* drow = dst + (r - r0) * row_step;
@@ -260,8 +264,8 @@ void im2col_rows(const T* src, int64_t plane, const RowOrder& order, int64_t str
 // The inverse scatter: adds rows [r0, r1) of gcol (row-major, `ld` apart)
 // onto the chunk's gradient gx at the positions im2col read them from.
 template <class T>
-void col2im_rows(const T* gcol, int64_t ld, int64_t r0, int64_t r1, int64_t plane, int64_t taps, int64_t stride,
-                 const TapMap& map, T* gx) {
+void col2im_rows(const T* gcol, int64_t ld, int64_t r0, int64_t r1, int64_t plane, int64_t taps,
+                 int64_t stride, const TapMap& map, T* gx) {
   for (int64_t r = r0; r < r1; ++r) {
     T* g = gx + (r / taps) * plane;
     const T* srow = gcol + r * ld;
@@ -314,7 +318,8 @@ void transpose(const T* src, int64_t rows, int64_t cols, T* dst, bool add) {
       }
       for (int64_t j = 0; j < nc; ++j) {
         T* o = dst + (c0 + j) * rows + r0;
-        for (int64_t i = 0; i < nr; ++i) o[i] = add ? o[i] + src[(r0 + i) * cols + c0 + j] : src[(r0 + i) * cols + c0 + j];
+        for (int64_t i = 0; i < nr; ++i)
+          o[i] = add ? o[i] + src[(r0 + i) * cols + c0 + j] : src[(r0 + i) * cols + c0 + j];
       }
     }
   });
@@ -419,7 +424,9 @@ void conv2d_bwd_data(const T* grad_out, const T* w, T* grad_x, const Conv2dDims&
         const auto& xr = x_runs.get(xsrc, d.K, j0, j0 + nb, Layout{0, 0});
         gemm::gemm<T>(
             p.ckk, nb, d.Cout, kBwdDataRows,
-            [&](int64_t ic, int64_t, int64_t pc, int64_t) { return std::pair(wt.get() + ic * d.Cout + pc, d.Cout); },
+            [&](int64_t ic, int64_t, int64_t pc, int64_t) {
+              return std::pair(wt.get() + ic * d.Cout + pc, d.Cout);
+            },
             [&](int64_t pc, int64_t kc, int64_t jc, int64_t nc, T* dst) {
               const auto& tr = gy_runs.get(gsrc, 1, j0 + jc, j0 + jc + nc, Layout{NR, kc});
               im2col_rows(gyc, p.hw_out, RowOrder{1, d.Cout}, 1, tr, pc, pc + kc, dst, NR);
@@ -442,7 +449,8 @@ void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, c
   // sums its rows over all images, so there are no partial sums to reduce and
   // the result does not depend on the thread count. Chunks of images as long
   // as kBwdWeightColumns pixels keep the GEMM's K dimension long.
-  const int64_t group = std::clamp<int64_t>((kBwdWeightColumns + p.hw_out - 1) / p.hw_out, 1, std::max<int64_t>(d.N, 1));
+  const int64_t group =
+      std::clamp<int64_t>((kBwdWeightColumns + p.hw_out - 1) / p.hw_out, 1, std::max<int64_t>(d.N, 1));
   const int64_t chunks = (d.N + group - 1) / group;
   const int64_t panels = (p.ckk + gemm::kMr - 1) / gemm::kMr;
   const int threads = 2 * d.N * d.Cout * p.hw_out * p.ckk < kParallelFlops
@@ -469,11 +477,11 @@ void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, c
         gather_chunk(grad_out + n0 * d.Cout * p.hw_out, gyb.get(), ng, d.Cout, p.hw_out);
         for (int64_t pc = 0; pc < cols; pc += kc) {
           const int64_t kb = std::min(kc, cols - pc);
-          im2col_rows(xc, p.hw_in, RowOrder{p.taps, d.Cin}, d.stride, runs.get(xsrc, d.K, pc, pc + kb, Layout{0, 0}),
-                      r0, r1, col.get(), kb);
+          im2col_rows(xc, p.hw_in, RowOrder{p.taps, d.Cin}, d.stride,
+                      runs.get(xsrc, d.K, pc, pc + kb, Layout{0, 0}), r0, r1, col.get(), kb);
           accm.noalias() += ConstMatrixMap<T>(col.get(), r1 - r0, kb) *
-                            Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>>(gyb.get() + pc, d.Cout, kb,
-                                                                                     Eigen::OuterStride<>(cols))
+                            Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>>(
+                                gyb.get() + pc, d.Cout, kb, Eigen::OuterStride<>(cols))
                                 .transpose();
         }
       }
@@ -489,7 +497,8 @@ void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, c
           r1 - r0, d.Cout, cols, kBwdWeightRows,
           [&](int64_t ic, int64_t mc, int64_t pc, int64_t kc) {
             im2col_rows(xc, p.hw_in, RowOrder{p.taps, d.Cin}, d.stride,
-                        runs.get(xsrc, d.K, pc, pc + kc, Layout{0, 0}), r0 + ic, r0 + ic + mc, abuf.get(), kc);
+                        runs.get(xsrc, d.K, pc, pc + kc, Layout{0, 0}), r0 + ic, r0 + ic + mc, abuf.get(),
+                        kc);
             return std::pair<const T*, int64_t>(abuf.get(), kc);
           },
           [&](int64_t pc, int64_t kc, int64_t jc, int64_t nc, T* dst) {

@@ -1,9 +1,10 @@
 // CPU DDIM step: elementwise, noise (eta > 0) from Philox by flat index.
+#include "kernels/ddim_step.h"
+
 #include <algorithm>
 
 #include "kernels/cpu/parallel.h"
 #include "kernels/model_output.h"
-#include "kernels/ddim_step.h"
 #include "tensor/philox.h"
 
 namespace ddpm::kernels::cpu {

@@ -1,9 +1,10 @@
 // CPU DDPM reverse step: elementwise, noise from Philox by flat index.
+#include "kernels/ddpm_step.h"
+
 #include <algorithm>
 
 #include "kernels/cpu/parallel.h"
 #include "kernels/model_output.h"
-#include "kernels/ddpm_step.h"
 #include "tensor/philox.h"
 
 namespace ddpm::kernels::cpu {

@@ -1,8 +1,9 @@
 // CPU EMA update: elementwise, split across threads.
+#include "kernels/ema_update.h"
+
 #include <algorithm>
 
 #include "kernels/cpu/parallel.h"
-#include "kernels/ema_update.h"
 
 namespace ddpm::kernels::cpu {
 

@@ -153,8 +153,6 @@ void run_on_threads(int threads, F&& f) {
 struct Range {
   int64_t begin, end;
 };
-inline Range thread_range(int64_t n, int t, int threads) {
-  return {n * t / threads, n * (t + 1) / threads};
-}
+inline Range thread_range(int64_t n, int t, int threads) { return {n * t / threads, n * (t + 1) / threads}; }
 
 }  // namespace ddpm::kernels::cpu

@@ -6,11 +6,12 @@
 // gx = a[c] * g + b * x + c0 in a second pass over the same block. The
 // reductions are `omp simd` so they vectorise; their order is fixed by the
 // code, not by the thread count.
+#include "kernels/group_norm.h"
+
 #include <cmath>
 #include <vector>
 
 #include "kernels/cpu/parallel.h"
-#include "kernels/group_norm.h"
 
 namespace ddpm::kernels::cpu {
 
@@ -36,8 +37,8 @@ double block_centred_sq(const T* p, int64_t n, double mu) {
 }  // namespace
 
 template <class T>
-void group_norm_fwd(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd,
-                    const GroupNormDims& d, double eps) {
+void group_norm_fwd(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, const GroupNormDims& d,
+                    double eps) {
   const int64_t cpg = d.c / d.groups;
   const int64_t m = cpg * d.hw;
   parallel_for(d.n * d.groups, m * 4, [&](int64_t ng) {
@@ -64,8 +65,8 @@ void group_norm_fwd(const T* x, const T* gamma, const T* beta, T* y, T* mean, T*
 }
 
 template <class T>
-void group_norm_bwd(const T* x, const T* mean, const T* rstd, const T* gamma, const T* g, T* gx,
-                    T* ggamma, T* gbeta, const GroupNormDims& d) {
+void group_norm_bwd(const T* x, const T* mean, const T* rstd, const T* gamma, const T* g, T* gx, T* ggamma,
+                    T* gbeta, const GroupNormDims& d) {
   const int64_t cpg = d.c / d.groups;
   const int64_t m = cpg * d.hw;
   // Per (n, c): ds = sum_hw g * x, db = sum_hw g.
@@ -125,14 +126,13 @@ void group_norm_bwd(const T* x, const T* mean, const T* rstd, const T* gamma, co
   }
 }
 
-template void group_norm_fwd<float>(const float*, const float*, const float*, float*, float*,
-                                    float*, const GroupNormDims&, double);
-template void group_norm_fwd<double>(const double*, const double*, const double*, double*,
-                                     double*, double*, const GroupNormDims&, double);
-template void group_norm_bwd<float>(const float*, const float*, const float*, const float*,
-                                    const float*, float*, float*, float*, const GroupNormDims&);
+template void group_norm_fwd<float>(const float*, const float*, const float*, float*, float*, float*,
+                                    const GroupNormDims&, double);
+template void group_norm_fwd<double>(const double*, const double*, const double*, double*, double*, double*,
+                                     const GroupNormDims&, double);
+template void group_norm_bwd<float>(const float*, const float*, const float*, const float*, const float*,
+                                    float*, float*, float*, const GroupNormDims&);
 template void group_norm_bwd<double>(const double*, const double*, const double*, const double*,
-                                     const double*, double*, double*, double*,
-                                     const GroupNormDims&);
+                                     const double*, double*, double*, double*, const GroupNormDims&);
 
 }  // namespace ddpm::kernels::cpu

@@ -2,11 +2,11 @@
 // threaded by Eigen when large; the bias is preloaded into y so the forward
 // is one accumulating GEMM. The bias gradient sums the rows of gy in order,
 // in double.
-#include "kernels/cpu/gemm.h"  // first: see the note on GCC 12 there
+#include "kernels/linear.h"
 
 #include <vector>
 
-#include "kernels/linear.h"
+#include "kernels/cpu/gemm.h"  // first: see the note on GCC 12 there
 
 namespace ddpm::kernels::cpu {
 
@@ -23,7 +23,8 @@ void linear_fwd(const T* x, const T* w, const T* bias, T* y, const LinearDims& d
 
 template <class T>
 void linear_bwd_data(const T* g, const T* w, T* gx, const LinearDims& d) {
-  MatrixMap<T>(gx, d.N, d.in).noalias() = ConstMatrixMap<T>(g, d.N, d.out) * ConstMatrixMap<T>(w, d.out, d.in);
+  MatrixMap<T>(gx, d.N, d.in).noalias() =
+      ConstMatrixMap<T>(g, d.N, d.out) * ConstMatrixMap<T>(w, d.out, d.in);
 }
 
 template <class T>

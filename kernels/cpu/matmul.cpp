@@ -1,9 +1,9 @@
 // CPU matmul: Eigen GEMMs on row-major maps (kernels/cpu/gemm.h); Eigen
 // threads a large product over the OpenMP threads, deterministically for a
 // given thread count.
-#include "kernels/cpu/gemm.h"  // first: see the note on GCC 12 there
-
 #include "kernels/matmul.h"
+
+#include "kernels/cpu/gemm.h"  // first: see the note on GCC 12 there
 
 namespace ddpm::kernels::cpu {
 

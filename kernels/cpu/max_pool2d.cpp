@@ -1,10 +1,11 @@
 // CPU max pooling: one task per (n, c) plane; the backward zeroes its plane
 // of gx and writes each window's gradient to the recomputed argmax.
+#include "kernels/max_pool2d.h"
+
 #include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/parallel.h"
-#include "kernels/max_pool2d.h"
 
 namespace ddpm::kernels::cpu {
 

@@ -1,10 +1,11 @@
 // CPU mean squared error: a blocked double-precision sum (fixed chunks, fixed
 // order of partials) and an elementwise backward.
+#include "kernels/mse_loss.h"
+
 #include <algorithm>
 #include <vector>
 
 #include "kernels/cpu/parallel.h"
-#include "kernels/mse_loss.h"
 
 namespace ddpm::kernels::cpu {
 

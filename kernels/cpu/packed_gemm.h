@@ -153,8 +153,8 @@ inline void gather_run(T* dst, const T* src, const int32_t* idx, int64_t n) {
   } else if constexpr (std::is_same_v<T, double>) {
     for (; i + 8 <= n; i += 8) {
       const __m256i vi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + i));
-      const __mmask8 m =
-          static_cast<__mmask8>(_mm512_cmpge_epi32_mask(_mm512_castsi256_si512(vi), _mm512_setzero_si512()) & 0xff);
+      const __mmask8 m = static_cast<__mmask8>(
+          _mm512_cmpge_epi32_mask(_mm512_castsi256_si512(vi), _mm512_setzero_si512()) & 0xff);
       _mm512_storeu_pd(dst + i, _mm512_mask_i32gather_pd(_mm512_setzero_pd(), m, vi, src, 8));
     }
   }
@@ -272,7 +272,8 @@ void micro_kernel(int64_t kc, const T* a, int64_t lda, const T* b, T* c, int64_t
   constexpr int L = S::L, NV = kNv, NR = NV * L;
   if (accumulate)
     for (int i = 0; i < MR; ++i)
-      for (int v = 0; v < NR * static_cast<int>(sizeof(T)); v += 64) __builtin_prefetch(reinterpret_cast<const char*>(c + i * ldc) + v);
+      for (int v = 0; v < NR * static_cast<int>(sizeof(T)); v += 64)
+        __builtin_prefetch(reinterpret_cast<const char*>(c + i * ldc) + v);
   typename S::V acc[MR][NV];
   for (int i = 0; i < MR; ++i)
     for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();

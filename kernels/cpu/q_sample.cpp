@@ -1,6 +1,7 @@
 // CPU q_sample: one pass over the batch, noise drawn per element from Philox.
-#include "kernels/cpu/parallel.h"
 #include "kernels/q_sample.h"
+
+#include "kernels/cpu/parallel.h"
 #include "tensor/philox.h"
 
 namespace ddpm::kernels::cpu {

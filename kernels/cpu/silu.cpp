@@ -1,12 +1,13 @@
 // CPU SiLU: flat loops over fixed-size chunks, chunks split across threads.
 // The float loops are `omp simd` with a branch-free sigmoid (select instead of
 // if) and the polynomial exp, so they run 8-16 lanes wide.
+#include "kernels/silu.h"
+
 #include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/fast_exp.h"
 #include "kernels/cpu/parallel.h"
-#include "kernels/silu.h"
 
 namespace ddpm::kernels::cpu {
 
@@ -37,8 +38,7 @@ void silu_fwd_range(const T* __restrict x, T* __restrict y, int64_t lo, int64_t 
 }
 
 template <class T>
-void silu_bwd_range(const T* __restrict x, const T* __restrict g, T* __restrict gx, int64_t lo,
-                    int64_t hi) {
+void silu_bwd_range(const T* __restrict x, const T* __restrict g, T* __restrict gx, int64_t lo, int64_t hi) {
 #pragma omp simd
   for (int64_t i = lo; i < hi; ++i) {
     const T s = sigmoid(x[i]);

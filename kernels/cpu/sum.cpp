@@ -1,8 +1,9 @@
 // CPU full reduction with a thread-count-independent summation order.
+#include "kernels/sum.h"
+
 #include <vector>
 
 #include "kernels/cpu/parallel.h"
-#include "kernels/sum.h"
 
 namespace ddpm::kernels::cpu {
 

@@ -1,8 +1,9 @@
 // CPU elementwise unary functions: one flat loop, split across threads.
+#include "kernels/unary.h"
+
 #include <cmath>
 
 #include "kernels/cpu/parallel.h"
-#include "kernels/unary.h"
 
 namespace ddpm::kernels::cpu {
 
@@ -22,24 +23,36 @@ void chunked(int64_t n, F&& f) {
 template <class T>
 void unary_fwd(UnaryOp op, const T* x, T* y, int64_t n) {
   switch (op) {
-    case UnaryOp::neg: return chunked(n, [&](int64_t i) { y[i] = -x[i]; });
-    case UnaryOp::exp: return chunked(n, [&](int64_t i) { y[i] = std::exp(x[i]); });
-    case UnaryOp::log: return chunked(n, [&](int64_t i) { y[i] = std::log(x[i]); });
-    case UnaryOp::sqrt: return chunked(n, [&](int64_t i) { y[i] = std::sqrt(x[i]); });
-    case UnaryOp::sin: return chunked(n, [&](int64_t i) { y[i] = std::sin(x[i]); });
-    case UnaryOp::cos: return chunked(n, [&](int64_t i) { y[i] = std::cos(x[i]); });
+    case UnaryOp::neg:
+      return chunked(n, [&](int64_t i) { y[i] = -x[i]; });
+    case UnaryOp::exp:
+      return chunked(n, [&](int64_t i) { y[i] = std::exp(x[i]); });
+    case UnaryOp::log:
+      return chunked(n, [&](int64_t i) { y[i] = std::log(x[i]); });
+    case UnaryOp::sqrt:
+      return chunked(n, [&](int64_t i) { y[i] = std::sqrt(x[i]); });
+    case UnaryOp::sin:
+      return chunked(n, [&](int64_t i) { y[i] = std::sin(x[i]); });
+    case UnaryOp::cos:
+      return chunked(n, [&](int64_t i) { y[i] = std::cos(x[i]); });
   }
 }
 
 template <class T>
 void unary_bwd(UnaryOp op, const T* x, const T* y, const T* g, T* gx, int64_t n) {
   switch (op) {
-    case UnaryOp::neg: return chunked(n, [&](int64_t i) { gx[i] = -g[i]; });
-    case UnaryOp::exp: return chunked(n, [&](int64_t i) { gx[i] = g[i] * y[i]; });
-    case UnaryOp::log: return chunked(n, [&](int64_t i) { gx[i] = g[i] / x[i]; });
-    case UnaryOp::sqrt: return chunked(n, [&](int64_t i) { gx[i] = g[i] / (T(2) * y[i]); });
-    case UnaryOp::sin: return chunked(n, [&](int64_t i) { gx[i] = g[i] * std::cos(x[i]); });
-    case UnaryOp::cos: return chunked(n, [&](int64_t i) { gx[i] = -g[i] * std::sin(x[i]); });
+    case UnaryOp::neg:
+      return chunked(n, [&](int64_t i) { gx[i] = -g[i]; });
+    case UnaryOp::exp:
+      return chunked(n, [&](int64_t i) { gx[i] = g[i] * y[i]; });
+    case UnaryOp::log:
+      return chunked(n, [&](int64_t i) { gx[i] = g[i] / x[i]; });
+    case UnaryOp::sqrt:
+      return chunked(n, [&](int64_t i) { gx[i] = g[i] / (T(2) * y[i]); });
+    case UnaryOp::sin:
+      return chunked(n, [&](int64_t i) { gx[i] = g[i] * std::cos(x[i]); });
+    case UnaryOp::cos:
+      return chunked(n, [&](int64_t i) { gx[i] = -g[i] * std::sin(x[i]); });
   }
 }
 

@@ -1,11 +1,12 @@
 // CPU bilinear upsampling (align_corners=True). The source index and weight
 // of every output row and column are tabulated once per call; then one task
 // per (n, c) plane interpolates (forward) or scatters (backward).
+#include "kernels/upsample_bilinear2d.h"
+
 #include <algorithm>
 #include <vector>
 
 #include "kernels/cpu/parallel.h"
-#include "kernels/upsample_bilinear2d.h"
 
 namespace ddpm::kernels::cpu {
 
@@ -87,10 +88,8 @@ void upsample_bilinear2d_bwd(const T* g, T* gx, const UpsampleBilinear2dDims& d)
 }
 
 template void upsample_bilinear2d_fwd<float>(const float*, float*, const UpsampleBilinear2dDims&);
-template void upsample_bilinear2d_fwd<double>(const double*, double*,
-                                              const UpsampleBilinear2dDims&);
+template void upsample_bilinear2d_fwd<double>(const double*, double*, const UpsampleBilinear2dDims&);
 template void upsample_bilinear2d_bwd<float>(const float*, float*, const UpsampleBilinear2dDims&);
-template void upsample_bilinear2d_bwd<double>(const double*, double*,
-                                              const UpsampleBilinear2dDims&);
+template void upsample_bilinear2d_bwd<double>(const double*, double*, const UpsampleBilinear2dDims&);
 
 }  // namespace ddpm::kernels::cpu

@@ -68,8 +68,8 @@
 #include "kernels/conv2d.h"
 #include "kernels/cuda/conv2d_igemm.h"
 #include "kernels/cuda/device_info.cuh"
-#include "tensor/cuda/launch.cuh"
 #include "kernels/cuda/scratch.cuh"
+#include "tensor/cuda/launch.cuh"
 #include "tensor/cuda_backend.h"
 
 namespace ddpm::kernels::cuda {
@@ -84,8 +84,8 @@ using namespace igemm;  // tile sizes, Geom, cores, loaders, epilogues (kernels/
 std::string dims_str(const Conv2dDims& d) {
   return "x [" + std::to_string(d.N) + ", " + std::to_string(d.Cin) + ", " + std::to_string(d.H) + ", " +
          std::to_string(d.W) + "], w [" + std::to_string(d.Cout) + ", " + std::to_string(d.Cin) + ", " +
-         std::to_string(d.K) + ", " + std::to_string(d.K) + "], stride " + std::to_string(d.stride) + ", padding " +
-         std::to_string(d.pad);
+         std::to_string(d.K) + ", " + std::to_string(d.K) + "], stride " + std::to_string(d.stride) +
+         ", padding " + std::to_string(d.pad);
 }
 
 Geom geometry(const Conv2dDims& d, const char* op) {
@@ -152,8 +152,8 @@ __device__ void mainloop(Core& core, Loader& ld, int kt_begin, int kt_end) {
 // docs/gpu-runs/2026-11-26-h100-b).
 template <class Core, bool kSplit>
 __global__ void __launch_bounds__(kThreads)
-    conv2d_fwd_kernel(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
-                      float* __restrict__ out, Geom g, int tiles_per_split) {
+    conv2d_fwd_kernel(const float* __restrict__ x, const float* __restrict__ w,
+                      const float* __restrict__ bias, float* __restrict__ out, Geom g, int tiles_per_split) {
   const int m0 = static_cast<int>(blockIdx.y) * kBM;
   const int j0 = static_cast<int>(blockIdx.x) * kBN;
   const int tid = static_cast<int>(threadIdx.x);
@@ -195,8 +195,8 @@ __global__ void __launch_bounds__(kThreads)
 // out = gw (one split) or partial + z*Cout*CKK.
 template <class Core>
 __global__ void __launch_bounds__(kThreads)
-    conv2d_bwd_weight_kernel(const float* __restrict__ x, const float* __restrict__ gy, float* __restrict__ out,
-                             Geom g, int tiles_per_split) {
+    conv2d_bwd_weight_kernel(const float* __restrict__ x, const float* __restrict__ gy,
+                             float* __restrict__ out, Geom g, int tiles_per_split) {
   const int m0 = static_cast<int>(blockIdx.y) * kBM;
   const int c0 = static_cast<int>(blockIdx.x) * kBN;
   const int z = static_cast<int>(blockIdx.z);
@@ -372,8 +372,8 @@ SplitPlan output_split(int tiles, int mn_blocks) {
 // partial into scratch, then the ordered second pass into dst, which adds
 // bias[(i / HW) % C] when bias is set (fwd's bias, left out of the partials).
 template <class Launch>
-void run_splits(const SplitPlan& plan, int64_t size, float* dst, const float* bias, int C, int HW, const char* kname,
-                const std::string& detail, cudaStream_t s, const Launch& launch) {
+void run_splits(const SplitPlan& plan, int64_t size, float* dst, const float* bias, int C, int HW,
+                const char* kname, const std::string& detail, cudaStream_t s, const Launch& launch) {
   if (plan.splits == 1) {
     launch(dst, false);
     DDPM_CUDA_LAUNCHED(kname, detail);
@@ -382,15 +382,16 @@ void run_splits(const SplitPlan& plan, int64_t size, float* dst, const float* bi
   Scratch partial(static_cast<size_t>(plan.splits) * static_cast<size_t>(size) * sizeof(float));
   launch(partial.as<float>(), true);
   DDPM_CUDA_LAUNCHED(kname, detail + ", " + std::to_string(plan.splits) + " splits");
-  conv2d_split_reduce_kernel<<<blocks_for(size), 256, 0, s>>>(partial.as<float>(), dst, size, plan.splits, bias, C,
-                                                              HW);
+  conv2d_split_reduce_kernel<<<blocks_for(size), 256, 0, s>>>(partial.as<float>(), dst, size, plan.splits,
+                                                              bias, C, HW);
   DDPM_CUDA_LAUNCHED("conv2d_split_reduce_kernel", detail);
   partial.release();  // later users of the block are ordered after the reduce on the one stream
 }
 
 void check_grid_rows(int rows, const Conv2dDims& d, const char* op) {
   if (ceil_div(rows, kBM) > 65535)
-    throw std::invalid_argument(std::string(op) + ": " + dims_str(d) + " has too many channels for the CUDA kernels");
+    throw std::invalid_argument(std::string(op) + ": " + dims_str(d) +
+                                " has too many channels for the CUDA kernels");
 }
 
 }  // namespace
@@ -464,8 +465,8 @@ void conv2d_bwd_data(const float* grad_out, const float* w, float* grad_x, const
   });
 }
 
-void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, float* grad_bias, const Conv2dDims& d,
-                       Conv2dCudaAlgo algo) {
+void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, float* grad_bias,
+                       const Conv2dDims& d, Conv2dCudaAlgo algo) {
   const char* op = "conv2d backward-weight";
   const Geom g = geometry(d, op);
   const std::string detail = launch_detail(d, algo);
@@ -473,7 +474,8 @@ void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, flo
   const int64_t wsize = static_cast<int64_t>(g.Cout) * g.CKK;
   if (g.pix_out == 0) {  // an empty batch: the sums are empty
     check(cudaMemsetAsync(grad_w, 0, static_cast<size_t>(wsize) * sizeof(float), s), op, detail);
-    if (grad_bias) check(cudaMemsetAsync(grad_bias, 0, static_cast<size_t>(g.Cout) * sizeof(float), s), op, detail);
+    if (grad_bias)
+      check(cudaMemsetAsync(grad_bias, 0, static_cast<size_t>(g.Cout) * sizeof(float), s), op, detail);
     return;
   }
   if (grad_bias && g.Cout > 0) {
@@ -482,8 +484,8 @@ void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, flo
     const int want = std::clamp(ceil_div(2 * sm_count(), g.Cout), 1, g.N);
     const int per = ceil_div(g.N, want), splits = ceil_div(g.N, per);
     Scratch part(static_cast<size_t>(splits) * static_cast<size_t>(g.Cout) * sizeof(double));
-    conv2d_bwd_bias_kernel<<<dim3(static_cast<unsigned>(g.Cout), static_cast<unsigned>(splits)), kBiasThreads, 0,
-                             s>>>(grad_out, part.as<double>(), g.N, g.Cout, g.HWo, per);
+    conv2d_bwd_bias_kernel<<<dim3(static_cast<unsigned>(g.Cout), static_cast<unsigned>(splits)), kBiasThreads,
+                             0, s>>>(grad_out, part.as<double>(), g.N, g.Cout, g.HWo, per);
     DDPM_CUDA_LAUNCHED("conv2d_bwd_bias_kernel", detail);
     conv2d_bwd_bias_reduce_kernel<<<static_cast<unsigned>(ceil_div(g.Cout, 256)), 256, 0, s>>>(
         part.as<double>(), grad_bias, g.Cout, splits);

@@ -163,27 +163,25 @@ struct SimtCore {
 
   DDPM_HD void compute(const float (*as)[kLda], const float (*bs)[kLdb], int tid) {
     const int tm = tid / 16, tn = tid % 16;
-DDPM_UNROLL
+    DDPM_UNROLL
     for (int k = 0; k < kBK; ++k) {
       const Vec4 a = load4(&as[k][tm * 4]);
       const Vec4 b0 = load4(&bs[k][tn * 4]);
       const Vec4 b1 = load4(&bs[k][64 + tn * 4]);
       const float av[4] = {a.x, a.y, a.z, a.w};
       const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
-DDPM_UNROLL
-      for (int i = 0; i < 4; ++i)
-DDPM_UNROLL
-        for (int j = 0; j < 8; ++j) acc[i][j] = fma32(av[i], bv[j], acc[i][j]);
+      DDPM_UNROLL
+      for (int i = 0; i < 4; ++i) DDPM_UNROLL
+      for (int j = 0; j < 8; ++j) acc[i][j] = fma32(av[i], bv[j], acc[i][j]);
     }
   }
 
   template <class F>
   DDPM_HD void for_each(int tid, const F& f) const {
     const int tm = tid / 16, tn = tid % 16;
-DDPM_UNROLL
-    for (int i = 0; i < 4; ++i)
-DDPM_UNROLL
-      for (int j = 0; j < 8; ++j) f(tm * 4 + i, (j / 4) * 64 + tn * 4 + (j % 4), acc[i][j]);
+    DDPM_UNROLL
+    for (int i = 0; i < 4; ++i) DDPM_UNROLL
+    for (int j = 0; j < 8; ++j) f(tm * 4 + i, (j / 4) * 64 + tn * 4 + (j % 4), acc[i][j]);
   }
 };
 
@@ -211,12 +209,12 @@ struct Tf32Core {
   }
 
   // This lane's A and B fragments of the k-tile.
-  DDPM_HD static void fragments(const float (*as)[kLda], const float (*bs)[kLdb], int tid, uint32_t (&a)[2][4],
-                                uint32_t (&b)[4][2]) {
+  DDPM_HD static void fragments(const float (*as)[kLda], const float (*bs)[kLdb], int tid,
+                                uint32_t (&a)[2][4], uint32_t (&b)[4][2]) {
     const int warp = tid / 32, lane = tid % 32;
     const int g = lane / 4, t = lane % 4;
     const int m0 = (warp / 4) * 32, n0 = (warp % 4) * 32;
-DDPM_UNROLL
+    DDPM_UNROLL
     for (int mi = 0; mi < 2; ++mi) {
       const int r = m0 + mi * 16 + g;
       a[mi][0] = f32_bits(as[t][r]);
@@ -224,7 +222,7 @@ DDPM_UNROLL
       a[mi][2] = f32_bits(as[t + 4][r]);
       a[mi][3] = f32_bits(as[t + 4][r + 8]);
     }
-DDPM_UNROLL
+    DDPM_UNROLL
     for (int ni = 0; ni < 4; ++ni) {
       const int c = n0 + ni * 8 + g;
       b[ni][0] = f32_bits(bs[t][c]);
@@ -237,21 +235,20 @@ DDPM_UNROLL
 #if defined(__CUDA_ARCH__)
     uint32_t a[2][4], b[4][2];
     fragments(as, bs, tid, a, b);
-DDPM_UNROLL
-    for (int mi = 0; mi < 2; ++mi)
-DDPM_UNROLL
-      for (int ni = 0; ni < 4; ++ni) {
+    DDPM_UNROLL
+    for (int mi = 0; mi < 2; ++mi) DDPM_UNROLL
+    for (int ni = 0; ni < 4; ++ni) {
 #if __CUDA_ARCH__ >= 800
-        float(&d)[4] = acc[mi][ni];
-        asm volatile(
-            "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-            "{%0,%1,%2,%3};\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-            : "r"(a[mi][0]), "r"(a[mi][1]), "r"(a[mi][2]), "r"(a[mi][3]), "r"(b[ni][0]), "r"(b[ni][1]));
+      float(&d)[4] = acc[mi][ni];
+      asm volatile(
+          "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+          "{%0,%1,%2,%3};\n"
+          : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+          : "r"(a[mi][0]), "r"(a[mi][1]), "r"(a[mi][2]), "r"(a[mi][3]), "r"(b[ni][0]), "r"(b[ni][1]));
 #else
-        __trap();
+      __trap();
 #endif
-      }
+    }
 #else
     (void)as;
     (void)bs;
@@ -265,13 +262,11 @@ DDPM_UNROLL
     const int warp = tid / 32, lane = tid % 32;
     const int g = lane / 4, t = lane % 4;
     const int m0 = (warp / 4) * 32, n0 = (warp % 4) * 32;
-DDPM_UNROLL
-    for (int mi = 0; mi < 2; ++mi)
-DDPM_UNROLL
-      for (int ni = 0; ni < 4; ++ni)
-DDPM_UNROLL
-        for (int q = 0; q < 4; ++q)
-          f(m0 + mi * 16 + g + (q / 2) * 8, n0 + ni * 8 + t * 2 + (q % 2), acc[mi][ni][q]);
+    DDPM_UNROLL
+    for (int mi = 0; mi < 2; ++mi) DDPM_UNROLL
+    for (int ni = 0; ni < 4; ++ni) DDPM_UNROLL
+    for (int q = 0; q < 4; ++q)
+      f(m0 + mi * 16 + g + (q / 2) * 8, n0 + ni * 8 + t * 2 + (q % 2), acc[mi][ni][q]);
   }
 };
 
@@ -325,7 +320,7 @@ struct FwdLoader {
 
   DDPM_HD void load(int kt) {
     const int k0 = kt * kBK;
-DDPM_UNROLL
+    DDPM_UNROLL
     for (int e = 0; e < 2; ++e) {
       const int k = k0 + ak + e;
       ra[e] = (wrow && k < CKK) ? wrow[k] : 0.f;
@@ -334,7 +329,7 @@ DDPM_UNROLL
     int ci = kb / KK;
     const int r = kb - ci * KK;
     int kh = r / K, kw = r - kh * K;
-DDPM_UNROLL
+    DDPM_UNROLL
     for (int e = 0; e < 4; ++e) {
       const int ih = ih0 + kh, iw = iw0 + kw;
       const bool ok = col_ok && kb + e < CKK && static_cast<unsigned>(ih) < static_cast<unsigned>(H) &&
@@ -419,7 +414,7 @@ struct BwdDataLoader {
 
   DDPM_HD void load(int kt) {
     const int k0 = kt * kBK;
-DDPM_UNROLL
+    DDPM_UNROLL
     for (int e = 0; e < 2; ++e) {
       const int k = k0 + ak + e;
       float v = 0.f;
@@ -433,7 +428,7 @@ DDPM_UNROLL
     int co = kb / KK;
     const int r = kb - co * KK;
     int kh = r / K, kw = r - kh * K;
-DDPM_UNROLL
+    DDPM_UNROLL
     for (int e = 0; e < 4; ++e) {
       int oh = ihp - kh, ow = iwp - kw;  // = oh*s, ow*s
       bool ok = col_ok && kb + e < CoKK && oh >= 0 && ow >= 0;
@@ -541,7 +536,7 @@ struct BwdWeightLoader {
     ra[1] = co1 >= 0 ? gyn[static_cast<int64_t>(co1) * HWo] : 0.f;
     const float* xn = x + static_cast<int64_t>(n) * Cin * HW;
     const int ih0 = oh * stride - pad, iw0 = ow * stride - pad;
-DDPM_UNROLL
+    DDPM_UNROLL
     for (int e = 0; e < 4; ++e) {
       const int ih = ih0 + khs[e], iw = iw0 + kws[e];
       const bool ok = xoff[e] >= 0 && static_cast<unsigned>(ih) < static_cast<unsigned>(H) &&

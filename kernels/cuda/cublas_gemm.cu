@@ -7,8 +7,8 @@
 #include <stdexcept>
 
 #include "kernels/cuda/cublas_gemm.cuh"
-#include "tensor/cuda/launch.cuh"
 #include "kernels/math_mode.h"
+#include "tensor/cuda/launch.cuh"
 
 namespace ddpm::kernels::cuda {
 
@@ -16,8 +16,9 @@ namespace {
 
 void check_cublas(cublasStatus_t status, const char* what, const std::string& detail) {
   if (status != CUBLAS_STATUS_SUCCESS)
-    throw std::runtime_error(std::string(what) + (detail.empty() ? "" : " (" + detail + ")") + ": cuBLAS error " +
-                             cublasGetStatusName(status) + ": " + cublasGetStatusString(status));
+    throw std::runtime_error(std::string(what) + (detail.empty() ? "" : " (" + detail + ")") +
+                             ": cuBLAS error " + cublasGetStatusName(status) + ": " +
+                             cublasGetStatusString(status));
 }
 
 // Created once, never destroyed: it lives as long as the CUDA context.
@@ -36,15 +37,17 @@ std::mutex g_mu;
 
 }  // namespace
 
-void gemm_row_major(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
-                    float* C, bool accumulate, const char* op, const std::string& detail) {
+void gemm_row_major(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
+                    const float* B, float* C, bool accumulate, const char* op, const std::string& detail) {
   if (M == 0 || N == 0) return;
   if (M > INT_MAX || N > INT_MAX || K > INT_MAX)
-    throw std::invalid_argument(std::string(op) + " (" + detail + "): a GEMM dimension exceeds cuBLAS's 2^31 - 1");
+    throw std::invalid_argument(std::string(op) + " (" + detail +
+                                "): a GEMM dimension exceeds cuBLAS's 2^31 - 1");
   if (K == 0) {  // an empty sum
     if (!accumulate)
-      ddpm::cuda::check(cudaMemsetAsync(C, 0, static_cast<size_t>(M * N) * sizeof(float), ddpm::cuda::stream()), op,
-                        detail);
+      ddpm::cuda::check(
+          cudaMemsetAsync(C, 0, static_cast<size_t>(M * N) * sizeof(float), ddpm::cuda::stream()), op,
+          detail);
     return;
   }
   const int m = static_cast<int>(N), n = static_cast<int>(M), k = static_cast<int>(K);
@@ -56,8 +59,8 @@ void gemm_row_major(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
   std::lock_guard<std::mutex> lock(g_mu);
   cublasHandle_t h = handle();
   check_cublas(cublasSetMathMode(h, mode), op, detail);
-  check_cublas(cublasSgemm(h, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k,
-                           &alpha, B, ldb, A, lda, &beta, C, m),
+  check_cublas(cublasSgemm(h, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, m, n,
+                           k, &alpha, B, ldb, A, lda, &beta, C, m),
                op, detail);
 }
 

@@ -21,7 +21,7 @@ namespace ddpm::kernels::cuda {
 // C [M, N] = op(A) op(B) + (accumulate ? C : 0), all row-major and dense;
 // op(A) is [M, K] (A is stored [K, M] when trans_a), op(B) is [K, N] (B is
 // stored [N, K] when trans_b). `op` and `detail` name the caller in errors.
-void gemm_row_major(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
-                    float* C, bool accumulate, const char* op, const std::string& detail);
+void gemm_row_major(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
+                    const float* B, float* C, bool accumulate, const char* op, const std::string& detail);
 
 }  // namespace ddpm::kernels::cuda

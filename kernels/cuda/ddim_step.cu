@@ -35,7 +35,8 @@ struct DdimStep {
       eps = (x - a * x0) / b;
     }
     float v = ap * x0 + ce * eps;
-    if (noise) v += sigma * static_cast<float>(philox::normal(seed, stream, offset + static_cast<uint64_t>(i)));
+    if (noise)
+      v += sigma * static_cast<float>(philox::normal(seed, stream, offset + static_cast<uint64_t>(i)));
     return v;
   }
 };

@@ -30,7 +30,8 @@ struct DdpmStep {
     float x0 = x0_from_model(x, m, a, b, eps_pred);
     if (clip) x0 = clip_unit(x0);
     float v = c0 * x0 + ct * x;
-    if (noise) v += sigma * static_cast<float>(philox::normal(seed, stream, offset + static_cast<uint64_t>(i)));
+    if (noise)
+      v += sigma * static_cast<float>(philox::normal(seed, stream, offset + static_cast<uint64_t>(i)));
     return v;
   }
 };

@@ -13,7 +13,8 @@ inline int sm_count() {
   static const int count = [] {
     int dev = 0, n = 0;
     ddpm::cuda::check(cudaGetDevice(&dev), "cudaGetDevice");
-    ddpm::cuda::check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev), "cudaDeviceGetAttribute");
+    ddpm::cuda::check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev),
+                      "cudaDeviceGetAttribute");
     return n > 0 ? n : 1;
   }();
   return count;

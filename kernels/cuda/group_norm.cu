@@ -35,9 +35,9 @@
 #include <string>
 
 #include "kernels/cuda/device_info.cuh"
-#include "tensor/cuda/launch.cuh"
 #include "kernels/cuda/scratch.cuh"
 #include "kernels/group_norm.h"
+#include "tensor/cuda/launch.cuh"
 #include "tensor/cuda_backend.h"
 
 namespace ddpm::kernels::cuda {
@@ -98,7 +98,8 @@ __global__ void __launch_bounds__(kReduceThreads)
   }
 }
 
-__global__ void group_norm_fwd_finalize_kernel(const double* __restrict__ part, const float* __restrict__ gamma,
+__global__ void group_norm_fwd_finalize_kernel(const double* __restrict__ part,
+                                               const float* __restrict__ gamma,
                                                const float* __restrict__ beta, float* __restrict__ mean,
                                                float* __restrict__ rstd, float* __restrict__ scale,
                                                float* __restrict__ shift, int64_t groups_total, int groups,
@@ -142,8 +143,8 @@ __global__ void group_norm_fwd_kernel(const float* __restrict__ x, const float* 
 
 // part[(row * splits + s) * 2 + {0, 1}] = {sum g*x, sum g} over segment s of row.
 __global__ void __launch_bounds__(kReduceThreads)
-    group_norm_bwd_sums_kernel(const float* __restrict__ x, const float* __restrict__ g, double* __restrict__ part,
-                               int64_t hw) {
+    group_norm_bwd_sums_kernel(const float* __restrict__ x, const float* __restrict__ g,
+                               double* __restrict__ part, int64_t hw) {
   const int64_t row = blockIdx.x;
   const int s = static_cast<int>(blockIdx.y), splits = static_cast<int>(gridDim.y);
   const int64_t chunk = (hw + splits - 1) / splits;
@@ -169,7 +170,8 @@ __global__ void group_norm_bwd_group_kernel(const double* __restrict__ part, con
                                             const float* __restrict__ rstd, const float* __restrict__ gamma,
                                             double* __restrict__ dsdb, float* __restrict__ coef_a,
                                             float* __restrict__ coef_b, float* __restrict__ coef_c,
-                                            int64_t groups_total, int groups, int cpg, int splits, int64_t m) {
+                                            int64_t groups_total, int groups, int cpg, int splits,
+                                            int64_t m) {
   const int64_t ng = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (ng >= groups_total) return;
   const int g = static_cast<int>(ng % groups);
@@ -218,8 +220,8 @@ __global__ void group_norm_bwd_kernel(const float* __restrict__ x, const float* 
 
 __global__ void group_norm_bwd_affine_kernel(const double* __restrict__ dsdb, const float* __restrict__ mean,
                                              const float* __restrict__ rstd, float* __restrict__ ggamma,
-                                             float* __restrict__ gbeta, int64_t n_batch, int channels, int groups,
-                                             int cpg) {
+                                             float* __restrict__ gbeta, int64_t n_batch, int channels,
+                                             int groups, int cpg) {
   const int c = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
   if (c >= channels) return;
   const int grp = c / cpg;
@@ -241,7 +243,8 @@ std::string dims_str(const GroupNormDims& d) {
 
 void check_sizes(const GroupNormDims& d, const char* op) {
   if (d.n * d.c > INT_MAX || d.c > INT_MAX)
-    throw std::invalid_argument(std::string(op) + ": " + dims_str(d) + " has too many rows (N*C) for the CUDA kernels");
+    throw std::invalid_argument(std::string(op) + ": " + dims_str(d) +
+                                " has too many rows (N*C) for the CUDA kernels");
 }
 
 // Threads for a block that walks rows of hw elements: a power of two from
@@ -313,21 +316,22 @@ void group_norm_bwd(const float* x, const float* mean, const float* rstd, const 
   float* coef_a = coef.as<float>();
   float* coef_b = coef_a + rows;
   float* coef_c = coef_b + groups_total;
-  group_norm_bwd_sums_kernel<<<dim3(static_cast<unsigned>(rows), static_cast<unsigned>(splits)), threads, 0, s>>>(
-      x, g, part.as<double>(), d.hw);
+  group_norm_bwd_sums_kernel<<<dim3(static_cast<unsigned>(rows), static_cast<unsigned>(splits)), threads, 0,
+                               s>>>(x, g, part.as<double>(), d.hw);
   DDPM_CUDA_LAUNCHED("group_norm_bwd_sums_kernel", detail);
   group_norm_bwd_group_kernel<<<ddpm::cuda::blocks_for(groups_total, 128), 128, 0, s>>>(
-      part.as<double>(), mean, rstd, gamma, dsdb.as<double>(), gx ? coef_a : nullptr, coef_b, coef_c, groups_total,
-      static_cast<int>(d.groups), cpg, splits, m);
+      part.as<double>(), mean, rstd, gamma, dsdb.as<double>(), gx ? coef_a : nullptr, coef_b, coef_c,
+      groups_total, static_cast<int>(d.groups), cpg, splits, m);
   DDPM_CUDA_LAUNCHED("group_norm_bwd_group_kernel", detail);
   if (gx && d.hw > 0) {
-    group_norm_bwd_kernel<<<row_grid(rows, d.hw, threads), threads, 0, s>>>(x, g, coef_a, coef_b, coef_c, gx, d.hw,
-                                                                             cpg);
+    group_norm_bwd_kernel<<<row_grid(rows, d.hw, threads), threads, 0, s>>>(x, g, coef_a, coef_b, coef_c, gx,
+                                                                            d.hw, cpg);
     DDPM_CUDA_LAUNCHED("group_norm_bwd_kernel", detail);
   }
   if (ggamma) {
     group_norm_bwd_affine_kernel<<<static_cast<unsigned>((d.c + 127) / 128), 128, 0, s>>>(
-        dsdb.as<double>(), mean, rstd, ggamma, gbeta, d.n, static_cast<int>(d.c), static_cast<int>(d.groups), cpg);
+        dsdb.as<double>(), mean, rstd, ggamma, gbeta, d.n, static_cast<int>(d.c), static_cast<int>(d.groups),
+        cpg);
     DDPM_CUDA_LAUNCHED("group_norm_bwd_affine_kernel", detail);
   }
   part.release();

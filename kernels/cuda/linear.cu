@@ -14,8 +14,8 @@
 #include <string>
 
 #include "kernels/cuda/cublas_gemm.cuh"
-#include "tensor/cuda/launch.cuh"
 #include "kernels/linear.h"
+#include "tensor/cuda/launch.cuh"
 
 namespace ddpm::kernels::cuda {
 
@@ -55,23 +55,27 @@ void linear_fwd(const float* x, const float* w, const float* bias, float* y, con
   const std::string detail = dims_str(d);
   const int64_t total = d.N * d.out;
   if (bias && total > 0) {
-    linear_fwd_bias_kernel<<<ddpm::cuda::blocks_for(total), 256, 0, ddpm::cuda::stream()>>>(bias, y, total, d.out);
+    linear_fwd_bias_kernel<<<ddpm::cuda::blocks_for(total), 256, 0, ddpm::cuda::stream()>>>(bias, y, total,
+                                                                                            d.out);
     DDPM_CUDA_LAUNCHED("linear_fwd_bias_kernel", detail);
   }
   gemm_row_major(false, true, d.N, d.out, d.in, x, w, y, bias != nullptr, "linear", detail);
 }
 
 void linear_bwd_data(const float* grad_out, const float* w, float* grad_x, const LinearDims& d) {
-  gemm_row_major(false, false, d.N, d.in, d.out, grad_out, w, grad_x, false, "linear backward-data", dims_str(d));
+  gemm_row_major(false, false, d.N, d.in, d.out, grad_out, w, grad_x, false, "linear backward-data",
+                 dims_str(d));
 }
 
-void linear_bwd_weight(const float* x, const float* grad_out, float* grad_w, float* grad_bias, const LinearDims& d) {
+void linear_bwd_weight(const float* x, const float* grad_out, float* grad_w, float* grad_bias,
+                       const LinearDims& d) {
   const std::string detail = dims_str(d);
   gemm_row_major(true, false, d.out, d.in, d.N, grad_out, x, grad_w, false, "linear backward-weight", detail);
   if (grad_bias && d.out > 0) {
     const int64_t blocks = (d.out + kCols - 1) / kCols;
     if (blocks > 0x7fffffff)
-      throw std::invalid_argument("linear backward-weight (" + detail + "): too many output features for the CUDA kernel");
+      throw std::invalid_argument("linear backward-weight (" + detail +
+                                  "): too many output features for the CUDA kernel");
     linear_bwd_bias_kernel<<<static_cast<unsigned>(blocks), dim3(kCols, kSlices), 0, ddpm::cuda::stream()>>>(
         grad_out, grad_bias, d.N, d.out);
     DDPM_CUDA_LAUNCHED("linear_bwd_bias_kernel", detail);

@@ -130,8 +130,9 @@ void* alloc_block(size_t bytes) {
     err = cudaMalloc(&p, size);
   }
   if (err != cudaSuccess)
-    throw_cuda_error(err, "cudaMalloc", std::to_string(size) + " bytes; " + std::to_string(g_stats.bytes_in_use) +
-                                            " bytes in use");
+    throw_cuda_error(
+        err, "cudaMalloc",
+        std::to_string(size) + " bytes; " + std::to_string(g_stats.bytes_in_use) + " bytes in use");
   ++g_stats.cuda_malloc_calls;
   g_stats.bytes_in_use += static_cast<int64_t>(size);
   return p;

@@ -33,5 +33,4 @@ inline unsigned blocks_for(int64_t n, int threads = 256) {
 
 }  // namespace ddpm::cuda
 
-#define DDPM_CUDA_LAUNCHED(kernel_name, detail) \
-  ::ddpm::cuda::check(cudaGetLastError(), kernel_name, detail)
+#define DDPM_CUDA_LAUNCHED(kernel_name, detail) ::ddpm::cuda::check(cudaGetLastError(), kernel_name, detail)

@@ -1,14 +1,15 @@
 // The CUDA memory API for builds without the CUDA backend: every call says so.
+#include "tensor/cuda_backend.h"
+
 #include <stdexcept>
 #include <string>
-
-#include "tensor/cuda_backend.h"
 
 namespace ddpm::cuda {
 
 namespace {
 [[noreturn]] void none(const char* what) {
-  throw std::runtime_error(std::string(what) + ": this build has no CUDA backend (nvcc was not found at configure time)");
+  throw std::runtime_error(std::string(what) +
+                           ": this build has no CUDA backend (nvcc was not found at configure time)");
 }
 }  // namespace
 

@@ -22,7 +22,9 @@
 
 // Defined in kernels/conv2d.cpp, which the emulation does not build.
 namespace ddpm::kernels {
-const char* conv2d_cuda_algo_name(Conv2dCudaAlgo algo) { return algo == Conv2dCudaAlgo::direct ? "direct" : "gemm"; }
+const char* conv2d_cuda_algo_name(Conv2dCudaAlgo algo) {
+  return algo == Conv2dCudaAlgo::direct ? "direct" : "gemm";
+}
 }  // namespace ddpm::kernels
 
 namespace {
@@ -76,10 +78,10 @@ void check_conv(int n, int cin, int cout, int h, int w, int k, int s, int p, boo
   const size_t ny = static_cast<size_t>(n * cout * d.Hout * d.Wout);
   const std::vector<float> x = uniform(nx, 1), wt = uniform(nw, 2), b = uniform(static_cast<size_t>(cout), 3),
                            gy = uniform(ny, 4);
-  const std::string label = "x [" + std::to_string(n) + "," + std::to_string(cin) + "," + std::to_string(h) + "," +
-                            std::to_string(w) + "] -> " + std::to_string(cout) + " k" + std::to_string(k) + " s" +
-                            std::to_string(s) + " p" + std::to_string(p) + (bias ? " bias" : "") +
-                            (algo == Conv2dCudaAlgo::direct ? " direct" : " fp32");
+  const std::string label = "x [" + std::to_string(n) + "," + std::to_string(cin) + "," + std::to_string(h) +
+                            "," + std::to_string(w) + "] -> " + std::to_string(cout) + " k" +
+                            std::to_string(k) + " s" + std::to_string(s) + " p" + std::to_string(p) +
+                            (bias ? " bias" : "") + (algo == Conv2dCudaAlgo::direct ? " direct" : " fp32");
   std::vector<float> y(ny, NAN), gx(nx, NAN), gw(nw, NAN), gb(static_cast<size_t>(cout), NAN);
   cuda::conv2d_fwd(x.data(), wt.data(), bias ? b.data() : nullptr, y.data(), d, algo);
   cuda::conv2d_bwd_data(gy.data(), wt.data(), gx.data(), d, algo);
@@ -107,19 +109,22 @@ void check_group_norm(int n, int c, int hw, int groups, bool affine, float lo, f
   std::vector<float> y(nx, NAN), mean(ng, NAN), rstd(ng, NAN), gx(nx, NAN), gg(static_cast<size_t>(c), NAN),
       gb(static_cast<size_t>(c), NAN);
   const float* ga = affine ? gamma.data() : nullptr;
-  cuda::group_norm_fwd(x.data(), ga, affine ? beta.data() : nullptr, y.data(), mean.data(), rstd.data(), d, 1e-5);
-  cuda::group_norm_bwd(x.data(), mean.data(), rstd.data(), ga, g.data(), gx.data(), affine ? gg.data() : nullptr,
-                       affine ? gb.data() : nullptr, d);
+  cuda::group_norm_fwd(x.data(), ga, affine ? beta.data() : nullptr, y.data(), mean.data(), rstd.data(), d,
+                       1e-5);
+  cuda::group_norm_bwd(x.data(), mean.data(), rstd.data(), ga, g.data(), gx.data(),
+                       affine ? gg.data() : nullptr, affine ? gb.data() : nullptr, d);
   const std::vector<double> xd = widen(x), gad = widen(gamma), bed = widen(beta), gd = widen(g);
-  std::vector<double> ry(nx), rm(ng), rr(ng), rgx(nx), rgg(static_cast<size_t>(c)), rgb(static_cast<size_t>(c));
-  cpu::group_norm_fwd<double>(xd.data(), affine ? gad.data() : nullptr, affine ? bed.data() : nullptr, ry.data(),
-                              rm.data(), rr.data(), d, 1e-5);
+  std::vector<double> ry(nx), rm(ng), rr(ng), rgx(nx), rgg(static_cast<size_t>(c)),
+      rgb(static_cast<size_t>(c));
+  cpu::group_norm_fwd<double>(xd.data(), affine ? gad.data() : nullptr, affine ? bed.data() : nullptr,
+                              ry.data(), rm.data(), rr.data(), d, 1e-5);
   // The backward from the float statistics the CUDA forward saved, as autograd runs it.
   const std::vector<double> md = widen(mean), rd = widen(rstd);
-  cpu::group_norm_bwd<double>(xd.data(), md.data(), rd.data(), affine ? gad.data() : nullptr, gd.data(), rgx.data(),
-                              affine ? rgg.data() : nullptr, affine ? rgb.data() : nullptr, d);
-  const std::string label = "x [" + std::to_string(n) + "," + std::to_string(c) + "," + std::to_string(hw) + "] G" +
-                            std::to_string(groups) + (affine ? " affine" : "") + (lo > 0 ? " offset" : "");
+  cpu::group_norm_bwd<double>(xd.data(), md.data(), rd.data(), affine ? gad.data() : nullptr, gd.data(),
+                              rgx.data(), affine ? rgg.data() : nullptr, affine ? rgb.data() : nullptr, d);
+  const std::string label = "x [" + std::to_string(n) + "," + std::to_string(c) + "," + std::to_string(hw) +
+                            "] G" + std::to_string(groups) + (affine ? " affine" : "") +
+                            (lo > 0 ? " offset" : "");
   compare("gn y", label, y, ry, 1e-6);
   compare("gn mean", label, mean, rm, 1e-6);
   compare("gn rstd", label, rstd, rr, 1e-6);
@@ -134,17 +139,24 @@ void check_group_norm(int n, int c, int hw, int groups, bool affine, float lo, f
 
 int main() {
   // n, cin, cout, h, w, k, stride, pad
-  const int convs[][8] = {{2, 3, 5, 7, 9, 3, 1, 1},  {2, 3, 5, 7, 9, 1, 1, 0},    {2, 3, 5, 7, 9, 3, 2, 1},
-                          {2, 3, 5, 8, 9, 3, 2, 0},  {2, 3, 4, 7, 9, 5, 1, 2},    {1, 2, 3, 6, 6, 2, 2, 0},
-                          {3, 13, 70, 11, 13, 3, 1, 1}, {1, 8, 8, 24, 24, 3, 1, 1},
+  const int convs[][8] = {{2, 3, 5, 7, 9, 3, 1, 1},
+                          {2, 3, 5, 7, 9, 1, 1, 0},
+                          {2, 3, 5, 7, 9, 3, 2, 1},
+                          {2, 3, 5, 8, 9, 3, 2, 0},
+                          {2, 3, 4, 7, 9, 5, 1, 2},
+                          {1, 2, 3, 6, 6, 2, 2, 0},
+                          {3, 13, 70, 11, 13, 3, 1, 1},
+                          {1, 8, 8, 24, 24, 3, 1, 1},
                           // Long reductions on few output tiles: fwd and bwd-data split
                           // (2 splits each, on the 132 SMs the emulation reports).
-                          {1, 32, 40, 6, 5, 3, 1, 1},   {2, 36, 33, 9, 8, 3, 2, 1},
+                          {1, 32, 40, 6, 5, 3, 1, 1},
+                          {2, 36, 33, 9, 8, 3, 2, 1},
                           // Batch 40, 3 channels: the bias gradient over image ranges.
                           {40, 3, 3, 4, 4, 3, 1, 1}};
   for (const auto& s : convs)
     for (const Conv2dCudaAlgo algo : {Conv2dCudaAlgo::implicit_gemm_fp32, Conv2dCudaAlgo::direct})
-      for (const bool bias : {true, false}) check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], bias, algo);
+      for (const bool bias : {true, false})
+        check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], bias, algo);
   check_group_norm(2, 16, 64, 4, true, -1, 1);   // 4 splits per group forward
   check_group_norm(3, 6, 35, 3, true, 1, 2);     // mean 5 std
   check_group_norm(2, 4, 15, 2, false, -1, 1);   // no affine

@@ -50,7 +50,8 @@ inline void safetensors_one(const uint8_t* data, size_t size) {
 namespace detail {
 
 inline std::string be32(uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+          static_cast<char>(v)};
 }
 
 inline uint32_t count_of(const uint8_t* p, size_t n) {
@@ -118,7 +119,8 @@ inline void idx_one(const uint8_t* data, size_t size) {
   }
   try {
     const ImageDataset ds = load_idx_files(images, labels, (mode >> 1) & 7);
-    if (ds.size() != static_cast<int64_t>(ds.labels.size())) throw std::logic_error("idx: labels and images differ");
+    if (ds.size() != static_cast<int64_t>(ds.labels.size()))
+      throw std::logic_error("idx: labels and images differ");
   } catch (const std::runtime_error&) {
   }
 }

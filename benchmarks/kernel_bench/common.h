@@ -68,7 +68,7 @@ enum class RefKind { cudnn, unfused, roofline, none };
 struct Row {
   std::string op, shape, precision = "fp32";
   std::string device = "cuda";  // where ours ran: cuda or cpu
-  int64_t batch = 0;  // 0: the case does not depend on the batch (Adam, EMA)
+  int64_t batch = 0;            // 0: the case does not depend on the batch (Adam, EMA)
   double flops = 0, bytes = 0;
   Timing ours, ref;
   double cpu_ms = NAN;  // CPU mode: the best process CPU time of a call (all threads)
@@ -115,10 +115,9 @@ constexpr double kTolElementwise = 1e-5;
 // CPU's double sums; the backward subtracts two such sums.
 constexpr double kTolGroupNorm = 1e-4;
 
-
 // The flags of both modes (main.cpp parses them).
 struct Options {
-  std::string device;                 // "cuda" or "cpu"
+  std::string device;                                // "cuda" or "cpu"
   std::function<bool(const std::string&)> selected;  // --op: is this row name wanted?
   std::vector<int64_t> batches;
   int repeats = 20, warmup = 3;

@@ -24,12 +24,13 @@
 // has both. Roofline: bytes moved / the bandwidth of a 256 MiB memcpy split
 // over the OpenMP threads. OMP_NUM_THREADS sets the threads;
 // OMP_WAIT_POLICY=passive keeps idle threads from spinning into CPU time.
+#include <omp.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
-#include <omp.h>
 
 #include "autograd/functions.h"
 #include "benchmarks/kernel_bench/common.h"
@@ -62,7 +63,8 @@ double process_cpu_ms() {
 }
 
 double now_ms() {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 struct CpuTiming {
@@ -102,7 +104,8 @@ double memcpy_bandwidth() {
     const double t0 = now_ms();
 #pragma omp parallel
     {
-      const size_t nt = static_cast<size_t>(omp_get_num_threads()), id = static_cast<size_t>(omp_get_thread_num());
+      const size_t nt = static_cast<size_t>(omp_get_num_threads()),
+                   id = static_cast<size_t>(omp_get_thread_num());
       const size_t lo = n * id / nt, hi = n * (id + 1) / nt;
       std::memcpy(dst.data() + lo, src.data() + lo, (hi - lo) * sizeof(float));
     }
@@ -136,7 +139,8 @@ void print_row(const Row& r) {
 
 class CpuBench {
  public:
-  CpuBench(const Options& o, const CpuTimer& timer, const json& torch) : o_(o), timer_(timer), torch_(torch) {}
+  CpuBench(const Options& o, const CpuTimer& timer, const json& torch)
+      : o_(o), timer_(timer), torch_(torch) {}
 
   std::vector<Row> rows;
   json conv_totals;
@@ -167,7 +171,8 @@ class CpuBench {
       const bool torch = !torch_.is_null() && B == 32;
       if (!torch_.is_null() && !torch) std::printf("(--torch: conv2d_torch.py times batch 32 only)\n");
       std::printf("conv2d CPU (%s), float32, batch %lld, %d threads, best of %d (JSON: median and best)\n",
-                  cpu_model().c_str(), static_cast<long long>(B), kernels::cpu::num_threads(), timer_.repeats());
+                  cpu_model().c_str(), static_cast<long long>(B), kernels::cpu::num_threads(),
+                  timer_.repeats());
       double ours_wall[3] = {0, 0, 0}, ours_cpu[3] = {0, 0, 0}, torch_wall[3] = {0, 0, 0},
              torch_cpu[3] = {0, 0, 0};
       for (size_t si = 0; si < shapes.size(); ++si) {
@@ -180,7 +185,8 @@ class CpuBench {
         const Tensor gy = randn({B, s.cout, d.Hout, d.Wout}, 1, 4);
         Tensor y = Tensor::empty(gy.shape()), gx = Tensor::empty(x.shape()), gw = Tensor::empty(w.shape()),
                gb = Tensor::empty(b.shape());
-        const double flops = 2.0 * dbl(B) * dbl(s.cout) * dbl(d.Hout) * dbl(d.Wout) * dbl(cin) * dbl(s.k * s.k);
+        const double flops =
+            2.0 * dbl(B) * dbl(s.cout) * dbl(d.Hout) * dbl(d.Wout) * dbl(cin) * dbl(s.k * s.k);
         const json* tr = nullptr;
         if (torch) {
           tr = &torch_.at("rows").at(si);
@@ -190,7 +196,9 @@ class CpuBench {
                                      s.name + "' (conv2d_torch.py's SHAPES must follow its bench shapes)");
         }
         const std::function<void()> fns[3] = {
-            [&] { kernels::cpu::conv2d_fwd(x.data<float>(), w.data<float>(), b.data<float>(), y.data<float>(), d); },
+            [&] {
+              kernels::cpu::conv2d_fwd(x.data<float>(), w.data<float>(), b.data<float>(), y.data<float>(), d);
+            },
             [&] { kernels::cpu::conv2d_bwd_data(gy.data<float>(), w.data<float>(), gx.data<float>(), d); },
             [&] {
               kernels::cpu::conv2d_bwd_weight(x.data<float>(), gy.data<float>(), gw.data<float>(),
@@ -228,7 +236,8 @@ class CpuBench {
         std::printf("%s\n", line.c_str());
         std::fflush(stdout);
       }
-      const double ow = ours_wall[0] + ours_wall[1] + ours_wall[2], oc = ours_cpu[0] + ours_cpu[1] + ours_cpu[2];
+      const double ow = ours_wall[0] + ours_wall[1] + ours_wall[2],
+                   oc = ours_cpu[0] + ours_cpu[1] + ours_cpu[2];
       std::printf(
           "ours, UNet total (weighted by count): fwd %.1f  bwd-data %.1f  bwd-weight %.1f  all %.1f ms wall"
           " (%.1f ms CPU)\n",
@@ -243,7 +252,8 @@ class CpuBench {
         const double tw = torch_wall[0] + torch_wall[1] + torch_wall[2],
                      tc = torch_cpu[0] + torch_cpu[1] + torch_cpu[2];
         std::printf(
-            "torch, UNet total (weighted by count): fwd %.1f  bwd-data %.1f  bwd-weight %.1f  all %.1f ms wall"
+            "torch, UNet total (weighted by count): fwd %.1f  bwd-data %.1f  bwd-weight %.1f  all %.1f ms "
+            "wall"
             " (%.1f ms CPU)\n",
             torch_wall[0], torch_wall[1], torch_wall[2], tw, tc);
         std::printf("speed ratio torch/ours: wall %.2f, CPU time %.2f (above 1: we are faster)\n", tw / ow,
@@ -425,8 +435,9 @@ int run_cpu(const Options& o) {
     const char* wait = std::getenv("OMP_WAIT_POLICY");
     std::printf("ddpm-bench --device cpu: %s, %d threads (OMP_WAIT_POLICY=%s), memcpy bandwidth %.1f GB/s\n",
                 cpu_model().c_str(), threads, wait ? wait : "unset", g_machine.copy_gbps);
-    std::printf("method: median (and best) of %d after %d warm-up, wall clock; process CPU time (best); float32\n\n",
-                o.repeats, o.warmup);
+    std::printf(
+        "method: median (and best) of %d after %d warm-up, wall clock; process CPU time (best); float32\n\n",
+        o.repeats, o.warmup);
     const CpuTimer timer(o.warmup, o.repeats);
     CpuBench bench(o, timer, torch);
     json j;
@@ -445,7 +456,8 @@ int run_cpu(const Options& o) {
       write_json(j, bench.rows, o.json_path, complete);
     };
 
-    const bool conv = o.selected("conv2d_fwd") || o.selected("conv2d_bwd_data") || o.selected("conv2d_bwd_weight");
+    const bool conv =
+        o.selected("conv2d_fwd") || o.selected("conv2d_bwd_data") || o.selected("conv2d_bwd_weight");
     bool header = false;
     auto table = [&] {
       if (!header) print_header();
@@ -473,13 +485,15 @@ int run_cpu(const Options& o) {
          [&] {
            table();
            const kernels::DdpmStepParams p = ddpm_params();
-           bench.step("ddpm_step", 5, [&](const Tensor& x, const Tensor& e) { return kernels::ddpm_step(x, e, p); });
+           bench.step("ddpm_step", 5,
+                      [&](const Tensor& x, const Tensor& e) { return kernels::ddpm_step(x, e, p); });
          }},
         {o.selected("ddim_step"),
          [&] {
            table();
            const kernels::DdimStepParams p = ddim_params();
-           bench.step("ddim_step", 6, [&](const Tensor& x, const Tensor& e) { return kernels::ddim_step(x, e, p); });
+           bench.step("ddim_step", 6,
+                      [&](const Tensor& x, const Tensor& e) { return kernels::ddim_step(x, e, p); });
          }},
         {o.selected("adam_update"),
          [&] {

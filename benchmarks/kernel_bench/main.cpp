@@ -28,14 +28,20 @@ namespace ddpm::bench {
 
 Machine g_machine;
 
-const std::vector<OpName> kOps = {
-    {"conv2d_fwd", true, true},         {"conv2d_bwd_data", true, true},
-    {"conv2d_bwd_weight", true, true},  {"silu_fwd", true, true},
-    {"silu_bwd", true, true},           {"group_norm_fwd", true, true},
-    {"group_norm_bwd", true, true},     {"group_norm_silu_fwd", false, true},
-    {"group_norm_silu_fwd_bwd", false, true}, {"q_sample", true, true},
-    {"ddpm_step", true, true},          {"ddim_step", true, true},
-    {"adam_update", true, true},        {"ema_update", true, true}};
+const std::vector<OpName> kOps = {{"conv2d_fwd", true, true},
+                                  {"conv2d_bwd_data", true, true},
+                                  {"conv2d_bwd_weight", true, true},
+                                  {"silu_fwd", true, true},
+                                  {"silu_bwd", true, true},
+                                  {"group_norm_fwd", true, true},
+                                  {"group_norm_bwd", true, true},
+                                  {"group_norm_silu_fwd", false, true},
+                                  {"group_norm_silu_fwd_bwd", false, true},
+                                  {"q_sample", true, true},
+                                  {"ddpm_step", true, true},
+                                  {"ddim_step", true, true},
+                                  {"adam_update", true, true},
+                                  {"ema_update", true, true}};
 
 std::string ref_kind_name(RefKind k) {
   switch (k) {
@@ -138,7 +144,8 @@ int main(int argc, char** argv) {
   app.add_option("--op", ops_flag,
                  "comma-separated ops (a prefix such as conv2d selects conv2d_*); all by default");
   app.add_option("--json", o.json_path, "write the results as JSON to this file");
-  app.add_option("--batch", batch_flag, "comma-separated batch sizes (CPU default: 32)")->capture_default_str();
+  app.add_option("--batch", batch_flag, "comma-separated batch sizes (CPU default: 32)")
+      ->capture_default_str();
   app.add_option("--repeats", o.repeats, "timed calls per case (median reported; CPU default: 7)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -162,8 +169,8 @@ int main(int argc, char** argv) {
   }
   const std::vector<std::string> wanted = split(ops_flag);
   for (const auto& w : wanted) {
-    const bool known =
-        std::any_of(kOps.begin(), kOps.end(), [&](const OpName& n) { return in_mode(n) && matches(n.name, w); });
+    const bool known = std::any_of(kOps.begin(), kOps.end(),
+                                   [&](const OpName& n) { return in_mode(n) && matches(n.name, w); });
     if (!known) {
       std::fprintf(stderr, "ddpm-bench: unknown --op '%s' for --device %s (see --list)\n", w.c_str(),
                    o.device.c_str());

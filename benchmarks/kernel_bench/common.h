@@ -81,7 +81,7 @@ struct Row {
 };
 
 struct Machine {
-  double copy_gbps = 0;  // CUDA: device-to-device copy; CPU: memcpy over all threads
+  double copy_gbps = 0;  // CUDA: device-to-device copy; CPU: a STREAM-style copy over all threads
   double peak_fp32_tflops = NAN, peak_tf32_tflops = NAN;
 };
 

@@ -8,7 +8,7 @@
 //   --device cpu    our CPU kernels (cpu.cpp; every build, the default of a
 //                   build without CUDA): conv2d fwd / bwd-data / bwd-weight in
 //                   GFLOP/s, GroupNorm(+SiLU), SiLU, q_sample, the DDPM/DDIM
-//                   steps, Adam and EMA in GB/s against the memcpy roofline.
+//                   steps, Adam and EMA in GB/s against the copy roofline.
 //
 // This file: the flags, the op names, the dispatch and the JSON rows both
 // modes write (`device` tells which).
@@ -133,7 +133,7 @@ bool matches(const std::string& op, const std::string& w) { return op == w || op
 int main(int argc, char** argv) {
   CLI::App app{
       "ddpm-bench: our kernels at the seed UNet's shapes; CUDA: against cuDNN, unfused kernels and the "
-      "memory roofline; CPU (--device cpu): GFLOP/s and GB/s against the memcpy roofline"};
+      "memory roofline; CPU (--device cpu): GFLOP/s and GB/s against the copy roofline"};
   Options o;
   o.device = kernels::kHaveCuda ? "cuda" : "cpu";
   std::string ops_flag, batch_flag = "1,16,128";

@@ -1,5 +1,8 @@
-"""PyTorch twin of benchmarks/bench_layers.cpp: GroupNorm(8, C) + SiLU forward
-and backward, float32, CPU. Usage: /usr/bin/python3 benchmarks/bench_layers_torch.py [iters] [threads]"""
+"""PyTorch twin of `ddpm-bench --device cpu --op group_norm_silu` (the
+group_norm(8)+silu lines of benchmarks/kernel_bench/cpu.cpp): GroupNorm(8, C) +
+SiLU forward and backward, float32, CPU, batch 32, median of iters after 2
+warm-ups. Usage: /usr/bin/python3 benchmarks/bench_layers_torch.py [iters] [threads]
+(ours, same rules: ddpm-bench --device cpu --op group_norm_silu --repeats 20 --warmup 2)"""
 import sys
 import time
 

@@ -1,9 +1,11 @@
-"""PyTorch CPU twin of benchmarks/conv2d_cpu.cpp: conv2d forward, backward-data
-and backward-weight (+bias) at the seed UNet's shapes (base 64, batch 32,
-1x32x32 input), float32, torch.set_num_threads(2). Same timing rules as the
-C++ program: one warm-up, then the best wall time and the best process CPU
-time of 7 runs. Prints one line per shape and writes JSON to argv[1] when
-given (the C++ program reads it to print ratios).
+"""PyTorch CPU twin of `ddpm-bench --device cpu --op conv2d`
+(benchmarks/kernel_bench/cpu.cpp): conv2d forward, backward-data and
+backward-weight (+bias) at the seed UNet's shapes (base 64, batch 32, 1x32x32
+input), float32, torch.set_num_threads(2). Same timing rules as ddpm-bench's
+CPU defaults (--warmup 1 --repeats 7): one warm-up, then the best wall time and
+the best process CPU time of 7 runs. Prints one line per shape and writes
+JSON to argv[1] when given (`ddpm-bench --device cpu --op conv2d --torch FILE`
+reads it to print ratios).
 
     OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive /usr/bin/python3 benchmarks/conv2d_torch.py [torch.json]
 
@@ -18,7 +20,8 @@ import torch
 torch.set_num_threads(2)
 torch.manual_seed(0)
 
-# (label, Cin, Cout, H, K, pad, count in the UNet); same order as conv2d_cpu.cpp.
+# (label, Cin, Cout, H, K, pad, count in the UNet); the bench shapes of
+# tests/ops/conv2d.cpp, same order and names (ddpm-bench --torch checks the names).
 SHAPES = [
     ("enc1a 1->64 @32", 1, 64, 32, 3, 1, 1),
     ("64->64 @32", 64, 64, 32, 3, 1, 2),

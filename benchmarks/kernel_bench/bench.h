@@ -1,8 +1,9 @@
-// ddpm-bench's shared parts: the timer, the rows, the Bench class whose
-// methods (one file per op family: conv2d.cpp, silu.cpp, group_norm.cpp,
-// diffusion_ops.cpp, optimizer.cpp) time our CUDA kernels at the shapes the
-// ops declare in tests/ops/ (OpCases::bench), and the helpers they share.
-// main.cpp: flags, the machine, the table and the JSON.
+// ddpm-bench's CUDA mode (compiled only with CUDA): the timer, the Bench
+// class whose methods (one file per op family: conv2d.cpp, silu.cpp,
+// group_norm.cpp, diffusion_ops.cpp, optimizer.cpp) time our CUDA kernels at
+// the shapes the ops declare in tests/ops/ (OpCases::bench).
+// cuda_main.cpp: the machine, the table and the JSON of this mode;
+// common.h: what it shares with the CPU mode (cpu.cpp).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -11,16 +12,7 @@
 #include <cudnn.h>
 #endif
 
-#include <algorithm>
-#include <cmath>
-#include <cstdio>
-#include <functional>
-#include <stdexcept>
-#include <string>
-#include <vector>
-
-#include "tensor/tensor.h"
-#include "tests/ops/op_cases.h"
+#include "benchmarks/kernel_bench/common.h"
 
 #if __has_include("kernels/math_mode.h")
 #include "kernels/math_mode.h"
@@ -38,47 +30,6 @@ inline void check_cudnn(cudnnStatus_t s, const char* what) {
   if (s != CUDNN_STATUS_SUCCESS) throw std::runtime_error(std::string(what) + ": " + cudnnGetErrorString(s));
 }
 #endif
-
-inline double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-inline double dbl(int64_t v) { return static_cast<double>(v); }
-
-// ||a - b|| / ||b|| over host copies (absolute when b is all zero).
-inline double norm_err(const std::vector<float>& a, const std::vector<float>& b) {
-  if (a.size() != b.size()) return INFINITY;
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
-    num += d * d;
-    den += static_cast<double>(b[i]) * static_cast<double>(b[i]);
-  }
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-}
-
-inline double norm_err(const Tensor& a, const Tensor& b) {
-  return norm_err(a.to_vector<float>(), b.to_vector<float>());
-}
-
-inline std::vector<float> host(const Tensor& t) { return t.to_vector<float>(); }
-
-// A device copy of a host vector.
-inline Tensor device(const std::vector<float>& v, const Shape& s) {
-  return Tensor::from_vector(v, s).to(Device::cuda);
-}
-
-inline std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
-
-struct Timing {
-  double median_ms = NAN, min_ms = NAN;
-};
 
 class GpuTimer {
  public:
@@ -150,56 +101,6 @@ inline double copy_bandwidth(cudaStream_t s) {
   cudaFree(dst);
   return 2.0 * static_cast<double>(bytes) / (median(ms) * 1e6);
 }
-
-enum class RefKind { cudnn, unfused, roofline, none };
-
-struct Row {
-  std::string op, shape, precision = "fp32";
-  int64_t batch = 0;  // 0: the case does not depend on the batch (Adam, EMA)
-  double flops = 0, bytes = 0;
-  Timing ours, ref;
-  RefKind ref_kind = RefKind::none;
-  std::string ref_detail;       // cuDNN algorithm and workspace, or the unfused launches
-  double err = NAN, tol = NAN;  // ours against the check reference
-  double ref_err = NAN;         // the timed reference against the check reference
-  std::string check_against;    // what err was measured against
-  std::string error;            // why a side did not run
-};
-
-struct Machine {
-  double copy_gbps = 0;
-  double peak_fp32_tflops = NAN, peak_tf32_tflops = NAN;
-};
-
-inline double roofline_ms(const Row& r, const Machine& m) {
-  return r.bytes > 0 ? r.bytes / (m.copy_gbps * 1e6) : NAN;
-}
-
-inline bool err_ok(const Row& r) { return !(r.err > r.tol) && !std::isnan(r.err); }
-
-extern Machine g_machine;
-
-// The shapes an op declares for the benchmark (tests/ops/<op>.cpp).
-inline const std::vector<test::BenchShape>& bench_shapes(const char* op) {
-  const test::OpCases* c = test::find_op_cases(op);
-  if (!c || c->bench.empty())
-    throw std::logic_error(std::string("tests/ops/ declares no bench shape for ") + op);
-  return c->bench;
-}
-
-// FP32 convs: both sides sum up to 131072 products (bwd-weight at batch 128)
-// in different orders; random-sign rounding gives ~sqrt(n) * 2^-24 ~ 2e-5.
-constexpr double kTolConvFp32 = 1e-4;
-// TF32 convs against cuDNN's FP32 result: operands rounded to 10-bit
-// mantissas (2^-11 each), random signs keep the relative error of the sums
-// near 5e-4.
-constexpr double kTolConvTf32 = 5e-3;
-// Elementwise kernels: a few float operations per element whose rounding may
-// differ (expf, sqrtf, division vs reciprocal): a few ulp, ~1e-7 normalised.
-constexpr double kTolElementwise = 1e-5;
-// GroupNorm: float statistics over groups of up to 8192 elements against the
-// CPU's double sums; the backward subtracts two such sums.
-constexpr double kTolGroupNorm = 1e-4;
 
 class Bench {
  public:

@@ -4,30 +4,12 @@
 // memory roofline; checked against the CPU kernels (same Philox noise).
 #include "benchmarks/kernel_bench/bench.h"
 #include "benchmarks/unfused_kernels.h"
-#include "diffusion/scheduler.h"
 #include "kernels/ddim_step.h"
 #include "kernels/ddpm_step.h"
 #include "kernels/q_sample.h"
 #include "tensor/rng.h"
 
 namespace ddpm::bench {
-
-namespace {
-
-// Per-sample coefficients a = sqrt(alphabar_t), b = sqrt(1 - alphabar_t) for
-// timesteps spread over the linear schedule.
-std::pair<std::vector<float>, std::vector<float>> qsample_coefs(int64_t B) {
-  const NoiseScheduler sched(BetaSchedule::linear, 1000);
-  std::vector<float> a(static_cast<size_t>(B)), b(a.size());
-  for (int64_t i = 0; i < B; ++i) {
-    const size_t t = static_cast<size_t>((i * 997 + 13) % 1000);
-    a[static_cast<size_t>(i)] = static_cast<float>(sched.sqrt_alphas_cumprod[t]);
-    b[static_cast<size_t>(i)] = static_cast<float>(sched.sqrt_one_minus_alphas_cumprod[t]);
-  }
-  return {a, b};
-}
-
-}  // namespace
 
 void Bench::q_sample() {
   for (const test::BenchShape& bs : bench_shapes("q_sample"))
@@ -82,40 +64,6 @@ void Bench::q_sample() {
       print(r);
       rows.push_back(r);
     }
-}
-
-// Coefficients of a DDPM / DDIM step at t = 500 of the linear schedule, as
-// diffusion/sampler.cpp computes them (consecutive steps for DDPM, a 20-step
-// stride for DDIM as in a 50-step chain).
-kernels::DdpmStepParams ddpm_params() {
-  const NoiseScheduler sched(BetaSchedule::linear, 1000);
-  const int64_t t = 500, tp = 499;
-  const double ab = sched.alphabar(t), abp = sched.alphabar(tp), beta = 1 - ab / abp;
-  kernels::DdpmStepParams p;
-  p.sqrt_ab = std::sqrt(ab);
-  p.sqrt_one_minus_ab = std::sqrt(1 - ab);
-  p.c_x0 = std::sqrt(abp) * beta / (1 - ab);
-  p.c_xt = std::sqrt(1 - beta) * (1 - abp) / (1 - ab);
-  p.sigma = std::sqrt(beta);
-  p.clip_x0 = true;
-  p.seed = 5;
-  p.stream = 9;
-  p.offset = 0;
-  return p;
-}
-
-kernels::DdimStepParams ddim_params() {
-  const NoiseScheduler sched(BetaSchedule::linear, 1000);
-  const int64_t t = 500, tp = 480;
-  const double ab = sched.alphabar(t), abp = sched.alphabar(tp);
-  kernels::DdimStepParams p;
-  p.sqrt_ab = std::sqrt(ab);
-  p.sqrt_one_minus_ab = std::sqrt(1 - ab);
-  p.sqrt_ab_prev = std::sqrt(abp);
-  p.sigma = 0;  // eta = 0
-  p.c_eps = std::sqrt(1 - abp);
-  p.clip_x0 = true;
-  return p;
 }
 
 void Bench::ddpm_step() {

@@ -1,48 +1,24 @@
-// ddpm-bench: our CUDA kernels at the seed UNet's real shapes, each raced
-// against the best reference we can run on the same GPU, checked before it is
-// timed.
+// ddpm-bench: our kernels at the seed UNet's real shapes (the bench shapes
+// each op declares in tests/ops/<op>.cpp), in one of two modes:
 //
-//   conv2d fwd / bwd-data / bwd-weight   vs cuDNN (algorithm picked by
-//       cudnnFindConvolution*AlgorithmEx, given the workspace it asks for);
-//       every conv of the base-64 UNet (no bias on either side), FP32 with
-//       TF32 off (CUDNN_FMA_MATH; ours MathMode::fp32), and with --tf32 again
-//       with TF32 allowed on both sides (CUDNN_TENSOR_OP_MATH; ours
-//       MathMode::tf32) when kernels/math_mode.h exists.
-//   silu fwd / bwd                       vs cuDNN CUDNN_ACTIVATION_SWISH.
-//   group_norm fwd / bwd                 vs the memory roofline only: cuDNN's
-//       legacy API has no GroupNorm.
-//   q_sample, ddpm_step, ddim_step,      vs the unfused sequence of one-op
-//   adam_update, ema_update                 kernels an eager framework launches
-//       (benchmarks/unfused_kernels.h; the sequences are spelled out below)
-//       and vs the memory roofline.
+//   --device cuda   our CUDA kernels against cuDNN, the unfused launches and
+//                   the memory roofline, each checked before it is timed
+//                   (cuda_main.cpp and one file per op family; compiled only
+//                   with CUDA; the default of a CUDA build).
+//   --device cpu    our CPU kernels (cpu.cpp; every build, the default of a
+//                   build without CUDA): conv2d fwd / bwd-data / bwd-weight in
+//                   GFLOP/s, GroupNorm(+SiLU), SiLU, q_sample, the DDPM/DDIM
+//                   steps, Adam and EMA in GB/s against the copy roofline.
 //
-// Method: every case is run once and its output compared with a check
-// reference (for convs cuDNN in FP32 with a transform-free algorithm, so no
-// Winograd/FFT rounding; otherwise the CPU kernel) as a normalised L2 error
-// ||ours - ref|| / ||ref||, flagged when above the case's tolerance. Then
-// --warmup untimed calls, then --repeats timed calls, each preceded by a
-// memset of a buffer larger than L2 (256 MiB) so no call finds its inputs in
-// L2, timed with CUDA events on the engine's stream; the median is reported.
-// The flush memset also hides host-side launch overhead: the next kernel is
-// queued while the memset runs.
-//
-// Roofline: bytes moved (each input read once, each output written once) /
-// the device-to-device copy bandwidth measured at startup (cudaMemcpyAsync of
-// 512 MiB, 2 x bytes per copy). Conv rows report TFLOP/s (2*N*Cout*H*W*Cin*K*K)
-// and the fraction of a nominal peak (SMs x per-clock rate x max SM clock:
-// 128 FP32 FMA/clk/SM, 1024 TF32 tensor FMA/clk/SM on sm_90).
-//
-// Output: a table on stdout; with --json FILE the same rows plus the machine
+// This file: the flags, the op names, the dispatch and the JSON rows both
+// modes write (`device` tells which).
 #include <CLI/CLI.hpp>
-#include <cstdlib>
+#include <cstdio>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "benchmarks/kernel_bench/bench.h"
-#include "tensor/cuda/launch.cuh"
-#include "tensor/cuda_backend.h"
-#include "tensor/device_query.h"
+#include "benchmarks/kernel_bench/common.h"
+#include "kernels/dispatch.h"
 
 using namespace ddpm;
 using namespace ddpm::bench;
@@ -52,9 +28,20 @@ namespace ddpm::bench {
 
 Machine g_machine;
 
-const std::vector<std::string> kOps = {"conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight", "silu_fwd",
-                                       "silu_bwd",   "group_norm_fwd",  "group_norm_bwd",    "q_sample",
-                                       "ddpm_step",  "ddim_step",       "adam_update",       "ema_update"};
+const std::vector<OpName> kOps = {{"conv2d_fwd", true, true},
+                                  {"conv2d_bwd_data", true, true},
+                                  {"conv2d_bwd_weight", true, true},
+                                  {"silu_fwd", true, true},
+                                  {"silu_bwd", true, true},
+                                  {"group_norm_fwd", true, true},
+                                  {"group_norm_bwd", true, true},
+                                  {"group_norm_silu_fwd", false, true},
+                                  {"group_norm_silu_fwd_bwd", false, true},
+                                  {"q_sample", true, true},
+                                  {"ddpm_step", true, true},
+                                  {"ddim_step", true, true},
+                                  {"adam_update", true, true},
+                                  {"ema_update", true, true}};
 
 std::string ref_kind_name(RefKind k) {
   switch (k) {
@@ -70,47 +57,18 @@ std::string ref_kind_name(RefKind k) {
   return "none";
 }
 
-void print_header() {
-  std::printf("%-18s %-22s %5s %-4s %9s %9s %-8s %6s %9s %6s %9s %s\n", "op", "shape", "batch", "prec",
-              "ours ms", "ref ms", "ref", "ratio", "TFLOP/s", "%roof", "err", "");
-  std::printf("%-18s %-22s %5s %-4s %9s %9s %-8s %6s %9s %6s %9s\n", "", "", "", "", "", "", "", "ref/ours",
-              "or GB/s", "", "");
-}
-
-void Bench::print(const Row& r) {
-  const double ours = r.ours.median_ms, ref = r.ref.median_ms;
-  std::string perf = "-", roof = "-";
-  if (r.flops > 0 && !std::isnan(ours)) {
-    const double tf = r.flops / (ours * 1e9);
-    perf = fmt("%.2f TF", tf);
-    const double peak = r.precision == "tf32" ? g_machine.peak_tf32_tflops : g_machine.peak_fp32_tflops;
-    if (!std::isnan(peak)) roof = fmt("%.0f%%", 100 * tf / peak);
-  } else if (r.bytes > 0 && !std::isnan(ours)) {
-    perf = fmt("%.0f GB/s", r.bytes / (ours * 1e6));
-    roof = fmt("%.0f%%", 100 * roofline_ms(r, g_machine) / ours);
-  }
-  const std::string batch = r.batch > 0 ? std::to_string(r.batch) : "-";
-  const std::string ratio = !std::isnan(ours) && !std::isnan(ref) ? fmt("%.2f", ref / ours) : "-";
-  const std::string flag = std::isnan(r.err) ? "" : (err_ok(r) ? "" : "  ** ABOVE TOLERANCE");
-  std::printf("%-18s %-22s %5s %-4s %9s %9s %-8s %6s %9s %6s %9s%s\n", r.op.c_str(), r.shape.c_str(),
-              batch.c_str(), r.precision.c_str(), std::isnan(ours) ? "-" : fmt("%.4f", ours).c_str(),
-              std::isnan(ref) ? "-" : fmt("%.4f", ref).c_str(), ref_kind_name(r.ref_kind).c_str(),
-              ratio.c_str(), perf.c_str(), roof.c_str(), std::isnan(r.err) ? "-" : fmt("%.1e", r.err).c_str(),
-              flag.c_str());
-  if (!r.error.empty()) std::printf("    ! %s\n", r.error.c_str());
-  std::fflush(stdout);
-}
-
 json num(double v) { return std::isnan(v) ? json(nullptr) : json(v); }
 
 json row_json(const Row& r) {
   json j;
   j["op"] = r.op;
   j["shape"] = r.shape;
+  j["device"] = r.device;
   j["batch"] = r.batch > 0 ? json(r.batch) : json(nullptr);
   j["precision"] = r.precision;
   j["ours_ms"] = num(r.ours.median_ms);
   j["ours_min_ms"] = num(r.ours.min_ms);
+  if (!std::isnan(r.cpu_ms)) j["ours_cpu_ms"] = num(r.cpu_ms);
   j["ref_kind"] = ref_kind_name(r.ref_kind);
   j["ref_ms"] = num(r.ref.median_ms);
   j["ref_min_ms"] = num(r.ref.min_ms);
@@ -141,25 +99,23 @@ json row_json(const Row& r) {
   return j;
 }
 
-std::string driver_version() {
-  std::ifstream in("/proc/driver/nvidia/version");
-  std::string line;
-  if (std::getline(in, line)) {
-    const auto k = line.find("Kernel Module");
-    if (k != std::string::npos) {
-      std::istringstream s(line.substr(k + 13));
-      std::string v;
-      s >> v;
-      return v;
-    }
-    return line;
+void write_json(json& j, const std::vector<Row>& rows, const std::string& path, bool complete) {
+  if (path.empty()) return;
+  j["complete"] = complete;
+  j["rows"] = json::array();
+  for (const Row& r : rows) j["rows"].push_back(row_json(r));
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    if (!out) throw std::runtime_error("cannot write " + tmp);
+    out << j.dump(1) << "\n";
   }
-  return "unknown";
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("cannot write " + path);
 }
 
-std::string cuda_version_text(int v) {
-  return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
-}
+}  // namespace ddpm::bench
+
+namespace {
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
@@ -170,210 +126,91 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
-}  // namespace ddpm::bench
+bool matches(const std::string& op, const std::string& w) { return op == w || op.rfind(w + "_", 0) == 0; }
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "ddpm-bench: our CUDA kernels at the seed UNet's shapes against cuDNN, unfused kernels and the "
-      "memory roofline"};
-  std::string ops_flag, json_path, batch_flag = "1,16,128", note;
-  int repeats = 20, warmup = 3;
-  bool tf32 = false, no_flush = false, list = false;
+      "ddpm-bench: our kernels at the seed UNet's shapes; CUDA: against cuDNN, unfused kernels and the "
+      "memory roofline; CPU (--device cpu): GFLOP/s and GB/s against the copy roofline"};
+  Options o;
+  o.device = kernels::kHaveCuda ? "cuda" : "cpu";
+  std::string ops_flag, batch_flag = "1,16,128";
+  bool list = false;
+  app.add_option("--device", o.device, "cuda or cpu (default: cuda in a CUDA build, else cpu)")
+      ->check(CLI::IsMember({"cuda", "cpu"}))
+      ->capture_default_str();
   app.add_option("--op", ops_flag,
                  "comma-separated ops (a prefix such as conv2d selects conv2d_*); all by default");
-  app.add_option("--json", json_path, "write the results as JSON to this file");
-  app.add_option("--batch", batch_flag, "comma-separated batch sizes")->capture_default_str();
-  app.add_option("--repeats", repeats, "timed calls per case (median reported)")
+  app.add_option("--json", o.json_path, "write the results as JSON to this file");
+  app.add_option("--batch", batch_flag, "comma-separated batch sizes (CPU default: 32)")
+      ->capture_default_str();
+  app.add_option("--repeats", o.repeats, "timed calls per case (median reported; CPU default: 7)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app.add_option("--warmup", warmup, "untimed calls before timing")
+  app.add_option("--warmup", o.warmup, "untimed calls before timing (CPU default: 1)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_flag("--tf32", tf32, "also run the convolutions with TF32 allowed on both sides");
-  app.add_flag("--no-l2-flush", no_flush, "do not flush L2 between timed calls");
-  app.add_option("--note", note, "free text stored in the JSON (e.g. nvidia-smi clocks)");
-  app.add_flag("--list", list, "print the op names and exit");
+  app.add_flag("--tf32", o.tf32, "also run the convolutions with TF32 allowed on both sides (CUDA)");
+  app.add_flag("--no-l2-flush", o.no_flush, "do not flush L2 between timed calls (CUDA)");
+  app.add_option("--torch", o.torch_json,
+                 "CPU: the JSON of benchmarks/conv2d_torch.py, to print PyTorch's conv times and ratios");
+  app.add_option("--note", o.note, "free text stored in the JSON (e.g. nvidia-smi clocks)");
+  app.add_flag("--list", list, "print the op names of the chosen --device and exit");
   CLI11_PARSE(app, argc, argv);
 
+  const bool cpu = o.device == "cpu";
+  auto in_mode = [&](const OpName& n) { return cpu ? n.cpu : n.cuda; };
   if (list) {
-    for (const auto& o : kOps) std::printf("%s\n", o.c_str());
+    for (const auto& n : kOps)
+      if (in_mode(n)) std::printf("%s\n", n.name);
     return 0;
   }
-  std::vector<std::string> wanted = split(ops_flag);
+  const std::vector<std::string> wanted = split(ops_flag);
   for (const auto& w : wanted) {
     const bool known = std::any_of(kOps.begin(), kOps.end(),
-                                   [&](const std::string& o) { return o == w || o.rfind(w + "_", 0) == 0; });
+                                   [&](const OpName& n) { return in_mode(n) && matches(n.name, w); });
     if (!known) {
-      std::fprintf(stderr, "ddpm-bench: unknown --op '%s' (see --list)\n", w.c_str());
+      std::fprintf(stderr, "ddpm-bench: unknown --op '%s' for --device %s (see --list)\n", w.c_str(),
+                   o.device.c_str());
       return 2;
     }
   }
-  auto selected = [&](const std::string& op) {
-    if (wanted.empty()) return true;
-    return std::any_of(wanted.begin(), wanted.end(),
-                       [&](const std::string& w) { return op == w || op.rfind(w + "_", 0) == 0; });
+  o.selected = [wanted](const std::string& op) {
+    return wanted.empty() ||
+           std::any_of(wanted.begin(), wanted.end(), [&](const std::string& w) { return matches(op, w); });
   };
-  std::vector<int64_t> batches;
+  if (cpu) {
+    // The CPU benches' habits: the seed's batch 32, fewer, longer calls.
+    if (app.count("--batch") == 0) batch_flag = "32";
+    if (app.count("--repeats") == 0) o.repeats = 7;
+    if (app.count("--warmup") == 0) o.warmup = 1;
+  }
   try {
     for (const auto& b : split(batch_flag)) {
       size_t used = 0;
       const long long v = std::stoll(b, &used);
       if (used != b.size() || v < 1) throw std::invalid_argument(b);
-      batches.push_back(v);
+      o.batches.push_back(v);
     }
   } catch (const std::exception&) {
     std::fprintf(stderr, "ddpm-bench: --batch '%s' is not a comma-separated list of positive integers\n",
                  batch_flag.c_str());
     return 2;
   }
-  if (batches.empty()) {
+  if (o.batches.empty()) {
     std::fprintf(stderr, "ddpm-bench: --batch is empty\n");
     return 2;
   }
 
-  const CudaDeviceInfo info = cuda_device_info();
-  if (info.device_count == 0) {
-    std::fprintf(stderr, "ddpm-bench: no usable GPU (%s)\n", info.why_none.c_str());
+  if (cpu) return run_cpu(o);
+  if constexpr (kernels::kHaveCuda) {
+    return run_cuda(o);
+  } else {
+    std::fprintf(stderr,
+                 "ddpm-bench: this build has no CUDA backend (configured with DDPM_WITH_CUDA=OFF or without "
+                 "nvcc); --device cuda is not available, use --device cpu\n");
     return 77;
-  }
-
-  try {
-    cudaDeviceProp prop{};
-    check_cuda(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
-    int sm_khz = 0, mem_khz = 0, bus_bits = 0, drv = 0, rt = 0;
-    cudaDeviceGetAttribute(&sm_khz, cudaDevAttrClockRate, 0);
-    cudaDeviceGetAttribute(&mem_khz, cudaDevAttrMemoryClockRate, 0);
-    cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, 0);
-    cudaDriverGetVersion(&drv);
-    cudaRuntimeGetVersion(&rt);
-    const cudaStream_t s = ddpm::cuda::stream();
-
-    g_machine.copy_gbps = copy_bandwidth(s);
-    const double sms = prop.multiProcessorCount, ghz = sm_khz * 1e-6;
-    if (prop.major == 9) {
-      g_machine.peak_fp32_tflops = sms * 128 * 2 * ghz / 1e3;
-      g_machine.peak_tf32_tflops = sms * 1024 * 2 * ghz / 1e3;
-    } else if (prop.major == 8 && prop.minor == 0) {
-      g_machine.peak_fp32_tflops = sms * 64 * 2 * ghz / 1e3;
-      g_machine.peak_tf32_tflops = sms * 512 * 2 * ghz / 1e3;
-    }
-    const double theo_gbps = 2.0 * mem_khz * 1e3 * (bus_bits / 8.0) / 1e9;
-
-    std::string tf32_state = "not requested";
-#ifdef DDPM_BENCH_MATH_MODE
-    if (tf32) tf32_state = "run";
-#else
-    if (tf32) {
-      tf32_state =
-          "not supported (this build's kernels have no TF32 math mode: kernels/math_mode.h is absent)";
-      tf32 = false;
-    }
-#endif
-#ifdef DDPM_BENCH_CUDNN
-    const std::string cudnn_header = std::to_string(CUDNN_MAJOR) + "." + std::to_string(CUDNN_MINOR) + "." +
-                                     std::to_string(CUDNN_PATCHLEVEL);
-    const size_t cv = cudnnGetVersion();
-    const std::string cudnn_runtime =
-        std::to_string(cv / 10000) + "." + std::to_string(cv % 10000 / 100) + "." + std::to_string(cv % 100);
-#else
-    const std::string cudnn_header = "not built with cuDNN", cudnn_runtime = "none";
-#endif
-    const char* tf32_env = std::getenv("NVIDIA_TF32_OVERRIDE");
-
-    std::printf("ddpm-bench: %s (sm_%d%d, %d SMs, L2 %d MiB), driver %s, CUDA runtime %s, cuDNN %s\n",
-                prop.name, prop.major, prop.minor, prop.multiProcessorCount, prop.l2CacheSize >> 20,
-                driver_version().c_str(), cuda_version_text(rt).c_str(), cudnn_runtime.c_str());
-    std::printf(
-        "clocks: SM max %d MHz, memory %d MHz x %d bit (%.0f GB/s nominal); copy bandwidth %.0f GB/s "
-        "measured; nominal peak FP32 %.1f TFLOP/s, TF32 %.1f TFLOP/s\n",
-        sm_khz / 1000, mem_khz / 1000, bus_bits, theo_gbps, g_machine.copy_gbps, g_machine.peak_fp32_tflops,
-        g_machine.peak_tf32_tflops);
-    std::printf(
-        "method: median of %d after %d warm-up, CUDA events, L2 %s; precision FP32 (TF32 off), TF32 rows: "
-        "%s\n\n",
-        repeats, warmup, no_flush ? "NOT flushed" : "flushed (256 MiB memset) before each call",
-        tf32_state.c_str());
-
-    GpuTimer timer(s, !no_flush, size_t{256} << 20, warmup, repeats);
-    Bench bench(timer, s, tf32, batches);
-    json j;
-    j["benchmark"] = "ddpm-bench";
-    j["machine"] = {{"gpu", prop.name},
-                    {"compute_capability", std::to_string(prop.major) + "." + std::to_string(prop.minor)},
-                    {"sms", prop.multiProcessorCount},
-                    {"l2_bytes", prop.l2CacheSize},
-                    {"memory_bytes", prop.totalGlobalMem},
-                    {"sm_clock_max_mhz", sm_khz / 1000},
-                    {"memory_clock_mhz", mem_khz / 1000},
-                    {"memory_bus_bits", bus_bits},
-                    {"nominal_bandwidth_gbps", theo_gbps},
-                    {"driver", driver_version()},
-                    {"cuda_driver_api", cuda_version_text(drv)},
-                    {"cuda_runtime", cuda_version_text(rt)},
-                    {"cudnn_header", cudnn_header},
-                    {"cudnn_runtime", cudnn_runtime},
-                    {"nvidia_tf32_override", tf32_env ? tf32_env : ""}};
-    j["copy_bandwidth_gbps"] = g_machine.copy_gbps;
-    j["peak_fp32_tflops"] = num(g_machine.peak_fp32_tflops);
-    j["peak_tf32_tflops"] = num(g_machine.peak_tf32_tflops);
-    j["precision"] = "fp32 (TF32 off: CUDNN_FMA_MATH, MathMode::fp32); tf32 rows: TF32 allowed on both sides";
-    j["tf32"] = tf32_state;
-    j["l2_flushed"] = !no_flush;
-    j["l2_flush_bytes"] = timer.flush_bytes();
-    j["repeats"] = repeats;
-    j["warmup"] = warmup;
-    j["statistic"] = "median";
-    j["batches"] = batches;
-    j["note"] = note;
-    // Rewritten after every op group, so a run cut short keeps what it measured.
-    auto write_json = [&](bool complete) {
-      if (json_path.empty()) return;
-      j["complete"] = complete;
-      j["rows"] = json::array();
-      for (const Row& r : bench.rows) j["rows"].push_back(row_json(r));
-      const std::string tmp = json_path + ".tmp";
-      {
-        std::ofstream out(tmp);
-        if (!out) throw std::runtime_error("cannot write " + tmp);
-        out << j.dump(1) << "\n";
-      }
-      if (std::rename(tmp.c_str(), json_path.c_str()) != 0)
-        throw std::runtime_error("cannot write " + json_path);
-    };
-
-    print_header();
-    std::vector<std::string> conv_passes;
-    for (const char* p : {"conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight"})
-      if (selected(p)) conv_passes.push_back(p);
-    const std::vector<std::pair<bool, std::function<void()>>> groups = {
-        {!conv_passes.empty(), [&] { bench.conv(conv_passes); }},
-        {selected("silu_fwd") || selected("silu_bwd"),
-         [&] { bench.silu(selected("silu_fwd"), selected("silu_bwd")); }},
-        {selected("group_norm_fwd") || selected("group_norm_bwd"),
-         [&] { bench.group_norm(selected("group_norm_fwd"), selected("group_norm_bwd")); }},
-        {selected("q_sample"), [&] { bench.q_sample(); }},
-        {selected("ddpm_step"), [&] { bench.ddpm_step(); }},
-        {selected("ddim_step"), [&] { bench.ddim_step(); }},
-        {selected("adam_update"), [&] { bench.adam(); }},
-        {selected("ema_update"), [&] { bench.ema(); }},
-    };
-    for (const auto& [on, run] : groups) {
-      if (!on) continue;
-      run();
-      write_json(false);
-    }
-    write_json(true);
-
-    int flagged = 0, failed = 0;
-    for (const Row& r : bench.rows) {
-      if (!std::isnan(r.err) && !err_ok(r)) ++flagged;
-      if (!r.error.empty()) ++failed;
-    }
-    std::printf("\n%zu cases, %d above tolerance, %d with errors\n", bench.rows.size(), flagged, failed);
-    if (!json_path.empty()) std::printf("wrote %s\n", json_path.c_str());
-    return flagged > 0 ? 1 : 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "ddpm-bench: %s\n", e.what());
-    return 1;
   }
 }

@@ -5,15 +5,9 @@
 #include "benchmarks/unfused_kernels.h"
 #include "kernels/adam_update.h"
 #include "kernels/ema_update.h"
-#include "nn/unet.h"
 #include "tensor/rng.h"
 
 namespace ddpm::bench {
-
-int64_t unet_parameters() {
-  nn::UNet m(nn::UNetConfig{}, 0);
-  return m.num_parameters();
-}
 
 void Bench::adam() {
   const int64_t n = unet_parameters();

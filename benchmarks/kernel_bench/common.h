@@ -1,0 +1,153 @@
+// ddpm-bench's device-neutral parts: the options, the rows, the statistics
+// and the helpers both modes share. The CUDA mode (bench.h: the timer, the
+// Bench class whose methods live one file per op family, run_cuda in
+// cuda_main.cpp) is compiled only with CUDA; the CPU mode (cpu.cpp, run_cpu)
+// and main.cpp (flags, dispatch, JSON) in every build.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernels/ddim_step.h"
+#include "kernels/ddpm_step.h"
+#include "tensor/tensor.h"
+#include "tests/ops/op_cases.h"
+
+namespace ddpm::bench {
+
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+inline double dbl(int64_t v) { return static_cast<double>(v); }
+
+// ||a - b|| / ||b|| over host copies (absolute when b is all zero).
+inline double norm_err(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return INFINITY;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
+    num += d * d;
+    den += static_cast<double>(b[i]) * static_cast<double>(b[i]);
+  }
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+inline double norm_err(const Tensor& a, const Tensor& b) {
+  return norm_err(a.to_vector<float>(), b.to_vector<float>());
+}
+
+inline std::vector<float> host(const Tensor& t) { return t.to_vector<float>(); }
+
+// A device copy of a host vector.
+inline Tensor device(const std::vector<float>& v, const Shape& s) {
+  return Tensor::from_vector(v, s).to(Device::cuda);
+}
+
+inline std::string fmt(const char* f, double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+struct Timing {
+  double median_ms = NAN, min_ms = NAN;
+};
+
+enum class RefKind { cudnn, unfused, roofline, none };
+
+struct Row {
+  std::string op, shape, precision = "fp32";
+  std::string device = "cuda";  // where ours ran: cuda or cpu
+  int64_t batch = 0;            // 0: the case does not depend on the batch (Adam, EMA)
+  double flops = 0, bytes = 0;
+  Timing ours, ref;
+  double cpu_ms = NAN;  // CPU mode: the best process CPU time of a call (all threads)
+  RefKind ref_kind = RefKind::none;
+  std::string ref_detail;       // cuDNN algorithm and workspace, or the unfused launches
+  double err = NAN, tol = NAN;  // ours against the check reference
+  double ref_err = NAN;         // the timed reference against the check reference
+  std::string check_against;    // what err was measured against
+  std::string error;            // why a side did not run
+};
+
+struct Machine {
+  double copy_gbps = 0;  // CUDA: device-to-device copy; CPU: a STREAM-style copy over all threads
+  double peak_fp32_tflops = NAN, peak_tf32_tflops = NAN;
+};
+
+inline double roofline_ms(const Row& r, const Machine& m) {
+  return r.bytes > 0 ? r.bytes / (m.copy_gbps * 1e6) : NAN;
+}
+
+inline bool err_ok(const Row& r) { return !(r.err > r.tol) && !std::isnan(r.err); }
+
+extern Machine g_machine;
+
+// The shapes an op declares for the benchmark (tests/ops/<op>.cpp).
+inline const std::vector<test::BenchShape>& bench_shapes(const char* op) {
+  const test::OpCases* c = test::find_op_cases(op);
+  if (!c || c->bench.empty())
+    throw std::logic_error(std::string("tests/ops/ declares no bench shape for ") + op);
+  return c->bench;
+}
+
+// FP32 convs: both sides sum up to 131072 products (bwd-weight at batch 128)
+// in different orders; random-sign rounding gives ~sqrt(n) * 2^-24 ~ 2e-5.
+constexpr double kTolConvFp32 = 1e-4;
+// TF32 convs against cuDNN's FP32 result: operands rounded to 10-bit
+// mantissas (2^-11 each), random signs keep the relative error of the sums
+// near 5e-4.
+constexpr double kTolConvTf32 = 5e-3;
+// Elementwise kernels: a few float operations per element whose rounding may
+// differ (expf, sqrtf, division vs reciprocal): a few ulp, ~1e-7 normalised.
+constexpr double kTolElementwise = 1e-5;
+// GroupNorm: float statistics over groups of up to 8192 elements against the
+// CPU's double sums; the backward subtracts two such sums.
+constexpr double kTolGroupNorm = 1e-4;
+
+// The flags of both modes (main.cpp parses them).
+struct Options {
+  std::string device;                                // "cuda" or "cpu"
+  std::function<bool(const std::string&)> selected;  // --op: is this row name wanted?
+  std::vector<int64_t> batches;
+  int repeats = 20, warmup = 3;
+  bool tf32 = false, no_flush = false;
+  std::string json_path, note, torch_json;
+};
+
+// Every row name, with the modes that time it (--list, --op).
+struct OpName {
+  const char* name;
+  bool cuda, cpu;
+};
+extern const std::vector<OpName> kOps;
+
+std::string ref_kind_name(RefKind k);
+nlohmann::json num(double v);
+nlohmann::json row_json(const Row& r);
+// Writes j (with its rows replaced by `rows`) to path through a temporary
+// file; nothing when path is empty.
+void write_json(nlohmann::json& j, const std::vector<Row>& rows, const std::string& path, bool complete);
+
+// The modes: each returns the process exit status.
+int run_cuda(const Options& o);  // cuda_main.cpp, only in a CUDA build
+int run_cpu(const Options& o);   // cpu.cpp
+
+// Shared case parameters (params.cpp): per-sample q_sample coefficients,
+// DDPM/DDIM step coefficients at t = 500, the UNet's parameter count.
+std::pair<std::vector<float>, std::vector<float>> qsample_coefs(int64_t B);
+kernels::DdpmStepParams ddpm_params();
+kernels::DdimStepParams ddim_params();
+int64_t unet_parameters();
+
+}  // namespace ddpm::bench

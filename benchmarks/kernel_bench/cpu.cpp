@@ -1,0 +1,528 @@
+// ddpm-bench --device cpu: our CPU kernels at the ops' bench shapes
+// (tests/ops/<op>.cpp), in every build. What bench_conv2d_cpu and
+// bench_layers printed, plus the other fused ops:
+//
+//   conv2d fwd / bwd-data / bwd-weight   the raw CPU kernels (kernels::cpu::,
+//       with bias, as conv2d_torch.py), nominal GFLOP/s (2*N*Cout*Hout*Wout*
+//       Cin*K*K, padding taps included); one line per shape with the best
+//       wall time, GFLOP/s and best process CPU time of each pass, then the
+//       UNet totals weighted by how often each shape occurs. With --torch
+//       FILE (conv2d_torch.py's JSON, same shapes, same rules) PyTorch's time
+//       and the ratio torch / ours (above 1: we are faster).
+//   group_norm fwd / bwd                 the Tensor-level kernels, GB/s.
+//   group_norm_silu fwd, fwd+bwd         silu(group_norm(x, 8)) and its
+//       backward through autograd at the first and last group_norm bench
+//       shapes (the twin: bench_layers_torch.py), as bench_layers printed.
+//   silu, q_sample, ddpm_step, ddim_step, adam_update, ema_update
+//       the Tensor-level kernels, GB/s against the copy roofline.
+//
+// Method: --warmup untimed calls, then --repeats timed calls (defaults 1 and
+// 7, batch 32); each case records the median and best wall time and the best
+// process CPU time (all threads: on a machine shared with other jobs the
+// steadier measure). Tables print the median, except the conv lines, which
+// keep bench_conv2d_cpu's best-of figures (conv2d_torch.py's rule); the JSON
+// has both. Roofline: bytes moved / the best bandwidth of a 256 MiB copy
+// split over the OpenMP threads (small cases fit in cache and pass 100%).
+// OMP_NUM_THREADS sets the threads; OMP_WAIT_POLICY=passive keeps idle
+// threads from spinning into CPU time.
+#include <omp.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+
+#include "autograd/functions.h"
+#include "benchmarks/kernel_bench/common.h"
+#include "kernels/adam_update.h"
+#include "kernels/conv2d.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/ema_update.h"
+#include "kernels/group_norm.h"
+#include "kernels/q_sample.h"
+#include "kernels/silu.h"
+#include "tensor/rng.h"
+
+namespace ddpm::bench {
+
+using json = nlohmann::json;
+
+namespace {
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown CPU";
+}
+
+double process_cpu_ms() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) * 1e-6;
+}
+
+double now_ms() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+struct CpuTiming {
+  Timing wall;
+  double cpu_ms = NAN;
+};
+
+class CpuTimer {
+ public:
+  CpuTimer(int warmup, int repeats) : warmup_(warmup), repeats_(repeats) {}
+  CpuTiming time(const std::function<void()>& fn) const {
+    for (int i = 0; i < warmup_; ++i) fn();
+    std::vector<double> wall;
+    double cpu = INFINITY;
+    for (int i = 0; i < repeats_; ++i) {
+      const double c0 = process_cpu_ms(), t0 = now_ms();
+      fn();
+      wall.push_back(now_ms() - t0);
+      cpu = std::min(cpu, process_cpu_ms() - c0);
+    }
+    return {{median(wall), *std::min_element(wall.begin(), wall.end())}, cpu};
+  }
+  int repeats() const { return repeats_; }
+  int warmup() const { return warmup_; }
+
+ private:
+  int warmup_, repeats_;
+};
+
+// Copy bandwidth (GB/s, read + write) of a 256 MiB buffer split over the
+// OpenMP threads, as STREAM's copy kernel with a runtime addend (so the loop
+// is not turned into a memcpy call: glibc's large memcpy is slow on some
+// AMD parts); the best of 7 after one warm-up (a roofline is the best the
+// machine did, and on a shared machine the median drifts with the load).
+double copy_bandwidth_cpu() {
+  const int64_t n = int64_t{64} << 20;  // floats
+  std::vector<float> src(static_cast<size_t>(n), 1.0f), dst(static_cast<size_t>(n), 0.0f);
+  volatile float zero = 0.0f;
+  const float k = zero;
+  const float* in = src.data();
+  float* out = dst.data();
+  std::vector<double> ms;
+  for (int r = 0; r < 8; ++r) {
+    const double t0 = now_ms();
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) out[i] = in[i] + k;
+    if (r > 0) ms.push_back(now_ms() - t0);
+  }
+  return 2.0 * static_cast<double>(n) * sizeof(float) / (*std::min_element(ms.begin(), ms.end()) * 1e6);
+}
+
+void print_header() {
+  std::printf("%-24s %-22s %5s %9s %9s %9s %11s %6s\n", "op", "shape", "batch", "median ms", "best ms",
+              "cpu ms", "GFLOP/s", "%roof");
+  std::printf("%-24s %-22s %5s %9s %9s %9s %11s %6s\n", "", "", "", "", "", "(best)", "or GB/s", "");
+}
+
+void print_row(const Row& r) {
+  const double ms = r.ours.median_ms;
+  std::string perf = "-", roof = "-";
+  if (r.flops > 0 && !std::isnan(ms)) {
+    perf = fmt("%.1f GF", r.flops / (ms * 1e6));
+  } else if (r.bytes > 0 && !std::isnan(ms)) {
+    perf = fmt("%.1f GB/s", r.bytes / (ms * 1e6));
+    roof = fmt("%.0f%%", 100 * roofline_ms(r, g_machine) / ms);
+  }
+  const std::string batch = r.batch > 0 ? std::to_string(r.batch) : "-";
+  auto f = [](double v) { return std::isnan(v) ? std::string("-") : fmt("%.3f", v); };
+  std::printf("%-24s %-22s %5s %9s %9s %9s %11s %6s\n", r.op.c_str(), r.shape.c_str(), batch.c_str(),
+              f(ms).c_str(), f(r.ours.min_ms).c_str(), f(r.cpu_ms).c_str(), perf.c_str(), roof.c_str());
+  if (!r.error.empty()) std::printf("    ! %s\n", r.error.c_str());
+  std::fflush(stdout);
+}
+
+class CpuBench {
+ public:
+  CpuBench(const Options& o, const CpuTimer& timer, const json& torch)
+      : o_(o), timer_(timer), torch_(torch) {}
+
+  std::vector<Row> rows;
+  json conv_totals;
+
+  // Times fn into r (recording a failure in r.error) and appends r.
+  void run(Row r, const std::function<void()>& fn, bool print = true) {
+    r.device = "cpu";
+    r.ref_kind = r.bytes > 0 ? RefKind::roofline : RefKind::none;
+    try {
+      const CpuTiming t = timer_.time(fn);
+      r.ours = t.wall;
+      r.cpu_ms = t.cpu_ms;
+    } catch (const std::exception& e) {
+      r.error = std::string("ours: ") + e.what();
+    }
+    if (print) print_row(r);
+    rows.push_back(r);
+  }
+
+  void conv() {
+    const char* const passes[3] = {"conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight"};
+    const char* const short_name[3] = {"fwd", "bwd_data", "bwd_weight"};
+    bool on[3];
+    for (int p = 0; p < 3; ++p) on[p] = o_.selected(passes[p]);
+    const std::vector<test::BenchShape>& shapes = bench_shapes("conv2d");
+    for (int64_t B : o_.batches) {
+      // conv2d_torch.py times batch 32 only.
+      const bool torch = !torch_.is_null() && B == 32;
+      if (!torch_.is_null() && !torch) std::printf("(--torch: conv2d_torch.py times batch 32 only)\n");
+      std::printf("conv2d CPU (%s), float32, batch %lld, %d threads, best of %d (JSON: median and best)\n",
+                  cpu_model().c_str(), static_cast<long long>(B), kernels::cpu::num_threads(),
+                  timer_.repeats());
+      double ours_wall[3] = {0, 0, 0}, ours_cpu[3] = {0, 0, 0}, torch_wall[3] = {0, 0, 0},
+             torch_cpu[3] = {0, 0, 0};
+      for (size_t si = 0; si < shapes.size(); ++si) {
+        const test::BenchShape& s = shapes[si];
+        const int64_t cin = s.sample[0], hw = s.sample[1], pad = s.k / 2;
+        const Tensor x = randn({B, cin, hw, hw}, 1, 1);
+        const Tensor w = randn({s.cout, cin, s.k, s.k}, 1, 2);
+        const Tensor b = randn({s.cout}, 1, 3);
+        const kernels::Conv2dDims d = kernels::conv2d_dims(x, w, b, 1, pad);
+        const Tensor gy = randn({B, s.cout, d.Hout, d.Wout}, 1, 4);
+        Tensor y = Tensor::empty(gy.shape()), gx = Tensor::empty(x.shape()), gw = Tensor::empty(w.shape()),
+               gb = Tensor::empty(b.shape());
+        const double flops =
+            2.0 * dbl(B) * dbl(s.cout) * dbl(d.Hout) * dbl(d.Wout) * dbl(cin) * dbl(s.k * s.k);
+        const json* tr = nullptr;
+        if (torch) {
+          tr = &torch_.at("rows").at(si);
+          if (tr->at("shape").get<std::string>() != s.name)
+            throw std::runtime_error("--torch: row " + std::to_string(si) + " is '" +
+                                     tr->at("shape").get<std::string>() + "', tests/ops/conv2d.cpp has '" +
+                                     s.name + "' (conv2d_torch.py's SHAPES must follow its bench shapes)");
+        }
+        const std::function<void()> fns[3] = {
+            [&] {
+              kernels::cpu::conv2d_fwd(x.data<float>(), w.data<float>(), b.data<float>(), y.data<float>(), d);
+            },
+            [&] { kernels::cpu::conv2d_bwd_data(gy.data<float>(), w.data<float>(), gx.data<float>(), d); },
+            [&] {
+              kernels::cpu::conv2d_bwd_weight(x.data<float>(), gy.data<float>(), gw.data<float>(),
+                                              gb.data<float>(), d);
+            }};
+        std::string line = s.name;
+        line.resize(std::max<size_t>(line.size(), 20), ' ');
+        line += " x" + std::to_string(s.uses);
+        for (int p = 0; p < 3; ++p) {
+          if (!on[p]) continue;
+          Row r;
+          r.op = passes[p];
+          r.shape = s.label;
+          r.batch = B;
+          r.flops = flops;
+          r.ref_detail = "layer " + s.name + ", x" + std::to_string(s.uses) + " in the UNet; with bias";
+          run(r, fns[p], false);
+          const Row& done = rows.back();
+          const double n = dbl(s.uses), best = done.ours.min_ms;
+          ours_wall[p] += n * best;
+          ours_cpu[p] += n * done.cpu_ms;
+          char buf[160];
+          std::snprintf(buf, sizeof buf, "  %s %6.2f ms %5.1f GF/s cpu %6.2f", short_name[p], best,
+                        flops / best / 1e6, done.cpu_ms);
+          line += buf;
+          if (tr) {
+            const double tw = tr->at(std::string(short_name[p]) + "_ms").get<double>();
+            torch_wall[p] += n * tw;
+            torch_cpu[p] += n * tr->at(std::string(short_name[p]) + "_cpu_ms").get<double>();
+            std::snprintf(buf, sizeof buf, " | torch %6.2f x%.2f", tw, tw / best);
+            line += buf;
+          }
+          if (!done.error.empty()) line += "  ! " + done.error;
+        }
+        std::printf("%s\n", line.c_str());
+        std::fflush(stdout);
+      }
+      const double ow = ours_wall[0] + ours_wall[1] + ours_wall[2],
+                   oc = ours_cpu[0] + ours_cpu[1] + ours_cpu[2];
+      std::printf(
+          "ours, UNet total (weighted by count): fwd %.1f  bwd-data %.1f  bwd-weight %.1f  all %.1f ms wall"
+          " (%.1f ms CPU)\n",
+          ours_wall[0], ours_wall[1], ours_wall[2], ow, oc);
+      json tot = {{"batch", B},
+                  {"ours_fwd_ms", ours_wall[0]},
+                  {"ours_bwd_data_ms", ours_wall[1]},
+                  {"ours_bwd_weight_ms", ours_wall[2]},
+                  {"ours_total_ms", ow},
+                  {"ours_total_cpu_ms", oc}};
+      if (torch) {
+        const double tw = torch_wall[0] + torch_wall[1] + torch_wall[2],
+                     tc = torch_cpu[0] + torch_cpu[1] + torch_cpu[2];
+        std::printf(
+            "torch, UNet total (weighted by count): fwd %.1f  bwd-data %.1f  bwd-weight %.1f  all %.1f ms "
+            "wall"
+            " (%.1f ms CPU)\n",
+            torch_wall[0], torch_wall[1], torch_wall[2], tw, tc);
+        std::printf("speed ratio torch/ours: wall %.2f, CPU time %.2f (above 1: we are faster)\n", tw / ow,
+                    tc / oc);
+        tot["torch_total_ms"] = tw;
+        tot["torch_total_cpu_ms"] = tc;
+      }
+      conv_totals.push_back(tot);
+      std::printf("\n");
+    }
+  }
+
+  void silu() {
+    for (const test::BenchShape& a : bench_shapes("silu"))
+      for (int64_t B : o_.batches) {
+        const Shape s = {B, a.sample[0], a.sample[1], a.sample[1]};
+        const Tensor x = randn(s, 2, 1), g = randn(s, 2, 2);
+        const double n = dbl(x.numel());
+        for (int pass = 0; pass < 2; ++pass) {
+          Row r;
+          r.op = pass == 0 ? "silu_fwd" : "silu_bwd";
+          if (!o_.selected(r.op)) continue;
+          r.shape = a.label;
+          r.batch = B;
+          r.bytes = (pass == 0 ? 2 : 3) * n * 4;
+          Tensor out;
+          run(r, [&] { out = pass == 0 ? kernels::silu_fwd(x) : kernels::silu_bwd(x, g); });
+        }
+      }
+  }
+
+  void group_norm() {
+    const std::vector<test::BenchShape>& shapes = bench_shapes("group_norm");
+    for (const test::BenchShape& a : shapes)
+      for (int64_t B : o_.batches) {
+        const int64_t G = a.groups;
+        const Shape s = {B, a.sample[0], a.sample[1], a.sample[1]};
+        const Tensor x = randn(s, 3, 1), g = randn(s, 3, 2);
+        const Tensor gamma = randn({a.sample[0]}, 3, 3), beta = randn({a.sample[0]}, 3, 4);
+        const double n = dbl(x.numel()), c = dbl(a.sample[0]), stats = dbl(B * G);
+        const kernels::GroupNormForward f = kernels::group_norm_fwd(x, G, gamma, beta, 1e-5);
+        for (int pass = 0; pass < 2; ++pass) {
+          Row r;
+          r.op = pass == 0 ? "group_norm_fwd" : "group_norm_bwd";
+          if (!o_.selected(r.op)) continue;
+          r.shape = a.label;
+          r.batch = B;
+          r.bytes = pass == 0 ? (2 * n + 2 * c + 2 * stats) * 4 : (3 * n + 2 * stats + 3 * c) * 4;
+          kernels::GroupNormForward fo;
+          kernels::GroupNormGrads go;
+          if (pass == 0)
+            run(r, [&] { fo = kernels::group_norm_fwd(x, G, gamma, beta, 1e-5); });
+          else
+            run(r, [&] { go = kernels::group_norm_bwd(x, f.mean, f.rstd, gamma, g, G, true, true); });
+        }
+      }
+    // GroupNorm + SiLU through autograd (bench_layers; twin bench_layers_torch.py).
+    const bool fwd = o_.selected("group_norm_silu_fwd"), both = o_.selected("group_norm_silu_fwd_bwd");
+    if (!fwd && !both) return;
+    std::vector<std::string> lines;
+    for (const test::BenchShape* a : {&shapes.front(), &shapes.back()})
+      for (int64_t B : o_.batches) {
+        Shape s = a->sample;
+        s.insert(s.begin(), B);
+        const int64_t c = s[1];
+        Tensor x = randn(s, 1, 1).set_requires_grad();
+        Tensor w = randn({c}, 1, 2).set_requires_grad();
+        Tensor b = randn({c}, 1, 3).set_requires_grad();
+        const Tensor g = randn(s, 1, 4);
+        const double n = dbl(shape_numel(s));
+        auto forward = [&] {
+          x.zero_grad();
+          w.zero_grad();
+          b.zero_grad();
+          return ddpm::silu(ddpm::group_norm(x, a->groups, w, b));
+        };
+        Row r;
+        r.shape = a->label;
+        r.batch = B;
+        std::string line = "group_norm(" + std::to_string(a->groups) + ")+silu f32 " + shape_str(s);
+        line.resize(std::max<size_t>(line.size(), 42), ' ');
+        line += "threads " + std::to_string(kernels::cpu::num_threads());
+        if (fwd) {
+          r.op = "group_norm_silu_fwd";
+          r.bytes = 2 * n * 4;  // x in, y out (the fused minimum)
+          run(r, [&] { (void)forward(); });
+          line += fmt("  fwd %7.2f ms", rows.back().ours.median_ms);
+        }
+        if (both) {
+          r.op = "group_norm_silu_fwd_bwd";
+          r.bytes = 5 * n * 4;  // + x, g in, gx out
+          run(r, [&] { autograd::backward(forward(), g); });
+          line += fmt("  fwd+bwd %7.2f ms", rows.back().ours.median_ms);
+        }
+        lines.push_back(line + " (median of " + std::to_string(timer_.repeats()) + ")");
+      }
+    for (const std::string& l : lines) std::printf("%s\n", l.c_str());
+  }
+
+  void q_sample() {
+    for (const test::BenchShape& bs : bench_shapes("q_sample"))
+      for (int64_t B : o_.batches) {
+        Shape s = bs.sample;
+        s.insert(s.begin(), B);
+        const int64_t N = B * shape_numel(bs.sample);
+        const Tensor x0 = rand_uniform(s, -1, 1, 4, 1);
+        const auto [av, bv] = qsample_coefs(B);
+        const Tensor a = Tensor::from_vector(av, {B}), b = Tensor::from_vector(bv, {B});
+        Row r;
+        r.op = "q_sample";
+        r.shape = bs.label;
+        r.batch = B;
+        r.bytes = (3 * dbl(N) + 2 * dbl(B)) * 4;
+        kernels::QSampleResult out;
+        run(r, [&] { out = kernels::q_sample(x0, a, b, 7, 11, 0, false); });
+      }
+  }
+
+  template <class F>
+  void step(const char* op, uint64_t stream, F&& fn) {
+    for (const test::BenchShape& bs : bench_shapes(op))
+      for (int64_t B : o_.batches) {
+        Shape s = bs.sample;
+        s.insert(s.begin(), B);
+        const Tensor x = randn(s, stream, 1), eps = randn(s, stream, 2);
+        Row r;
+        r.op = op;
+        r.shape = bs.label;
+        r.batch = B;
+        r.bytes = 3 * dbl(B * shape_numel(bs.sample)) * 4;  // x_t, model output in; x_prev out
+        Tensor out;
+        run(r, [&] { out = fn(x, eps); });
+      }
+  }
+
+  void adam() {
+    const int64_t n = unet_parameters();
+    kernels::AdamParams ap;
+    ap.lr = 1e-3;
+    ap.step = 10;
+    Tensor p = randn({n}, 8, 1), m = randn({n}, 8, 3), v = rand_uniform({n}, 0, 1, 8, 4);
+    const Tensor g = randn({n}, 8, 2);
+    Row r;
+    r.op = "adam_update";
+    r.shape = bench_shapes("adam_update").front().label + " " + std::to_string(n);
+    r.bytes = 7 * dbl(n) * 4;
+    run(r, [&] { kernels::adam_update(p, g, m, v, ap); });
+  }
+
+  void ema() {
+    const int64_t n = unet_parameters();
+    Tensor e = randn({n}, 9, 1);
+    const Tensor p = randn({n}, 9, 2);
+    Row r;
+    r.op = "ema_update";
+    r.shape = bench_shapes("ema_update").front().label + " " + std::to_string(n);
+    r.bytes = 3 * dbl(n) * 4;
+    run(r, [&] { kernels::ema_update(e, p, 0.995); });
+  }
+
+ private:
+  const Options& o_;
+  const CpuTimer& timer_;
+  const json& torch_;
+};
+
+}  // namespace
+
+int run_cpu(const Options& o) {
+  try {
+    json torch;
+    if (!o.torch_json.empty()) {
+      std::ifstream in(o.torch_json);
+      if (!in) throw std::runtime_error("cannot open " + o.torch_json);
+      torch = json::parse(in);
+    }
+    g_machine.copy_gbps = copy_bandwidth_cpu();
+    const int threads = kernels::cpu::num_threads();
+    const char* wait = std::getenv("OMP_WAIT_POLICY");
+    std::printf("ddpm-bench --device cpu: %s, %d threads (OMP_WAIT_POLICY=%s), copy bandwidth %.1f GB/s\n",
+                cpu_model().c_str(), threads, wait ? wait : "unset", g_machine.copy_gbps);
+    std::printf(
+        "method: median (and best) of %d after %d warm-up, wall clock; process CPU time (best); float32\n\n",
+        o.repeats, o.warmup);
+    const CpuTimer timer(o.warmup, o.repeats);
+    CpuBench bench(o, timer, torch);
+    json j;
+    j["benchmark"] = "ddpm-bench";
+    j["device"] = "cpu";
+    j["machine"] = {{"cpu", cpu_model()}, {"threads", threads}, {"omp_wait_policy", wait ? wait : ""}};
+    j["copy_bandwidth_gbps"] = g_machine.copy_gbps;
+    j["precision"] = "fp32";
+    j["repeats"] = o.repeats;
+    j["warmup"] = o.warmup;
+    j["statistic"] = "median";
+    j["batches"] = o.batches;
+    j["note"] = o.note;
+    auto save = [&](bool complete) {
+      if (!bench.conv_totals.is_null()) j["conv2d_totals"] = bench.conv_totals;
+      write_json(j, bench.rows, o.json_path, complete);
+    };
+
+    const bool conv =
+        o.selected("conv2d_fwd") || o.selected("conv2d_bwd_data") || o.selected("conv2d_bwd_weight");
+    bool header = false;
+    auto table = [&] {
+      if (!header) print_header();
+      header = true;
+    };
+    const std::vector<std::pair<bool, std::function<void()>>> groups = {
+        {conv, [&] { bench.conv(); }},
+        {o.selected("silu_fwd") || o.selected("silu_bwd"),
+         [&] {
+           table();
+           bench.silu();
+         }},
+        {o.selected("group_norm_fwd") || o.selected("group_norm_bwd") || o.selected("group_norm_silu_fwd") ||
+             o.selected("group_norm_silu_fwd_bwd"),
+         [&] {
+           table();
+           bench.group_norm();
+         }},
+        {o.selected("q_sample"),
+         [&] {
+           table();
+           bench.q_sample();
+         }},
+        {o.selected("ddpm_step"),
+         [&] {
+           table();
+           const kernels::DdpmStepParams p = ddpm_params();
+           bench.step("ddpm_step", 5,
+                      [&](const Tensor& x, const Tensor& e) { return kernels::ddpm_step(x, e, p); });
+         }},
+        {o.selected("ddim_step"),
+         [&] {
+           table();
+           const kernels::DdimStepParams p = ddim_params();
+           bench.step("ddim_step", 6,
+                      [&](const Tensor& x, const Tensor& e) { return kernels::ddim_step(x, e, p); });
+         }},
+        {o.selected("adam_update"),
+         [&] {
+           table();
+           bench.adam();
+         }},
+        {o.selected("ema_update"),
+         [&] {
+           table();
+           bench.ema();
+         }},
+    };
+    for (const auto& [on, run] : groups) {
+      if (!on) continue;
+      run();
+      save(false);
+    }
+    save(true);
+    int failed = 0;
+    for (const Row& r : bench.rows) failed += r.error.empty() ? 0 : 1;
+    std::printf("\n%zu cases, %d with errors\n", bench.rows.size(), failed);
+    if (!o.json_path.empty()) std::printf("wrote %s\n", o.json_path.c_str());
+    return failed > 0 ? 1 : 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ddpm-bench: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace ddpm::bench

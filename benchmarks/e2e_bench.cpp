@@ -51,7 +51,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -89,8 +91,12 @@ int main(int argc, char** argv) {
   int64_t batch = 0, steps = 0, base = 64, size = 32, channels = 1, embed = 256;
   int iters = 0, warmup = -1, repeats = 1, threads = 2;
   bool tf32 = false;
-  app.add_option("--device", device_flag, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
-  app.add_option("--what", what, "train or sample")->check(CLI::IsMember({"train", "sample"}))->capture_default_str();
+  app.add_option("--device", device_flag, "cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  app.add_option("--what", what, "train or sample")
+      ->check(CLI::IsMember({"train", "sample"}))
+      ->capture_default_str();
   app.add_option("--sampler", sampler, "ddpm or ddim (sampling)")
       ->check(CLI::IsMember({"ddpm", "ddim"}))
       ->capture_default_str();
@@ -98,15 +104,24 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
   app.add_option("--batch", batch, "images per step or chain (default 128 train, 256 sample)")
       ->check(CLI::PositiveNumber);
-  app.add_option("--iters", iters, "timed training steps (default 20 cuda, 3 cpu)")->check(CLI::PositiveNumber);
+  app.add_option("--iters", iters, "timed training steps (default 20 cuda, 3 cpu)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--warmup", warmup, "untimed training steps first (default 5 cuda, 1 cpu)")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--repeats", repeats, "timed sampling chains (median)")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--threads", threads, "CPU threads (OpenMP and Eigen)")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--repeats", repeats, "timed sampling chains (median)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--threads", threads, "CPU threads (OpenMP and Eigen)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--base", base, "UNet base channels")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--size", size, "image height and width (multiple of 8)")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--size", size, "image height and width (multiple of 8)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--channels", channels, "image channels")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--time-embed", embed, "time embedding width")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--time-embed", embed, "time embedding width")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_flag("--tf32", tf32, "CUDA: TF32 tensor cores for the dense kernels (when supported)");
   app.add_option("--json", json_path, "write the result as JSON to this file");
   app.add_option("--note", note, "free text stored in the JSON");
@@ -115,7 +130,8 @@ int main(int argc, char** argv) {
   const Device device = device_flag == "cuda" ? Device::cuda : Device::cpu;
   const bool gpu = device == Device::cuda;
   if (gpu && !cuda_available()) {
-    std::fprintf(stderr, "ddpm-bench-e2e: --device cuda but no usable GPU (%s)\n", cuda_device_info().why_none.c_str());
+    std::fprintf(stderr, "ddpm-bench-e2e: --device cuda but no usable GPU (%s)\n",
+                 cuda_device_info().why_none.c_str());
     return 77;
   }
   if (batch == 0) batch = what == "train" ? 128 : 256;
@@ -138,7 +154,8 @@ int main(int argc, char** argv) {
     return 2;
   }
 #endif
-  const std::string precision_text = precision == "fp32" ? "fp32 (TF32 off)" : "tf32 (dense ops on TF32 tensor cores)";
+  const std::string precision_text =
+      precision == "fp32" ? "fp32 (TF32 off)" : "tf32 (dense ops on TF32 tensor cores)";
 
   json j;
   j["benchmark"] = "e2e";
@@ -147,7 +164,8 @@ int main(int argc, char** argv) {
   j["what"] = what;
   j["batch"] = batch;
   j["precision"] = precision_text;
-  j["model"] = {{"base_channels", base}, {"in_channels", channels}, {"size", size}, {"time_embed_dim", embed}};
+  j["model"] = {
+      {"base_channels", base}, {"in_channels", channels}, {"size", size}, {"time_embed_dim", embed}};
   j["note"] = note;
   j["load_before"] = loadavg();
   std::string machine = first_line_field("/proc/cpuinfo", "model name") + ", " +
@@ -157,8 +175,8 @@ int main(int argc, char** argv) {
   j["threads"] = gpu ? json(nullptr) : json(threads);
 
   const nn::UNetConfig mc{channels, base, embed, nn::TimeEmbedding::linear, 8};
-  std::printf("ddpm-bench-e2e: ours, %s on %s, %s, %s\n", what.c_str(), machine.c_str(), precision_text.c_str(),
-              gpu ? "" : ("threads " + std::to_string(threads)).c_str());
+  std::printf("ddpm-bench-e2e: ours, %s on %s, %s, %s\n", what.c_str(), machine.c_str(),
+              precision_text.c_str(), gpu ? "" : ("threads " + std::to_string(threads)).c_str());
   try {
     if (what == "train") {
       TrainConfig cfg;
@@ -166,12 +184,13 @@ int main(int argc, char** argv) {
       cfg.batch_size = batch;
       const Tensor images = rand_uniform({4 * batch, channels, size, size}, -1.0, 1.0, 1, 1);
       Trainer trainer(cfg, images, device);
-      std::printf("train: batch %lld, %lldx%lldx%lld, base %lld, time_embed %lld, %lld parameters; Adam lr %g, "
-                  "clip %g, EMA %g; %d warm-up + %d timed steps\n",
-                  static_cast<long long>(batch), static_cast<long long>(channels), static_cast<long long>(size),
-                  static_cast<long long>(size), static_cast<long long>(base), static_cast<long long>(embed),
-                  static_cast<long long>(trainer.model().num_parameters()), cfg.lr, cfg.grad_clip, cfg.ema_decay,
-                  warmup, iters);
+      std::printf(
+          "train: batch %lld, %lldx%lldx%lld, base %lld, time_embed %lld, %lld parameters; Adam lr %g, "
+          "clip %g, EMA %g; %d warm-up + %d timed steps\n",
+          static_cast<long long>(batch), static_cast<long long>(channels), static_cast<long long>(size),
+          static_cast<long long>(size), static_cast<long long>(base), static_cast<long long>(embed),
+          static_cast<long long>(trainer.model().num_parameters()), cfg.lr, cfg.grad_clip, cfg.ema_decay,
+          warmup, iters);
       for (int i = 0; i < warmup; ++i) trainer.step();
       sync(device);
       std::vector<double> ms;
@@ -204,8 +223,8 @@ int main(int argc, char** argv) {
       const Shape shape = {batch, channels, size, size};
       std::printf("sample: %s %lld steps, batch %lld, %lldx%lldx%lld, base %lld; %d timed chain(s)\n",
                   sampler.c_str(), static_cast<long long>(steps), static_cast<long long>(batch),
-                  static_cast<long long>(channels), static_cast<long long>(size), static_cast<long long>(size),
-                  static_cast<long long>(base), repeats);
+                  static_cast<long long>(channels), static_cast<long long>(size),
+                  static_cast<long long>(size), static_cast<long long>(base), repeats);
       {
         SamplerConfig w = sc;
         w.steps = 2;
@@ -218,7 +237,8 @@ int main(int argc, char** argv) {
         const Tensor x = sample(sched, fn, shape, sc, DType::f32, device);
         sync(device);
         secs.push_back(seconds_since(t0));
-        std::printf("chain %d: %.2f s (%.2f ms/step)\n", r + 1, secs.back(), secs.back() * 1e3 / static_cast<double>(steps));
+        std::printf("chain %d: %.2f s (%.2f ms/step)\n", r + 1, secs.back(),
+                    secs.back() * 1e3 / static_cast<double>(steps));
         std::fflush(stdout);
       }
       const double med = median(secs);

@@ -23,10 +23,13 @@ unsigned blocks(int64_t n) {
 
 void launched(const char* name) {
   const cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) throw std::runtime_error(std::string("unfused ") + name + ": " + cudaGetErrorString(e));
+  if (e != cudaSuccess)
+    throw std::runtime_error(std::string("unfused ") + name + ": " + cudaGetErrorString(e));
 }
 
-__device__ __forceinline__ int64_t first() { return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; }
+__device__ __forceinline__ int64_t first() {
+  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
 __device__ __forceinline__ int64_t stride() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
 
 // One elementwise kernel per functor: out[i] = f(i).
@@ -116,7 +119,8 @@ void mul_scalar(float* out, const float* x, float c, int64_t n, cudaStream_t s) 
   map("mul_scalar", out, n, s, MulScalar{x, c});
 }
 
-void mul_per_sample(float* out, const float* x, const float* a, int64_t per_sample, int64_t n, cudaStream_t s) {
+void mul_per_sample(float* out, const float* x, const float* a, int64_t per_sample, int64_t n,
+                    cudaStream_t s) {
   map("mul_per_sample", out, n, s, MulPerSample{x, a, per_sample});
 }
 

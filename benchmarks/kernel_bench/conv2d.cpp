@@ -6,9 +6,9 @@
 // ours MathMode::tf32). Checked against cuDNN in FP32 with a transform-free
 // algorithm (or, without cuDNN, the CPU kernel).
 #include "kernels/conv2d.h"
-#include "tensor/rng.h"
 
 #include "benchmarks/kernel_bench/bench.h"
+#include "tensor/rng.h"
 
 namespace ddpm::bench {
 

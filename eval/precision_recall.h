@@ -20,7 +20,8 @@
 // 2 D (N_r^2 + N_g^2 + 2 N_r N_g) flops at most (the coverage passes stop a
 // row block early once all its rows are covered), memory O((N_r + N_g) D)
 // doubles plus one block per thread. N = 2000 x 2000 at D = 128 is about
-// 0.1 s on two cores; N = 50,000 at D = 2048 would be ~4e13 flops (minutes).
+// 0.25 s on two shared cores (~16 GFLOP/s); N = 50,000 at D = 2048 would be
+// ~4e13 flops (tens of minutes there).
 #pragma once
 
 #include <cstdint>

@@ -46,7 +46,12 @@ void check_reference(const std::string& op, DType dtype, double tol) {
   for (const nlohmann::json& c : reference().at("cases")) {
     if (c.at("op") != op) continue;
     ++seen;
-    CAPTURE(c.at("label").get<std::string>());
+    const std::string label = c.at("label").get<std::string>();
+    CAPTURE(label);
+    // Logits 1e4 + O(1) in float32 are themselves rounded (float spacing at
+    // 1e4 is 2^-10 ~ 1e-3), which moves softmax by ~1e-4 relative: the
+    // reference is for the unrounded values.
+    const double case_tol = dtype == DType::f32 && label.find("1e4 +") != std::string::npos ? 1e-3 : tol;
     std::vector<Tensor> in;
     for (const nlohmann::json& t : c.at("inputs")) in.push_back(from_json(t, dtype));
     const bool diff = c.contains("grad");
@@ -58,10 +63,10 @@ void check_reference(const std::string& op, DType dtype, double tol) {
     if (op == "log_softmax") y = kernels::softmax_fwd(in[0], true);
     const Tensor want = from_json(c.at("output"), dtype);
     REQUIRE(y.shape() == want.shape());
-    CHECK(normalised_error(y.detach(), want) <= tol);
+    CHECK(normalised_error(y.detach(), want) <= case_tol);
     if (diff) {
       autograd::backward(y, from_json(c.at("grad_out"), dtype));
-      CHECK(normalised_error(in[0].grad(), from_json(c.at("grad"), dtype)) <= tol);
+      CHECK(normalised_error(in[0].grad(), from_json(c.at("grad"), dtype)) <= case_tol);
     }
   }
   CHECK(seen > 0);

@@ -71,6 +71,8 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& gamma, const Te
 Tensor max_pool2d(const Tensor& x, int64_t kernel = 2);
 // Bilinear, align_corners=True, output size (H*scale, W*scale).
 Tensor upsample_bilinear2d(const Tensor& x, int64_t scale = 2);
+// [N, C, H, W] -> [N, C], the mean over H and W (autograd/global_avg_pool2d.cpp).
+Tensor global_avg_pool2d(const Tensor& x);
 
 // ---- concatenation (autograd/concat.cpp) ----
 // All inputs equal except along dim.
@@ -79,5 +81,11 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim = 1);
 // ---- losses (autograd/mse_loss.cpp) ----
 // mean((pred - target)^2), shape []; gradient flows to both.
 Tensor mse_loss(const Tensor& pred, const Tensor& target);
+// (autograd/cross_entropy.cpp) Fused, stable log-softmax + negative
+// log-likelihood, mean over N, shape []: logits [N, K]; labels [N] of the
+// logits' dtype and device holding class indices 0 .. K-1 as whole numbers
+// (checked: anything else throws naming the index and K). Gradient to the
+// logits only: (softmax(logits) - onehot(labels)) / N.
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels);
 
 }  // namespace ddpm

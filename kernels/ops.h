@@ -30,9 +30,12 @@
   X(conv2d, true)              \
   X(group_norm, true)          \
   X(max_pool2d, true)          \
+  X(global_avg_pool2d, true)   \
   X(upsample_bilinear2d, true) \
   X(concat, true)              \
   X(mse_loss, true)            \
+  X(cross_entropy, true)       \
+  X(softmax, false)            \
   X(q_sample, false)           \
   X(ddpm_step, false)          \
   X(ddim_step, false)          \

@@ -22,11 +22,13 @@ cu_files=(kernels/cuda/binary.cu kernels/cuda/unary.cu kernels/cuda/sum.cu kerne
           kernels/cuda/mse_loss.cu kernels/cuda/concat.cu kernels/cuda/max_pool2d.cu
           kernels/cuda/upsample_bilinear2d.cu kernels/cuda/q_sample.cu kernels/cuda/ddpm_step.cu
           kernels/cuda/ddim_step.cu kernels/cuda/adam_update.cu kernels/cuda/ema_update.cu
+          kernels/cuda/cross_entropy.cu kernels/cuda/softmax.cu kernels/cuda/global_avg_pool2d.cu
           tensor/cuda/fill.cu tensor/cuda/rng.cu)
 cpu_files=(kernels/cpu/binary.cpp kernels/cpu/unary.cpp kernels/cpu/sum.cpp kernels/cpu/silu.cpp
            kernels/cpu/mse_loss.cpp kernels/cpu/concat.cpp kernels/cpu/max_pool2d.cpp
            kernels/cpu/upsample_bilinear2d.cpp kernels/cpu/q_sample.cpp kernels/cpu/ddpm_step.cpp
            kernels/cpu/ddim_step.cpp kernels/cpu/adam_update.cpp kernels/cpu/ema_update.cpp
+           kernels/cpu/cross_entropy.cpp kernels/cpu/softmax.cpp kernels/cpu/global_avg_pool2d.cpp
            kernels/broadcast.cpp tensor/shape.cpp tests/cuda_emu/emu_runtime.cpp tests/cuda_emu/check.cpp)
 
 CXX=${CXX:-g++}

@@ -12,18 +12,22 @@
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernels/adam_update.h"
 #include "kernels/binary.h"
 #include "kernels/concat.h"
+#include "kernels/cross_entropy.h"
 #include "kernels/ddim_step.h"
 #include "kernels/ddpm_step.h"
 #include "kernels/ema_update.h"
+#include "kernels/global_avg_pool2d.h"
 #include "kernels/max_pool2d.h"
 #include "kernels/mse_loss.h"
 #include "kernels/q_sample.h"
 #include "kernels/silu.h"
+#include "kernels/softmax.h"
 #include "kernels/sum.h"
 #include "kernels/unary.h"
 #include "kernels/upsample_bilinear2d.h"
@@ -329,6 +333,49 @@ void check_pool() {
   }
 }
 
+// ---- cross_entropy, softmax, global_avg_pool2d (the classifier ops) ----
+void check_classifier() {
+  // K = 1, K = 10, odd K, K > the 128 threads per row; logits ~ 1e4 last.
+  for (const auto& [n, k, scale] : std::vector<std::tuple<int64_t, int64_t, double>>{
+           {3, 1, 1.0}, {4, 10, 3.0}, {5, 7, 1.0}, {2, 300, 2.0}, {3, 10, 1e4}}) {
+    const std::string what = std::to_string(n) + "x" + std::to_string(k);
+    const auto vz = random_vec(n * k, 50, -scale, scale);
+    std::vector<float> vy(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) vy[static_cast<size_t>(i)] = static_cast<float>((7 * i + 3) % k);
+    const CrossEntropyDims d{n, k};
+    const float g0 = 0.75f;
+    Buf z = make(vz, false), y = make(vy, false), g = make({g0}, false), out(1, false), gz(n * k, false);
+    kc::cross_entropy_fwd(z.p, y.p, out.p, d);
+    expect("cross_entropy fwd " + what, out.vec(),
+           {static_cast<float>(cpu::cross_entropy_fwd<float>(vz.data(), vy.data(), d))}, 1e-6);
+    std::vector<float> wg(static_cast<size_t>(n * k));
+    cpu::cross_entropy_bwd<float>(vz.data(), vy.data(), &g0, wg.data(), d);
+    kc::cross_entropy_bwd(z.p, y.p, g.p, gz.p, d);
+    expect("cross_entropy bwd " + what, gz.vec(), wg, 1e-6);
+    for (bool log : {false, true}) {
+      const SoftmaxDims sd{n, k, log};
+      Buf p(n * k, false);
+      std::vector<float> wp(static_cast<size_t>(n * k));
+      cpu::softmax_fwd<float>(vz.data(), wp.data(), sd);
+      kc::softmax_fwd(z.p, p.p, sd);
+      expect(std::string(log ? "log_softmax " : "softmax ") + what, p.vec(), wp, 1e-6);
+    }
+  }
+  for (const Shape& shape : std::vector<Shape>{{2, 3, 5, 7}, {1, 1, 1, 1}, {2, 2, 17, 19}, {3, 4, 4, 4}}) {
+    const GlobalAvgPool2dDims d{shape[0] * shape[1], shape[2] * shape[3]};
+    const auto vx = random_vec(shape_numel(shape), 51);
+    const auto vg = random_vec(d.planes, 52);
+    std::vector<float> wy(static_cast<size_t>(d.planes)), wg(vx.size());
+    cpu::global_avg_pool2d_fwd<float>(vx.data(), wy.data(), d);
+    cpu::global_avg_pool2d_bwd<float>(vg.data(), wg.data(), d);
+    Buf x = make(vx, false), yb(d.planes, false), g = make(vg, false), gx(shape_numel(shape), false);
+    kc::global_avg_pool2d_fwd(x.p, yb.p, d);
+    kc::global_avg_pool2d_bwd(g.p, gx.p, d);
+    expect("global_avg_pool2d fwd " + str(shape), yb.vec(), wy, 1e-6);
+    expect("global_avg_pool2d bwd " + str(shape), gx.vec(), wg);
+  }
+}
+
 void check_upsample() {
   for (const auto& [shape, s] : std::vector<std::pair<Shape, int64_t>>{{{2, 3, 5, 7}, 2},
                                                                        {{1, 2, 4, 4}, 2},
@@ -486,7 +533,7 @@ int main(int argc, char** argv) {
       {"binary", check_binary},   {"sum_to", check_sum_to},         {"unary", check_unary},
       {"silu", check_silu},       {"reductions", check_reductions}, {"concat", check_concat},
       {"max_pool2d", check_pool}, {"upsample", check_upsample},     {"diffusion/optim", check_diffusion},
-      {"fills", check_fills}};
+      {"fills", check_fills},     {"classifier", check_classifier}};
   for (const auto& [name, fn] : groups) {
     bool wanted = argc == 1;
     for (int i = 1; i < argc; ++i) wanted = wanted || std::string(argv[i]) == name;

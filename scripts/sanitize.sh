@@ -13,7 +13,7 @@
 #
 # Usage: scripts/sanitize.sh [BUILD_DIR] [extra ctest arguments]
 #   (default build-asan). SANITIZE_EXCLUDE: a ctest -E regex of groups to
-#   leave out (default: the gpu group, which needs a GPU and a CUDA build).
+#   leave out (default: the gpu and gpu-allocator entries, which need a GPU and a CUDA build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -31,4 +31,4 @@ cmake --build "$build" -j "$jobs" --target ddpm_tests
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:exitcode=86:strict_string_checks=1:check_initialization_order=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=87}
-ctest --test-dir "$build" --output-on-failure -j "$jobs" -E "${SANITIZE_EXCLUDE:-^gpu$}" "$@"
+ctest --test-dir "$build" --output-on-failure -j "$jobs" -E "${SANITIZE_EXCLUDE:-^gpu(-allocator)?$}" "$@"

@@ -69,19 +69,22 @@ ParityCase parity_from_grad(const GradCase& g);
 void derive_parity(std::vector<GradCase>& cases, double tol, const std::string& why);
 
 // Each family file contributes its ops (tests/ops/*.cpp).
-std::vector<OpCases> elementwise_op_cases();  // add sub mul div neg exp log sqrt sin cos
-std::vector<OpCases> reshape_op_cases();      // reshape
-std::vector<OpCases> reduce_op_cases();       // sum mean
-std::vector<OpCases> silu_op_cases();         // silu
-std::vector<OpCases> mse_loss_op_cases();     // mse_loss
-std::vector<OpCases> matmul_op_cases();       // matmul
-std::vector<OpCases> linear_op_cases();       // linear
-std::vector<OpCases> conv2d_op_cases();       // conv2d
-std::vector<OpCases> group_norm_op_cases();   // group_norm
-std::vector<OpCases> max_pool2d_op_cases();   // max_pool2d
-std::vector<OpCases> upsample_op_cases();     // upsample_bilinear2d
-std::vector<OpCases> concat_op_cases();       // concat
-std::vector<OpCases> diffusion_op_cases();    // q_sample ddpm_step ddim_step
-std::vector<OpCases> optimizer_op_cases();    // adam_update ema_update
+std::vector<OpCases> elementwise_op_cases();        // add sub mul div neg exp log sqrt sin cos
+std::vector<OpCases> reshape_op_cases();            // reshape
+std::vector<OpCases> reduce_op_cases();             // sum mean
+std::vector<OpCases> silu_op_cases();               // silu
+std::vector<OpCases> mse_loss_op_cases();           // mse_loss
+std::vector<OpCases> matmul_op_cases();             // matmul
+std::vector<OpCases> linear_op_cases();             // linear
+std::vector<OpCases> conv2d_op_cases();             // conv2d
+std::vector<OpCases> group_norm_op_cases();         // group_norm
+std::vector<OpCases> max_pool2d_op_cases();         // max_pool2d
+std::vector<OpCases> upsample_op_cases();           // upsample_bilinear2d
+std::vector<OpCases> concat_op_cases();             // concat
+std::vector<OpCases> global_avg_pool2d_op_cases();  // global_avg_pool2d
+std::vector<OpCases> cross_entropy_op_cases();      // cross_entropy
+std::vector<OpCases> softmax_op_cases();            // softmax (forward only)
+std::vector<OpCases> diffusion_op_cases();          // q_sample ddpm_step ddim_step
+std::vector<OpCases> optimizer_op_cases();          // adam_update ema_update
 
 }  // namespace ddpm::test

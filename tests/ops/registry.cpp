@@ -6,11 +6,6 @@
 
 namespace ddpm::test {
 
-// The classifier ops' case files (declared here, not in op_cases.h).
-std::vector<OpCases> global_avg_pool2d_op_cases();  // global_avg_pool2d
-std::vector<OpCases> cross_entropy_op_cases();      // cross_entropy
-std::vector<OpCases> softmax_op_cases();            // softmax (forward only)
-
 namespace {
 std::vector<OpCases> collect() {
   std::vector<OpCases> found;

@@ -78,7 +78,7 @@ ClassifierTrainResult train_classifier(nn::Classifier& model, const ClassifierTr
                                 std::to_string(n) + " training images");
 
   model.init_parameters(cfg.seed);
-  if (cfg.device != Device::cpu) model.to(cfg.device);
+  model.to(cfg.device);
   nn::FlatParameters flat(model);
   nn::AdamConfig ac;
   ac.lr = cfg.lr;

@@ -6,6 +6,7 @@
 // classifier_fingerprint, classifier_arch, data, split, n, feature_width,
 // data_fingerprint. The tag holds all of what the features depend on, so a
 // cache is used only when its tag equals the one computed now.
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>

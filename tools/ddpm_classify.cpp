@@ -71,7 +71,6 @@ int test(const std::string& path, const std::string& data, int64_t limit, Device
 int run(int argc, char** argv) {
   CLI::App app{"ddpm-classify: train and test the classifier whose features score samples (ddpm-eval)"};
   app.option_defaults()->always_capture_default();
-  app.require_subcommand(1);
   eval::ClassifierTrainConfig cfg;
   std::string device_flag = "auto", out, classifier, test_data = "fashion-mnist";
   int64_t test_limit = 0;
@@ -100,6 +99,10 @@ int run(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return tools::usage_exit(app, e);
+  }
+  if (!tr->parsed() && !te->parsed()) {
+    std::fprintf(stderr, "ddpm-classify: a command is required: train or test (see --help)\n");
+    return 2;
   }
   const Device device = tools::resolve_device(device_flag);
   if (tr->parsed()) {

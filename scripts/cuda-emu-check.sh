@@ -14,7 +14,10 @@
 # kernel files to compile come from one line in each op file,
 #   // emu-kernels: kernels/cuda/binary.cu kernels/cpu/binary.cpp
 # (.cu files go through tests/cuda_emu/transform.py, .cpp files compile as
-# they are); nothing else lists them.
+# they are); nothing else lists them. Before building, every
+# kernels/cuda/*.cu and tensor/cuda/*.cu must be named by some op file or be
+# in `exempt` below with its reason; after linking, every op file must be in
+# all_emu_ops() (tests/cuda_emu/main.cpp).
 #
 # Usage: [SANITIZER=thread] [JOBS=n] scripts/cuda-emu-check.sh [BUILD_DIR [OP...]]
 #        scripts/cuda-emu-check.sh --list     the ops and their kernel files
@@ -26,6 +29,16 @@ shopt -s nullglob
 cd "$(dirname "$0")/.."
 me=cuda-emu-check
 
+# CUDA files without an emulation twin here, each with its reason.
+declare -A exempt=(
+  [kernels/cuda/conv2d.cu]="emulated by scripts/cuda-emu-check-dense.sh (tests/cuda_emu_dense)"
+  [kernels/cuda/group_norm.cu]="emulated by scripts/cuda-emu-check-dense.sh (tests/cuda_emu_dense)"
+  [kernels/cuda/linear.cu]="cuBLAS GEMMs (the emulation has no cuBLAS); GPU parity tests only"
+  [kernels/cuda/matmul.cu]="cuBLAS GEMMs only; GPU parity tests only"
+  [kernels/cuda/cublas_gemm.cu]="the cuBLAS handle and GEMM wrapper: no kernels of ours"
+  [tensor/cuda/caching_allocator.cu]="the device allocator and the stream: no kernels"
+  [tensor/cuda/device_query.cu]="the device query: no kernels"
+)
 # Built with every op: the runner, the helpers, the emulated runtime and what
 # the kernels and checks share.
 common=(kernels/broadcast.cpp tensor/shape.cpp tests/cuda_emu/emu_runtime.cpp tests/cuda_emu/emu_check.cpp
@@ -76,6 +89,28 @@ for name in "${selected[@]}"; do
   fi
 done
 
+# ---- completeness: every CUDA file is some op's twin, or exempt ----
+declare -A covered
+for op in "${ops[@]}"; do
+  for k in ${kernels_of[$op]}; do covered[$k]=$op; done
+done
+for f in kernels/cuda/*.cu tensor/cuda/*.cu; do
+  if [ -n "${covered[$f]:-}" ]; then
+    if [ -n "${exempt[$f]:-}" ]; then
+      echo "$me: $f is covered by tests/cuda_emu/ops/${covered[$f]}.cpp and also exempt: drop its exemption" >&2
+      bad=1
+    fi
+  elif [ -z "${exempt[$f]:-}" ]; then
+    echo "$me: $f has no emulation twin: name it on the '// emu-kernels:' line of" \
+      "tests/cuda_emu/ops/<op>.cpp (docs/adding-an-op.md), or exempt it with a reason in scripts/cuda-emu-check.sh" >&2
+    bad=1
+  fi
+done
+for f in "${!exempt[@]}"; do
+  [ -f "$f" ] || { echo "$me: $f is exempt but does not exist: drop its exemption in scripts/cuda-emu-check.sh" >&2; bad=1; }
+done
+[ $bad -eq 0 ] || { echo "$me: FAILED: a CUDA file is neither covered by an op file nor exempt, or both (see above)" >&2; exit 1; }
+
 # ---- build: every op (all_emu_ops() references each) ----
 mkdir -p "$out/src" "$out/obj"
 CXX=${CXX:-g++}
@@ -123,5 +158,18 @@ done
 for p in "${pids[@]}"; do wait "$p" || failed=1; done
 [ $failed -eq 0 ] || { echo "$me: compilation failed (see above)" >&2; exit 1; }
 "$CXX" "${flags[@]}" "${objs[@]}" -o "$out/cuda_emu_check"
+
+# ---- every op file is registered ----
+registered=$("$out/cuda_emu_check" --list | sort)
+on_disk=$(printf '%s\n' "${ops[@]}" | sort)
+if [ "$registered" != "$on_disk" ]; then
+  comm -13 <(echo "$registered") <(echo "$on_disk") | while read -r op; do
+    echo "$me: tests/cuda_emu/ops/$op.cpp: emu_$op is not in all_emu_ops() (tests/cuda_emu/main.cpp)" >&2
+  done
+  comm -23 <(echo "$registered") <(echo "$on_disk") | while read -r op; do
+    echo "$me: all_emu_ops() lists '$op', but there is no tests/cuda_emu/ops/$op.cpp" >&2
+  done
+  exit 1
+fi
 
 "$out/cuda_emu_check" "${selected[@]}"

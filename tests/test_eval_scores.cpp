@@ -9,12 +9,16 @@
 #include <set>
 
 #include "diffusion/evaluate.h"
+#include "eval/calibration.h"
 #include "eval/score.h"
 #include "io/eval_csv.h"
 #include "io/images.h"
 #include "tensor/philox.h"
+#include "tests/io_util.h"
 
 using namespace ddpm;
+using ddpm::test::check_contains;
+using ddpm::test::error_message;
 
 namespace {
 
@@ -198,4 +202,55 @@ TEST_CASE("diffusion: sample_for_eval draws batches from their own streams, dete
   es.sampler.seed = 5;
   const Tensor c = sample_for_eval(sched, zero, es, DType::f32, Device::cpu);
   CHECK_FALSE(std::equal(a.data<float>(), a.data<float>() + a.numel(), c.data<float>()));
+}
+
+TEST_CASE("eval: gaussian_blur keeps constants and mass, spreads a point symmetrically, copies at sigma 0") {
+  Tensor img = Tensor::zeros({2, 1, 15, 15});
+  img.data<float>()[7 * 15 + 7] = 1.0f;                              // a point in the first image
+  for (int64_t i = 225; i < 450; ++i) img.data<float>()[i] = 0.25f;  // a constant second image
+  const Tensor same = eval::gaussian_blur(img, 0);
+  CHECK(same.to_vector<float>() == img.to_vector<float>());
+  CHECK(same.data<float>() != img.data<float>());
+
+  const Tensor b = eval::gaussian_blur(img, 1.0);
+  const float* p = b.data<float>();
+  double mass = 0;
+  for (int64_t i = 0; i < 225; ++i) mass += p[i];
+  CHECK(mass == doctest::Approx(1.0).epsilon(1e-6));
+  double k0 = 0;  // the normalised 1-D kernel's centre: 1 / sum over -3..3 of exp(-i^2 / 2)
+  for (int i = -3; i <= 3; ++i) k0 += std::exp(-0.5 * i * i);
+  k0 = 1 / k0;
+  CHECK(p[7 * 15 + 7] == doctest::Approx(k0 * k0).epsilon(1e-6));
+  CHECK(p[7 * 15 + 6] == p[7 * 15 + 8]);
+  CHECK(p[6 * 15 + 7] == p[8 * 15 + 7]);
+  CHECK(p[6 * 15 + 7] == doctest::Approx(p[7 * 15 + 6]).epsilon(1e-6));
+  CHECK(p[7 * 15 + 11] == 0.0f);  // beyond the radius ceil(3 sigma) = 3
+  for (int64_t i = 225; i < 450; ++i) CHECK(p[i] == doctest::Approx(0.25).epsilon(1e-6));
+
+  check_contains(error_message<std::invalid_argument>([&] { eval::gaussian_blur(img, -1); }),
+                 {"sigma", "-1"});
+  check_contains(error_message<std::invalid_argument>([] {
+                   eval::gaussian_blur(Tensor::zeros({3, 4}), 1);
+                 }),
+                 {"[N, C, H, W]", "[3, 4]"});
+}
+
+TEST_CASE("eval: uniform_noise_images fills [-1, 1] evenly, a function of the seed") {
+  const Tensor a = eval::uniform_noise_images(4, 1, 16, 16, 5),
+               b = eval::uniform_noise_images(4, 1, 16, 16, 5);
+  const Tensor c = eval::uniform_noise_images(4, 1, 16, 16, 6);
+  CHECK(a.shape() == Shape{4, 1, 16, 16});
+  CHECK(a.to_vector<float>() == b.to_vector<float>());
+  CHECK(a.to_vector<float>() != c.to_vector<float>());
+  double sum = 0, lo = 1, hi = -1;
+  for (float v : a.to_vector<float>()) {
+    sum += v;
+    lo = std::min<double>(lo, v);
+    hi = std::max<double>(hi, v);
+  }
+  CHECK(lo >= -1);
+  CHECK(hi <= 1);
+  CHECK(lo < -0.95);
+  CHECK(hi > 0.95);
+  CHECK(std::fabs(sum / 1024) < 0.1);  // mean 0, standard error 0.018
 }

@@ -14,6 +14,7 @@
 
 #include "diffusion/evaluate.h"
 #include "diffusion/model_file.h"
+#include "eval/calibration.h"
 #include "eval/classifier.h"
 #include "eval/score.h"
 #include "io/atomic_file.h"
@@ -48,6 +49,12 @@ int run(int argc, char** argv) {
   auto* o_images = app.add_option("--images", images_dir,
                                   "score a folder of PNG images instead (e.g. ddpm-sample --out-dir)");
   o_model->excludes(o_images);
+  bool calibrate = false;
+  auto* o_calibrate =
+      app.add_flag("--calibrate", calibrate,
+                   "score real train images, blurred ones and noise instead (the floor and the "
+                   "ceiling of the scores; needs a reference with a train split)");
+  o_calibrate->excludes(o_model)->excludes(o_images);
   app.add_option("--classifier", classifier_path, "classifier written by ddpm-classify train")
       ->default_str(eval::default_classifier_path());
   auto* o_num = app.add_option("--num", num, "images to sample (with --images: the first N of the folder)")
@@ -74,13 +81,15 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return tools::usage_exit(app, e);
   }
-  if (model_path.empty() && images_dir.empty())
-    throw std::invalid_argument("nothing to score: give --model MODEL (to sample it) or --images DIR");
-  if (!images_dir.empty())
+  if (model_path.empty() && images_dir.empty() && !calibrate)
+    throw std::invalid_argument(
+        "nothing to score: give --model MODEL (to sample it), --images DIR or --calibrate");
+  if (!images_dir.empty() || calibrate)
     for (CLI::Option* o : {o_sampler, o_steps, o_eta, o_batch})
       if (o->count())
-        throw std::invalid_argument(o->get_name() +
-                                    " applies to --model (sampling); --images scores the folder as it is");
+        throw std::invalid_argument(o->get_name() + " applies to --model (sampling), not to " +
+                                    (calibrate ? "--calibrate" : "--images (the folder is scored as it is)"));
+  if (calibrate && !grid_path.empty()) throw std::invalid_argument("--grid applies to --model and --images");
   if (o_eta->count() && sampler != "ddim")
     throw std::invalid_argument("--eta applies to --sampler ddim only (the sampler is " + sampler + ")");
   if (classifier_path.empty()) classifier_path = eval::default_classifier_path();
@@ -106,6 +115,35 @@ int run(int argc, char** argv) {
   std::fprintf(stderr, "ddpm-eval: classifier %s (%s); reference %s: %lld images\n", classifier_path.c_str(),
                clf.meta.count("arch") ? clf.meta.at("arch").c_str() : "?", reference.c_str(),
                static_cast<long long>(ref.stats.n));
+
+  if (calibrate) {
+    const std::vector<eval::CalibrationRow> rows = eval::calibrate(clf, ref, reference, num, seed);
+    std::printf("ddpm-eval: calibration against %s test (%lld images), %lld images per row, seed %llu\n",
+                reference.c_str(), static_cast<long long>(ref.stats.n),
+                static_cast<long long>(rows[0].scores.n), static_cast<unsigned long long>(seed));
+    std::printf("  %-32s %10s %8s %10s %8s\n", "images", "FD", "IS", "precision", "recall");
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const eval::CalibrationRow& r : rows) {
+      std::printf("  %-32s %10.4f %8.4f %10.4f %8.4f\n", r.what.c_str(), r.scores.fd, r.scores.is,
+                  r.scores.precision, r.scores.recall);
+      nlohmann::ordered_json j = nlohmann::ordered_json::parse(eval::scores_json(r.scores));
+      j["images"] = r.what;
+      list.push_back(j);
+    }
+    const double secs = seconds_since(t0);
+    std::printf("  time       %s\n", tools::format_duration(secs).c_str());
+    if (!json_path.empty()) {
+      nlohmann::ordered_json j{
+          {"calibration", list},
+          {"classifier", {{"path", classifier_path}, {"fingerprint", clf.fingerprint}}},
+          {"reference", {{"data", reference}, {"split", "test"}, {"images", ref.stats.n}}},
+          {"seed", seed},
+          {"seconds", secs}};
+      write_file_atomic(json_path, j.dump(2) + "\n");
+      std::fprintf(stderr, "wrote %s\n", json_path.c_str());
+    }
+    return 0;
+  }
 
   Tensor images;
   std::string what;

@@ -1,6 +1,7 @@
 #include "diffusion/checkpointer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -40,6 +41,11 @@ Checkpointer::Checkpointer(Trainer& tr, Options options, bool root, bool resumed
       resumed_(resumed),
       last_checkpoint_(resumed ? tr.step_count() : -1) {
   if (resumed && root) rows_ = read_loss_csv(path("loss.csv"), tr.step_count());
+  if (resumed && root && opt_.cadence.eval_every > 0)
+    evals_ = read_eval_csv(path("eval.csv"), tr.step_count());
+  if (root && opt_.cadence.eval_every > 0 && (!opt_.eval.classifier || !opt_.eval.reference))
+    throw std::invalid_argument("Checkpointer: evaluation every " + std::to_string(opt_.cadence.eval_every) +
+                                " steps needs a classifier and a reference set");
 }
 
 std::string Checkpointer::path(const std::string& name) const { return (fs::path(opt_.dir) / name).string(); }
@@ -54,8 +60,11 @@ std::string Checkpointer::sample_name(int64_t done) {
 
 std::vector<std::string> Checkpointer::files_after_step(int64_t done) const {
   std::vector<std::string> files;
-  if (opt_.cadence.checkpoint_due(done))
-    files.insert(files.end(), {"loss.csv", "model.safetensors", "state.safetensors"});
+  if (opt_.cadence.checkpoint_due(done)) {
+    files.push_back("loss.csv");
+    if (opt_.cadence.eval_every > 0) files.push_back("eval.csv");
+    files.insert(files.end(), {"model.safetensors", "state.safetensors"});
+  }
   if (opt_.cadence.samples_due(done)) files.insert(files.end(), {"samples/" + sample_name(done), "loss.png"});
   return files;
 }
@@ -69,6 +78,7 @@ void Checkpointer::begin(const Tensor& images, const CropBox& crop) {
                {"device", device_name(tr_.device())},
                {"sample_every", opt_.cadence.sample_every},
                {"checkpoint_every", opt_.cadence.checkpoint_every},
+               {"eval_every", opt_.cadence.eval_every},
                {"parameters", tr_.model().num_parameters()},
                {"world_size", tr_.comm().size()},
                {"global_batch", tr_.global_batch()}};
@@ -77,6 +87,7 @@ void Checkpointer::begin(const Tensor& images, const CropBox& crop) {
 }
 
 void Checkpointer::after_step(int64_t done) {
+  if (root_ && opt_.cadence.eval_due(done)) evaluate(done);
   if (opt_.cadence.checkpoint_due(done)) checkpoint(done);
   if (root_ && opt_.cadence.samples_due(done)) write_samples(done);
 }
@@ -97,6 +108,7 @@ void Checkpointer::checkpoint(int64_t done) {
                            " after step " + std::to_string(done - 1) + "; they were not saved");
   try {
     write_file_atomic(path("loss.csv"), format_loss_csv(rows_));
+    if (opt_.cadence.eval_every > 0) write_file_atomic(path("eval.csv"), format_eval_csv(evals_));
     tr_.save_model(model_path(), opt_.meta);
     tr_.save_state(state_path(), opt_.meta);
   } catch (const std::exception& e) {
@@ -111,11 +123,30 @@ void Checkpointer::checkpoint(int64_t done) {
 void Checkpointer::write_samples(int64_t done) {
   if (!root_) return;
   write_sample_grid(tr_, (fs::path(opt_.dir) / "samples" / sample_name(done)).string(), opt_.samples);
-  write_loss_png(path("loss.png"), rows_, tr_.config().prediction);
+  write_loss_png(path("loss.png"), rows_, tr_.config().prediction, evals_, eval_title());
+}
+
+void Checkpointer::evaluate(int64_t done) {
+  if (!root_) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  const eval::SampleScores s =
+      evaluate_trainer(tr_, opt_.eval, opt_.samples.crop, opt_.samples.height, opt_.samples.width);
+  const EvalRow row{done, s.fd, s.is, s.precision, s.recall, s.n};
+  // A resumed run may evaluate a step again: the new row replaces the old.
+  while (!evals_.empty() && evals_.back().step >= done) evals_.pop_back();
+  evals_.push_back(row);
+  if (opt_.on_eval)
+    opt_.on_eval(row, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+}
+
+std::string Checkpointer::eval_title() const {
+  return "fd of " + std::to_string(opt_.eval.num) + " ddim-" + std::to_string(opt_.eval.steps) +
+         " samples vs " +
+         (opt_.eval.reference_name.empty() ? std::string("the reference") : opt_.eval.reference_name);
 }
 
 void Checkpointer::finish() {
-  if (root_) write_loss_png(path("loss.png"), rows_, tr_.config().prediction);
+  if (root_) write_loss_png(path("loss.png"), rows_, tr_.config().prediction, evals_, eval_title());
 }
 
 }  // namespace ddpm

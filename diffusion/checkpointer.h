@@ -9,6 +9,10 @@
 //   samples/step_NNNNNN.png, loss.png
 //                           every sample_every steps and at the last step;
 //                           loss.png again at the end
+//   eval.csv                with --eval-every: every checkpoint (after
+//                           loss.csv), holding the evaluations so far; an
+//                           evaluation due at a step runs before that step's
+//                           checkpoint, so a resume never repeats or loses one
 //
 // A checkpoint writes loss.csv first and state.safetensors last: whatever
 // moment a crash hits, loss.csv covers at least the steps of the state a
@@ -18,13 +22,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "diffusion/evaluate.h"
 #include "diffusion/trainer.h"
 #include "diffusion/training_pictures.h"
+#include "io/eval_csv.h"
 #include "io/loss_csv.h"
 
 namespace ddpm {
@@ -46,6 +53,9 @@ struct CheckpointCadence {
   static CheckpointCadence for_run(int64_t steps, int64_t checkpoint_every = 0, int64_t sample_every = 0);
   bool checkpoint_due(int64_t done) const { return done % checkpoint_every == 0 || done == steps; }
   bool samples_due(int64_t done) const { return done % sample_every == 0 || done == steps; }
+  // eval_every: steps between evaluations (--eval-every), 0: none.
+  int64_t eval_every = 0;
+  bool eval_due(int64_t done) const { return eval_every > 0 && (done % eval_every == 0 || done == steps); }
 };
 
 class Checkpointer {
@@ -55,6 +65,9 @@ class Checkpointer {
     CheckpointCadence cadence;
     SampleGridOptions samples;
     std::map<std::string, std::string> meta;  // the data's, stored with every file
+    TrainingEval eval;  // used when cadence.eval_every > 0 (classifier and reference set)
+    // Called on the root after each evaluation with its row and its seconds.
+    std::function<void(const EvalRow&, double)> on_eval;
   };
   // root: whether this rank writes files. resumed: the folder's checkpoint is
   // at tr.step_count() and its loss.csv rows before that step are kept (read
@@ -88,16 +101,21 @@ class Checkpointer {
   }
   // The sample grid of step `done` and loss.png (root only).
   void write_samples(int64_t done);
+  // Evaluates the sampling weights after `done` steps and keeps the row
+  // (root only; the other ranks go on and wait in the next step's all-reduce).
+  void evaluate(int64_t done);
   // loss.png once more at the end of the run (root only).
   void finish();
 
   // The step of the last checkpoint in the folder, -1 when none was written.
   int64_t last_checkpoint() const { return last_checkpoint_; }
   const std::vector<LossRow>& rows() const { return rows_; }
+  const std::vector<EvalRow>& eval_rows() const { return evals_; }
   const CheckpointCadence& cadence() const { return opt_.cadence; }
 
  private:
   std::string path(const std::string& name) const;
+  std::string eval_title() const;
 
   Trainer& tr_;
   Options opt_;
@@ -105,6 +123,7 @@ class Checkpointer {
   bool resumed_;
   int64_t last_checkpoint_;
   std::vector<LossRow> rows_;
+  std::vector<EvalRow> evals_;
 };
 
 }  // namespace ddpm

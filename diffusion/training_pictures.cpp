@@ -55,7 +55,8 @@ void write_forward_process(const Trainer& tr, const Tensor& images, const std::s
   write_image_grid(path, q.x_t, go);
 }
 
-void write_loss_png(const std::string& path, const std::vector<LossRow>& rows, Prediction prediction) {
+void write_loss_png(const std::string& path, const std::vector<LossRow>& rows, Prediction prediction,
+                    const std::vector<EvalRow>& evals, const std::string& eval_title) {
   std::vector<double> steps, losses;
   for (const LossRow& r : rows) {
     steps.push_back(static_cast<double>(r.step));
@@ -64,7 +65,31 @@ void write_loss_png(const std::string& path, const std::vector<LossRow>& rows, P
   PlotOptions opt;
   opt.title =
       std::string("training loss: mse of the predicted ") + (prediction == Prediction::v ? "v" : "noise");
-  write_loss_plot(path, steps, losses, opt);
+  if (evals.empty()) {
+    write_loss_plot(path, steps, losses, opt);
+    return;
+  }
+  // Both panels over the same steps: the loss rows' step s is the (s + 1)-th
+  // step, an evaluation's step the number of steps done.
+  std::vector<double> es, fd;
+  for (const EvalRow& r : evals) {
+    es.push_back(static_cast<double>(r.step) - 1);
+    fd.push_back(r.fd);
+  }
+  opt.x_label = "";
+  opt.x_min = es.front();
+  opt.x_max = es.back();
+  PlotOptions fo;
+  fo.height = 260;
+  fo.smooth_window = 1;
+  fo.title = eval_title.empty() ? "sample quality: frechet distance" : eval_title;
+  fo.series = "fd";
+  fo.markers = true;
+  if (!steps.empty()) {
+    fo.x_min = steps.front();
+    fo.x_max = steps.back();
+  }
+  write_png(path, stack_vertically({render_loss_plot(steps, losses, opt), render_loss_plot(es, fd, fo)}));
 }
 
 }  // namespace ddpm

@@ -9,6 +9,7 @@
 
 #include "diffusion/prediction.h"
 #include "diffusion/trainer.h"
+#include "io/eval_csv.h"
 #include "io/images.h"
 #include "io/loss_csv.h"
 
@@ -35,7 +36,10 @@ void write_sample_grid(Trainer& tr, const std::string& path, const SampleGridOpt
 void write_forward_process(const Trainer& tr, const Tensor& images, const std::string& path,
                            const CropBox& crop);
 
-// The loss curve of `rows`, titled with what the network predicts.
-void write_loss_png(const std::string& path, const std::vector<LossRow>& rows, Prediction prediction);
+// The loss curve of `rows`, titled with what the network predicts; with
+// evaluation rows (--eval-every) a second panel below shows the Fréchet
+// distance over the same steps, titled `eval_title`.
+void write_loss_png(const std::string& path, const std::vector<LossRow>& rows, Prediction prediction,
+                    const std::vector<EvalRow>& evals = {}, const std::string& eval_title = "");
 
 }  // namespace ddpm

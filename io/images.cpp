@@ -330,6 +330,8 @@ Raster render_loss_plot(const std::vector<double>& steps, const std::vector<doub
     ylo = fy(*std::min_element(ys.begin(), ys.end()));
     yhi = fy(*std::max_element(ys.begin(), ys.end()));
   }
+  if (std::isfinite(options.x_min)) xlo = std::min(xlo, options.x_min);
+  if (std::isfinite(options.x_max)) xhi = std::max(xhi, options.x_max);
   if (xhi - xlo <= 0) {
     xlo -= 0.5;
     xhi += 0.5;
@@ -398,11 +400,17 @@ Raster render_loss_plot(const std::vector<double>& steps, const std::vector<doub
   };
   polyline(ys, raw);
   polyline(avg, smooth);
+  if (options.markers)
+    for (size_t i = 0; i < ys.size(); ++i) {
+      const int64_t x = px(xs[i]), y = py(fy(ys[i]));
+      for (int64_t dy = -2; dy <= 2; ++dy)
+        for (int64_t dx = -2; dx <= 2; ++dx) put(img, x + dx, y + dy, smooth);
+    }
 
   // Title top left; the legend top right, each entry in its curve's colour.
   if (has_title) caption(img, left, 8, options.title, ink);
   if (has_title && options.legend) {
-    std::vector<std::pair<std::string, Rgb>> entries{{"each step", raw}};
+    std::vector<std::pair<std::string, Rgb>> entries{{options.series, options.markers ? smooth : raw}};
     if (!avg.empty()) entries.emplace_back("mean of last " + std::to_string(options.smooth_window), smooth);
     int64_t x = right;
     for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
@@ -421,6 +429,28 @@ Raster render_loss_plot(const std::vector<double>& steps, const std::vector<doub
 void write_loss_plot(const std::string& path, const std::vector<double>& steps,
                      const std::vector<double>& losses, const PlotOptions& options) {
   write_png(path, render_loss_plot(steps, losses, options));
+}
+
+Raster stack_vertically(const std::vector<Raster>& parts) {
+  Raster out;
+  out.channels = 1;
+  for (const Raster& r : parts) {
+    if (r.channels != 1 && r.channels != 3)
+      throw std::invalid_argument("stack_vertically: a raster with " + std::to_string(r.channels) +
+                                  " channels, expected 1 or 3");
+    out.width = std::max(out.width, r.width);
+    out.height += r.height;
+    out.channels = std::max(out.channels, r.channels);
+  }
+  out.pixels.assign(static_cast<size_t>(out.width * out.height * out.channels), 255);
+  int64_t y0 = 0;
+  for (const Raster& r : parts) {
+    for (int64_t y = 0; y < r.height; ++y)
+      for (int64_t x = 0; x < r.width; ++x)
+        for (int64_t c = 0; c < out.channels; ++c) out.at(y0 + y, x)[c] = r.at(y, x)[r.channels == 1 ? 0 : c];
+    y0 += r.height;
+  }
+  return out;
 }
 
 }  // namespace ddpm

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -80,13 +81,21 @@ struct PlotOptions {
   int64_t height = 400;
   int64_t smooth_window = 50;  // points in the moving average; <= 1 disables it
   bool log_y = true;
-  std::string title;             // drawn top left in capitals; empty: none
-  bool legend = true;            // with a title: which curve is which, top right
-  std::string x_label = "step";  // under the x axis; empty: none
+  std::string title;                 // drawn top left in capitals; empty: none
+  bool legend = true;                // with a title: which curve is which, top right
+  std::string x_label = "step";      // under the x axis; empty: none
+  std::string series = "each step";  // the legend's name of the raw curve
+  bool markers = false;              // a small square at every point (for few points)
+  // The x range; NaN: the data's. Two panels over the same steps share it.
+  double x_min = std::numeric_limits<double>::quiet_NaN();
+  double x_max = std::numeric_limits<double>::quiet_NaN();
 };
 Raster render_loss_plot(const std::vector<double>& steps, const std::vector<double>& losses,
                         const PlotOptions& options = {});
 void write_loss_plot(const std::string& path, const std::vector<double>& steps,
                      const std::vector<double>& losses, const PlotOptions& options = {});
+// Rasters one below the other, left-aligned on a white canvas as wide as the
+// widest; a grey raster is widened to RGB when any other is RGB.
+Raster stack_vertically(const std::vector<Raster>& parts);
 
 }  // namespace ddpm

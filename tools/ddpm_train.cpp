@@ -16,6 +16,7 @@
 #include "diffusion/stop_signal.h"
 #include "diffusion/trainer.h"
 #include "dist/distributed.h"
+#include "eval/classifier.h"
 #include "io/atomic_file.h"
 #include "io/data.h"
 #include "io/stale_temporaries.h"
@@ -121,6 +122,20 @@ int run(int argc, char** argv) {
                  "write state.safetensors and model.safetensors every N steps")
       ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
       ->default_str("steps/10");
+  int64_t eval_every = 0, eval_num = 500, eval_steps = 50;
+  std::string classifier_path;
+  app.add_option("--eval-every", eval_every,
+                 "every N steps (and at the last), score eval-num DDIM samples with the classifier (FD, IS, "
+                 "precision, recall: eval.csv and a second panel in loss.png)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
+      ->default_str("off");
+  auto* o_eval_num = app.add_option("--eval-num", eval_num, "images per evaluation")
+                         ->check(CLI::Range(int64_t{2}, int64_t{100000}));
+  auto* o_eval_steps = app.add_option("--eval-steps", eval_steps, "DDIM steps (eta 0) per evaluation image")
+                           ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  auto* o_classifier =
+      app.add_option("--classifier", classifier_path, "classifier for --eval-every (ddpm-classify train)")
+          ->default_str(eval::default_classifier_path());
   app.add_flag("--skip-nonfinite", skip_nonfinite,
                "skip a step whose loss or gradient norm is not finite instead of stopping");
   app.add_option("--threads", threads,
@@ -143,6 +158,10 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return tools::usage_exit(app, e);
   }
+  if (eval_every == 0)
+    for (CLI::Option* o : {o_eval_num, o_eval_steps, o_classifier})
+      if (o->count())
+        throw std::invalid_argument(o->get_name() + " applies to --eval-every, which is not given");
   cfg.schedule = parse_beta_schedule(schedule);
   cfg.prediction = parse_prediction(prediction);
   cfg.model.time_embedding = nn::parse_time_embedding(time_embedding);
@@ -206,6 +225,26 @@ int run(int argc, char** argv) {
                                std::to_string(cfg.model.in_channels));
     cfg.model.in_channels = ds.images.size(1);
   }
+  // The classifier and the reference statistics (computed once and cached
+  // beside the classifier) before anything is created; rank 0 evaluates.
+  eval::LoadedClassifier classifier;
+  eval::ReferenceSet reference;
+  if (root && eval_every > 0) {
+    if (classifier_path.empty()) classifier_path = eval::default_classifier_path();
+    classifier = eval::load_classifier(classifier_path, device);
+    const int64_t h = ds.orig_height, w = ds.orig_width;
+    if (ds.images.size(1) != classifier.channels || h != classifier.height || w != classifier.width)
+      throw std::invalid_argument("--eval-every: --data '" + data + "' holds " +
+                                  std::to_string(ds.images.size(1)) + "x" + std::to_string(h) + "x" +
+                                  std::to_string(w) + " images; the classifier " + classifier_path +
+                                  " takes " + std::to_string(classifier.channels) + "x" +
+                                  std::to_string(classifier.height) + "x" + std::to_string(classifier.width));
+    reference = eval::reference_set(classifier, classifier_path, data, "test");
+    std::fprintf(stderr,
+                 "ddpm-train: evaluating every %lld steps: %lld DDIM-%lld samples vs %s test (%lld images)\n",
+                 static_cast<long long>(eval_every), static_cast<long long>(eval_num),
+                 static_cast<long long>(eval_steps), data.c_str(), static_cast<long long>(reference.stats.n));
+  }
   std::unique_ptr<Trainer> trainer;
   try {
     trainer = std::make_unique<Trainer>(cfg, ds.images, device, comm);
@@ -246,6 +285,19 @@ int run(int argc, char** argv) {
   Checkpointer::Options co;
   co.dir = out;
   co.cadence = CheckpointCadence::for_run(steps, checkpoint_every, sample_every);
+  co.cadence.eval_every = eval_every;
+  co.eval.every = eval_every;
+  co.eval.num = eval_num;
+  co.eval.steps = eval_steps;
+  co.eval.classifier = &classifier;
+  co.eval.reference = &reference;
+  co.eval.reference_name = data + " test";
+  co.on_eval = [&](const EvalRow& r, double secs) {
+    std::fprintf(
+        stderr, "\nddpm-train: step %lld: FD %.3f, IS %.3f, precision %.3f, recall %.3f (%lld samples, %s)\n",
+        static_cast<long long>(r.step), r.fd, r.is, r.precision, r.recall, static_cast<long long>(r.n),
+        tools::format_duration(secs).c_str());
+  };
   co.samples = {sample_num, sample_steps, sample_eta, ds.crop(), ds.images.size(2), ds.images.size(3)};
   co.meta = meta;
   Checkpointer ck(tr, co, root, resume);
@@ -316,9 +368,9 @@ int run(int argc, char** argv) {
   if (!root) return 0;
   progress.finish();
   ck.finish();
-  std::fprintf(stderr, "ddpm-train: wrote %s, %s, loss.csv, loss.png and samples/ in %s\n",
+  std::fprintf(stderr, "ddpm-train: wrote %s, %s, loss.csv, %sloss.png and samples/ in %s\n",
                fs::path(ck.model_path()).filename().c_str(), fs::path(state_path).filename().c_str(),
-               dir.c_str());
+               eval_every > 0 ? "eval.csv, " : "", dir.c_str());
   return 0;
 }
 

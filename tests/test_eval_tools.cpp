@@ -89,6 +89,13 @@ TEST_CASE("tools: ddpm-eval refuses bad flags and input, naming the flag, file o
                         tmp),
             1, {"12x12"});
   CHECK(read_text(tmp.file("old.json")) == "earlier");
+  // ... and removes the folders it made for its outputs.
+  check_run(run_program(kEvalExe,
+                        common + std::vector<std::string>{"--images", tmp.file("big"), "--grid",
+                                                          tmp.file("new/deeper/g.png")},
+                        tmp),
+            1, {"12x12"});
+  CHECK_FALSE(fs::exists(tmp.file("new")));
 }
 
 TEST_CASE("tools: ddpm-eval of a folder against itself: FD 0, precision and recall 1, and a JSON record") {

@@ -108,145 +108,155 @@ int run(int argc, char** argv) {
     tools::remove_created(created);
     throw;
   }
-  const Device device = tools::resolve_device(device_flag);
-  const auto t0 = std::chrono::steady_clock::now();
-  const eval::LoadedClassifier clf = eval::load_classifier(classifier_path, device);
-  const eval::ReferenceSet ref = eval::reference_set(clf, classifier_path, reference, "test");
-  std::fprintf(stderr, "ddpm-eval: classifier %s (%s); reference %s: %lld images\n", classifier_path.c_str(),
-               clf.meta.count("arch") ? clf.meta.at("arch").c_str() : "?", reference.c_str(),
-               static_cast<long long>(ref.stats.n));
+  // Past here a failure (no classifier, images of the wrong size, ...) removes
+  // the folders made for the outputs again.
+  auto score = [&]() -> int {
+    const Device device = tools::resolve_device(device_flag);
+    const auto t0 = std::chrono::steady_clock::now();
+    const eval::LoadedClassifier clf = eval::load_classifier(classifier_path, device);
+    const eval::ReferenceSet ref = eval::reference_set(clf, classifier_path, reference, "test");
+    std::fprintf(stderr, "ddpm-eval: classifier %s (%s); reference %s: %lld images\n",
+                 classifier_path.c_str(), clf.meta.count("arch") ? clf.meta.at("arch").c_str() : "?",
+                 reference.c_str(), static_cast<long long>(ref.stats.n));
 
-  if (calibrate) {
-    const std::vector<eval::CalibrationRow> rows = eval::calibrate(clf, ref, reference, num, seed);
-    std::printf("ddpm-eval: calibration against %s test (%lld images), %lld images per row, seed %llu\n",
-                reference.c_str(), static_cast<long long>(ref.stats.n),
-                static_cast<long long>(rows[0].scores.n), static_cast<unsigned long long>(seed));
-    std::printf("  %-32s %10s %8s %10s %8s\n", "images", "FD", "IS", "precision", "recall");
-    nlohmann::ordered_json list = nlohmann::ordered_json::array();
-    for (const eval::CalibrationRow& r : rows) {
-      std::printf("  %-32s %10.4f %8.4f %10.4f %8.4f\n", r.what.c_str(), r.scores.fd, r.scores.is,
-                  r.scores.precision, r.scores.recall);
-      nlohmann::ordered_json j = nlohmann::ordered_json::parse(eval::scores_json(r.scores));
-      j["images"] = r.what;
-      list.push_back(j);
+    if (calibrate) {
+      const std::vector<eval::CalibrationRow> rows = eval::calibrate(clf, ref, reference, num, seed);
+      std::printf("ddpm-eval: calibration against %s test (%lld images), %lld images per row, seed %llu\n",
+                  reference.c_str(), static_cast<long long>(ref.stats.n),
+                  static_cast<long long>(rows[0].scores.n), static_cast<unsigned long long>(seed));
+      std::printf("  %-32s %10s %8s %10s %8s\n", "images", "FD", "IS", "precision", "recall");
+      nlohmann::ordered_json list = nlohmann::ordered_json::array();
+      for (const eval::CalibrationRow& r : rows) {
+        std::printf("  %-32s %10.4f %8.4f %10.4f %8.4f\n", r.what.c_str(), r.scores.fd, r.scores.is,
+                    r.scores.precision, r.scores.recall);
+        nlohmann::ordered_json j = nlohmann::ordered_json::parse(eval::scores_json(r.scores));
+        j["images"] = r.what;
+        list.push_back(j);
+      }
+      const double secs = seconds_since(t0);
+      std::printf("  time       %s\n", tools::format_duration(secs).c_str());
+      if (!json_path.empty()) {
+        nlohmann::ordered_json j{
+            {"calibration", list},
+            {"classifier", {{"path", classifier_path}, {"fingerprint", clf.fingerprint}}},
+            {"reference", {{"data", reference}, {"split", "test"}, {"images", ref.stats.n}}},
+            {"seed", seed},
+            {"seconds", secs}};
+        write_file_atomic(json_path, j.dump(2) + "\n");
+        std::fprintf(stderr, "wrote %s\n", json_path.c_str());
+      }
+      return 0;
     }
+
+    Tensor images;
+    std::string what;
+    nlohmann::ordered_json source;
+    if (!images_dir.empty()) {
+      const ImageDataset ds = load_png_folder(images_dir, 0);
+      if (ds.size() < 2)
+        throw std::invalid_argument("--images " + images_dir + ": " + std::to_string(ds.size()) +
+                                    " image(s); the scores need at least 2");
+      const int64_t k = o_num->count() ? std::min(num, ds.size()) : ds.size();
+      if (o_num->count() && num > ds.size())
+        std::fprintf(stderr, "ddpm-eval: --num %lld, but %s holds %lld images: scoring all of them\n",
+                     static_cast<long long>(num), images_dir.c_str(), static_cast<long long>(ds.size()));
+      images = ds.images;
+      if (k < ds.size()) {
+        Tensor first = Tensor::empty({k, ds.channels(), ds.height(), ds.width()});
+        std::copy_n(ds.images.data<float>(), first.numel(), first.data<float>());
+        images = first;
+      }
+      what = std::to_string(k) + " images of " + images_dir;
+      source = {{"images", images_dir}};
+    } else {
+      const LoadedModel lm = load_model(model_path, device);
+      const TrainConfig& cfg = lm.config;
+      const NoiseScheduler sched(cfg.schedule, cfg.timesteps);
+      EvalSampling es;
+      es.num = num;
+      es.batch = std::min(batch, num);
+      es.sampler.kind = parse_sampler_kind(sampler);
+      es.sampler.steps = steps ? steps
+                               : (es.sampler.kind == SamplerKind::ddim ? std::min<int64_t>(50, cfg.timesteps)
+                                                                       : cfg.timesteps);
+      if (es.sampler.steps > cfg.timesteps)
+        throw std::invalid_argument("--steps " + std::to_string(es.sampler.steps) + " exceeds the model's " +
+                                    std::to_string(cfg.timesteps) + " training timesteps");
+      es.sampler.eta = eta;
+      es.sampler.prediction = cfg.prediction;
+      es.sampler.seed = seed;
+      es.channels = cfg.model.in_channels;
+      es.height = lm.height;
+      es.width = lm.width;
+      es.crop = lm.crop;
+      const int64_t h = lm.crop.empty() ? lm.height : lm.crop.height,
+                    w = lm.crop.empty() ? lm.width : lm.crop.width;
+      if (es.channels != clf.channels || h != clf.height || w != clf.width)
+        throw std::invalid_argument("--model " + model_path + " makes " + std::to_string(es.channels) + "x" +
+                                    std::to_string(h) + "x" + std::to_string(w) + " images; the classifier " +
+                                    classifier_path + " takes " + std::to_string(clf.channels) + "x" +
+                                    std::to_string(clf.height) + "x" + std::to_string(clf.width));
+      std::fprintf(stderr, "ddpm-eval: sampling %lld images, %s %lld steps on %s (model step %s)\n",
+                   static_cast<long long>(num), sampler.c_str(), static_cast<long long>(es.sampler.steps),
+                   device_name(device), lm.meta.count("step") ? lm.meta.at("step").c_str() : "?");
+      tools::Progress progress("sampling", num);
+      auto model = lm.model;
+      images = sample_for_eval(
+          sched, [&](const Tensor& xt, const Tensor& t) { return model->forward(xt, t); }, es, DType::f32,
+          device, [&](int64_t done, int64_t) { progress.update(done); });
+      progress.finish();
+      source = {{"model", model_path}, {"model_step", lm.meta.count("step") ? lm.meta.at("step") : ""},
+                {"sampler", sampler},  {"steps", es.sampler.steps},
+                {"eta", eta},          {"seed", seed},
+                {"batch", es.batch}};
+      what = std::to_string(num) + " " + sampler + "-" + std::to_string(es.sampler.steps) + " samples of " +
+             model_path;
+    }
+    if (images.size(1) != clf.channels || images.size(2) != clf.height || images.size(3) != clf.width)
+      throw std::invalid_argument("--images " + images_dir + ": images of " + shape_text(images) +
+                                  "; the classifier takes " + std::to_string(clf.channels) + "x" +
+                                  std::to_string(clf.height) + "x" + std::to_string(clf.width));
+    const eval::ClassifierOutputs out = eval::classify(clf, images);
+    const eval::SampleScores s = eval::score_outputs(out, ref, seed);
     const double secs = seconds_since(t0);
+
+    std::printf("ddpm-eval: %s\n", what.c_str());
+    std::printf("  reference  %s (%lld images; precision/recall against %lld of them)\n", reference.c_str(),
+                static_cast<long long>(s.n_ref), static_cast<long long>(s.n_ref_pr));
+    std::printf("  FD         %.4f\n", s.fd);
+    std::printf("  IS         %.4f +- %.4f (%lld splits)\n", s.is, s.is_std,
+                static_cast<long long>(s.is_splits));
+    std::printf("  precision  %.4f\n", s.precision);
+    std::printf("  recall     %.4f\n", s.recall);
     std::printf("  time       %s\n", tools::format_duration(secs).c_str());
     if (!json_path.empty()) {
-      nlohmann::ordered_json j{
-          {"calibration", list},
-          {"classifier", {{"path", classifier_path}, {"fingerprint", clf.fingerprint}}},
-          {"reference", {{"data", reference}, {"split", "test"}, {"images", ref.stats.n}}},
-          {"seed", seed},
-          {"seconds", secs}};
+      nlohmann::ordered_json j = nlohmann::ordered_json::parse(eval::scores_json(s));
+      j["source"] = source;
+      j["classifier"] = {{"path", classifier_path},
+                         {"arch", clf.meta.count("arch") ? clf.meta.at("arch") : ""},
+                         {"fingerprint", clf.fingerprint}};
+      j["reference"] = {{"data", reference}, {"split", "test"}, {"images", ref.stats.n}};
+      j["seconds"] = secs;
       write_file_atomic(json_path, j.dump(2) + "\n");
       std::fprintf(stderr, "wrote %s\n", json_path.c_str());
     }
-    return 0;
-  }
-
-  Tensor images;
-  std::string what;
-  nlohmann::ordered_json source;
-  if (!images_dir.empty()) {
-    const ImageDataset ds = load_png_folder(images_dir, 0);
-    if (ds.size() < 2)
-      throw std::invalid_argument("--images " + images_dir + ": " + std::to_string(ds.size()) +
-                                  " image(s); the scores need at least 2");
-    const int64_t k = o_num->count() ? std::min(num, ds.size()) : ds.size();
-    if (o_num->count() && num > ds.size())
-      std::fprintf(stderr, "ddpm-eval: --num %lld, but %s holds %lld images: scoring all of them\n",
-                   static_cast<long long>(num), images_dir.c_str(), static_cast<long long>(ds.size()));
-    images = ds.images;
-    if (k < ds.size()) {
-      Tensor first = Tensor::empty({k, ds.channels(), ds.height(), ds.width()});
-      std::copy_n(ds.images.data<float>(), first.numel(), first.data<float>());
-      images = first;
+    if (!grid_path.empty()) {
+      const int64_t k = std::min<int64_t>(64, images.size(0));
+      Tensor first = Tensor::empty({k, images.size(1), images.size(2), images.size(3)});
+      std::copy_n(images.data<float>(), first.numel(), first.data<float>());
+      GridOptions go;
+      go.nrow = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(k))));
+      write_image_grid(grid_path, first, go);
+      std::fprintf(stderr, "wrote %s\n", grid_path.c_str());
     }
-    what = std::to_string(k) + " images of " + images_dir;
-    source = {{"images", images_dir}};
-  } else {
-    const LoadedModel lm = load_model(model_path, device);
-    const TrainConfig& cfg = lm.config;
-    const NoiseScheduler sched(cfg.schedule, cfg.timesteps);
-    EvalSampling es;
-    es.num = num;
-    es.batch = std::min(batch, num);
-    es.sampler.kind = parse_sampler_kind(sampler);
-    es.sampler.steps =
-        steps ? steps
-              : (es.sampler.kind == SamplerKind::ddim ? std::min<int64_t>(50, cfg.timesteps) : cfg.timesteps);
-    if (es.sampler.steps > cfg.timesteps)
-      throw std::invalid_argument("--steps " + std::to_string(es.sampler.steps) + " exceeds the model's " +
-                                  std::to_string(cfg.timesteps) + " training timesteps");
-    es.sampler.eta = eta;
-    es.sampler.prediction = cfg.prediction;
-    es.sampler.seed = seed;
-    es.channels = cfg.model.in_channels;
-    es.height = lm.height;
-    es.width = lm.width;
-    es.crop = lm.crop;
-    const int64_t h = lm.crop.empty() ? lm.height : lm.crop.height,
-                  w = lm.crop.empty() ? lm.width : lm.crop.width;
-    if (es.channels != clf.channels || h != clf.height || w != clf.width)
-      throw std::invalid_argument("--model " + model_path + " makes " + std::to_string(es.channels) + "x" +
-                                  std::to_string(h) + "x" + std::to_string(w) + " images; the classifier " +
-                                  classifier_path + " takes " + std::to_string(clf.channels) + "x" +
-                                  std::to_string(clf.height) + "x" + std::to_string(clf.width));
-    std::fprintf(stderr, "ddpm-eval: sampling %lld images, %s %lld steps on %s (model step %s)\n",
-                 static_cast<long long>(num), sampler.c_str(), static_cast<long long>(es.sampler.steps),
-                 device_name(device), lm.meta.count("step") ? lm.meta.at("step").c_str() : "?");
-    tools::Progress progress("sampling", num);
-    auto model = lm.model;
-    images = sample_for_eval(
-        sched, [&](const Tensor& xt, const Tensor& t) { return model->forward(xt, t); }, es, DType::f32,
-        device, [&](int64_t done, int64_t) { progress.update(done); });
-    progress.finish();
-    source = {{"model", model_path}, {"model_step", lm.meta.count("step") ? lm.meta.at("step") : ""},
-              {"sampler", sampler},  {"steps", es.sampler.steps},
-              {"eta", eta},          {"seed", seed},
-              {"batch", es.batch}};
-    what = std::to_string(num) + " " + sampler + "-" + std::to_string(es.sampler.steps) + " samples of " +
-           model_path;
+    return 0;
+  };
+  try {
+    return score();
+  } catch (const std::exception&) {
+    tools::remove_created(created);
+    throw;
   }
-  if (images.size(1) != clf.channels || images.size(2) != clf.height || images.size(3) != clf.width)
-    throw std::invalid_argument("--images " + images_dir + ": images of " + shape_text(images) +
-                                "; the classifier takes " + std::to_string(clf.channels) + "x" +
-                                std::to_string(clf.height) + "x" + std::to_string(clf.width));
-  const eval::ClassifierOutputs out = eval::classify(clf, images);
-  const eval::SampleScores s = eval::score_outputs(out, ref, seed);
-  const double secs = seconds_since(t0);
-
-  std::printf("ddpm-eval: %s\n", what.c_str());
-  std::printf("  reference  %s (%lld images; precision/recall against %lld of them)\n", reference.c_str(),
-              static_cast<long long>(s.n_ref), static_cast<long long>(s.n_ref_pr));
-  std::printf("  FD         %.4f\n", s.fd);
-  std::printf("  IS         %.4f +- %.4f (%lld splits)\n", s.is, s.is_std,
-              static_cast<long long>(s.is_splits));
-  std::printf("  precision  %.4f\n", s.precision);
-  std::printf("  recall     %.4f\n", s.recall);
-  std::printf("  time       %s\n", tools::format_duration(secs).c_str());
-  if (!json_path.empty()) {
-    nlohmann::ordered_json j = nlohmann::ordered_json::parse(eval::scores_json(s));
-    j["source"] = source;
-    j["classifier"] = {{"path", classifier_path},
-                       {"arch", clf.meta.count("arch") ? clf.meta.at("arch") : ""},
-                       {"fingerprint", clf.fingerprint}};
-    j["reference"] = {{"data", reference}, {"split", "test"}, {"images", ref.stats.n}};
-    j["seconds"] = secs;
-    write_file_atomic(json_path, j.dump(2) + "\n");
-    std::fprintf(stderr, "wrote %s\n", json_path.c_str());
-  }
-  if (!grid_path.empty()) {
-    const int64_t k = std::min<int64_t>(64, images.size(0));
-    Tensor first = Tensor::empty({k, images.size(1), images.size(2), images.size(3)});
-    std::copy_n(images.data<float>(), first.numel(), first.data<float>());
-    GridOptions go;
-    go.nrow = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(k))));
-    write_image_grid(grid_path, first, go);
-    std::fprintf(stderr, "wrote %s\n", grid_path.c_str());
-  }
-  return 0;
 }
 
 }  // namespace

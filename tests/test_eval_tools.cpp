@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -185,6 +186,24 @@ TEST_CASE(
     CHECK(r.precision <= 1);
   }
   CHECK(fs::file_size(out + "/loss.png") > 0);
+  // The evaluations leave training as it was: the same losses as a run without them.
+  {
+    const std::string plain = tmp.file("plain");
+    std::vector<std::string> flags = ddpm::test::tiny_train_flags(tmp.file("data"), plain, 4);
+    flags = flags + std::vector<std::string>{"--seed", "3", "--checkpoint-every", "2"};
+    check_run(run_program(ddpm::test::kTrainExe, flags, tmp), 0, {});
+    auto losses = [](const std::string& csv) {
+      std::vector<std::string> col;
+      std::istringstream in(read_text(csv));
+      std::string line;
+      while (std::getline(in, line)) col.push_back(line.substr(0, line.find(',', line.find(',') + 1)));
+      return col;
+    };
+    const std::vector<std::string> a = losses(out + "/loss.csv"), b = losses(plain + "/loss.csv");
+    CHECK(a.size() == 5);  // header and 4 steps
+    CHECK(a == b);         // step,loss columns as text
+    CHECK_FALSE(fs::exists(plain + "/eval.csv"));
+  }
 
   // Resume to step 6: the two rows come back unchanged, one is added.
   check_run(run_program(ddpm::test::kTrainExe,

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "io/loss_csv.h"
+
 namespace ddpm {
 
 std::string format_eval_csv(const std::vector<EvalRow>& rows) {
@@ -11,7 +13,8 @@ std::string format_eval_csv(const std::vector<EvalRow>& rows) {
   s << "step,fd,is,precision,recall,n\n";
   s.precision(8);
   for (const EvalRow& r : rows)
-    s << r.step << ',' << r.fd << ',' << r.is << ',' << r.precision << ',' << r.recall << ',' << r.n << '\n';
+    s << r.step << ',' << CsvNumber(r.fd) << ',' << CsvNumber(r.is) << ',' << CsvNumber(r.precision) << ','
+      << CsvNumber(r.recall) << ',' << r.n << '\n';
   return s.str();
 }
 

@@ -1,17 +1,28 @@
 #include "io/loss_csv.h"
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 
 namespace ddpm {
 
+CsvNumber::CsvNumber(double v) : value(v) {}
+
+std::ostream& operator<<(std::ostream& os, CsvNumber n) {
+  // A NaN's sign bit is whatever the arithmetic left (-O1 and -O2 builds
+  // differ); the file says "nan" either way.
+  if (std::isnan(n.value)) return os << "nan";
+  return os << n.value;
+}
+
 std::string format_loss_csv(const std::vector<LossRow>& rows) {
   std::ostringstream s;
   s << "step,loss,grad_norm,lr,images_per_s\n";
   s.precision(8);
   for (const LossRow& r : rows)
-    s << r.step << ',' << r.loss << ',' << r.grad_norm << ',' << r.lr << ',' << r.images_per_s << '\n';
+    s << r.step << ',' << CsvNumber(r.loss) << ',' << CsvNumber(r.grad_norm) << ',' << CsvNumber(r.lr) << ','
+      << CsvNumber(r.images_per_s) << '\n';
   return s.str();
 }
 

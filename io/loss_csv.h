@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,14 @@ struct LossRow {
   int64_t step;
   double loss, grad_norm, lr, images_per_s;
 };
+
+// A number as the CSV files write it: the stream's precision, and "nan" for
+// every NaN (a NaN's sign bit is an accident of the arithmetic).
+struct CsvNumber {
+  explicit CsvNumber(double v);
+  double value;
+};
+std::ostream& operator<<(std::ostream& os, CsvNumber n);
 
 // The file's text for `rows`, header included.
 std::string format_loss_csv(const std::vector<LossRow>& rows);

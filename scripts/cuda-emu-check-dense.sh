@@ -21,7 +21,7 @@ if [ "${SANITIZER:-address}" = thread ]; then
 else
   sanitize=("-fsanitize=address,undefined" -fno-sanitize-recover=undefined)
 fi
-flags=(-std=c++20 -O1 -g "${sanitize[@]}" -fopenmp -pthread -DDDPM_CUDA=1 -I tests/cuda_emu/include -I .
+flags=(-std=c++20 -O1 -g1 "${sanitize[@]}" -fopenmp -pthread -DDDPM_CUDA=1 -I tests/cuda_emu/include -I .
        -isystem /usr/include/eigen3 -include tests/cuda_emu_dense/dense_extras.h)
 srcs=(tests/cuda_emu_dense/check_dense.cpp tests/cuda_emu/emu_runtime.cpp kernels/cpu/conv2d.cpp kernels/cpu/group_norm.cpp)
 for f in kernels/cuda/conv2d.cu kernels/cuda/group_norm.cu; do
@@ -29,6 +29,19 @@ for f in kernels/cuda/conv2d.cu kernels/cuda/group_norm.cu; do
   python3 tests/cuda_emu/transform.py "$f" "$dst"
   srcs+=("$dst")
 done
-"$CXX" "${flags[@]}" "${srcs[@]}" -o "$out/cuda_emu_check_dense"
+# One object per source, JOBS at a time (conv2d's transformed kernels take
+# most of the time), then one link.
+mkdir -p "$out/obj"
+objs=()
+pids=()
+for s in "${srcs[@]}"; do
+  o="$out/obj/$(echo "$s" | tr / _).o"
+  objs+=("$o")
+  "$CXX" "${flags[@]}" -c "$s" -o "$o" &
+  pids+=($!)
+  if [ ${#pids[@]} -ge "${JOBS:-2}" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
+done
+for p in "${pids[@]}"; do wait "$p"; done
+"$CXX" "${flags[@]}" "${objs[@]}" -o "$out/cuda_emu_check_dense"
 # One OpenMP thread: the CPU references then start no threads TSan cannot see into.
 OMP_NUM_THREADS=1 "$out/cuda_emu_check_dense"

@@ -122,7 +122,7 @@ if [ "${SANITIZER:-address}" = thread ]; then
 else
   sanitize=("-fsanitize=address,undefined" -fno-sanitize-recover=undefined)
 fi
-flags=(-std=c++20 -O1 -g "${sanitize[@]}" -fopenmp -pthread
+flags=(-std=c++20 -O1 -g1 "${sanitize[@]}" -fopenmp -pthread
        -DDDPM_CUDA=1 -I tests/cuda_emu/include -I .)
 declare -A seen
 srcs=() objs=()  # what to compile, and its object

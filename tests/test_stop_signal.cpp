@@ -4,9 +4,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <initializer_list>
 #include <string>
+#include <thread>
 
 #include "diffusion/stop_signal.h"
 
@@ -27,7 +29,7 @@ int in_child(F&& f) {
 
 }  // namespace
 
-TEST_CASE("diffusion: the first stop signal is recorded, the second kills") {
+TEST_CASE("diffusion: the first stop signal is recorded, a different second one kills") {
   for (const int first : {SIGINT, SIGTERM}) {
     CAPTURE(first);
     const int second = first == SIGINT ? SIGTERM : SIGINT;
@@ -41,6 +43,32 @@ TEST_CASE("diffusion: the first stop signal is recorded, the second kills") {
     });
     REQUIRE_MESSAGE(WIFSIGNALED(status), "the child exited with " << WEXITSTATUS(status));
     CHECK(WTERMSIG(status) == second);
+  }
+}
+
+TEST_CASE("diffusion: the same signal delivered twice at once is one stop; a later repeat kills") {
+  for (const int sig : {SIGINT, SIGTERM}) {
+    CAPTURE(sig);
+    // What timeout(1) does: the signal to the process, then to its group.
+    auto deliver_twice = [sig] {
+      install_stop_signal_handlers();
+      if (::setpgid(0, 0) != 0) return false;
+      ::kill(::getpid(), sig);
+      ::kill(-::getpgrp(), sig);
+      return stop_signal_received() == sig;
+    };
+    const int once = in_child([&] { return deliver_twice() ? 0 : 10; });
+    REQUIRE_MESSAGE(WIFEXITED(once), "killed by signal " << (WIFSIGNALED(once) ? WTERMSIG(once) : 0));
+    CHECK(WEXITSTATUS(once) == 0);
+    const int later = in_child([&] {
+      if (!deliver_twice()) return 10;
+      std::this_thread::sleep_for(std::chrono::nanoseconds(kRepeatWindowNs) + std::chrono::milliseconds(200));
+      if (stop_signal_received() != sig) return 11;
+      std::raise(sig);  // a second request, after the window: the default action ends the process here
+      return 12;
+    });
+    REQUIRE_MESSAGE(WIFSIGNALED(later), "the child exited with " << WEXITSTATUS(later));
+    CHECK(WTERMSIG(later) == sig);
   }
 }
 

@@ -83,6 +83,8 @@ std::map<std::string, std::string> TrainConfig::to_map() const {
   m["batch_size"] = std::to_string(batch_size);
   m["lr"] = format_number(lr);
   m["warmup_steps"] = std::to_string(warmup_steps);
+  m["lr_schedule"] = lr_schedule_name(lr_schedule);
+  m["lr_decay_steps"] = std::to_string(lr_decay_steps);
   m["grad_clip"] = format_number(grad_clip);
   m["ema_decay"] = format_number(ema_decay);
   m["weight_decay"] = format_number(weight_decay);
@@ -100,6 +102,14 @@ TrainConfig TrainConfig::from_map(const std::map<std::string, std::string>& m) {
   c.batch_size = to_int(m, "batch_size");
   c.lr = to_double(m, "lr");
   c.warmup_steps = to_int(m, "warmup_steps");
+  if (m.count("lr_schedule")) {
+    try {
+      c.lr_schedule = parse_lr_schedule(m.at("lr_schedule"));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string("configuration: ") + e.what());
+    }
+  }
+  if (m.count("lr_decay_steps")) c.lr_decay_steps = to_int(m, "lr_decay_steps");
   c.grad_clip = to_double(m, "grad_clip");
   c.ema_decay = to_double(m, "ema_decay");
   c.weight_decay = to_double(m, "weight_decay");
@@ -130,9 +140,18 @@ void TrainConfig::validate() const {
   if (batch_size < 1 || batch_size > 65536) bad("batch_size must be in 1..65536");
   if (!(lr > 0 && lr < 1)) bad("lr must be in (0, 1)");
   if (warmup_steps < 0 || warmup_steps > 100000000) bad("warmup_steps must be in 0..100000000");
+  if (lr_decay_steps < 0 || lr_decay_steps > 100000000) bad("lr_decay_steps must be in 0..100000000");
+  if (lr_schedule == LrSchedule::cosine && lr_decay_steps <= warmup_steps)
+    bad("the cosine learning-rate schedule decays from the end of the warm-up (step " +
+        std::to_string(warmup_steps) + ") to lr_decay_steps, which is " + std::to_string(lr_decay_steps) +
+        ": expected more steps than warm-up steps");
   if (!(grad_clip >= 0) || !std::isfinite(grad_clip)) bad("grad_clip must be >= 0 (0 turns clipping off)");
   if (!(ema_decay >= 0 && ema_decay < 1)) bad("ema_decay must be in [0, 1) (0 turns EMA off)");
   if (!(weight_decay >= 0 && weight_decay < 1)) bad("weight_decay must be in [0, 1)");
+}
+
+double TrainConfig::learning_rate_at(int64_t step) const {
+  return learning_rate(lr, warmup_steps, lr_schedule, lr_decay_steps, step);
 }
 
 int64_t per_rank_batch_for_resume(const std::map<std::string, std::string>& meta, int world_size) {

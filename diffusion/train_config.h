@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 
+#include "diffusion/lr_schedule.h"
 #include "diffusion/prediction.h"
 #include "diffusion/scheduler.h"
 #include "nn/unet.h"
@@ -22,14 +23,21 @@ struct TrainConfig {
   int64_t batch_size = 128;
   double lr = 1e-3;
   int64_t warmup_steps = 100;
-  double grad_clip = 1.0;    // 0: no clipping
-  double ema_decay = 0.995;  // 0: EMA off
+  LrSchedule lr_schedule = LrSchedule::constant;  // after the warm-up (diffusion/lr_schedule.h)
+  int64_t lr_decay_steps = 0;                     // cosine: the step where the rate reaches 0
+  double grad_clip = 1.0;                         // 0: no clipping
+  double ema_decay = 0.995;                       // 0: EMA off
   double weight_decay = 0.0;
   bool adamw = false;
   uint64_t seed = 0;
 
+  // The learning rate of step `step` (0-based): learning_rate() above.
+  double learning_rate_at(int64_t step) const;
+
   // Flat string map (model keys included) for config.json and checkpoint
-  // metadata; from_map validates and names a bad or missing key.
+  // metadata; from_map validates and names a bad or missing key. The keys
+  // lr_schedule and lr_decay_steps may be missing (files written before
+  // they existed): constant and 0.
   std::map<std::string, std::string> to_map() const;
   static TrainConfig from_map(const std::map<std::string, std::string>& m);
   void validate() const;

@@ -153,9 +153,7 @@ Trainer::StepResult Trainer::step(bool skip_nonfinite) {
     loss_value = l.item();
   }
   const double norm = nn::clip_grad_norm(flat_.grads(), cfg_.grad_clip);
-  const double lr = cfg_.lr * std::min(1.0, cfg_.warmup_steps > 0 ? static_cast<double>(step_ + 1) /
-                                                                        static_cast<double>(cfg_.warmup_steps)
-                                                                  : 1.0);
+  const double lr = cfg_.learning_rate_at(step_);
   if (!std::isfinite(loss_value) || !std::isfinite(norm)) {
     if (!skip_nonfinite) throw NonFiniteError(step_, loss_value, norm);
     ++step_;

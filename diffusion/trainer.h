@@ -12,7 +12,8 @@
 //   g      = grad(loss) in the flat buffer; all-reduced to the mean over the
 //            ranks (the gradient of the mean loss over the global batch,
 //            since every rank's batch has B rows); norm = ||g||; clip
-//   lr_s   = lr * min(1, (step+1)/warmup)
+//   lr_s   = lr * min(1, (step+1)/warmup), then constant or a cosine decay
+//            (diffusion/lr_schedule.h)
 //   Adam(lr_s); EMA update
 // Every sample's image, timestep and noise depend on its index j in the
 // global batch only, so R ranks of batch B see exactly what one rank of batch

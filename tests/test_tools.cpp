@@ -3,8 +3,10 @@
 #include <doctest/doctest.h>
 #include <zlib.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "io/safetensors.h"
 #include "tensor/device_query.h"
@@ -83,6 +85,7 @@ TEST_CASE("tools: ddpm-train refuses impossible settings naming the flag, creati
       {{"--base-channels", "12"}, {"--base-channels 12", "multiple of 8"}},
       {{"--time-embed-dim", "17"}, {"--time-embed-dim 17", "even"}},
       {{"--batch-size", "9"}, {"--batch-size 9", "8 images", "png"}},
+      {{"--lr-schedule", "cosine"}, {"--lr-schedule cosine", "--steps 2", "--warmup 100"}},
   };
   for (const auto& [extra, parts] : cases) {
     CAPTURE(parts.front());
@@ -319,4 +322,46 @@ TEST_CASE("tools: ddpm-sample refuses bad flags and bad output paths before samp
   CHECK(fs::is_regular_file(tmp.file("a/b/grid.png")));
   CHECK(fs::is_regular_file(tmp.file("c/each/000001.png")));
   CHECK(fs::is_regular_file(tmp.file("d/p.png")));
+}
+
+TEST_CASE("tools: ddpm-train --lr-schedule cosine decays to the run's --steps and keeps it on --resume") {
+  TempDir tmp;
+  write_png_folder(tmp.path() / "png", 8, 8, 8);
+  const std::string run = tmp.file("run");
+  std::vector<std::string> args = tiny_train_flags(tmp.file("png"), run, 6);
+  args = set_flag(args, "--lr-schedule", "cosine");
+  args = set_flag(args, "--warmup", "2");
+  args = set_flag(args, "--lr", "0.002");
+  check_run(run_program(kTrainExe, args, tmp), 0, {"steps 0..6"});
+  const std::string config = read_file(run + "/config.json");
+  check_contains(config, {"\"lr_schedule\": \"cosine\"", "\"lr_decay_steps\": \"6\""});
+  // loss.csv's lr column: warm-up to 2e-3 at step 1, then the cosine from step 2 to 0 at step 6.
+  std::istringstream csv(read_file(run + "/loss.csv"));
+  std::string line;
+  std::getline(csv, line);
+  std::vector<double> lr;
+  while (std::getline(csv, line)) {
+    std::vector<std::string> f;
+    std::istringstream ls(line);
+    for (std::string x; std::getline(ls, x, ',');) f.push_back(x);
+    REQUIRE(f.size() == 5);
+    lr.push_back(std::stod(f[3]));
+  }
+  REQUIRE(lr.size() == 6);
+  CHECK(lr[0] == doctest::Approx(1e-3));
+  CHECK(lr[1] == doctest::Approx(2e-3));
+  CHECK(lr[2] == doctest::Approx(2e-3));
+  CHECK(lr[4] == doctest::Approx(1e-3));
+  CHECK(lr[5] == doctest::Approx(2e-3 * 0.5 * (1 + std::cos(3.14159265358979 * 0.75))));
+  // Resuming past the decay step keeps the first run's schedule and says what it means.
+  check_run(run_program(kTrainExe,
+                        {"--out", run, "--resume", "--steps", "7", "--threads", "1", "--sample-num", "1",
+                         "--sample-steps", "1"},
+                        tmp),
+            0, {"reaches 0 at step 6", "steps 6..7"});
+  check_contains(read_file(run + "/config.json"), {"\"lr_decay_steps\": \"6\""});
+  // A flag that disagrees with the run's schedule is refused.
+  check_run(
+      run_program(kTrainExe, {"--out", run, "--resume", "--steps", "8", "--lr-schedule", "constant"}, tmp), 1,
+      {"--lr-schedule constant differs", "lr_schedule=cosine"});
 }

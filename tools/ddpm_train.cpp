@@ -39,7 +39,7 @@ int run(int argc, char** argv) {
   cfg.model.time_embed_dim = 128;
   cfg.model.time_embedding = nn::TimeEmbedding::sinusoidal;
   std::string data = "fashion-mnist", out = "runs/fashion-mnist", device_flag = "auto", schedule = "linear",
-              prediction = "epsilon", time_embedding = "sinusoidal";
+              prediction = "epsilon", time_embedding = "sinusoidal", lr_schedule = "constant";
   int64_t steps = 0, sample_every = 0, checkpoint_every = 0, sample_num = 64, sample_steps = 50, threads = 0;
   int64_t debug_nan_at_step = -1;
   double sample_eta = 1.0;
@@ -64,6 +64,11 @@ int run(int argc, char** argv) {
   cfg_opts.emplace_back(app.add_option("--warmup", cfg.warmup_steps, "linear learning-rate warm-up steps")
                             ->check(CLI::Range(int64_t{0}, int64_t{100000000})),
                         "warmup_steps");
+  cfg_opts.emplace_back(app.add_option("--lr-schedule", lr_schedule,
+                                       "learning rate after the warm-up: constant, or cosine (decays to 0 at "
+                                       "the first run's --steps)")
+                            ->check(CLI::IsMember({"constant", "cosine"})),
+                        "lr_schedule");
   cfg_opts.emplace_back(
       app.add_option("--grad-clip", cfg.grad_clip, "clip the global gradient norm to this (0: off)")
           ->check(tools::finite_range(0.0, 1e12)),
@@ -164,6 +169,7 @@ int run(int argc, char** argv) {
         throw std::invalid_argument(o->get_name() + " applies to --eval-every, which is not given");
   cfg.schedule = parse_beta_schedule(schedule);
   cfg.prediction = parse_prediction(prediction);
+  cfg.lr_schedule = parse_lr_schedule(lr_schedule);
   cfg.model.time_embedding = nn::parse_time_embedding(time_embedding);
   if (cfg.model.base_channels % cfg.model.groups != 0)
     throw std::invalid_argument("--base-channels " + std::to_string(cfg.model.base_channels) +
@@ -180,6 +186,13 @@ int run(int argc, char** argv) {
   const Device device = tools::resolve_device(device_flag);
   if (device == Device::cuda) dist::select_local_gpu(comm);
   if (!o_steps->count()) steps = device == Device::cuda ? 20000 : 800;
+  if (cfg.lr_schedule == LrSchedule::cosine && !resume) {
+    if (steps <= cfg.warmup_steps)
+      throw std::invalid_argument(
+          "--lr-schedule cosine decays from the end of the warm-up to --steps: --steps " +
+          std::to_string(steps) + " must exceed --warmup " + std::to_string(cfg.warmup_steps));
+    cfg.lr_decay_steps = steps;
+  }
 #ifdef _OPENMP
   if (threads == 0 && comm.local_size() > 1 && !std::getenv("OMP_NUM_THREADS"))
     threads = std::max(1, omp_get_num_procs() / comm.local_size());
@@ -198,6 +211,12 @@ int run(int argc, char** argv) {
     for (const auto& [o, key] : cfg_opts)
       if (o->count()) given.push_back({o->get_name(), key});
     cfg = merge_resume_config(cfg, given, saved_meta, comm.size(), state_path);
+    if (root && cfg.lr_schedule == LrSchedule::cosine && steps > cfg.lr_decay_steps)
+      std::fprintf(
+          stderr,
+          "ddpm-train: warning: the cosine learning rate of this run reaches 0 at step %lld (its first "
+          "--steps); the steps after it train at learning rate 0\n",
+          static_cast<long long>(cfg.lr_decay_steps));
     data = resume_data_spec(data, o_data->count() > 0, saved_meta);
   } else if (root) {
     refuse_existing_run(out);
@@ -307,13 +326,15 @@ int run(int argc, char** argv) {
                  static_cast<long long>(tr.global_batch()), comm.size(),
                  static_cast<long long>(cfg.batch_size));
   if (root)
-    std::fprintf(stderr,
-                 "ddpm-train: UNet base %lld (%lld parameters), %s schedule T=%lld, batch %lld, %s, steps "
-                 "%lld..%lld\n",
-                 static_cast<long long>(cfg.model.base_channels),
-                 static_cast<long long>(tr.model().num_parameters()), beta_schedule_name(cfg.schedule),
-                 static_cast<long long>(cfg.timesteps), static_cast<long long>(cfg.batch_size),
-                 device_name(device), static_cast<long long>(start), static_cast<long long>(steps));
+    std::fprintf(
+        stderr,
+        "ddpm-train: UNet base %lld (%lld parameters), %s schedule T=%lld, batch %lld, lr %s %s, %s, "
+        "steps %lld..%lld\n",
+        static_cast<long long>(cfg.model.base_channels), static_cast<long long>(tr.model().num_parameters()),
+        beta_schedule_name(cfg.schedule), static_cast<long long>(cfg.timesteps),
+        static_cast<long long>(cfg.batch_size), format_number(cfg.lr).c_str(),
+        lr_schedule_name(cfg.lr_schedule), device_name(device), static_cast<long long>(start),
+        static_cast<long long>(steps));
 
   install_stop_signal_handlers();
   auto stop_nonfinite = [&](const char* what) {

@@ -359,7 +359,8 @@ TEST_CASE("tools: ddpm-train --resume refuses a broken state.safetensors and lea
   const Snapshot before = snapshot(run);
   // A configuration that differs from the checkpoint's, and data of another geometry.
   check_run(resume({"--base-channels", "16"}), 1, {"--base-channels 16 differs", "base_channels=8"});
-  check_run(resume({"--prediction", "v"}), 1, {"--prediction v differs", "prediction=epsilon"});
+  check_run(resume({"--prediction", "epsilon"}), 1,
+            {"--prediction epsilon differs", "prediction=v"});  // v: the CPU default
   write_png_folder(tmp.path() / "png16", 8, 16, 16);
   check_run(resume({"--data", tmp.file("png16")}), 1,
             {"--data", "data.orig_height=16", "trained on data.orig_height=8"});

@@ -51,13 +51,14 @@ int run(int argc, char** argv) {
                  "run folder: config.json, loss.csv, model.safetensors, state.safetensors, PNGs");
   auto* o_steps = app.add_option("--steps", steps, "optimisation steps")
                       ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
-                      ->default_str("800 on the CPU, 20000 on a GPU");
+                      ->default_str("4500 on the CPU, 20000 on a GPU");
   std::vector<std::pair<CLI::Option*, std::string>> cfg_opts;  // flag -> config key
-  cfg_opts.emplace_back(
+  auto* o_batch =
       app.add_option("--batch-size", cfg.batch_size,
                      "images per step on each rank (under mpirun the global batch is ranks x this)")
-          ->check(CLI::Range(int64_t{1}, int64_t{65536})),
-      "batch_size");
+          ->check(CLI::Range(int64_t{1}, int64_t{65536}))
+          ->default_str("32 on the CPU, 128 on a GPU");
+  cfg_opts.emplace_back(o_batch, "batch_size");
   cfg_opts.emplace_back(app.add_option("--lr", cfg.lr, "Adam learning rate (after warm-up)")
                             ->check(tools::finite_range(1e-8, 1.0)),
                         "lr");
@@ -85,10 +86,11 @@ int run(int argc, char** argv) {
   cfg_opts.emplace_back(app.add_option("--timesteps", cfg.timesteps, "diffusion steps T")
                             ->check(CLI::Range(int64_t{2}, int64_t{100000})),
                         "timesteps");
-  cfg_opts.emplace_back(app.add_option("--base-channels", cfg.model.base_channels,
-                                       "UNet width (channels of the first block; a multiple of 8)")
-                            ->check(CLI::Range(int64_t{8}, int64_t{1024})),
-                        "base_channels");
+  auto* o_base = app.add_option("--base-channels", cfg.model.base_channels,
+                                "UNet width (channels of the first block; a multiple of 8)")
+                     ->check(CLI::Range(int64_t{8}, int64_t{1024}))
+                     ->default_str("24 on the CPU, 32 on a GPU");
+  cfg_opts.emplace_back(o_base, "base_channels");
   cfg_opts.emplace_back(
       app.add_option("--time-embed-dim", cfg.model.time_embed_dim, "width of the time embedding")
           ->check(CLI::Range(int64_t{4}, int64_t{4096})),
@@ -97,10 +99,11 @@ int run(int argc, char** argv) {
       app.add_option("--time-embedding", time_embedding, "sinusoidal, or linear (the seed's MLP on t/1000)")
           ->check(CLI::IsMember({"linear", "sinusoidal"})),
       "time_embedding");
-  cfg_opts.emplace_back(
+  auto* o_prediction =
       app.add_option("--prediction", prediction, "what the network predicts: epsilon (the seed) or v")
-          ->check(CLI::IsMember({"epsilon", "v"})),
-      "prediction");
+          ->check(CLI::IsMember({"epsilon", "v"}))
+          ->default_str("v on the CPU, epsilon on a GPU");
+  cfg_opts.emplace_back(o_prediction, "prediction");
   cfg_opts.emplace_back(
       app.add_option("--ema-decay", cfg.ema_decay,
                      "EMA of the weights for sampling, warmed up as min(D, (1+s)/(10+s)) at "
@@ -171,10 +174,6 @@ int run(int argc, char** argv) {
   cfg.prediction = parse_prediction(prediction);
   cfg.lr_schedule = parse_lr_schedule(lr_schedule);
   cfg.model.time_embedding = nn::parse_time_embedding(time_embedding);
-  if (cfg.model.base_channels % cfg.model.groups != 0)
-    throw std::invalid_argument("--base-channels " + std::to_string(cfg.model.base_channels) +
-                                ": expected a multiple of " + std::to_string(cfg.model.groups) +
-                                " (every GroupNorm has " + std::to_string(cfg.model.groups) + " groups)");
   if (cfg.model.time_embedding == nn::TimeEmbedding::sinusoidal && cfg.model.time_embed_dim % 2 != 0)
     throw std::invalid_argument("--time-embed-dim " + std::to_string(cfg.model.time_embed_dim) +
                                 ": the sinusoidal embedding needs an even width");
@@ -185,7 +184,18 @@ int run(int argc, char** argv) {
   comm.set_timeout(dist_timeout);
   const Device device = tools::resolve_device(device_flag);
   if (device == Device::cuda) dist::select_local_gpu(comm);
-  if (!o_steps->count()) steps = device == Device::cuda ? 20000 : 800;
+  // Defaults by device. The CPU's are tuned for sample quality (FD) in the
+  // quick start's ~14 minutes on a 2-core CPU (docs/evaluation.md, "Tuning
+  // the quick start"); the GPU's are the recipe of the GPU runs.
+  const bool on_cpu = device == Device::cpu;
+  if (!o_steps->count()) steps = on_cpu ? 4500 : 20000;
+  if (!o_batch->count()) cfg.batch_size = on_cpu ? 32 : 128;
+  if (!o_base->count()) cfg.model.base_channels = on_cpu ? 24 : 32;
+  if (!o_prediction->count()) cfg.prediction = on_cpu ? Prediction::v : Prediction::epsilon;
+  if (cfg.model.base_channels % cfg.model.groups != 0)
+    throw std::invalid_argument("--base-channels " + std::to_string(cfg.model.base_channels) +
+                                ": expected a multiple of " + std::to_string(cfg.model.groups) +
+                                " (every GroupNorm has " + std::to_string(cfg.model.groups) + " groups)");
   if (cfg.lr_schedule == LrSchedule::cosine && !resume) {
     if (steps <= cfg.warmup_steps)
       throw std::invalid_argument(

@@ -30,6 +30,22 @@ Tensor crop_images(const Tensor& images, const CropBox& crop) {
 
 Tensor sample_for_eval(const NoiseScheduler& sched, const DenoiseFn& model, const EvalSampling& opt,
                        DType dtype, Device device, const EvalProgress& progress) {
+  return sample_for_eval_by_batch(
+      sched, [&model](int64_t, int64_t) { return model; }, opt, dtype, device, progress);
+}
+
+std::vector<int64_t> balanced_labels(int64_t n, int64_t k) {
+  if (n < 0 || k < 1)
+    throw std::invalid_argument("balanced_labels: need n >= 0 and k >= 1, got n " + std::to_string(n) +
+                                ", k " + std::to_string(k));
+  std::vector<int64_t> y(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) y[static_cast<size_t>(i)] = i % k;
+  return y;
+}
+
+Tensor sample_for_eval_by_batch(const NoiseScheduler& sched, const EvalModelFn& model_for,
+                                const EvalSampling& opt, DType dtype, Device device,
+                                const EvalProgress& progress) {
   if (opt.num < 1 || opt.batch < 1)
     throw std::invalid_argument("sample_for_eval: expected num >= 1 and batch >= 1, got num " +
                                 std::to_string(opt.num) + ", batch " + std::to_string(opt.batch));
@@ -43,7 +59,8 @@ Tensor sample_for_eval(const NoiseScheduler& sched, const DenoiseFn& model, cons
     const int64_t k = std::min(opt.batch, opt.num - done);
     SamplerConfig sc = opt.sampler;
     sc.stream = kEvalSamplingStream + static_cast<uint64_t>(b);
-    const Tensor x = sample(sched, model, {k, opt.channels, opt.height, opt.width}, sc, dtype, device);
+    const Tensor x =
+        sample(sched, model_for(done, k), {k, opt.channels, opt.height, opt.width}, sc, dtype, device);
     const Tensor c = crop_images(x, opt.crop);
     std::copy_n(c.data<float>(), k * per, out.data<float>() + done * per);
     done += k;

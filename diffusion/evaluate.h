@@ -37,6 +37,16 @@ using EvalProgress = std::function<void(int64_t done, int64_t total)>;
 // with stream kEvalSamplingStream + b.
 Tensor sample_for_eval(const NoiseScheduler& sched, const DenoiseFn& model, const EvalSampling& opt,
                        DType dtype, Device device, const EvalProgress& progress = nullptr);
+// The same with a model per batch: model_for(first, count) denoises images
+// [first, first + count) of the evaluation (e.g. guided towards their
+// classes).
+using EvalModelFn = std::function<DenoiseFn(int64_t first, int64_t count)>;
+Tensor sample_for_eval_by_batch(const NoiseScheduler& sched, const EvalModelFn& model_for,
+                                const EvalSampling& opt, DType dtype, Device device,
+                                const EvalProgress& progress = nullptr);
+// The classes of a class-balanced evaluation of n images over k classes:
+// image i has class i % k.
+std::vector<int64_t> balanced_labels(int64_t n, int64_t k);
 
 // What ddpm-train --eval-every measures: `num` DDIM images with `steps` steps
 // and noise `eta` from the trainer's sampling weights (EMA when on), scored

@@ -90,6 +90,20 @@ LoadedModel load_model(const std::string& path, Device device) {
                              std::to_string(out.crop.width) + ") does not fit in the " +
                              std::to_string(out.height) + "x" + std::to_string(out.width) + " image");
 
+  if (out.config.model.num_classes > 0) {
+    try {
+      out.class_names = class_names_from_metadata(out.meta);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(path + ": bad __metadata__: " + e.what());
+    }
+    const int64_t k = out.config.model.num_classes;
+    if (out.class_names.empty())
+      for (int64_t i = 0; i < k; ++i) out.class_names.push_back(std::to_string(i));
+    if (static_cast<int64_t>(out.class_names.size()) != k)
+      throw std::runtime_error(path + ": __metadata__ data.class_names has " +
+                               std::to_string(out.class_names.size()) + " names, the model has num_classes " +
+                               std::to_string(k));
+  }
   out.model = std::make_shared<nn::UNet>(out.config.model, 0);
   std::vector<std::pair<std::string, Shape>> expected;
   for (const auto& [name, p] : out.model->named_parameters()) expected.emplace_back(name, p.shape());

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "diffusion/train_config.h"
 #include "io/images.h"
@@ -20,6 +21,9 @@ struct LoadedModel {
   std::shared_ptr<nn::UNet> model;
   int64_t height = 0, width = 0;  // the image size the model was trained on (data.height/width)
   CropBox crop;                   // the original image inside it (empty: no crop)
+  // A class-conditional model's class names (data.class_names; "0".."K-1"
+  // when the file has none); empty for an unconditional model.
+  std::vector<std::string> class_names;
 };
 
 // Loads and validates (format tag, configuration, image geometry, every

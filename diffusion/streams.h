@@ -11,5 +11,6 @@ inline constexpr uint64_t kTimesteps = 1;       // training: t per sample, index
 inline constexpr uint64_t kTrainNoise = 2;      // training: q_sample eps, index step*B*P + i
 inline constexpr uint64_t kSampling = 4;        // sampling: x_T and per-step noise
 inline constexpr uint64_t kForwardPicture = 5;  // forward_process.png noise
+inline constexpr uint64_t kCondDrop = 6;        // training: label dropped to "no class", index step*B + n
 
 }  // namespace ddpm::streams

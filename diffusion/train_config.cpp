@@ -15,6 +15,14 @@ Prediction parse_prediction(const std::string& s) {
 
 const char* prediction_name(Prediction p) { return p == Prediction::v ? "v" : "epsilon"; }
 
+Conditioning parse_conditioning(const std::string& s) {
+  if (s == "none") return Conditioning::none;
+  if (s == "class") return Conditioning::class_label;
+  throw std::invalid_argument("unknown conditioning '" + s + "' (expected none or class)");
+}
+
+const char* conditioning_name(Conditioning c) { return c == Conditioning::class_label ? "class" : "none"; }
+
 std::string format_number(double v) {
   std::ostringstream s;
   s.precision(17);
@@ -90,6 +98,8 @@ std::map<std::string, std::string> TrainConfig::to_map() const {
   m["weight_decay"] = format_number(weight_decay);
   m["adamw"] = adamw ? "true" : "false";
   m["seed"] = std::to_string(seed);
+  m["conditional"] = conditioning_name(conditioning);
+  m["cond_drop"] = format_number(cond_drop);
   return m;
 }
 
@@ -118,6 +128,14 @@ TrainConfig TrainConfig::from_map(const std::map<std::string, std::string>& m) {
     throw std::invalid_argument("configuration: 'adamw' is '" + aw + "', expected true or false");
   c.adamw = aw == "true";
   c.seed = to_uint(m, "seed");
+  if (m.count("conditional")) {
+    try {
+      c.conditioning = parse_conditioning(m.at("conditional"));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string("configuration: ") + e.what());
+    }
+  }
+  if (m.count("cond_drop")) c.cond_drop = to_double(m, "cond_drop");
   c.validate();
   return c;
 }
@@ -148,6 +166,12 @@ void TrainConfig::validate() const {
   if (!(grad_clip >= 0) || !std::isfinite(grad_clip)) bad("grad_clip must be >= 0 (0 turns clipping off)");
   if (!(ema_decay >= 0 && ema_decay < 1)) bad("ema_decay must be in [0, 1) (0 turns EMA off)");
   if (!(weight_decay >= 0 && weight_decay < 1)) bad("weight_decay must be in [0, 1)");
+  if (!(cond_drop >= 0 && cond_drop < 1)) bad("cond_drop must be in [0, 1)");
+  if (conditioning == Conditioning::class_label && model.num_classes < 1)
+    bad("conditional=class needs num_classes >= 1, got " + std::to_string(model.num_classes));
+  if (conditioning == Conditioning::none && model.num_classes != 0)
+    bad("num_classes is " + std::to_string(model.num_classes) +
+        " but conditional=none (a class embedding needs conditional=class)");
 }
 
 double TrainConfig::learning_rate_at(int64_t step) const {

@@ -15,6 +15,14 @@
 
 namespace ddpm {
 
+// What a model is conditioned on: nothing, or a class label (model.num_classes
+// classes; labels dropped to "no class" at rate cond_drop during training, so
+// the same model also predicts unconditionally: classifier-free guidance).
+enum class Conditioning { none, class_label };
+// "none" or "class"; throws std::invalid_argument naming the valid names.
+Conditioning parse_conditioning(const std::string& s);
+const char* conditioning_name(Conditioning c);
+
 struct TrainConfig {
   nn::UNetConfig model;
   BetaSchedule schedule = BetaSchedule::linear;
@@ -30,6 +38,8 @@ struct TrainConfig {
   double weight_decay = 0.0;
   bool adamw = false;
   uint64_t seed = 0;
+  Conditioning conditioning = Conditioning::none;  // class: model.num_classes > 0
+  double cond_drop = 0.1;                          // class: rate of "no class" labels in training
 
   // The learning rate of step `step` (0-based): learning_rate() above.
   double learning_rate_at(int64_t step) const;
@@ -37,7 +47,8 @@ struct TrainConfig {
   // Flat string map (model keys included) for config.json and checkpoint
   // metadata; from_map validates and names a bad or missing key. The keys
   // lr_schedule and lr_decay_steps may be missing (files written before
-  // they existed): constant and 0.
+  // they existed): constant and 0; so may conditional and cond_drop: none
+  // and 0.1.
   std::map<std::string, std::string> to_map() const;
   static TrainConfig from_map(const std::map<std::string, std::string>& m);
   void validate() const;

@@ -21,9 +21,14 @@ NonFiniteError::NonFiniteError(int64_t s, double loss, double norm)
       step(s) {}
 
 Trainer::Trainer(const TrainConfig& cfg, Tensor images, Device device, dist::Communicator& comm)
+    : Trainer(cfg, std::move(images), {}, device, comm) {}
+
+Trainer::Trainer(const TrainConfig& cfg, Tensor images, std::vector<int64_t> labels, Device device,
+                 dist::Communicator& comm)
     : cfg_(cfg),
       sched_(cfg.schedule, cfg.timesteps),
       images_(std::move(images)),
+      labels_(std::move(labels)),
       device_(device),
       comm_(&comm) {
   cfg_.validate();
@@ -38,6 +43,19 @@ Trainer::Trainer(const TrainConfig& cfg, Tensor images, Device device, dist::Com
     throw std::invalid_argument("Trainer: image size " + std::to_string(images_.size(2)) + "x" +
                                 std::to_string(images_.size(3)) +
                                 " is not divisible by 8 (the UNet pools 3 times)");
+  if (cfg_.conditioning == Conditioning::class_label) {
+    if (static_cast<int64_t>(labels_.size()) != images_.size(0))
+      throw std::invalid_argument(
+          "Trainer: a class-conditional model needs one label per image: " + std::to_string(labels_.size()) +
+          " labels for " + std::to_string(images_.size(0)) + " images");
+    for (size_t i = 0; i < labels_.size(); ++i)
+      if (labels_[i] < 0 || labels_[i] >= cfg_.model.num_classes)
+        throw std::invalid_argument("Trainer: label " + std::to_string(labels_[i]) + " of image " +
+                                    std::to_string(i) + " is out of range (expected 0.." +
+                                    std::to_string(cfg_.model.num_classes - 1) + ")");
+  } else if (!labels_.empty()) {
+    labels_.clear();  // an unconditional model does not look at them
+  }
   global_batch_ = cfg_.batch_size * comm_->size();
   batches_per_epoch_ = images_.size(0) / global_batch_;
   if (batches_per_epoch_ == 0)
@@ -58,7 +76,8 @@ Trainer::Trainer(const TrainConfig& cfg, Tensor images, Device device, dist::Com
   // already; the broadcast makes it so whatever the initialiser does.
   sync_from_root();
   // Each rank reads its rows from its own copy of the data: they must agree.
-  if (comm_->size() > 1 && !comm_->all_equal(fnv1a(images_.raw_data(), images_.nbytes())))
+  if (comm_->size() > 1 && !comm_->all_equal(fnv1a(images_.raw_data(), images_.nbytes()) ^
+                                             fnv1a(labels_.data(), labels_.size() * sizeof(int64_t))))
     throw std::runtime_error(
         "Trainer: the ranks loaded different data sets (" + images_.desc() + " on rank " +
         std::to_string(comm_->rank()) +
@@ -91,12 +110,18 @@ bool Trainer::replicas_in_sync() {
 
 const Tensor& Trainer::sampling_weights() const { return ema_ ? ema_->weights() : flat_.params(); }
 
-Tensor Trainer::batch_for_step(int64_t s) {
-  const int64_t epoch = s / batches_per_epoch_, k = s % batches_per_epoch_;
+const std::vector<int64_t>& Trainer::order_for_step(int64_t s) {
+  const int64_t epoch = s / batches_per_epoch_;
   if (epoch != cached_epoch_) {
     order_ = epoch_permutation(images_.size(0), cfg_.seed, epoch);
     cached_epoch_ = epoch;
   }
+  return order_;
+}
+
+Tensor Trainer::batch_for_step(int64_t s) {
+  const int64_t k = s % batches_per_epoch_;
+  order_for_step(s);
   const int64_t B = cfg_.batch_size, first = k * global_batch_ + comm_->rank() * B;
   const int64_t per = images_.numel() / images_.size(0);
   // Gathered on the host (the data set lives there), then one host-to-device
@@ -113,12 +138,31 @@ Tensor Trainer::batch_for_step(int64_t s) {
   return device_ == Device::cpu ? batch : batch.to(device_);
 }
 
+std::vector<int64_t> Trainer::labels_for_step(int64_t s) {
+  if (labels_.empty()) return {};
+  const int64_t B = cfg_.batch_size, k = s % batches_per_epoch_;
+  const int64_t first = k * global_batch_ + comm_->rank() * B;
+  const std::vector<int64_t>& order = order_for_step(s);
+  const uint64_t index0 = static_cast<uint64_t>(s) * static_cast<uint64_t>(global_batch_) +
+                          static_cast<uint64_t>(comm_->rank()) * static_cast<uint64_t>(B);
+  std::vector<int64_t> y(static_cast<size_t>(B));
+  for (int64_t n = 0; n < B; ++n) {
+    const bool drop =
+        cfg_.cond_drop > 0 &&
+        philox::uniform(cfg_.seed, streams::kCondDrop, index0 + static_cast<uint64_t>(n)) < cfg_.cond_drop;
+    y[static_cast<size_t>(n)] =
+        drop ? cfg_.model.num_classes : labels_[static_cast<size_t>(order[static_cast<size_t>(first + n)])];
+  }
+  return y;
+}
+
 Trainer::StepResult Trainer::step(bool skip_nonfinite) {
   const int64_t B = cfg_.batch_size, T = cfg_.timesteps;
   // Index in the global sequence of samples of this rank's first row.
   const uint64_t first = static_cast<uint64_t>(step_) * static_cast<uint64_t>(global_batch_) +
                          static_cast<uint64_t>(comm_->rank()) * static_cast<uint64_t>(B);
   const Tensor x0 = batch_for_step(step_);
+  const std::vector<int64_t> y = labels_for_step(step_);
   const int64_t per = x0.numel() / B;
   std::vector<float> tv(static_cast<size_t>(B)), av(tv.size()), bv(tv.size());
   for (int64_t n = 0; n < B; ++n) {
@@ -138,7 +182,7 @@ Trainer::StepResult Trainer::step(bool skip_nonfinite) {
   const kernels::QSampleResult q = kernels::q_sample(
       x0, Tensor::from_vector(av, {B}, device_), Tensor::from_vector(bv, {B}, device_), cfg_.seed,
       streams::kTrainNoise, first * static_cast<uint64_t>(per), cfg_.prediction == Prediction::v);
-  const Tensor loss = mse_loss(model_->forward(q.x_t, t), q.target);
+  const Tensor loss = mse_loss(model_->forward(q.x_t, t, y), q.target);
   flat_.zero_grad();
   autograd::backward(loss);
   // The device-to-host reads of a step (the loss, then the gradient norm in

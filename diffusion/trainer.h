@@ -7,8 +7,10 @@
 //   rows   = the global batch k of the epoch's shuffled order (drop_last):
 //            order[k*G + j], j in [0, G); rank r takes j in [r*B, (r+1)*B)
 //   t_j    = uniform_int(seed, kTimesteps, step*G + j, T)
+//   y_j    = (class-conditional) the row's label, or "no class" when
+//            uniform(seed, kCondDrop, step*G + j) < cond_drop
 //   x_t, target = q_sample(x0, sqrt(alphabar_t), sqrt(1-alphabar_t), noise at (step*G + j)*P + i)
-//   loss   = mse(model(x_t, t), target)          target: eps, or v
+//   loss   = mse(model(x_t, t[, y]), target)     target: eps, or v
 //   g      = grad(loss) in the flat buffer; all-reduced to the mean over the
 //            ranks (the gradient of the mean loss over the global batch,
 //            since every rank's batch has B rows); norm = ||g||; clip
@@ -57,6 +59,10 @@ class Trainer {
   // std::runtime_error on every rank when the ranks' images differ.
   Trainer(const TrainConfig& cfg, Tensor images, Device device = Device::cpu,
           dist::Communicator& comm = dist::single_process());
+  // A class-conditional model (cfg.conditioning class) trains on labels, one
+  // per image in [0, cfg.model.num_classes); an unconditional one takes none.
+  Trainer(const TrainConfig& cfg, Tensor images, std::vector<int64_t> labels, Device device = Device::cpu,
+          dist::Communicator& comm = dist::single_process());
 
   struct StepResult {
     double loss, grad_norm, lr;
@@ -67,6 +73,11 @@ class Trainer {
   StepResult step(bool skip_nonfinite = false);
 
   int64_t step_count() const { return step_; }
+  // The class labels this rank's rows of step `step` train on: the rows'
+  // labels, each replaced by "no class" (num_classes) where
+  // uniform(seed, kCondDrop, step*G + j) < cond_drop; empty for an
+  // unconditional model.
+  std::vector<int64_t> labels_for_step(int64_t step);
   int64_t batches_per_epoch() const { return batches_per_epoch_; }
   // batch_size x ranks: the images one step trains on.
   int64_t global_batch() const { return global_batch_; }
@@ -106,11 +117,14 @@ class Trainer {
 
  private:
   Tensor batch_for_step(int64_t step);
+  // The data order of the epoch of `step` (cached for the current epoch).
+  const std::vector<int64_t>& order_for_step(int64_t step);
   void load_state_here(const std::string& path);
 
   TrainConfig cfg_;
   NoiseScheduler sched_;
   Tensor images_;
+  std::vector<int64_t> labels_;
   Device device_;
   std::shared_ptr<nn::UNet> model_;
   dist::Communicator* comm_;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "autograd/node.h"
+#include "diffusion/guidance.h"
 #include "diffusion/sampler.h"
 #include "diffusion/streams.h"
 #include "kernels/q_sample.h"
@@ -22,13 +23,26 @@ void write_sample_grid(Trainer& tr, const std::string& path, const SampleGridOpt
   sc.prediction = tr.config().prediction;
   sc.seed = tr.config().seed;
   sc.stream = streams::kSampling;
-  const Tensor x = sample(
-      tr.scheduler(), [&](const Tensor& xt, const Tensor& t) { return tr.model().forward(xt, t); },
-      {options.num, tr.config().model.in_channels, options.height, options.width}, sc, DType::f32,
-      tr.device());
+  const int64_t classes = tr.config().model.num_classes;
+  int64_t num = options.num, nrow = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(num))));
+  std::vector<int64_t> labels;
+  if (classes > 0) {
+    nrow = (options.num + classes - 1) / classes;
+    num = classes * nrow;
+    labels = class_grid_labels(classes, nrow);
+  }
+  Tensor x;
+  try {
+    x = sample(tr.scheduler(), guided_model(tr.model(), labels, options.guidance),
+               {num, tr.config().model.in_channels, options.height, options.width}, sc, DType::f32,
+               tr.device());
+  } catch (...) {
+    live.copy_(backup);
+    throw;
+  }
   live.copy_(backup);
   GridOptions go;
-  go.nrow = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(options.num))));
+  go.nrow = nrow;
   go.crop = options.crop;
   write_image_grid(path, x.to(Device::cpu), go);
 }

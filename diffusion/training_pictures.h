@@ -17,12 +17,16 @@ namespace ddpm {
 
 // What a sample grid shows: `num` images of h x w from `steps` DDIM steps
 // (at most T) with noise `eta`, cropped to `crop`, ceil(sqrt(num)) per row.
+// A class-conditional model's grid is a class grid instead: one row per
+// class, ceil(num / classes) images each, guided with `guidance`
+// (diffusion/guidance.h).
 struct SampleGridOptions {
   int64_t num = 64;
   int64_t steps = 50;
   double eta = 1.0;
   CropBox crop;
   int64_t height = 0, width = 0;
+  double guidance = 3.0;  // kDefaultGuidance
 };
 
 // Samples a grid with the trainer's sampling weights (EMA when on; the

@@ -95,22 +95,6 @@ ClassifierOutputs run_model(nn::Classifier& model, const Tensor& images, int64_t
   return out;
 }
 
-double top1(const Tensor& logits, const std::vector<int64_t>& labels) {
-  const int64_t n = logits.size(0), k = logits.size(1);
-  if (static_cast<int64_t>(labels.size()) != n)
-    throw std::invalid_argument("accuracy: " + std::to_string(labels.size()) + " labels for " +
-                                std::to_string(n) + " images, expected one label per image");
-  if (n == 0) throw std::invalid_argument("accuracy: no images");
-  const float* p = logits.data<float>();
-  int64_t right = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const float* row = p + i * k;
-    const int64_t best = std::max_element(row, row + k) - row;
-    if (best == labels[static_cast<size_t>(i)]) ++right;
-  }
-  return static_cast<double>(right) / static_cast<double>(n);
-}
-
 void check_images(const Tensor& images, int64_t c, int64_t h, int64_t w, const char* who) {
   const bool ok = images.defined() && images.dim() == 4 && images.size(1) == c &&
                   (h <= 0 || images.size(2) == h) && (w <= 0 || images.size(3) == w) &&
@@ -124,10 +108,20 @@ void check_images(const Tensor& images, int64_t c, int64_t h, int64_t w, const c
 
 }  // namespace
 
-const std::vector<std::string>& fashion_mnist_class_names() {
-  static const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                                 "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
-  return names;
+double top1(const Tensor& logits, const std::vector<int64_t>& labels) {
+  const int64_t n = logits.size(0), k = logits.size(1);
+  if (static_cast<int64_t>(labels.size()) != n)
+    throw std::invalid_argument("top1: " + std::to_string(labels.size()) + " labels for " +
+                                std::to_string(n) + " images, expected one label per image");
+  if (n == 0) throw std::invalid_argument("top1: no images");
+  const float* p = logits.data<float>();
+  int64_t right = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = p + i * k;
+    const int64_t best = std::max_element(row, row + k) - row;
+    if (best == labels[static_cast<size_t>(i)]) ++right;
+  }
+  return static_cast<double>(right) / static_cast<double>(n);
 }
 
 std::string default_classifier_path() {

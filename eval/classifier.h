@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "eval/frechet.h"
+#include "io/data.h"
 #include "nn/classifier.h"
 #include "tensor/tensor.h"
 
@@ -38,8 +39,7 @@ inline constexpr const char* kClassifierArch = "fashion-cnn-v1";
 inline constexpr const char* kClassifierFormat = "classifier";
 inline constexpr const char* kReferenceFormat = "reference_features";
 
-// Fashion-MNIST's ten class names, in label order.
-const std::vector<std::string>& fashion_mnist_class_names();
+// Fashion-MNIST's ten class names: fashion_mnist_class_names() in io/data.h.
 
 // $DDPM_CLASSIFIER when set and not empty, else
 // ${XDG_CACHE_HOME:-$HOME/.cache}/ddpm/fashion-mnist-classifier.safetensors
@@ -87,6 +87,10 @@ struct ClassifierOutputs {
 // [-1, 1]) in batches of `batch`, without recording a graph. C, H, W must be
 // the classifier's (std::invalid_argument naming both shapes otherwise).
 ClassifierOutputs classify(const LoadedClassifier& c, const Tensor& images, int64_t batch = 500);
+
+// Fraction of the rows of logits (or probabilities) [N, K] whose arg-max is
+// the row's label (labels.size() == N; std::invalid_argument otherwise).
+double top1(const Tensor& logits, const std::vector<int64_t>& labels);
 
 // Fraction of rows whose arg-max class equals the label (labels.size() == N).
 double accuracy(const LoadedClassifier& c, const Tensor& images, const std::vector<int64_t>& labels);

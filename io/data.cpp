@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "io/atomic_file.h"
@@ -203,6 +204,7 @@ ImageDataset load_idx_files(const std::string& images_path, const std::string& l
   ImageDataset ds = make_dataset(img.data, n, 1, static_cast<int64_t>(img.dims[1]),
                                  static_cast<int64_t>(img.dims[2]), pad_to, images_path);
   ds.labels.assign(lab.data.begin(), lab.data.end());
+  for (int k = 0; k < 10; ++k) ds.class_names.push_back(std::to_string(k));
   return ds;
 }
 
@@ -219,14 +221,15 @@ ImageDataset load_idx_dataset(const std::string& dir, const std::string& split, 
   return ds;
 }
 
-ImageDataset load_png_folder(const std::string& dir, int64_t pad_to) {
-  if (!fs::is_directory(dir)) throw std::runtime_error("PNG folder '" + dir + "': not a directory");
+namespace {
+
+// The *.png entries of dir, sorted. A *.png that is not a readable file (a
+// dangling link, a folder, a device) is an error, not something to skip: the
+// data set would silently shrink.
+std::vector<fs::path> png_files_in(const fs::path& dir) {
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir)) {
     if (!is_png_name(e.path())) continue;
-    // A *.png that is not a readable file (a dangling link, a folder, a
-    // device) is an error, not something to skip: the data set would
-    // silently shrink.
     std::error_code ec;
     if (!e.is_regular_file(ec))
       throw std::runtime_error("PNG file '" + e.path().string() + "': cannot read it: not a regular file" +
@@ -234,51 +237,101 @@ ImageDataset load_png_folder(const std::string& dir, int64_t pad_to) {
     files.push_back(e.path());
   }
   std::sort(files.begin(), files.end());
-  if (files.empty()) throw std::runtime_error("PNG folder '" + dir + "': no *.png files");
+  return files;
+}
 
+// Decodes files into bytes (planar CHW per image, appended); every image must
+// match the first one decoded (first_* are 0 until then).
+struct PngDecoder {
   int first_w = 0, first_h = 0, first_c = 0;
+  std::string first_file;
   std::vector<uint8_t> bytes;
-  for (const fs::path& file : files) {
-    const std::string path = file.string();
-    const std::string raw = read_file(path, kMaxPngFileBytes);
-    int w = 0, h = 0, comp = 0;
-    const auto* buf = reinterpret_cast<const stbi_uc*>(raw.data());
-    stbi_uc* px = stbi_load_from_memory(buf, static_cast<int>(raw.size()), &w, &h, &comp, 0);
-    if (!px)
-      throw std::runtime_error("PNG file '" + path + "': cannot decode (" + stbi_failure_reason() + ")");
-    struct Free {
-      stbi_uc* p;
-      ~Free() { stbi_image_free(p); }
-    } guard{px};
-    const int colour = (comp == 2 || comp == 4) ? comp - 1 : comp;
-    if (colour != 1 && colour != 3)
-      throw std::runtime_error("PNG file '" + path + "': " + std::to_string(comp) +
-                               " channels, expected gray or RGB");
-    if (first_c == 0) {
-      first_w = w;
-      first_h = h;
-      first_c = colour;
-    } else if (w != first_w || h != first_h || colour != first_c) {
-      throw std::runtime_error("PNG file '" + path + "': " + std::to_string(w) + "x" + std::to_string(h) +
-                               " with " + std::to_string(colour) + " channel(s), expected " +
-                               std::to_string(first_w) + "x" + std::to_string(first_h) + " with " +
-                               std::to_string(first_c) + " like '" + files.front().string() + "'");
+
+  void decode(const std::vector<fs::path>& files) {
+    for (const fs::path& file : files) {
+      const std::string path = file.string();
+      const std::string raw = read_file(path, kMaxPngFileBytes);
+      int w = 0, h = 0, comp = 0;
+      const auto* buf = reinterpret_cast<const stbi_uc*>(raw.data());
+      stbi_uc* px = stbi_load_from_memory(buf, static_cast<int>(raw.size()), &w, &h, &comp, 0);
+      if (!px)
+        throw std::runtime_error("PNG file '" + path + "': cannot decode (" + stbi_failure_reason() + ")");
+      struct Free {
+        stbi_uc* p;
+        ~Free() { stbi_image_free(p); }
+      } guard{px};
+      const int colour = (comp == 2 || comp == 4) ? comp - 1 : comp;
+      if (colour != 1 && colour != 3)
+        throw std::runtime_error("PNG file '" + path + "': " + std::to_string(comp) +
+                                 " channels, expected gray or RGB");
+      if (first_c == 0) {
+        first_w = w;
+        first_h = h;
+        first_c = colour;
+        first_file = path;
+      } else if (w != first_w || h != first_h || colour != first_c) {
+        throw std::runtime_error("PNG file '" + path + "': " + std::to_string(w) + "x" + std::to_string(h) +
+                                 " with " + std::to_string(colour) + " channel(s), expected " +
+                                 std::to_string(first_w) + "x" + std::to_string(first_h) + " with " +
+                                 std::to_string(first_c) + " like '" + first_file + "'");
+      }
+      const size_t pixels = static_cast<size_t>(w) * static_cast<size_t>(h);
+      if (comp != colour)
+        for (size_t i = 0; i < pixels; ++i)
+          if (px[i * comp + colour] != 255)
+            throw std::runtime_error("PNG file '" + path + "': has transparent pixels (alpha " +
+                                     std::to_string(px[i * comp + colour]) + " at pixel " +
+                                     std::to_string(i) + "), expected an opaque image");
+      // Interleaved HWC -> planar CHW.
+      const size_t base = bytes.size();
+      bytes.resize(base + pixels * static_cast<size_t>(colour));
+      for (int ch = 0; ch < colour; ++ch)
+        for (size_t i = 0; i < pixels; ++i)
+          bytes[base + static_cast<size_t>(ch) * pixels + i] = px[i * comp + ch];
     }
-    const size_t pixels = static_cast<size_t>(w) * static_cast<size_t>(h);
-    if (comp != colour)
-      for (size_t i = 0; i < pixels; ++i)
-        if (px[i * comp + colour] != 255)
-          throw std::runtime_error("PNG file '" + path + "': has transparent pixels (alpha " +
-                                   std::to_string(px[i * comp + colour]) + " at pixel " + std::to_string(i) +
-                                   "), expected an opaque image");
-    // Interleaved HWC -> planar CHW.
-    const size_t base = bytes.size();
-    bytes.resize(base + pixels * static_cast<size_t>(colour));
-    for (int ch = 0; ch < colour; ++ch)
-      for (size_t i = 0; i < pixels; ++i)
-        bytes[base + static_cast<size_t>(ch) * pixels + i] = px[i * comp + ch];
   }
-  return make_dataset(bytes, static_cast<int64_t>(files.size()), first_c, first_h, first_w, pad_to, dir);
+};
+
+}  // namespace
+
+ImageDataset load_png_folder(const std::string& dir, int64_t pad_to) {
+  if (!fs::is_directory(dir)) throw std::runtime_error("PNG folder '" + dir + "': not a directory");
+  const std::vector<fs::path> files = png_files_in(dir);
+  PngDecoder dec;
+  if (!files.empty()) {
+    dec.decode(files);
+    return make_dataset(dec.bytes, static_cast<int64_t>(files.size()), dec.first_c, dec.first_h, dec.first_w,
+                        pad_to, dir);
+  }
+  // No images of its own: one class per sub-folder.
+  std::vector<fs::path> classes;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::error_code ec;
+    if (e.is_directory(ec) && e.path().filename().string().rfind('.', 0) != 0) classes.push_back(e.path());
+  }
+  std::sort(classes.begin(), classes.end());
+  if (classes.empty())
+    throw std::runtime_error("PNG folder '" + dir + "': no *.png files (nor class sub-folders holding them)");
+  if (static_cast<int64_t>(classes.size()) > kMaxClasses)
+    throw std::runtime_error("PNG folder '" + dir + "': " + std::to_string(classes.size()) +
+                             " class sub-folders, expected at most " + std::to_string(kMaxClasses));
+  std::vector<int64_t> labels;
+  std::vector<std::string> names;
+  for (size_t k = 0; k < classes.size(); ++k) {
+    const std::vector<fs::path> in_class = png_files_in(classes[k]);
+    if (in_class.empty())
+      throw std::runtime_error("PNG folder '" + dir + "': class sub-folder '" +
+                               classes[k].filename().string() +
+                               "' holds no *.png files (every sub-folder is a class; remove or fill it)");
+    dec.decode(in_class);
+    labels.insert(labels.end(), in_class.size(), static_cast<int64_t>(k));
+    names.push_back(classes[k].filename().string());
+  }
+  ImageDataset ds = make_dataset(dec.bytes, static_cast<int64_t>(labels.size()), dec.first_c, dec.first_h,
+                                 dec.first_w, pad_to, dir);
+  ds.labels = std::move(labels);
+  ds.class_names = std::move(names);
+  return ds;
 }
 
 ImageDataset resolve_dataset(const std::string& spec, const std::string& split, int64_t pad_to) {
@@ -286,7 +339,9 @@ ImageDataset resolve_dataset(const std::string& spec, const std::string& split, 
     if (!fs::is_directory(kFashionMnistDir))
       throw std::runtime_error(std::string("dataset 'fashion-mnist': ") + kFashionMnistDir +
                                " does not exist (install Debian's dataset-fashion-mnist package)");
-    return load_idx_dataset(kFashionMnistDir, split, pad_to);
+    ImageDataset ds = load_idx_dataset(kFashionMnistDir, split, pad_to);
+    ds.class_names = fashion_mnist_class_names();
+    return ds;
   }
   if (!fs::is_directory(spec))
     throw std::runtime_error("dataset '" + spec +
@@ -297,15 +352,64 @@ ImageDataset resolve_dataset(const std::string& spec, const std::string& split, 
   return load_png_folder(spec, pad_to);
 }
 
-std::map<std::string, std::string> dataset_metadata(const ImageDataset& data) {
-  return {{"data.source", data.source},
-          {"data.channels", std::to_string(data.channels())},
-          {"data.height", std::to_string(data.height())},
-          {"data.width", std::to_string(data.width())},
-          {"data.orig_height", std::to_string(data.orig_height)},
-          {"data.orig_width", std::to_string(data.orig_width)},
-          {"data.pad_top", std::to_string(data.pad_top)},
-          {"data.pad_left", std::to_string(data.pad_left)}};
+const std::vector<std::string>& fashion_mnist_class_names() {
+  static const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                 "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  return names;
+}
+
+std::map<std::string, std::string> dataset_metadata(const ImageDataset& data, bool with_classes) {
+  std::map<std::string, std::string> m = {{"data.source", data.source},
+                                          {"data.channels", std::to_string(data.channels())},
+                                          {"data.height", std::to_string(data.height())},
+                                          {"data.width", std::to_string(data.width())},
+                                          {"data.orig_height", std::to_string(data.orig_height)},
+                                          {"data.orig_width", std::to_string(data.orig_width)},
+                                          {"data.pad_top", std::to_string(data.pad_top)},
+                                          {"data.pad_left", std::to_string(data.pad_left)}};
+  if (with_classes && !data.class_names.empty())
+    m["data.class_names"] = nlohmann::json(data.class_names).dump();
+  return m;
+}
+
+std::vector<std::string> class_names_from_metadata(const std::map<std::string, std::string>& metadata) {
+  auto it = metadata.find("data.class_names");
+  if (it == metadata.end()) return {};
+  const auto bad = [&](const std::string& why) {
+    return std::invalid_argument("metadata data.class_names: " + why +
+                                 " (expected a JSON array of distinct non-empty strings)");
+  };
+  const nlohmann::json j = nlohmann::json::parse(it->second, nullptr, false);
+  if (j.is_discarded() || !j.is_array()) throw bad("not a JSON array");
+  if (j.empty() || static_cast<int64_t>(j.size()) > kMaxClasses)
+    throw bad(std::to_string(j.size()) + " names, expected 1.." + std::to_string(kMaxClasses));
+  std::vector<std::string> names;
+  for (const auto& e : j) {
+    if (!e.is_string() || e.get<std::string>().empty()) throw bad("entry " + e.dump() + " is not a name");
+    names.push_back(e.get<std::string>());
+  }
+  std::vector<std::string> sorted = names;
+  std::sort(sorted.begin(), sorted.end());
+  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) throw bad("a name appears twice");
+  return names;
+}
+
+int64_t resolve_class(const std::vector<std::string>& names, const std::string& what) {
+  const auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  for (size_t k = 0; k < names.size(); ++k)
+    if (lower(names[k]) == lower(what)) return static_cast<int64_t>(k);
+  const bool digits = !what.empty() && what.size() < 10 &&
+                      std::all_of(what.begin(), what.end(), [](unsigned char c) { return std::isdigit(c); });
+  if (digits && std::stoll(what) < static_cast<long long>(names.size())) return std::stoll(what);
+  std::string list;
+  for (size_t k = 0; k < names.size() && k < 50; ++k)
+    list += (k ? ", " : "") + std::to_string(k) + " " + names[k];
+  if (names.size() > 50) list += ", ...";
+  throw std::invalid_argument("class '" + what + "' is not one of the model's " +
+                              std::to_string(names.size()) + " classes (a name or an index: " + list + ")");
 }
 
 CropBox crop_from_metadata(const std::map<std::string, std::string>& metadata) {

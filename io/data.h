@@ -14,6 +14,10 @@
 //   - A folder of *.png (case-insensitive extension, files sorted by name),
 //     decoded with stb_image. Every *.png entry must be a readable regular
 //     file, and all images must share size and channel count.
+//     A folder with no *.png of its own but sub-folders holding them is a
+//     labelled data set: one class per sub-folder (names sorted; hidden
+//     ".name" folders skipped), label k for the k-th; a sub-folder without a
+//     *.png is an error, as are more than kMaxClasses of them.
 //     Gray and RGB are taken as they are; gray+alpha and RGBA are accepted
 //     only when every alpha value is 255 (fully opaque), and the alpha
 //     channel is dropped; a transparent image is rejected, because any
@@ -47,10 +51,19 @@ inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mni
 // Philox stream of the data order ("DATA" in the high 32 bits, plus epoch).
 inline constexpr uint64_t kDataOrderStream = 0x4441544100000000ull;
 
+// Fashion-MNIST's ten class names, in label order ("T-shirt/top" ..
+// "Ankle boot").
+const std::vector<std::string>& fashion_mnist_class_names();
+// The most classes a labelled PNG folder (or checkpoint metadata) may name.
+inline constexpr int64_t kMaxClasses = 10000;
+
 struct ImageDataset {
   Tensor images;                // [N, C, H, W] f32 in [-1, 1], after padding
-  std::vector<int64_t> labels;  // one per image (IDX); empty for PNG folders
-  int64_t orig_height = 0;      // before padding
+  std::vector<int64_t> labels;  // one per image (IDX, class sub-folders); else empty
+  // The name of each label: Fashion-MNIST's names for "fashion-mnist",
+  // "0".."9" for other IDX files, the sub-folder names of a PNG folder.
+  std::vector<std::string> class_names;
+  int64_t orig_height = 0;  // before padding
   int64_t orig_width = 0;
   int64_t pad_top = 0;
   int64_t pad_left = 0;
@@ -80,8 +93,17 @@ ImageDataset resolve_dataset(const std::string& spec, const std::string& split =
 
 // Geometry for checkpoint metadata ("data.height", "data.orig_height",
 // "data.pad_top", ...), and the crop read back from it (empty when absent).
-std::map<std::string, std::string> dataset_metadata(const ImageDataset& data);
+// with_classes adds "data.class_names", a JSON array of the names (a
+// class-conditional model's checkpoints carry them).
+std::map<std::string, std::string> dataset_metadata(const ImageDataset& data, bool with_classes = false);
 CropBox crop_from_metadata(const std::map<std::string, std::string>& metadata);
+// The class names in metadata ("data.class_names"); empty when absent.
+// Throws std::invalid_argument when the value is not a JSON array of 1 to
+// kMaxClasses distinct non-empty strings.
+std::vector<std::string> class_names_from_metadata(const std::map<std::string, std::string>& metadata);
+// The label of `what` among `names`: an exact name (case-insensitive), or a
+// decimal index 0..size-1. Throws std::invalid_argument listing the names.
+int64_t resolve_class(const std::vector<std::string>& names, const std::string& what);
 
 // A permutation of [0, n), a pure function of (seed, epoch).
 std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);

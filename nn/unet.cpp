@@ -64,6 +64,9 @@ void UNetConfig::validate() const {
   positive(base_channels, "base_channels");
   positive(time_embed_dim, "time_embed_dim");
   positive(groups, "groups");
+  if (num_classes < 0 || num_classes > 10000)  // io/data.h kMaxClasses
+    throw std::invalid_argument("UNetConfig: num_classes must be in 0..10000 (0: unconditional), got " +
+                                std::to_string(num_classes));
   if (base_channels % groups != 0)
     throw std::invalid_argument("UNetConfig: base_channels " + std::to_string(base_channels) +
                                 " must be divisible by groups " + std::to_string(groups) +
@@ -75,11 +78,13 @@ void UNetConfig::validate() const {
 }
 
 std::map<std::string, std::string> UNetConfig::to_map() const {
-  return {{"in_channels", std::to_string(in_channels)},
-          {"base_channels", std::to_string(base_channels)},
-          {"time_embed_dim", std::to_string(time_embed_dim)},
-          {"time_embedding", time_embedding_name(time_embedding)},
-          {"groups", std::to_string(groups)}};
+  std::map<std::string, std::string> m = {{"in_channels", std::to_string(in_channels)},
+                                          {"base_channels", std::to_string(base_channels)},
+                                          {"time_embed_dim", std::to_string(time_embed_dim)},
+                                          {"time_embedding", time_embedding_name(time_embedding)},
+                                          {"groups", std::to_string(groups)}};
+  if (num_classes != 0) m["num_classes"] = std::to_string(num_classes);
+  return m;
 }
 
 UNetConfig UNetConfig::from_map(const std::map<std::string, std::string>& m) {
@@ -91,6 +96,7 @@ UNetConfig UNetConfig::from_map(const std::map<std::string, std::string>& m) {
   if (it == m.end()) throw std::invalid_argument("UNetConfig::from_map: missing key 'time_embedding'");
   c.time_embedding = parse_time_embedding(it->second);
   c.groups = parse_int(m, "groups");
+  c.num_classes = m.count("num_classes") ? parse_int(m, "num_classes") : 0;
   c.validate();
   return c;
 }
@@ -123,6 +129,9 @@ UNet::UNet(const UNetConfig& config, uint64_t seed) : config_(config) {
   proj_dec3_ = proj->register_module("dec3", std::make_shared<Linear>(d, 4 * b));
   proj_dec2_ = proj->register_module("dec2", std::make_shared<Linear>(d, 2 * b));
   proj_dec1_ = proj->register_module("dec1", std::make_shared<Linear>(d, b));
+  if (config_.num_classes > 0)
+    class_embedding_ =
+        register_module("class_embedding", std::make_shared<Embedding>(config_.num_classes + 1, d));
 
   init_parameters(seed);
 }
@@ -152,7 +161,7 @@ Tensor UNet::block(const std::shared_ptr<Sequential>& b, const std::shared_ptr<L
   return add(y, reshape(proj->forward(emb), {y.size(0), y.size(1), 1, 1}));
 }
 
-Tensor UNet::forward(const Tensor& x, const Tensor& t) {
+Tensor UNet::forward(const Tensor& x, const Tensor& t, const std::vector<int64_t>& labels) {
   if (x.dim() != 4 || x.size(1) != config_.in_channels)
     throw std::invalid_argument("UNet::forward: x must be [N, " + std::to_string(config_.in_channels) +
                                 ", H, W], got " + x.desc());
@@ -168,7 +177,23 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t) {
     throw std::invalid_argument("UNet::forward: t " + t.desc() + " must have the dtype and device of x " +
                                 x.desc());
 
-  const Tensor emb = embed_time(t);
+  Tensor emb = embed_time(t);
+  if (class_embedding_) {
+    if (!labels.empty() && static_cast<int64_t>(labels.size()) != x.size(0))
+      throw std::invalid_argument("UNet::forward: " + std::to_string(labels.size()) + " class labels for " +
+                                  std::to_string(x.size(0)) + " images");
+    const std::vector<int64_t> ids =
+        labels.empty() ? std::vector<int64_t>(static_cast<size_t>(x.size(0)), null_label()) : labels;
+    for (size_t i = 0; i < ids.size(); ++i)
+      if (ids[i] < 0 || ids[i] > null_label())
+        throw std::invalid_argument("UNet::forward: class label " + std::to_string(ids[i]) + " of image " +
+                                    std::to_string(i) + " is out of range (expected 0.." +
+                                    std::to_string(null_label() - 1) + ", or " +
+                                    std::to_string(null_label()) + " for no class)");
+    emb = add(emb, class_embedding_->forward(ids));
+  } else if (!labels.empty()) {
+    throw std::invalid_argument("UNet::forward: class labels given to an unconditional model");
+  }
   const Tensor e1 = block(enc1_, proj_enc1_, x, emb);
   const Tensor e2 = block(enc2_, proj_enc2_, max_pool2d(e1, 2), emb);
   const Tensor e3 = block(enc3_, proj_enc3_, max_pool2d(e2, 2), emb);

@@ -9,12 +9,17 @@
 //   final       Conv2d(base, in_channels, 1)
 //   time_proj   one Linear(D, out_ch) per block: time_proj.enc1, .enc2, .enc3,
 //               .bottleneck, .dec3, .dec2, .dec1 (so "time_proj.enc1.weight")
+//   class_embedding  Embedding(K + 1, D), only for a class-conditional model
+//               (num_classes K > 0): row k < K is class k, row K "no class"
+//               (diffusers' UNet2DModel name and place: added to the time
+//               embedding)
 // Channels (b = base): enc1 in->b, enc2 b->2b, enc3 2b->4b, bottleneck 4b->8b,
 // dec3 12b->4b, dec2 6b->2b, dec1 3b->b.
 //
 // forward(x [N, C, H, W], t [N]):
 //   emb = time_mlp(t / 1000 as [N, 1])                   (linear)
 //       = time_mlp(sinusoid(t) [N, D])                    (sinusoidal)
+//   emb += class_embedding(labels)                        (class-conditional)
 //   block_out(name, h) = name(h) + time_proj.name(emb) as [N, out, 1, 1]
 //   e1 = enc1(x); e2 = enc2(pool e1); e3 = enc3(pool e2); b = bottleneck(pool e3)
 //   d3 = dec3(cat(up b, e3)); d2 = dec2(cat(up d3, e2)); d1 = dec1(cat(up d2, e1))
@@ -32,8 +37,10 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "nn/conv2d.h"
+#include "nn/embedding.h"
 #include "nn/linear.h"
 #include "nn/module.h"
 #include "nn/sequential.h"
@@ -52,16 +59,22 @@ struct UNetConfig {
   int64_t time_embed_dim = 256;
   TimeEmbedding time_embedding = TimeEmbedding::linear;  // the seed's MLP on t / 1000
   int64_t groups = 8;
+  // Class-conditional with this many classes (plus one "no class" index,
+  // num_classes itself); 0: unconditional, no class embedding.
+  int64_t num_classes = 0;
 
   // Throws std::invalid_argument naming the field: all sizes positive,
   // base_channels divisible by groups, time_embed_dim even and >= 4 for the
   // sinusoidal embedding.
   void validate() const;
   // Keys in_channels, base_channels, time_embed_dim, time_embedding, groups
-  // (decimal integers and the embedding's name), for checkpoint metadata.
+  // (decimal integers and the embedding's name), and num_classes when it is
+  // not 0 (so an unconditional model's keys are those of files written before
+  // it existed), for checkpoint metadata.
   std::map<std::string, std::string> to_map() const;
-  // Reads those keys (other keys are ignored); throws std::invalid_argument
-  // naming a missing key or a malformed value. The result is validated.
+  // Reads those keys (other keys are ignored; num_classes may be missing: 0);
+  // throws std::invalid_argument naming a missing key or a malformed value.
+  // The result is validated.
   static UNetConfig from_map(const std::map<std::string, std::string>& m);
   bool operator==(const UNetConfig&) const = default;
 };
@@ -74,8 +87,13 @@ class UNet : public Module {
 
   // x [N, in_channels, H, W] with H, W divisible by 8; t [N] timesteps as
   // floats of x's dtype and device. Returns [N, in_channels, H, W].
-  Tensor forward(const Tensor& x, const Tensor& t);
+  // labels: a class-conditional model's class per image, [N] values in
+  // [0, num_classes] (num_classes: "no class"); empty means no class for
+  // every image. An unconditional model takes none.
+  Tensor forward(const Tensor& x, const Tensor& t, const std::vector<int64_t>& labels = {});
   Tensor operator()(const Tensor& x, const Tensor& t) { return forward(x, t); }
+  // The "no class" label of a class-conditional model (num_classes).
+  int64_t null_label() const { return config_.num_classes; }
   // The embedding [N, time_embed_dim] of timesteps t [N].
   Tensor embed_time(const Tensor& t);
 
@@ -88,6 +106,7 @@ class UNet : public Module {
   UNetConfig config_;
   std::shared_ptr<Sequential> time_mlp_, enc1_, enc2_, enc3_, bottleneck_, dec3_, dec2_, dec1_;
   std::shared_ptr<Conv2d> final_;
+  std::shared_ptr<Embedding> class_embedding_;  // null when unconditional
   std::shared_ptr<Linear> proj_enc1_, proj_enc2_, proj_enc3_, proj_bottleneck_, proj_dec3_, proj_dec2_,
       proj_dec1_;
   // The sinusoidal embedding's frequencies [1, D/2], kept on the device and

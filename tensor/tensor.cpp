@@ -197,6 +197,21 @@ Tensor Tensor::view(const Shape& new_shape) const {
   return Tensor(std::move(v));
 }
 
+Tensor Tensor::rows(int64_t begin, int64_t end) const {
+  const TensorImpl& im = need(impl_);
+  if (im.shape.empty() || begin < 0 || begin > end || end > im.shape[0])
+    throw std::invalid_argument("rows: [" + std::to_string(begin) + ", " + std::to_string(end) + ") of " +
+                                desc() + ", expected 0 <= begin <= end <= size(0)");
+  const int64_t per = im.shape[0] == 0 ? 0 : shape_numel(im.shape) / im.shape[0];
+  auto v = std::make_shared<TensorImpl>();
+  v->storage = im.storage;
+  v->offset = im.offset + begin * per;
+  v->shape = im.shape;
+  v->shape[0] = end - begin;
+  v->dtype = im.dtype;
+  return Tensor(std::move(v));
+}
+
 Tensor Tensor::detach() const {
   const TensorImpl& im = need(impl_);
   auto v = std::make_shared<TensorImpl>();

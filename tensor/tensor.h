@@ -83,6 +83,10 @@ class Tensor {
   // Same storage, new shape (one dimension may be -1), no autograd history;
   // the differentiable reshape is reshape(x, shape) in autograd/functions.h.
   Tensor view(const Shape& shape) const;
+  // Same storage, rows [begin, end) of the first dimension (contiguous, as
+  // storage is row-major), no autograd history. Throws std::invalid_argument
+  // unless 0 <= begin <= end <= size(0).
+  Tensor rows(int64_t begin, int64_t end) const;
   // A tensor sharing the data but cut from the graph (requires_grad false).
   Tensor detach() const;
   // Deep copy (no autograd history).

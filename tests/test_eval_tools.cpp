@@ -22,12 +22,12 @@ namespace fs = std::filesystem;
 using namespace ddpm;
 using ddpm::test::check_run;
 using ddpm::test::operator+;
+using ddpm::test::kEvalExe;
+using ddpm::test::read_text;
 using ddpm::test::run_program;
 using ddpm::test::TempDir;
 
 namespace {
-
-const std::string kEvalExe = DDPM_EVAL_EXE;
 
 // An untrained classifier (fixed seed) for 1x8x8 images.
 std::string tiny_classifier(const TempDir& tmp, const std::string& name = "clf.safetensors") {
@@ -36,11 +36,6 @@ std::string tiny_classifier(const TempDir& tmp, const std::string& name = "clf.s
   const std::string path = tmp.file(name);
   eval::save_classifier(path, model, {{"input_height", "8"}, {"input_width", "8"}});
   return path;
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
-// Helpers for the `tools:` tests, which run the real ddpm-train and
-// ddpm-sample (paths from the compile definitions DDPM_TRAIN_EXE and
-// DDPM_SAMPLE_EXE): start a program with its output captured,
+// Helpers for the `tools:` tests, which run the real ddpm-train,
+// ddpm-sample and ddpm-eval (paths from the compile definitions
+// DDPM_TRAIN_EXE, DDPM_SAMPLE_EXE and DDPM_EVAL_EXE): start a program with its output captured,
 // optionally with RLIMIT_FSIZE (a disk that fills up); wait for it with a
 // deadline (a hang fails the test instead of stalling CI); snapshot a folder
 // to show that a failed run left it untouched; write tiny data sets.
@@ -19,6 +19,8 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <thread>
@@ -33,6 +35,13 @@ namespace ddpm::test {
 
 inline const std::string kTrainExe = DDPM_TRAIN_EXE;
 inline const std::string kSampleExe = DDPM_SAMPLE_EXE;
+inline const std::string kEvalExe = DDPM_EVAL_EXE;
+
+// A whole text file (empty when it cannot be read).
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 struct RunResult {
   int status = -1;         // exit status, or 128 + signal number

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "diffusion/evaluate.h"
+#include "diffusion/guidance.h"
 #include "diffusion/model_file.h"
 #include "eval/calibration.h"
 #include "eval/classifier.h"
@@ -68,6 +69,13 @@ int run(int argc, char** argv) {
       app.add_option("--eta", eta, "DDIM noise (0: deterministic)")->check(tools::finite_range(0.0, 1.0));
   app.add_option("--seed", seed, "random seed of the samples and of the precision/recall reference subset")
       ->check(tools::unsigned_integer());
+  double guidance = kDefaultGuidance;
+  auto* o_guidance =
+      app.add_option("--guidance", guidance,
+                     "a class-conditional model: sample every class equally (image i of class i mod K) with "
+                     "this classifier-free guidance scale, and report how often the classifier agrees with "
+                     "the class (without it: unconditional samples)")
+          ->check(tools::finite_range(0.0, 100.0));
   auto* o_batch = app.add_option("--batch", batch, "images per sampler call (the noise depends on it)")
                       ->check(CLI::Range(int64_t{1}, int64_t{65536}));
   app.add_option(
@@ -85,7 +93,7 @@ int run(int argc, char** argv) {
     throw std::invalid_argument(
         "nothing to score: give --model MODEL (to sample it), --images DIR or --calibrate");
   if (!images_dir.empty() || calibrate)
-    for (CLI::Option* o : {o_sampler, o_steps, o_eta, o_batch})
+    for (CLI::Option* o : {o_sampler, o_steps, o_eta, o_batch, o_guidance})
       if (o->count())
         throw std::invalid_argument(o->get_name() + " applies to --model (sampling), not to " +
                                     (calibrate ? "--calibrate" : "--images (the folder is scored as it is)"));
@@ -149,6 +157,8 @@ int run(int argc, char** argv) {
     }
 
     Tensor images;
+    std::vector<int64_t> labels;  // the requested classes (--guidance)
+    bool labels_match_classifier = false;
     std::string what;
     nlohmann::ordered_json source;
     if (!images_dir.empty()) {
@@ -196,19 +206,35 @@ int run(int argc, char** argv) {
                                     std::to_string(h) + "x" + std::to_string(w) + " images; the classifier " +
                                     classifier_path + " takes " + std::to_string(clf.channels) + "x" +
                                     std::to_string(clf.height) + "x" + std::to_string(clf.width));
-      std::fprintf(stderr, "ddpm-eval: sampling %lld images, %s %lld steps on %s (model step %s)\n",
-                   static_cast<long long>(num), sampler.c_str(), static_cast<long long>(es.sampler.steps),
-                   device_name(device), lm.meta.count("step") ? lm.meta.at("step").c_str() : "?");
+      if (o_guidance->count() && lm.class_names.empty())
+        throw std::invalid_argument("--guidance: --model " + model_path +
+                                    " is an unconditional model (trained without --conditional class)");
+      if (o_guidance->count()) {
+        labels = balanced_labels(num, static_cast<int64_t>(lm.class_names.size()));
+        labels_match_classifier = lm.class_names == clf.class_names;
+      }
+      std::fprintf(
+          stderr, "ddpm-eval: sampling %lld images, %s %lld steps on %s (model step %s)%s\n",
+          static_cast<long long>(num), sampler.c_str(), static_cast<long long>(es.sampler.steps),
+          device_name(device), lm.meta.count("step") ? lm.meta.at("step").c_str() : "?",
+          labels.empty() ? "" : (", every class equally, guidance " + format_number(guidance)).c_str());
       tools::Progress progress("sampling", num);
       auto model = lm.model;
-      images = sample_for_eval(
-          sched, [&](const Tensor& xt, const Tensor& t) { return model->forward(xt, t); }, es, DType::f32,
-          device, [&](int64_t done, int64_t) { progress.update(done); });
+      images = sample_for_eval_by_batch(
+          sched,
+          [&](int64_t first, int64_t count) {
+            if (labels.empty()) return guided_model(*model, {}, 1.0);
+            return guided_model(*model,
+                                std::vector<int64_t>(labels.begin() + first, labels.begin() + first + count),
+                                guidance);
+          },
+          es, DType::f32, device, [&](int64_t done, int64_t) { progress.update(done); });
       progress.finish();
       source = {{"model", model_path}, {"model_step", lm.meta.count("step") ? lm.meta.at("step") : ""},
                 {"sampler", sampler},  {"steps", es.sampler.steps},
                 {"eta", eta},          {"seed", seed},
                 {"batch", es.batch}};
+      if (!labels.empty()) source["guidance"] = guidance;
       what = std::to_string(num) + " " + sampler + "-" + std::to_string(es.sampler.steps) + " samples of " +
              model_path;
     }
@@ -218,6 +244,9 @@ int run(int argc, char** argv) {
                                   std::to_string(clf.height) + "x" + std::to_string(clf.width));
     const eval::ClassifierOutputs out = eval::classify(clf, images);
     const eval::SampleScores s = eval::score_outputs(out, ref, seed);
+    // How often the classifier names the requested class (only meaningful
+    // when the model's classes are the classifier's).
+    const double agreement = labels.empty() || !labels_match_classifier ? -1 : eval::top1(out.logits, labels);
     const double secs = seconds_since(t0);
 
     std::printf("ddpm-eval: %s\n", what.c_str());
@@ -228,6 +257,10 @@ int run(int argc, char** argv) {
                 static_cast<long long>(s.is_splits));
     std::printf("  precision  %.4f\n", s.precision);
     std::printf("  recall     %.4f\n", s.recall);
+    if (agreement >= 0)
+      std::printf("  class      %.4f (the classifier agrees with the requested class)\n", agreement);
+    else if (!labels.empty())
+      std::printf("  class      not scored: the model's class names differ from the classifier's\n");
     std::printf("  time       %s\n", tools::format_duration(secs).c_str());
     if (!json_path.empty()) {
       nlohmann::ordered_json j = nlohmann::ordered_json::parse(eval::scores_json(s));
@@ -237,6 +270,7 @@ int run(int argc, char** argv) {
                          {"fingerprint", clf.fingerprint}};
       j["reference"] = {{"data", reference}, {"split", "test"}, {"images", ref.stats.n}};
       j["seconds"] = secs;
+      if (agreement >= 0) j["class_agreement"] = agreement;
       write_file_atomic(json_path, j.dump(2) + "\n");
       std::fprintf(stderr, "wrote %s\n", json_path.c_str());
     }

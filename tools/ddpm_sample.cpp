@@ -7,6 +7,7 @@
 #include <string>
 
 #include "autograd/node.h"
+#include "diffusion/guidance.h"
 #include "diffusion/model_file.h"
 #include "diffusion/sampler.h"
 #include "diffusion/streams.h"
@@ -60,6 +61,18 @@ int run(int argc, char** argv) {
              "--variance", variance,
              "DDPM noise variance: fixed_large (beta_t, the seed's) or fixed_small (posterior beta~_t)")
           ->check(CLI::IsMember({"fixed_large", "fixed_small"}));
+  std::string class_flag;
+  double guidance = kDefaultGuidance;
+  auto* o_class =
+      app.add_option("--class", class_flag,
+                     "a class-conditional model's class for every image (a name such as sneaker, or "
+                     "an index); all: a class grid, one row per class; none: unconditional samples")
+          ->default_str("all for a class-conditional model");
+  auto* o_guidance =
+      app.add_option("--guidance", guidance,
+                     "classifier-free guidance scale of a class-conditional model's samples: 1 is the plain "
+                     "conditional model, larger values follow the class more closely")
+          ->check(tools::finite_range(0.0, 100.0));
   app.add_flag("--no-clip", no_clip, "do not clip the predicted x0 to [-1, 1]");
   app.add_option("--seed", seed, "random seed: the same seed gives the same images")
       ->check(tools::unsigned_integer());
@@ -86,6 +99,12 @@ int run(int argc, char** argv) {
                                 "; DDIM's noise is set by --eta)");
   if (o_nrow->count() && out.empty())
     throw std::invalid_argument("--nrow sets the columns of the --out grid, and no --out is given");
+  if (o_guidance->count() && class_flag == "none")
+    throw std::invalid_argument(
+        "--guidance applies to class samples, and --class none samples unconditionally");
+  if (o_nrow->count() && class_flag == "all")
+    throw std::invalid_argument(
+        "--nrow: a --class all grid has one row per class (its columns: --num / classes)");
   if (out.empty() && out_dir.empty() && progression.empty()) out = "samples.png";
 
   const Device device = tools::resolve_device(device_flag);
@@ -105,6 +124,32 @@ int run(int argc, char** argv) {
   sc.prediction = cfg.prediction;
   sc.seed = seed;
   sc.stream = streams::kSampling;
+
+  // Classes: one for every image, or a class grid (rows of ceil(num / K)),
+  // the default picture of a class-conditional model.
+  std::vector<int64_t> labels;
+  if (lm.class_names.empty()) {
+    if (o_class->count() || o_guidance->count())
+      throw std::invalid_argument(std::string(o_class->count() ? "--class" : "--guidance") + ": " +
+                                  model_path +
+                                  " is an unconditional model (trained without --conditional class)");
+  } else if (class_flag != "none") {
+    if (class_flag.empty()) {
+      if (o_nrow->count())
+        throw std::invalid_argument(
+            "--nrow: a class-conditional model draws a class grid, one row per class; "
+            "--class NAME or --class none for other layouts");
+      class_flag = "all";
+    }
+    const auto k = static_cast<int64_t>(lm.class_names.size());
+    if (class_flag == "all") {
+      nrow = (num + k - 1) / k;
+      num = k * nrow;
+      labels = class_grid_labels(k, nrow);
+    } else {
+      labels.assign(static_cast<size_t>(num), resolve_class(lm.class_names, class_flag));
+    }
+  }
 
   const int64_t c = cfg.model.in_channels;
   const int64_t h = lm.height, w = lm.width;
@@ -136,6 +181,13 @@ int run(int argc, char** argv) {
                sampler.c_str(), static_cast<long long>(sc.steps), device_name(device),
                lm.meta.count("step") ? lm.meta.at("step").c_str() : "?",
                lm.meta.count("weights") ? lm.meta.at("weights").c_str() : "?");
+  if (!labels.empty())
+    std::fprintf(stderr, "ddpm-sample: class %s, guidance %s\n",
+                 class_flag == "all" ? "grid (one row per class)"
+                                     : lm.class_names[static_cast<size_t>(labels[0])].c_str(),
+                 format_number(guidance).c_str());
+  else if (!lm.class_names.empty())
+    std::fprintf(stderr, "ddpm-sample: class-conditional model, --class none: unconditional samples\n");
 
   // Progression: keep x_t of the first samples at ~8 evenly spaced steps.
   const int64_t keep = std::min<int64_t>(num, 8);
@@ -143,16 +195,14 @@ int run(int argc, char** argv) {
   const int64_t frame_every = std::max<int64_t>(1, sc.steps / 8);
   tools::Progress progress("sampling", sc.steps);
   auto model = lm.model;
-  const Tensor x = sample(
-      sched, [&](const Tensor& xt, const Tensor& t) { return model->forward(xt, t); }, {num, c, h, w}, sc,
-      DType::f32, device,
-      [&](int64_t done, int64_t total, const Tensor& cur) {
-        // The rate in finished images/s: each of the `total` steps advances
-        // every chain by 1/total of an image.
-        progress.update(done, "", static_cast<double>(num) / static_cast<double>(total));
-        if (!progression.empty() && (done % frame_every == 0 || done == total))
-          frames.push_back(first_images(cur.to(Device::cpu), keep));
-      });
+  const Tensor x = sample(sched, guided_model(*model, labels, guidance), {num, c, h, w}, sc, DType::f32,
+                          device, [&](int64_t done, int64_t total, const Tensor& cur) {
+                            // The rate in finished images/s: each of the `total` steps advances
+                            // every chain by 1/total of an image.
+                            progress.update(done, "", static_cast<double>(num) / static_cast<double>(total));
+                            if (!progression.empty() && (done % frame_every == 0 || done == total))
+                              frames.push_back(first_images(cur.to(Device::cpu), keep));
+                          });
   progress.finish();
   const Tensor host = x.to(Device::cpu);
   GridOptions go;

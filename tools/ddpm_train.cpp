@@ -110,6 +110,19 @@ int run(int argc, char** argv) {
                      "step s (0 turns it off)")
           ->check(tools::finite_range(0.0, 0.999999)),
       "ema_decay");
+  std::string conditional = "none";
+  cfg_opts.emplace_back(
+      app.add_option("--conditional", conditional,
+                     "none, or class: a class-conditional model (labels from the IDX label files or from the "
+                     "class sub-folders of a PNG folder) that ddpm-sample --class guides")
+          ->check(CLI::IsMember({"none", "class"})),
+      "conditional");
+  auto* o_cond_drop =
+      app.add_option("--cond-drop", cfg.cond_drop,
+                     "with --conditional class: the rate at which training replaces a label by \"no class\", "
+                     "so one model also predicts unconditionally (classifier-free guidance)")
+          ->check(tools::finite_range(0.0, 0.99));
+  cfg_opts.emplace_back(o_cond_drop, "cond_drop");
   cfg_opts.emplace_back(app.add_option("--seed", cfg.seed, "random seed (weights, data order, noise)")
                             ->check(tools::unsigned_integer()),
                         "seed");
@@ -173,6 +186,7 @@ int run(int argc, char** argv) {
   cfg.schedule = parse_beta_schedule(schedule);
   cfg.prediction = parse_prediction(prediction);
   cfg.lr_schedule = parse_lr_schedule(lr_schedule);
+  cfg.conditioning = parse_conditioning(conditional);
   cfg.model.time_embedding = nn::parse_time_embedding(time_embedding);
   if (cfg.model.time_embedding == nn::TimeEmbedding::sinusoidal && cfg.model.time_embed_dim % 2 != 0)
     throw std::invalid_argument("--time-embed-dim " + std::to_string(cfg.model.time_embed_dim) +
@@ -231,6 +245,8 @@ int run(int argc, char** argv) {
   } else if (root) {
     refuse_existing_run(out);
   }
+  if (o_cond_drop->count() && cfg.conditioning != Conditioning::class_label)
+    throw std::invalid_argument("--cond-drop applies to --conditional class (this run is unconditional)");
 
   const ImageDataset ds = resolve_dataset(data);
   if (root)
@@ -239,7 +255,19 @@ int run(int argc, char** argv) {
                  static_cast<long long>(ds.images.size(1)), static_cast<long long>(ds.orig_height),
                  static_cast<long long>(ds.orig_width), static_cast<long long>(ds.images.size(2)),
                  static_cast<long long>(ds.images.size(3)));
-  Metadata meta = dataset_metadata(ds);
+  const bool class_cond = cfg.conditioning == Conditioning::class_label;
+  if (class_cond) {
+    if (ds.labels.empty())
+      throw std::invalid_argument("--conditional class: --data '" + data +
+                                  "' has no labels (a PNG folder is labelled when its images sit in one "
+                                  "sub-folder per class)");
+    const auto k = static_cast<int64_t>(ds.class_names.size());
+    if (!resume) cfg.model.num_classes = k;
+    if (cfg.model.num_classes != k)
+      throw std::runtime_error("--resume: --data '" + data + "' has " + std::to_string(k) +
+                               " classes, the checkpoint's model " + std::to_string(cfg.model.num_classes));
+  }
+  Metadata meta = dataset_metadata(ds, class_cond);
   // What --data said, so a resume without --data finds the same data; a
   // folder as an absolute path, so it works from another working folder.
   meta["data.spec"] = data == "fashion-mnist" ? data : fs::absolute(data).lexically_normal().string();
@@ -276,7 +304,7 @@ int run(int argc, char** argv) {
   }
   std::unique_ptr<Trainer> trainer;
   try {
-    trainer = std::make_unique<Trainer>(cfg, ds.images, device, comm);
+    trainer = std::make_unique<Trainer>(cfg, ds.images, ds.labels, device, comm);
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument("--data '" + data + "': " + e.what());
   }
@@ -335,6 +363,9 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "ddpm-train: %s, global batch %lld = %d x %lld per rank\n", comm.describe().c_str(),
                  static_cast<long long>(tr.global_batch()), comm.size(),
                  static_cast<long long>(cfg.batch_size));
+  if (root && class_cond)
+    std::fprintf(stderr, "ddpm-train: class-conditional, %lld classes, labels dropped at rate %s\n",
+                 static_cast<long long>(cfg.model.num_classes), format_number(cfg.cond_drop).c_str());
   if (root)
     std::fprintf(
         stderr,

@@ -11,8 +11,7 @@ namespace ddpm {
 DenoiseFn guided_model(nn::UNet& model, std::vector<int64_t> labels, double scale) {
   const int64_t classes = model.config().num_classes;
   if (labels.empty()) return [&model](const Tensor& x, const Tensor& t) { return model.forward(x, t); };
-  if (classes == 0)
-    throw std::invalid_argument("guided_model: class labels given to an unconditional model");
+  if (classes == 0) throw std::invalid_argument("guided_model: class labels given to an unconditional model");
   if (!std::isfinite(scale) || scale < 0 || scale > 1000)
     throw std::invalid_argument("guided_model: guidance scale " + std::to_string(scale) +
                                 ", expected a finite value in [0, 1000]");

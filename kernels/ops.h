@@ -10,36 +10,38 @@
 #include <string_view>
 #include <vector>
 
-#define DDPM_OP_LIST(X)        \
-  X(reshape, true)             \
-  X(add, true)                 \
-  X(sub, true)                 \
-  X(mul, true)                 \
-  X(div, true)                 \
-  X(neg, true)                 \
-  X(exp, true)                 \
-  X(log, true)                 \
-  X(sqrt, true)                \
-  X(sin, true)                 \
-  X(cos, true)                 \
-  X(silu, true)                \
-  X(sum, true)                 \
-  X(mean, true)                \
-  X(matmul, true)              \
-  X(linear, true)              \
-  X(conv2d, true)              \
-  X(group_norm, true)          \
-  X(max_pool2d, true)          \
-  X(global_avg_pool2d, true)   \
-  X(upsample_bilinear2d, true) \
-  X(concat, true)              \
-  X(mse_loss, true)            \
-  X(cross_entropy, true)       \
-  X(softmax, false)            \
-  X(q_sample, false)           \
-  X(ddpm_step, false)          \
-  X(ddim_step, false)          \
-  X(adam_update, false)        \
+#define DDPM_OP_LIST(X)          \
+  X(reshape, true)               \
+  X(add, true)                   \
+  X(sub, true)                   \
+  X(mul, true)                   \
+  X(div, true)                   \
+  X(neg, true)                   \
+  X(exp, true)                   \
+  X(log, true)                   \
+  X(sqrt, true)                  \
+  X(sin, true)                   \
+  X(cos, true)                   \
+  X(silu, true)                  \
+  X(sum, true)                   \
+  X(mean, true)                  \
+  X(matmul, true)                \
+  X(linear, true)                \
+  X(conv2d, true)                \
+  X(group_norm, true)            \
+  X(max_pool2d, true)            \
+  X(global_avg_pool2d, true)     \
+  X(upsample_bilinear2d, true)   \
+  X(concat, true)                \
+  X(mse_loss, true)              \
+  X(cross_entropy, true)         \
+  X(softmax, false)              \
+  X(q_sample, false)             \
+  X(ddpm_step, false)            \
+  X(ddim_step, false)            \
+  X(dpm_solver_step, false)      \
+  X(euler_ancestral_step, false) \
+  X(adam_update, false)          \
   X(ema_update, false)
 
 namespace ddpm::kernels {

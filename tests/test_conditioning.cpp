@@ -123,7 +123,8 @@ TEST_CASE("nn: a class-conditional UNet adds its class embedding to the time emb
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(cond.forward(x, t, {0, 4}), doctest::Contains("class label 4 of image 1"),
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(plain.forward(x, t, {0, 1}), doctest::Contains("unconditional"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(plain.forward(x, t, {0, 1}), doctest::Contains("unconditional"),
+                       std::invalid_argument);
 }
 
 TEST_CASE("nn: the class embedding's gradient through the UNet matches central differences") {
@@ -249,7 +250,8 @@ TEST_CASE("data: class names resolve by name or index, and bad metadata names ar
   CHECK(resolve_class(names, "0") == 0);
   CHECK_THROWS_WITH_AS(resolve_class(names, "3"), doctest::Contains("0 T-shirt/top, 1 Trouser, 2 Sneaker"),
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(resolve_class(names, "boot"), doctest::Contains("class 'boot'"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(resolve_class(names, "boot"), doctest::Contains("class 'boot'"),
+                       std::invalid_argument);
   CHECK_THROWS_WITH_AS(resolve_class(names, "-1"), doctest::Contains("not one of"), std::invalid_argument);
   CHECK(fashion_mnist_class_names().size() == 10);
   CHECK(fashion_mnist_class_names()[7] == "Sneaker");
@@ -301,8 +303,8 @@ TEST_CASE("diffusion: the trainer drops labels to no class at cond_drop, from th
   // Labels must match the images and the class count.
   CHECK_THROWS_WITH_AS(Trainer(cfg, images, std::vector<int64_t>(15, 0)),
                        doctest::Contains("15 labels for 16 images"), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(Trainer(cfg, images, std::vector<int64_t>(16, 4)), doctest::Contains("label 4 of image 0"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(Trainer(cfg, images, std::vector<int64_t>(16, 4)),
+                       doctest::Contains("label 4 of image 0"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(Trainer(cfg, images), doctest::Contains("one label per image"), std::invalid_argument);
 }
 
@@ -331,7 +333,8 @@ TEST_CASE("diffusion: guidance combines one 2N forward pass as uncond + w (cond 
   CHECK_THROWS_WITH_AS(guided_model(u, {0, 1, 2}, 2.0)(x, t), doctest::Contains("2 images"),
                        std::invalid_argument);
   UNet plain(UNetConfig{1, 8, 16, TimeEmbedding::sinusoidal, 8}, 2);
-  CHECK_THROWS_WITH_AS(guided_model(plain, y, 2.0), doctest::Contains("unconditional"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(guided_model(plain, y, 2.0), doctest::Contains("unconditional"),
+                       std::invalid_argument);
 }
 
 TEST_CASE("diffusion: class grids and balanced evaluation labels") {

@@ -259,10 +259,15 @@ TEST_CASE("tools: ddpm-sample refuses bad flags and bad output paths before samp
   const std::vector<std::string> two_steps = {"--steps", "2"};
 
   const std::vector<std::pair<std::vector<std::string>, std::string>> usage = {
-      {{"--bogus"}, "--bogus"},     {{"--num", "0"}, "--num"},
-      {{"--num", "two"}, "--num"},  {{"--eta", "nan"}, "--eta"},
-      {{"--eta", "1.5"}, "--eta"},  {{"--sampler", "euler"}, "--sampler"},
-      {{"--seed", "-3"}, "--seed"}, {{"--variance", "learned"}, "--variance"},
+      {{"--bogus"}, "--bogus"},
+      {{"--num", "0"}, "--num"},
+      {{"--num", "two"}, "--num"},
+      {{"--eta", "nan"}, "--eta"},
+      {{"--eta", "1.5"}, "--eta"},
+      {{"--sampler", "euler"}, "--sampler"},
+      {{"--seed", "-3"}, "--seed"},
+      {{"--variance", "learned"}, "--variance"},
+      {{"--spacing", "linear"}, "--spacing"},
   };
   for (const auto& [extra, flag] : usage) {
     CAPTURE(flag);
@@ -281,6 +286,10 @@ TEST_CASE("tools: ddpm-sample refuses bad flags and bad output paths before samp
        {"--variance", "ddpm only"}},
       {{"--steps", "2", "--nrow", "2", "--out-dir", tmp.file("each")}, {"--nrow", "no --out"}},
       {{"--steps", "5000", "--out", tmp.file("g.png")}, {"--steps 5000", "1000 training timesteps"}},
+      {{"--steps", "2", "--sampler", "ddpm", "--spacing", "trailing", "--out", tmp.file("g.png")},
+       {"--spacing trailing", "leading spacing only"}},
+      {{"--steps", "2", "--sampler", "dpm++2m", "--eta", "0.5", "--out", tmp.file("g.png")},
+       {"--eta", "ddim only"}},
   };
   for (const auto& [extra, parts] : contradictions) {
     CAPTURE(parts.front());
@@ -322,6 +331,19 @@ TEST_CASE("tools: ddpm-sample refuses bad flags and bad output paths before samp
   CHECK(fs::is_regular_file(tmp.file("a/b/grid.png")));
   CHECK(fs::is_regular_file(tmp.file("c/each/000001.png")));
   CHECK(fs::is_regular_file(tmp.file("d/p.png")));
+
+  // The fast samplers and the spacings run end to end.
+  for (const std::vector<std::string>& s : std::vector<std::vector<std::string>>{
+           {"--sampler", "dpm++2m", "--steps", "3"},
+           {"--sampler", "dpm++2m", "--steps", "3", "--spacing", "quadratic"},
+           {"--sampler", "euler-a", "--steps", "2", "--spacing", "leading"},
+           {"--sampler", "ddim", "--steps", "2", "--spacing", "trailing"}}) {
+    CAPTURE(s[1]);
+    const RunResult r =
+        run_program(kSampleExe, base + s + std::vector<std::string>{"--out", tmp.file("f.png")}, tmp);
+    check_run(r, 0, {s[1], "spacing", "wrote"});
+    CHECK(fs::is_regular_file(tmp.file("f.png")));
+  }
 }
 
 TEST_CASE("tools: ddpm-train --lr-schedule cosine decays to the run's --steps and keeps it on --resume") {

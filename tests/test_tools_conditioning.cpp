@@ -91,7 +91,8 @@ TEST_CASE("tools: a class-conditional run records its classes; ddpm-sample draws
   const std::string model = run + "/model.safetensors";
   auto sample = [&](std::vector<std::string> extra) {
     return run_program(ddpm::test::kSampleExe,
-                       std::vector<std::string>{"--model", model, "--steps", "2", "--device", "cpu"} + extra, tmp);
+                       std::vector<std::string>{"--model", model, "--steps", "2", "--device", "cpu"} + extra,
+                       tmp);
   };
   check_run(sample({"--class", "C", "--num", "3", "--out", tmp.file("c.png")}), 0, {"class c, guidance 3"});
   CHECK(png_size(tmp.file("c.png")).width == 2 + 2 * (8 + 2));  // 3 images: 2 per row
@@ -118,7 +119,8 @@ TEST_CASE("tools: a class-conditional run records its classes; ddpm-sample draws
   check_run(sample({"--class", "all", "--nrow", "4", "--out", tmp.file("bad4.png")}), 1,
             {"--nrow", "one row per class"});
   check_run(sample({"--class", "a", "--guidance", "-1", "--out", tmp.file("bad5.png")}), 2, {"--guidance"});
-  check_run(sample({"--nrow", "4", "--out", tmp.file("bad6.png")}), 1, {"--nrow", "class grid", "--class none"});
+  check_run(sample({"--nrow", "4", "--out", tmp.file("bad6.png")}), 1,
+            {"--nrow", "class grid", "--class none"});
   for (const std::string name : {"bad1.png", "bad2.png", "bad3.png", "bad4.png", "bad5.png", "bad6.png"})
     CHECK_MESSAGE(!fs::exists(tmp.file(name)), name);
 }
@@ -155,14 +157,17 @@ TEST_CASE("tools: the conditioning flags are refused where they cannot apply, be
 
   // An unconditional model takes no --class, and ddpm-eval no --guidance.
   const std::string run = tmp.file("plain");
-  check_run(run_program(ddpm::test::kTrainExe, ddpm::test::tiny_train_flags(tmp.file("classes"), run, 1), tmp),
-            0, {});
+  check_run(
+      run_program(ddpm::test::kTrainExe, ddpm::test::tiny_train_flags(tmp.file("classes"), run, 1), tmp), 0,
+      {});
   CHECK(load_safetensors(run + "/model.safetensors").metadata().count("data.class_names") == 0);
-  check_run(run_program(ddpm::test::kSampleExe,
-                        {"--model", run + "/model.safetensors", "--class", "a", "--out", tmp.file("x.png")}, tmp),
-            1, {"--class", "unconditional model"});
-  check_run(run_program(ddpm::test::kSampleExe,
-                        {"--model", run + "/model.safetensors", "--guidance", "2", "--out", tmp.file("x.png")}, tmp),
+  check_run(
+      run_program(ddpm::test::kSampleExe,
+                  {"--model", run + "/model.safetensors", "--class", "a", "--out", tmp.file("x.png")}, tmp),
+      1, {"--class", "unconditional model"});
+  check_run(run_program(
+                ddpm::test::kSampleExe,
+                {"--model", run + "/model.safetensors", "--guidance", "2", "--out", tmp.file("x.png")}, tmp),
             1, {"--guidance", "unconditional model"});
   CHECK_FALSE(fs::exists(tmp.file("x.png")));
   nn::Classifier clf(1, 10);
@@ -170,8 +175,8 @@ TEST_CASE("tools: the conditioning flags are refused where they cannot apply, be
   eval::save_classifier(tmp.file("clf.safetensors"), clf, {{"input_height", "8"}, {"input_width", "8"}});
   check_run(run_program(kEvalExe,
                         {"--model", run + "/model.safetensors", "--guidance", "2", "--classifier",
-                         tmp.file("clf.safetensors"), "--reference", tmp.file("flat"), "--num", "4", "--steps", "1",
-                         "--json", tmp.file("e/x.json")},
+                         tmp.file("clf.safetensors"), "--reference", tmp.file("flat"), "--num", "4",
+                         "--steps", "1", "--json", tmp.file("e/x.json")},
                         tmp),
             1, {"--guidance", "unconditional model"});
   CHECK_FALSE(fs::exists(tmp.file("e")));
@@ -190,8 +195,9 @@ TEST_CASE("tools: ddpm-eval --guidance samples every class and scores the classi
   // A classifier whose classes are the model's (a..j), and one whose are not.
   nn::Classifier clf(1, 10);
   clf.init_parameters(7);
-  eval::save_classifier(tmp.file("same.safetensors"), clf,
-                        {{"input_height", "8"}, {"input_width", "8"}, {"class_names", "a,b,c,d,e,f,g,h,i,j"}});
+  eval::save_classifier(
+      tmp.file("same.safetensors"), clf,
+      {{"input_height", "8"}, {"input_width", "8"}, {"class_names", "a,b,c,d,e,f,g,h,i,j"}});
   eval::save_classifier(tmp.file("fashion.safetensors"), clf, {{"input_height", "8"}, {"input_width", "8"}});
   auto eval_with = [&](const std::string& classifier, const std::string& json) {
     return run_program(kEvalExe,

@@ -156,6 +156,18 @@ std::vector<std::string> prepare_output_file(const std::string& flag, const std:
   return created;
 }
 
+void set_sampler_steps(SamplerConfig& sc, int64_t steps, const std::string& spacing, int64_t T) {
+  if (!spacing.empty() && sc.kind == SamplerKind::ddpm && parse_spacing(spacing) != Spacing::leading)
+    throw std::invalid_argument("--spacing " + spacing +
+                                ": --sampler ddpm takes its strided steps with leading spacing only (the "
+                                "spacings apply to ddim, dpm++2m and euler-a)");
+  sc.steps = steps ? steps : default_steps(sc.kind, T);
+  if (sc.steps > T)
+    throw std::invalid_argument("--steps " + std::to_string(sc.steps) + " exceeds the model's " +
+                                std::to_string(T) + " training timesteps");
+  sc.spacing = spacing.empty() ? default_spacing(sc.kind) : parse_spacing(spacing);
+}
+
 std::string format_duration(double s) {
   if (!(s >= 0) || s > 1e7) return "--";
   const int64_t t = static_cast<int64_t>(s + 0.5);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "diffusion/sampler.h"
 #include "tensor/dtype.h"
 
 namespace ddpm::tools {
@@ -47,6 +48,14 @@ void remove_created(const std::vector<std::string>& created);
 // folder (returning what was created, as make_directories) and writes and
 // removes a probe file there.
 std::vector<std::string> prepare_output_file(const std::string& flag, const std::string& path);
+
+// The steps and spacing of a sampler from the flags --steps (0: not given,
+// the sampler's default_steps) and --spacing ("": not given, its
+// default_spacing), for a model of T training timesteps. Throws
+// std::invalid_argument naming the flag for --steps above T, and for ddpm
+// with a --spacing other than leading (its strided chain is leading only; at
+// all T steps every spacing is the same).
+void set_sampler_steps(SamplerConfig& sc, int64_t steps, const std::string& spacing, int64_t T);
 
 // "1h02m", "3m07s", "12s"
 std::string format_duration(double seconds);

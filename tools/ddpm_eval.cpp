@@ -41,7 +41,7 @@ int run(int argc, char** argv) {
   CLI::App app{"ddpm-eval: score a model's samples (FD, IS, precision/recall) with the engine's classifier"};
   app.option_defaults()->always_capture_default();
   std::string model_path, images_dir, classifier_path, reference = "fashion-mnist", sampler = "ddim",
-                                                       device_flag = "auto", json_path, grid_path;
+                                                       device_flag = "auto", json_path, grid_path, spacing;
   int64_t num = 2000, steps = 0, batch = 250;
   double eta = 0.0;
   uint64_t seed = 0;
@@ -61,10 +61,14 @@ int run(int argc, char** argv) {
   auto* o_num = app.add_option("--num", num, "images to sample (with --images: the first N of the folder)")
                     ->check(CLI::Range(int64_t{2}, int64_t{1000000}));
   auto* o_sampler =
-      app.add_option("--sampler", sampler, "ddim or ddpm")->check(CLI::IsMember({"ddpm", "ddim"}));
+      app.add_option("--sampler", sampler, "ddim, ddpm, dpm++2m or euler-a (ddpm-sample --help)")
+          ->check(CLI::IsMember({"ddpm", "ddim", "dpm++2m", "euler-a"}));
   auto* o_steps = app.add_option("--steps", steps, "denoising steps")
                       ->check(CLI::Range(int64_t{1}, int64_t{100000}))
-                      ->default_str("50 for ddim, all for ddpm");
+                      ->default_str("all for ddpm, 50 for ddim, 20 for dpm++2m and euler-a");
+  auto* o_spacing = app.add_option("--spacing", spacing, "timestep spacing: leading, trailing or quadratic")
+                        ->check(CLI::IsMember({"leading", "trailing", "quadratic"}))
+                        ->default_str("leading for ddpm and ddim, trailing for dpm++2m and euler-a");
   auto* o_eta =
       app.add_option("--eta", eta, "DDIM noise (0: deterministic)")->check(tools::finite_range(0.0, 1.0));
   app.add_option("--seed", seed, "random seed of the samples and of the precision/recall reference subset")
@@ -93,7 +97,7 @@ int run(int argc, char** argv) {
     throw std::invalid_argument(
         "nothing to score: give --model MODEL (to sample it), --images DIR or --calibrate");
   if (!images_dir.empty() || calibrate)
-    for (CLI::Option* o : {o_sampler, o_steps, o_eta, o_batch, o_guidance})
+    for (CLI::Option* o : {o_sampler, o_steps, o_spacing, o_eta, o_batch, o_guidance})
       if (o->count())
         throw std::invalid_argument(o->get_name() + " applies to --model (sampling), not to " +
                                     (calibrate ? "--calibrate" : "--images (the folder is scored as it is)"));
@@ -186,12 +190,7 @@ int run(int argc, char** argv) {
       es.num = num;
       es.batch = std::min(batch, num);
       es.sampler.kind = parse_sampler_kind(sampler);
-      es.sampler.steps = steps ? steps
-                               : (es.sampler.kind == SamplerKind::ddim ? std::min<int64_t>(50, cfg.timesteps)
-                                                                       : cfg.timesteps);
-      if (es.sampler.steps > cfg.timesteps)
-        throw std::invalid_argument("--steps " + std::to_string(es.sampler.steps) + " exceeds the model's " +
-                                    std::to_string(cfg.timesteps) + " training timesteps");
+      tools::set_sampler_steps(es.sampler, steps, spacing, cfg.timesteps);
       es.sampler.eta = eta;
       es.sampler.prediction = cfg.prediction;
       es.sampler.seed = seed;
@@ -214,9 +213,10 @@ int run(int argc, char** argv) {
         labels_match_classifier = lm.class_names == clf.class_names;
       }
       std::fprintf(
-          stderr, "ddpm-eval: sampling %lld images, %s %lld steps on %s (model step %s)%s\n",
+          stderr, "ddpm-eval: sampling %lld images, %s %lld steps (%s spacing) on %s (model step %s)%s\n",
           static_cast<long long>(num), sampler.c_str(), static_cast<long long>(es.sampler.steps),
-          device_name(device), lm.meta.count("step") ? lm.meta.at("step").c_str() : "?",
+          spacing_name(es.sampler.spacing), device_name(device),
+          lm.meta.count("step") ? lm.meta.at("step").c_str() : "?",
           labels.empty() ? "" : (", every class equally, guidance " + format_number(guidance)).c_str());
       tools::Progress progress("sampling", num);
       auto model = lm.model;
@@ -230,9 +230,13 @@ int run(int argc, char** argv) {
           },
           es, DType::f32, device, [&](int64_t done, int64_t) { progress.update(done); });
       progress.finish();
-      source = {{"model", model_path}, {"model_step", lm.meta.count("step") ? lm.meta.at("step") : ""},
-                {"sampler", sampler},  {"steps", es.sampler.steps},
-                {"eta", eta},          {"seed", seed},
+      source = {{"model", model_path},
+                {"model_step", lm.meta.count("step") ? lm.meta.at("step") : ""},
+                {"sampler", sampler},
+                {"steps", es.sampler.steps},
+                {"spacing", spacing_name(es.sampler.spacing)},
+                {"eta", eta},
+                {"seed", seed},
                 {"batch", es.batch}};
       if (!labels.empty()) source["guidance"] = guidance;
       what = std::to_string(num) + " " + sampler + "-" + std::to_string(es.sampler.steps) + " samples of " +

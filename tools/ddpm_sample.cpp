@@ -1,4 +1,5 @@
-// ddpm-sample: images from a trained model.safetensors, with DDPM or DDIM.
+// ddpm-sample: images from a trained model.safetensors, with DDPM, DDIM,
+// DPM-Solver++(2M) or Euler ancestral.
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <csignal>
@@ -39,7 +40,7 @@ int run(int argc, char** argv) {
   CLI::App app{"ddpm-sample: generate images with a model trained by ddpm-train"};
   app.option_defaults()->always_capture_default();
   std::string model_path, sampler = "ddim", device_flag = "auto", out, out_dir, progression,
-                          variance = "fixed_large";
+                          variance = "fixed_large", spacing;
   int64_t num = 64, steps = 0, nrow = 0;
   double eta = 0.0;
   uint64_t seed = 0;
@@ -48,11 +49,18 @@ int run(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
   app.add_option("--num", num, "number of images")->check(CLI::Range(int64_t{1}, int64_t{4096}));
-  app.add_option("--sampler", sampler, "ddpm (ancestral, the seed's sampler) or ddim")
-      ->check(CLI::IsMember({"ddpm", "ddim"}));
-  app.add_option("--steps", steps, "denoising steps, evenly spaced over the training timesteps")
+  app.add_option("--sampler", sampler,
+                 "ddpm (ancestral, the seed's sampler), ddim, dpm++2m (DPM-Solver++ 2M) or euler-a "
+                 "(Euler ancestral)")
+      ->check(CLI::IsMember({"ddpm", "ddim", "dpm++2m", "euler-a"}));
+  app.add_option("--steps", steps, "denoising steps out of the training timesteps (placed by --spacing)")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}))
-      ->default_str("50 for ddim, all for ddpm");
+      ->default_str("all for ddpm, 50 for ddim, 20 for dpm++2m and euler-a");
+  app.add_option("--spacing", spacing,
+                 "which timesteps the steps visit: leading (from t = 0 up), trailing "
+                 "(from t = T-1 down) or quadratic (dense near t = 0)")
+      ->check(CLI::IsMember({"leading", "trailing", "quadratic"}))
+      ->default_str("leading for ddpm and ddim, trailing for dpm++2m and euler-a");
   auto* o_eta =
       app.add_option("--eta", eta, "DDIM noise: 0 deterministic, 1 = ancestral with the posterior variance")
           ->check(tools::finite_range(0.0, 1.0));
@@ -113,11 +121,7 @@ int run(int argc, char** argv) {
   const NoiseScheduler sched(cfg.schedule, cfg.timesteps);
   SamplerConfig sc;
   sc.kind = parse_sampler_kind(sampler);
-  sc.steps =
-      steps ? steps : (sc.kind == SamplerKind::ddim ? std::min<int64_t>(50, cfg.timesteps) : cfg.timesteps);
-  if (sc.steps > cfg.timesteps)
-    throw std::invalid_argument("--steps " + std::to_string(sc.steps) + " exceeds the model's " +
-                                std::to_string(cfg.timesteps) + " training timesteps");
+  tools::set_sampler_steps(sc, steps, spacing, cfg.timesteps);
   sc.eta = eta;
   sc.variance = parse_variance_type(variance);
   sc.clip_x0 = !no_clip;
@@ -176,10 +180,11 @@ int run(int argc, char** argv) {
     throw;
   }
   std::fprintf(stderr,
-               "ddpm-sample: %lld images %lldx%lld, %s %lld steps on %s (model step %s, %s weights)\n",
+               "ddpm-sample: %lld images %lldx%lld, %s %lld steps (%s spacing) on %s (model step %s, %s "
+               "weights)\n",
                static_cast<long long>(num), static_cast<long long>(crop_h), static_cast<long long>(crop_w),
-               sampler.c_str(), static_cast<long long>(sc.steps), device_name(device),
-               lm.meta.count("step") ? lm.meta.at("step").c_str() : "?",
+               sampler.c_str(), static_cast<long long>(sc.steps), spacing_name(sc.spacing),
+               device_name(device), lm.meta.count("step") ? lm.meta.at("step").c_str() : "?",
                lm.meta.count("weights") ? lm.meta.at("weights").c_str() : "?");
   if (!labels.empty())
     std::fprintf(stderr, "ddpm-sample: class %s, guidance %s\n",

@@ -364,8 +364,8 @@ int run(int argc, char** argv) {
                  static_cast<long long>(tr.global_batch()), comm.size(),
                  static_cast<long long>(cfg.batch_size));
   if (root && class_cond)
-    std::fprintf(stderr, "ddpm-train: class-conditional, %lld classes, labels dropped at rate %s\n",
-                 static_cast<long long>(cfg.model.num_classes), format_number(cfg.cond_drop).c_str());
+    std::fprintf(stderr, "ddpm-train: class-conditional, %lld classes, labels dropped at rate %g\n",
+                 static_cast<long long>(cfg.model.num_classes), cfg.cond_drop);
   if (root)
     std::fprintf(
         stderr,

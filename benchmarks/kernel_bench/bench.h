@@ -129,6 +129,8 @@ class Bench {
   void q_sample();
   void ddpm_step();
   void ddim_step();
+  void dpm_solver_step();
+  void euler_ancestral_step();
   void adam();
   void ema();
 

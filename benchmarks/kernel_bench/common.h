@@ -17,6 +17,8 @@
 
 #include "kernels/ddim_step.h"
 #include "kernels/ddpm_step.h"
+#include "kernels/dpm_solver_step.h"
+#include "kernels/euler_ancestral_step.h"
 #include "tensor/tensor.h"
 #include "tests/ops/op_cases.h"
 
@@ -148,6 +150,8 @@ int run_cpu(const Options& o);   // cpu.cpp
 std::pair<std::vector<float>, std::vector<float>> qsample_coefs(int64_t B);
 kernels::DdpmStepParams ddpm_params();
 kernels::DdimStepParams ddim_params();
+kernels::DpmSolverStepParams dpm_solver_params();
+kernels::EulerAncestralStepParams euler_ancestral_params();
 int64_t unet_parameters();
 
 }  // namespace ddpm::bench

@@ -13,7 +13,7 @@
 //   group_norm_silu fwd, fwd+bwd         silu(group_norm(x, 8)) and its
 //       backward through autograd at the first and last group_norm bench
 //       shapes (the twin: bench_layers_torch.py), as bench_layers printed.
-//   silu, q_sample, ddpm_step, ddim_step, adam_update, ema_update
+//   silu, q_sample, ddpm_step, ddim_step, dpm_solver_step, euler_ancestral_step, adam_update, ema_update
 //       the Tensor-level kernels, GB/s against the copy roofline.
 //
 // Method: --warmup untimed calls, then --repeats timed calls (defaults 1 and
@@ -391,6 +391,24 @@ class CpuBench {
       }
   }
 
+  // x_t, the model output and the previous x0 in; x_prev and x0 out.
+  void dpm_solver_step() {
+    const kernels::DpmSolverStepParams p = dpm_solver_params();
+    for (const test::BenchShape& bs : bench_shapes("dpm_solver_step"))
+      for (int64_t B : o_.batches) {
+        Shape s = bs.sample;
+        s.insert(s.begin(), B);
+        const Tensor x = randn(s, 8, 1), eps = randn(s, 8, 2), prev = randn(s, 8, 3);
+        Row r;
+        r.op = "dpm_solver_step";
+        r.shape = bs.label;
+        r.batch = B;
+        r.bytes = 5 * dbl(B * shape_numel(bs.sample)) * 4;
+        kernels::DpmSolverStepResult out;
+        run(r, [&] { out = kernels::dpm_solver_step(x, eps, prev, p); });
+      }
+  }
+
   void adam() {
     const int64_t n = unet_parameters();
     kernels::AdamParams ap;
@@ -496,6 +514,19 @@ int run_cpu(const Options& o) {
            const kernels::DdimStepParams p = ddim_params();
            bench.step("ddim_step", 6,
                       [&](const Tensor& x, const Tensor& e) { return kernels::ddim_step(x, e, p); });
+         }},
+        {o.selected("dpm_solver_step"),
+         [&] {
+           table();
+           bench.dpm_solver_step();
+         }},
+        {o.selected("euler_ancestral_step"),
+         [&] {
+           table();
+           const kernels::EulerAncestralStepParams p = euler_ancestral_params();
+           bench.step("euler_ancestral_step", 7, [&](const Tensor& x, const Tensor& e) {
+             return kernels::euler_ancestral_step(x, e, p);
+           });
          }},
         {o.selected("adam_update"),
          [&] {

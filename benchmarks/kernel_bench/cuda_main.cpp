@@ -11,8 +11,8 @@
 //   silu fwd / bwd                       vs cuDNN CUDNN_ACTIVATION_SWISH.
 //   group_norm fwd / bwd                 vs the memory roofline only: cuDNN's
 //       legacy API has no GroupNorm.
-//   q_sample, ddpm_step, ddim_step,      vs the unfused sequence of one-op
-//   adam_update, ema_update                 kernels an eager framework launches
+//   q_sample, ddpm_step, ddim_step, dpm_solver_step, euler_ancestral_step,      vs the unfused sequence of
+//   one-op adam_update, ema_update                 kernels an eager framework launches
 //       (benchmarks/unfused_kernels.h; the sequences are spelled out below)
 //       and vs the memory roofline.
 //
@@ -219,6 +219,8 @@ int run_cuda(const Options& o) {
         {o.selected("q_sample"), [&] { bench.q_sample(); }},
         {o.selected("ddpm_step"), [&] { bench.ddpm_step(); }},
         {o.selected("ddim_step"), [&] { bench.ddim_step(); }},
+        {o.selected("dpm_solver_step"), [&] { bench.dpm_solver_step(); }},
+        {o.selected("euler_ancestral_step"), [&] { bench.euler_ancestral_step(); }},
         {o.selected("adam_update"), [&] { bench.adam(); }},
         {o.selected("ema_update"), [&] { bench.ema(); }},
     };

@@ -40,6 +40,8 @@ const std::vector<OpName> kOps = {{"conv2d_fwd", true, true},
                                   {"q_sample", true, true},
                                   {"ddpm_step", true, true},
                                   {"ddim_step", true, true},
+                                  {"dpm_solver_step", true, true},
+                                  {"euler_ancestral_step", true, true},
                                   {"adam_update", true, true},
                                   {"ema_update", true, true}};
 

@@ -1,5 +1,6 @@
 // Case parameters both modes share (common.h): the q_sample coefficients,
 // the DDPM/DDIM step coefficients, the UNet's parameter count.
+#include <algorithm>
 #include <cmath>
 
 #include "benchmarks/kernel_bench/common.h"
@@ -52,6 +53,46 @@ kernels::DdimStepParams ddim_params() {
   p.sigma = 0;  // eta = 0
   p.c_eps = std::sqrt(1 - abp);
   p.clip_x0 = true;
+  return p;
+}
+
+// A DPM-Solver++(2M) second-order step t = 500 -> 450 after 550 -> 500, and
+// an Euler-ancestral step 500 -> 450 (a 20-step trailing chain's stride), as
+// diffusion/sampler.cpp computes them.
+kernels::DpmSolverStepParams dpm_solver_params() {
+  const NoiseScheduler sched(BetaSchedule::linear, 1000);
+  auto lambda = [&](int64_t t) {
+    const double ab = sched.alphabar(t);
+    return 0.5 * std::log(ab / (1 - ab));
+  };
+  const double ab = sched.alphabar(500), abp = sched.alphabar(450);
+  const double h = lambda(450) - lambda(500), r = (lambda(500) - lambda(550)) / h;
+  const double phi = -std::expm1(-h);
+  kernels::DpmSolverStepParams p;
+  p.sqrt_ab = std::sqrt(ab);
+  p.sqrt_one_minus_ab = std::sqrt(1 - ab);
+  p.c_x = std::sqrt(1 - abp) / std::sqrt(1 - ab);
+  p.c_x0 = std::sqrt(abp) * phi * (1 + 1 / (2 * r));
+  p.c_prev = -std::sqrt(abp) * phi / (2 * r);
+  p.clip_x0 = true;
+  return p;
+}
+
+kernels::EulerAncestralStepParams euler_ancestral_params() {
+  const NoiseScheduler sched(BetaSchedule::linear, 1000);
+  const double ab = sched.alphabar(500), abp = sched.alphabar(450);
+  kernels::EulerAncestralStepParams p;
+  p.sqrt_ab = std::sqrt(ab);
+  p.sqrt_one_minus_ab = std::sqrt(1 - ab);
+  p.sqrt_ab_prev = std::sqrt(abp);
+  p.sigma = std::sqrt((1 - ab) / ab);
+  const double to = std::sqrt((1 - abp) / abp);
+  p.sigma_up = std::min(to, std::sqrt(to * to * (p.sigma * p.sigma - to * to) / (p.sigma * p.sigma)));
+  p.sigma_down = std::sqrt(to * to - p.sigma_up * p.sigma_up);
+  p.clip_x0 = true;
+  p.seed = 5;
+  p.stream = 9;
+  p.offset = 0;
   return p;
 }
 

@@ -71,23 +71,25 @@ struct EmuOp {
 const std::vector<EmuOp>& all_emu_ops();
 
 // One per file of tests/cuda_emu/ops/.
-void emu_binary();               // kernels/cuda/binary.cu: add sub mul div, in place, sum_to
-void emu_unary();                // kernels/cuda/unary.cu: neg exp log sqrt sin cos
-void emu_silu();                 // kernels/cuda/silu.cu
-void emu_sum();                  // kernels/cuda/sum.cu: sum, mean and their backward
-void emu_max_pool2d();           // kernels/cuda/max_pool2d.cu
-void emu_global_avg_pool2d();    // kernels/cuda/global_avg_pool2d.cu
-void emu_upsample_bilinear2d();  // kernels/cuda/upsample_bilinear2d.cu
-void emu_concat();               // kernels/cuda/concat.cu
-void emu_mse_loss();             // kernels/cuda/mse_loss.cu
-void emu_cross_entropy();        // kernels/cuda/cross_entropy.cu
-void emu_softmax();              // kernels/cuda/softmax.cu: softmax, log_softmax
-void emu_q_sample();             // kernels/cuda/q_sample.cu
-void emu_ddpm_step();            // kernels/cuda/ddpm_step.cu
-void emu_ddim_step();            // kernels/cuda/ddim_step.cu
-void emu_adam_update();          // kernels/cuda/adam_update.cu
-void emu_ema_update();           // kernels/cuda/ema_update.cu
-void emu_fill();                 // tensor/cuda/fill.cu: the device fill
-void emu_rng();                  // tensor/cuda/rng.cu: the Philox fills
+void emu_binary();                // kernels/cuda/binary.cu: add sub mul div, in place, sum_to
+void emu_unary();                 // kernels/cuda/unary.cu: neg exp log sqrt sin cos
+void emu_silu();                  // kernels/cuda/silu.cu
+void emu_sum();                   // kernels/cuda/sum.cu: sum, mean and their backward
+void emu_max_pool2d();            // kernels/cuda/max_pool2d.cu
+void emu_global_avg_pool2d();     // kernels/cuda/global_avg_pool2d.cu
+void emu_upsample_bilinear2d();   // kernels/cuda/upsample_bilinear2d.cu
+void emu_concat();                // kernels/cuda/concat.cu
+void emu_mse_loss();              // kernels/cuda/mse_loss.cu
+void emu_cross_entropy();         // kernels/cuda/cross_entropy.cu
+void emu_softmax();               // kernels/cuda/softmax.cu: softmax, log_softmax
+void emu_q_sample();              // kernels/cuda/q_sample.cu
+void emu_ddpm_step();             // kernels/cuda/ddpm_step.cu
+void emu_ddim_step();             // kernels/cuda/ddim_step.cu
+void emu_dpm_solver_step();       // kernels/cuda/dpm_solver_step.cu
+void emu_euler_ancestral_step();  // kernels/cuda/euler_ancestral_step.cu
+void emu_adam_update();           // kernels/cuda/adam_update.cu
+void emu_ema_update();            // kernels/cuda/ema_update.cu
+void emu_fill();                  // tensor/cuda/fill.cu: the device fill
+void emu_rng();                   // tensor/cuda/rng.cu: the Philox fills
 
 }  // namespace ddpm::emu_check

@@ -26,6 +26,8 @@ const std::vector<EmuOp>& all_emu_ops() {
                                          {"q_sample", emu_q_sample},
                                          {"ddpm_step", emu_ddpm_step},
                                          {"ddim_step", emu_ddim_step},
+                                         {"dpm_solver_step", emu_dpm_solver_step},
+                                         {"euler_ancestral_step", emu_euler_ancestral_step},
                                          {"adam_update", emu_adam_update},
                                          {"ema_update", emu_ema_update},
                                          {"fill", emu_fill},

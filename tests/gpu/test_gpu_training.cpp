@@ -113,18 +113,22 @@ TEST_CASE("gpu: sampling twice on the GPU with the same seed gives bitwise equal
   model.to(Device::cuda);
   const NoiseScheduler sched(cfg.schedule, cfg.timesteps);
   const DenoiseFn denoise = [&](const Tensor& x, const Tensor& t) { return model.forward(x, t); };
-  for (SamplerKind kind : {SamplerKind::ddpm, SamplerKind::ddim}) {
+  for (SamplerKind kind :
+       {SamplerKind::ddpm, SamplerKind::ddim, SamplerKind::dpmpp_2m, SamplerKind::euler_a}) {
     SamplerConfig sc;
     sc.kind = kind;
     sc.steps = 8;
-    sc.eta = 1.0;  // DDIM with noise too: the device draws are part of what repeats
+    sc.spacing = default_spacing(kind);
+    sc.eta = kind == SamplerKind::ddim
+                 ? 1.0
+                 : 0.0;  // DDIM with noise too: the device draws are part of what repeats
     sc.seed = 11;
     sc.stream = streams::kSampling;
     const Tensor a = sample(sched, denoise, {3, 1, 32, 32}, sc, DType::f32, Device::cuda);
     const Tensor b = sample(sched, denoise, {3, 1, 32, 32}, sc, DType::f32, Device::cuda);
     CHECK(a.device() == Device::cuda);
     const std::vector<float> va = a.to_vector<float>(), vb = b.to_vector<float>();
-    CHECK_MESSAGE(va == vb, (kind == SamplerKind::ddpm ? "ddpm" : "ddim") << " sampling is not repeatable");
+    CHECK_MESSAGE(va == vb, sampler_kind_name(kind) << " sampling is not repeatable");
     bool finite = true;
     for (float v : va) finite = finite && std::isfinite(v);
     CHECK(finite);

@@ -1,6 +1,7 @@
 // The diffusion ops, without a backward: q_sample (x_t, noise and target of
-// a training step, noise from Philox), ddpm_step and ddim_step (one sampler
-// update, the DDPM step drawing its own noise).
+// a training step, noise from Philox), ddpm_step, ddim_step, dpm_solver_step
+// and euler_ancestral_step (one sampler update each; DDPM's and
+// Euler-ancestral's draw their own noise; DPM-Solver++'s also returns x0).
 //
 // Parity: epsilon and v targets, clipped or not, odd sizes and the training
 // shape [4,1,32,32], 1e-6; the noise alone at 2^-23 (one ulp: the device's
@@ -12,6 +13,8 @@
 
 #include "kernels/ddim_step.h"
 #include "kernels/ddpm_step.h"
+#include "kernels/dpm_solver_step.h"
+#include "kernels/euler_ancestral_step.h"
 #include "kernels/q_sample.h"
 #include "tests/ops/common.h"
 
@@ -71,6 +74,46 @@ void add_diffusion_cases(std::vector<ParityCase>& cases) {
                                      return NamedResults{{"x_prev", kernels::ddpm_step(x, m, p)}};
                                    },
                                    kRounding, kWhyRounding});
+        for (bool second : {false, true})
+          cases.push_back(ParityCase{"dpm_solver_step",
+                                     label + (v_pred ? ", v" : ", epsilon") + (clip ? ", clipped x0" : "") +
+                                         (second ? ", second order" : ", first order"),
+                                     [shape = shape, v_pred, clip, second](Device d) {
+                                       kernels::DpmSolverStepParams p;
+                                       p.sqrt_ab = 0.6;
+                                       p.sqrt_one_minus_ab = 0.8;
+                                       p.c_x = 0.7;
+                                       p.c_x0 = second ? 0.45 : 0.3;
+                                       p.c_prev = second ? -0.15 : 0;
+                                       p.clip_x0 = clip;
+                                       p.v_pred = v_pred;
+                                       const Tensor x = parity_input(shape, 10, d, -3, 3);
+                                       const Tensor m = parity_input(shape, 11, d, -2, 2);
+                                       const Tensor prev = second ? parity_input(shape, 12, d) : Tensor();
+                                       const kernels::DpmSolverStepResult r =
+                                           kernels::dpm_solver_step(x, m, prev, p);
+                                       return NamedResults{{"x_prev", r.x_prev}, {"x0", r.x0}};
+                                     },
+                                     kRounding, kWhyRounding});
+        cases.push_back(ParityCase{"euler_ancestral_step", name,
+                                   [shape = shape, v_pred, clip](Device d) {
+                                     kernels::EulerAncestralStepParams p;
+                                     p.sqrt_ab = 0.6;
+                                     p.sqrt_one_minus_ab = 0.8;
+                                     p.sqrt_ab_prev = 0.7;
+                                     p.sigma = 0.8 / 0.6;
+                                     p.sigma_down = 0.9;
+                                     p.sigma_up = 0.4;
+                                     p.clip_x0 = clip;
+                                     p.v_pred = v_pred;
+                                     p.seed = 8;
+                                     p.stream = 4;
+                                     p.offset = 4096;
+                                     const Tensor x = parity_input(shape, 10, d, -3, 3);
+                                     const Tensor m = parity_input(shape, 11, d, -2, 2);
+                                     return NamedResults{{"x_prev", kernels::euler_ancestral_step(x, m, p)}};
+                                   },
+                                   kRounding, kWhyRounding});
         cases.push_back(ParityCase{"ddim_step", name,
                                    [shape = shape, v_pred, clip](Device d) {
                                      kernels::DdimStepParams p;
@@ -121,6 +164,24 @@ void add_diffusion_cases(std::vector<ParityCase>& cases) {
                                return NamedResults{{"noise", kernels::ddim_step(z, z, p)}};
                              },
                              one_ulp(), kWhyNoise});
+  // x_t = model output = 0, sigma_up = 1, sqrt_ab_prev = 1: the step returns its noise z exactly.
+  cases.push_back(ParityCase{"euler_ancestral_step",
+                             "noise alone (x_t = model output = 0, sigma_up = 1), [3,5,7]",
+                             [](Device d) {
+                               kernels::EulerAncestralStepParams p;
+                               p.sqrt_ab = 0.6;
+                               p.sqrt_one_minus_ab = 0.8;
+                               p.sqrt_ab_prev = 1;
+                               p.sigma = 0.8 / 0.6;
+                               p.sigma_down = 0.5;
+                               p.sigma_up = 1;
+                               p.seed = 8;
+                               p.stream = 4;
+                               p.offset = 12345;
+                               const Tensor z = Tensor::zeros({3, 5, 7}, DType::f32, d);
+                               return NamedResults{{"noise", kernels::euler_ancestral_step(z, z, p)}};
+                             },
+                             one_ulp(), kWhyNoise});
 }
 
 BenchShape sample_shape(const std::string& label) {
@@ -139,7 +200,9 @@ std::vector<OpCases> diffusion_op_cases() {
   for (const auto& [op, bench] :
        std::vector<std::pair<std::string, std::string>>{{"q_sample", "1x32x32 eps-target"},
                                                         {"ddpm_step", "1x32x32 eps clip"},
-                                                        {"ddim_step", "1x32x32 eta0 clip"}}) {
+                                                        {"ddim_step", "1x32x32 eta0 clip"},
+                                                        {"dpm_solver_step", "1x32x32 2nd order clip"},
+                                                        {"euler_ancestral_step", "1x32x32 eps clip"}}) {
     OpCases c{op, {}, {}, {sample_shape(bench)}};
     for (const ParityCase& p : all)
       if (p.op == op) c.parity.push_back(p);

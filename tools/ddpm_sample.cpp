@@ -75,11 +75,11 @@ int run(int argc, char** argv) {
       app.add_option("--class", class_flag,
                      "a class-conditional model's class for every image (a name such as sneaker, or "
                      "an index); all: a class grid, one row per class; none: unconditional samples")
-          ->default_str("all for a class-conditional model");
+          ->default_str("none: unconditional samples");
   auto* o_guidance =
       app.add_option("--guidance", guidance,
-                     "classifier-free guidance scale of a class-conditional model's samples: 1 is the plain "
-                     "conditional model, larger values follow the class more closely")
+                     "classifier-free guidance scale with --class: 1 is the plain conditional model, larger "
+                     "values follow the class more closely")
           ->check(tools::finite_range(0.0, 100.0));
   app.add_flag("--no-clip", no_clip, "do not clip the predicted x0 to [-1, 1]");
   app.add_option("--seed", seed, "random seed: the same seed gives the same images")
@@ -107,9 +107,10 @@ int run(int argc, char** argv) {
                                 "; DDIM's noise is set by --eta)");
   if (o_nrow->count() && out.empty())
     throw std::invalid_argument("--nrow sets the columns of the --out grid, and no --out is given");
-  if (o_guidance->count() && class_flag == "none")
+  if (o_guidance->count() && (!o_class->count() || class_flag == "none"))
     throw std::invalid_argument(
-        "--guidance applies to class samples, and --class none samples unconditionally");
+        "--guidance applies to --class NAME|INDEX|all (without it a class-conditional "
+        "model samples unconditionally)");
   if (o_nrow->count() && class_flag == "all")
     throw std::invalid_argument(
         "--nrow: a --class all grid has one row per class (its columns: --num / classes)");
@@ -129,22 +130,14 @@ int run(int argc, char** argv) {
   sc.seed = seed;
   sc.stream = streams::kSampling;
 
-  // Classes: one for every image, or a class grid (rows of ceil(num / K)),
-  // the default picture of a class-conditional model.
+  // Classes: one for every image, or a class grid (rows of ceil(num / K));
+  // none (the default): unconditional samples, no guidance.
   std::vector<int64_t> labels;
   if (lm.class_names.empty()) {
-    if (o_class->count() || o_guidance->count())
-      throw std::invalid_argument(std::string(o_class->count() ? "--class" : "--guidance") + ": " +
-                                  model_path +
+    if (o_class->count() && class_flag != "none")
+      throw std::invalid_argument("--class: " + model_path +
                                   " is an unconditional model (trained without --conditional class)");
-  } else if (class_flag != "none") {
-    if (class_flag.empty()) {
-      if (o_nrow->count())
-        throw std::invalid_argument(
-            "--nrow: a class-conditional model draws a class grid, one row per class; "
-            "--class NAME or --class none for other layouts");
-      class_flag = "all";
-    }
+  } else if (o_class->count() && class_flag != "none") {
     const auto k = static_cast<int64_t>(lm.class_names.size());
     if (class_flag == "all") {
       nrow = (num + k - 1) / k;
@@ -192,7 +185,7 @@ int run(int argc, char** argv) {
                                      : lm.class_names[static_cast<size_t>(labels[0])].c_str(),
                  format_number(guidance).c_str());
   else if (!lm.class_names.empty())
-    std::fprintf(stderr, "ddpm-sample: class-conditional model, --class none: unconditional samples\n");
+    std::fprintf(stderr, "ddpm-sample: class-conditional model, no --class: unconditional samples\n");
 
   // Progression: keep x_t of the first samples at ~8 evenly spaced steps.
   const int64_t keep = std::min<int64_t>(num, 8);

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Plot quality-vs-steps.sh's CSV: FD (and precision/recall) against sampling
-steps, one line per sampler. Usage: plot_quality_vs_steps.py CSV PNG [TITLE]
+steps, one line per sampler and spacing; several CSVs can be given joined
+with commas. Usage: plot_quality_vs_steps.py CSV PNG [TITLE]
 Needs matplotlib (scripts/install-deps.sh --bench; Debian's /usr/bin/python3)."""
 import csv
 import sys
@@ -14,21 +15,23 @@ import matplotlib.pyplot as plt  # noqa: E402
 def main() -> None:
     if len(sys.argv) < 3:
         sys.exit(__doc__)
-    rows = list(csv.DictReader(open(sys.argv[1])))
+    rows = [r for path in sys.argv[1].split(",") for r in csv.DictReader(open(path))]
     if not rows:
         sys.exit(f"plot_quality_vs_steps: {sys.argv[1]} has no rows")
     by = {}
     for r in rows:
-        by.setdefault(r["sampler"], []).append(r)
+        by.setdefault(f"{r['sampler']} {r['spacing']}", []).append(r)
     fig, (ax_fd, ax_pr) = plt.subplots(1, 2, figsize=(10, 4))
     for sampler, rs in by.items():
         rs.sort(key=lambda r: int(r["steps"]))
         steps = [int(r["steps"]) for r in rs]
         style = "o" if len(rs) == 1 else "o-"
-        label = f"{sampler} ({rs[0]['spacing']}, n={rs[0]['n']})"
-        ax_fd.plot(steps, [float(r["fd"]) for r in rs], style, label=label)
-        ax_pr.plot(steps, [float(r["precision"]) for r in rs], style, label=f"{sampler} precision")
-        ax_pr.plot(steps, [float(r["recall"]) for r in rs], style.replace("-", "--"), label=f"{sampler} recall")
+        label = f"{sampler} (n={rs[0]['n']})"
+        (line,) = ax_fd.plot(steps, [float(r["fd"]) for r in rs], style, label=label)
+        color = line.get_color()
+        ax_pr.plot(steps, [float(r["precision"]) for r in rs], style, color=color, label=f"{sampler} precision")
+        ax_pr.plot(steps, [float(r["recall"]) for r in rs], "x" + style[1:].replace("-", "--"), color=color,
+                   label=f"{sampler} recall")
     for ax in (ax_fd, ax_pr):
         ax.set_xscale("log")
         ax.set_xlabel("sampling steps")

@@ -10,9 +10,11 @@
 # Usage: benchmarks/quality-vs-steps.sh MODEL [NUM]
 #   BIN (default build/tools), OUT (default runs/quality-vs-steps.csv) and
 #   STEPS (default "5 10 20 50 100 250 1000") override; extra ddpm-eval
-#   flags go in EVAL_FLAGS (e.g. "--device cpu").
+#   flags go in EVAL_FLAGS (e.g. "--device cpu" or "--guidance 3").
+# With matplotlib (scripts/install-deps.sh --bench) it also plots the CSV
+# beside it (OUT with .png): benchmarks/plot_quality_vs_steps.py.
 set -euo pipefail
-[ $# -ge 1 ] || { sed -n '2,13p' "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,15p' "$0"; exit 2; }
 model=$1
 num=${2:-1000}
 bin=${BIN:-build/tools}
@@ -53,3 +55,6 @@ for sampler in ddim dpm++2m; do
 done
 run ddpm "$timesteps" $(( num / 4 > 2 ? num / 4 : 2 ))
 echo "wrote $out" >&2
+if /usr/bin/python3 -c "import matplotlib" 2>/dev/null; then
+  /usr/bin/python3 "$(dirname "$0")/plot_quality_vs_steps.py" "$out" "${out%.csv}.png" "$model, $num samples per point"
+fi

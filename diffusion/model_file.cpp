@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "diffusion/image_condition.h"
 #include "io/data.h"
 
 namespace ddpm {
@@ -90,6 +91,11 @@ LoadedModel load_model(const std::string& path, Device device) {
                              std::to_string(out.crop.width) + ") does not fit in the " +
                              std::to_string(out.height) + "x" + std::to_string(out.width) + " image");
 
+  try {
+    check_condition_geometry(out.config, out.height, out.width);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": bad __metadata__: " + e.what());
+  }
   if (out.config.model.num_classes > 0) {
     try {
       out.class_names = class_names_from_metadata(out.meta);

@@ -34,18 +34,25 @@ TrainConfig merge_resume_config(const TrainConfig& flags, const std::vector<Give
     throw std::runtime_error("--resume: " + state_path + ": bad __metadata__: " + e.what());
   }
   merged.batch_size = per_rank_batch_for_resume(saved, world_size);
-  const auto want = flags.to_map(), have = merged.to_map();
+  const auto want_map = flags.to_map(), have_map = merged.to_map();
+  // A key only some configurations have (task, superres_from) reads "none"
+  // where it is absent.
+  auto lookup = [](const Metadata& m, const std::string& key) {
+    auto it = m.find(key);
+    return it == m.end() ? std::string("none") : it->second;
+  };
   for (const GivenFlag& g : given) {
-    if (have.at(g.key) == want.at(g.key)) continue;
+    const std::string want = lookup(want_map, g.key), have = lookup(have_map, g.key);
+    if (have == want) continue;
     if (g.key == "batch_size")
-      throw std::runtime_error("--resume: --batch-size " + want.at(g.key) + " per rank with " +
+      throw std::runtime_error("--resume: --batch-size " + want + " per rank with " +
                                std::to_string(world_size) +
                                " rank(s) does not give the checkpoint's global batch " +
                                std::to_string(merged.batch_size * world_size) + " (" + state_path +
-                               "); drop the flag (it becomes " + have.at(g.key) + ")");
-    throw std::runtime_error("--resume: " + g.flag + " " + want.at(g.key) +
-                             " differs from the checkpoint's " + g.key + "=" + have.at(g.key) + " (" +
-                             state_path + "); drop the flag to continue with the checkpoint's value");
+                               "); drop the flag (it becomes " + have + ")");
+    throw std::runtime_error("--resume: " + g.flag + " " + want + " differs from the checkpoint's " + g.key +
+                             "=" + have + " (" + state_path +
+                             "); drop the flag to continue with the checkpoint's value");
   }
   return merged;
 }

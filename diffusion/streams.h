@@ -12,5 +12,6 @@ inline constexpr uint64_t kTrainNoise = 2;      // training: q_sample eps, index
 inline constexpr uint64_t kSampling = 4;        // sampling: x_T and per-step noise
 inline constexpr uint64_t kForwardPicture = 5;  // forward_process.png noise
 inline constexpr uint64_t kCondDrop = 6;        // training: label dropped to "no class", index step*B + n
+inline constexpr uint64_t kInpaintMask = 7;     // training: inpainting boxes, index (step*B + n)*4 + k
 
 }  // namespace ddpm::streams

@@ -18,10 +18,33 @@ const char* prediction_name(Prediction p) { return p == Prediction::v ? "v" : "e
 Conditioning parse_conditioning(const std::string& s) {
   if (s == "none") return Conditioning::none;
   if (s == "class") return Conditioning::class_label;
-  throw std::invalid_argument("unknown conditioning '" + s + "' (expected none or class)");
+  if (s == "image") return Conditioning::image;
+  throw std::invalid_argument("unknown conditioning '" + s + "' (expected none, class or image)");
 }
 
-const char* conditioning_name(Conditioning c) { return c == Conditioning::class_label ? "class" : "none"; }
+const char* conditioning_name(Conditioning c) {
+  switch (c) {
+    case Conditioning::class_label:
+      return "class";
+    case Conditioning::image:
+      return "image";
+    case Conditioning::none:
+      break;
+  }
+  return "none";
+}
+
+ImageTask parse_image_task(const std::string& s) {
+  if (s == "superres") return ImageTask::superres;
+  if (s == "inpaint") return ImageTask::inpaint;
+  throw std::invalid_argument("unknown image task '" + s + "' (expected superres or inpaint)");
+}
+
+const char* image_task_name(ImageTask t) { return t == ImageTask::inpaint ? "inpaint" : "superres"; }
+
+int64_t condition_channels(ImageTask task, int64_t in_channels) {
+  return task == ImageTask::inpaint ? in_channels + 1 : in_channels;
+}
 
 std::string format_number(double v) {
   std::ostringstream s;
@@ -100,6 +123,10 @@ std::map<std::string, std::string> TrainConfig::to_map() const {
   m["seed"] = std::to_string(seed);
   m["conditional"] = conditioning_name(conditioning);
   m["cond_drop"] = format_number(cond_drop);
+  if (conditioning == Conditioning::image) {
+    m["task"] = image_task_name(task);
+    if (task == ImageTask::superres) m["superres_from"] = std::to_string(superres_from);
+  }
   return m;
 }
 
@@ -136,6 +163,14 @@ TrainConfig TrainConfig::from_map(const std::map<std::string, std::string>& m) {
     }
   }
   if (m.count("cond_drop")) c.cond_drop = to_double(m, "cond_drop");
+  if (c.conditioning == Conditioning::image) {
+    try {
+      c.task = parse_image_task(need(m, "task"));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string("configuration: ") + e.what());
+    }
+    if (c.task == ImageTask::superres) c.superres_from = to_int(m, "superres_from");
+  }
   c.validate();
   return c;
 }
@@ -169,9 +204,20 @@ void TrainConfig::validate() const {
   if (!(cond_drop >= 0 && cond_drop < 1)) bad("cond_drop must be in [0, 1)");
   if (conditioning == Conditioning::class_label && model.num_classes < 1)
     bad("conditional=class needs num_classes >= 1, got " + std::to_string(model.num_classes));
-  if (conditioning == Conditioning::none && model.num_classes != 0)
-    bad("num_classes is " + std::to_string(model.num_classes) +
-        " but conditional=none (a class embedding needs conditional=class)");
+  if (conditioning != Conditioning::class_label && model.num_classes != 0)
+    bad("num_classes is " + std::to_string(model.num_classes) + " but conditional=" +
+        conditioning_name(conditioning) + " (a class embedding needs conditional=class)");
+  if (conditioning == Conditioning::image) {
+    const int64_t want = condition_channels(task, model.in_channels);
+    if (model.cond_channels != want)
+      bad("cond_channels is " + std::to_string(model.cond_channels) + ", expected " + std::to_string(want) +
+          " for task=" + image_task_name(task) + " on " + std::to_string(model.in_channels) +
+          "-channel images");
+    if (task == ImageTask::superres) range("superres_from", superres_from, 1, 4096);
+  } else if (model.cond_channels != 0) {
+    bad("cond_channels is " + std::to_string(model.cond_channels) + " but conditional=" +
+        conditioning_name(conditioning) + " (a condition image needs conditional=image)");
+  }
 }
 
 double TrainConfig::learning_rate_at(int64_t step) const {

@@ -15,13 +15,27 @@
 
 namespace ddpm {
 
-// What a model is conditioned on: nothing, or a class label (model.num_classes
+// What a model is conditioned on: nothing, a class label (model.num_classes
 // classes; labels dropped to "no class" at rate cond_drop during training, so
-// the same model also predicts unconditionally: classifier-free guidance).
-enum class Conditioning { none, class_label };
-// "none" or "class"; throws std::invalid_argument naming the valid names.
+// the same model also predicts unconditionally: classifier-free guidance),
+// or an image joined to x_t as extra input channels (the seed's
+// easy_conditioning; diffusion/image_condition.h makes it from the data).
+enum class Conditioning { none, class_label, image };
+// "none", "class" or "image"; throws std::invalid_argument naming the valid names.
 Conditioning parse_conditioning(const std::string& s);
 const char* conditioning_name(Conditioning c);
+
+// What an image-conditional model completes: superres (the condition is the
+// image downsampled to superres_from x superres_from and upsampled back, one
+// channel per image channel) or inpaint (the image with a box masked out,
+// plus the mask: one more channel).
+enum class ImageTask { superres, inpaint };
+// "superres" or "inpaint"; throws std::invalid_argument naming them.
+ImageTask parse_image_task(const std::string& s);
+const char* image_task_name(ImageTask t);
+// The condition's channels for images of `in_channels`: in_channels for
+// superres, in_channels + 1 for inpaint.
+int64_t condition_channels(ImageTask task, int64_t in_channels);
 
 struct TrainConfig {
   nn::UNetConfig model;
@@ -40,6 +54,8 @@ struct TrainConfig {
   uint64_t seed = 0;
   Conditioning conditioning = Conditioning::none;  // class: model.num_classes > 0
   double cond_drop = 0.1;                          // class: rate of "no class" labels in training
+  ImageTask task = ImageTask::superres;            // image: what the condition is
+  int64_t superres_from = 8;                       // image, superres: the low resolution (pixels)
 
   // The learning rate of step `step` (0-based): learning_rate() above.
   double learning_rate_at(int64_t step) const;
@@ -48,7 +64,8 @@ struct TrainConfig {
   // metadata; from_map validates and names a bad or missing key. The keys
   // lr_schedule and lr_decay_steps may be missing (files written before
   // they existed): constant and 0; so may conditional and cond_drop: none
-  // and 0.1.
+  // and 0.1. An image-conditional model's map also holds task and (superres)
+  // superres_from; other models' maps have neither.
   std::map<std::string, std::string> to_map() const;
   static TrainConfig from_map(const std::map<std::string, std::string>& m);
   void validate() const;

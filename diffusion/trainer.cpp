@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "autograd/functions.h"
+#include "diffusion/image_condition.h"
 #include "diffusion/model_file.h"
 #include "diffusion/streams.h"
 #include "io/data.h"
@@ -54,7 +55,14 @@ Trainer::Trainer(const TrainConfig& cfg, Tensor images, std::vector<int64_t> lab
                                     std::to_string(i) + " is out of range (expected 0.." +
                                     std::to_string(cfg_.model.num_classes - 1) + ")");
   } else if (!labels_.empty()) {
-    labels_.clear();  // an unconditional model does not look at them
+    labels_.clear();  // a model without classes does not look at them
+  }
+  if (cfg_.conditioning == Conditioning::image) {
+    try {
+      check_condition_geometry(cfg_, images_.size(2), images_.size(3));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string("Trainer: ") + e.what());
+    }
   }
   global_batch_ = cfg_.batch_size * comm_->size();
   batches_per_epoch_ = images_.size(0) / global_batch_;
@@ -135,7 +143,23 @@ Tensor Trainer::batch_for_step(int64_t s) {
     std::memcpy(dst + n * per, src + order_[static_cast<size_t>(first + n)] * per,
                 static_cast<size_t>(per) * sizeof(float));
   if (s == nan_step_) dst[0] = std::numeric_limits<float>::quiet_NaN();
-  return device_ == Device::cpu ? batch : batch.to(device_);
+  return batch;
+}
+
+Tensor Trainer::condition_for_step(int64_t s, const Tensor& x0) const {
+  if (cfg_.conditioning != Conditioning::image) return {};
+  Tensor masks;
+  if (cfg_.task == ImageTask::inpaint) {
+    const int64_t B = cfg_.batch_size;
+    const uint64_t index0 = static_cast<uint64_t>(s) * static_cast<uint64_t>(global_batch_) +
+                            static_cast<uint64_t>(comm_->rank()) * static_cast<uint64_t>(B);
+    std::vector<MaskBox> boxes;
+    for (int64_t n = 0; n < B; ++n)
+      boxes.push_back(random_mask_box(x0.size(2), x0.size(3), cfg_.seed, streams::kInpaintMask,
+                                      index0 + static_cast<uint64_t>(n)));
+    masks = box_masks(boxes, x0.size(2), x0.size(3));
+  }
+  return make_condition(cfg_, x0, masks);
 }
 
 std::vector<int64_t> Trainer::labels_for_step(int64_t s) {
@@ -161,7 +185,10 @@ Trainer::StepResult Trainer::step(bool skip_nonfinite) {
   // Index in the global sequence of samples of this rank's first row.
   const uint64_t first = static_cast<uint64_t>(step_) * static_cast<uint64_t>(global_batch_) +
                          static_cast<uint64_t>(comm_->rank()) * static_cast<uint64_t>(B);
-  const Tensor x0 = batch_for_step(step_);
+  const Tensor host_x0 = batch_for_step(step_);
+  const Tensor host_cond = condition_for_step(step_, host_x0);
+  const Tensor x0 = device_ == Device::cpu ? host_x0 : host_x0.to(device_);
+  const Tensor cond = !host_cond.defined() || device_ == Device::cpu ? host_cond : host_cond.to(device_);
   const std::vector<int64_t> y = labels_for_step(step_);
   const int64_t per = x0.numel() / B;
   std::vector<float> tv(static_cast<size_t>(B)), av(tv.size()), bv(tv.size());
@@ -182,7 +209,7 @@ Trainer::StepResult Trainer::step(bool skip_nonfinite) {
   const kernels::QSampleResult q = kernels::q_sample(
       x0, Tensor::from_vector(av, {B}, device_), Tensor::from_vector(bv, {B}, device_), cfg_.seed,
       streams::kTrainNoise, first * static_cast<uint64_t>(per), cfg_.prediction == Prediction::v);
-  const Tensor loss = mse_loss(model_->forward(q.x_t, t, y), q.target);
+  const Tensor loss = mse_loss(model_->forward(q.x_t, t, y, cond), q.target);
   flat_.zero_grad();
   autograd::backward(loss);
   // The device-to-host reads of a step (the loss, then the gradient norm in

@@ -10,7 +10,9 @@
 //   y_j    = (class-conditional) the row's label, or "no class" when
 //            uniform(seed, kCondDrop, step*G + j) < cond_drop
 //   x_t, target = q_sample(x0, sqrt(alphabar_t), sqrt(1-alphabar_t), noise at (step*G + j)*P + i)
-//   loss   = mse(model(x_t, t[, y]), target)     target: eps, or v
+//   c_j    = (image-conditional) the condition of x0_j (diffusion/image_condition.h;
+//            an inpainting box drawn at index step*G + j)
+//   loss   = mse(model(x_t, t[, y][, c]), target)     target: eps, or v
 //   g      = grad(loss) in the flat buffer; all-reduced to the mean over the
 //            ranks (the gradient of the mean loss over the global batch,
 //            since every rank's batch has B rows); norm = ||g||; clip
@@ -84,6 +86,8 @@ class Trainer {
   dist::Communicator& comm() { return *comm_; }
   const TrainConfig& config() const { return cfg_; }
   const NoiseScheduler& scheduler() const { return sched_; }
+  // The whole data set [N, C, H, W] (host).
+  const Tensor& images() const { return images_; }
   nn::UNet& model() { return *model_; }
   nn::FlatParameters& flat() { return flat_; }
   // The weights sampling should use: the EMA when on, else the live weights.
@@ -116,7 +120,12 @@ class Trainer {
   void save_model(const std::string& path, const std::map<std::string, std::string>& extra_meta = {}) const;
 
  private:
+  // This rank's rows of step `step`, on the host.
   Tensor batch_for_step(int64_t step);
+  // An image-conditional model's condition of those rows (host; inpainting
+  // boxes from stream kInpaintMask at the rows' sample indices); undefined
+  // for other models.
+  Tensor condition_for_step(int64_t step, const Tensor& x0) const;
   // The data order of the epoch of `step` (cached for the current epoch).
   const std::vector<int64_t>& order_for_step(int64_t step);
   void load_state_here(const std::string& path);

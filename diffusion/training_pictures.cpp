@@ -5,6 +5,7 @@
 
 #include "autograd/node.h"
 #include "diffusion/guidance.h"
+#include "diffusion/image_condition.h"
 #include "diffusion/sampler.h"
 #include "diffusion/streams.h"
 #include "kernels/q_sample.h"
@@ -24,18 +25,34 @@ void write_sample_grid(Trainer& tr, const std::string& path, const SampleGridOpt
   sc.seed = tr.config().seed;
   sc.stream = streams::kSampling;
   const int64_t classes = tr.config().model.num_classes;
+  const bool image_cond = tr.config().conditioning == Conditioning::image;
   int64_t num = options.num, nrow = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(num))));
   std::vector<int64_t> labels;
+  Tensor originals, cond;
   if (classes > 0) {
     nrow = (options.num + classes - 1) / classes;
     num = classes * nrow;
     labels = class_grid_labels(classes, nrow);
+  } else if (image_cond) {
+    // Completions of the data set's first images (centre boxes for
+    // inpainting): condition, sample and original side by side, two such
+    // triplets per row.
+    num = std::min<int64_t>({std::max<int64_t>(1, options.num / 3), 8, tr.images().size(0)});
+    nrow = 3 * std::min<int64_t>(num, 2);
+    originals = tr.images().rows(0, num).clone();
+    const int64_t h = originals.size(2), w = originals.size(3);
+    cond = make_condition(
+        tr.config(), originals,
+        tr.config().task == ImageTask::inpaint
+            ? box_masks(std::vector<MaskBox>(static_cast<size_t>(num), center_mask_box(h, w)), h, w)
+            : Tensor());
   }
   Tensor x;
   try {
-    x = sample(tr.scheduler(), guided_model(tr.model(), labels, options.guidance),
-               {num, tr.config().model.in_channels, options.height, options.width}, sc, DType::f32,
-               tr.device());
+    x = sample(
+        tr.scheduler(),
+        image_cond ? conditioned_model(tr.model(), cond) : guided_model(tr.model(), labels, options.guidance),
+        {num, tr.config().model.in_channels, options.height, options.width}, sc, DType::f32, tr.device());
   } catch (...) {
     live.copy_(backup);
     throw;
@@ -44,7 +61,9 @@ void write_sample_grid(Trainer& tr, const std::string& path, const SampleGridOpt
   GridOptions go;
   go.nrow = nrow;
   go.crop = options.crop;
-  write_image_grid(path, x.to(Device::cpu), go);
+  Tensor host = x.to(Device::cpu);
+  if (image_cond) host = completion_panels(tr.config(), cond, host, originals);
+  write_image_grid(path, host, go);
 }
 
 void write_forward_process(const Trainer& tr, const Tensor& images, const std::string& path,

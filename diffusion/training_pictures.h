@@ -19,7 +19,9 @@ namespace ddpm {
 // (at most T) with noise `eta`, cropped to `crop`, ceil(sqrt(num)) per row.
 // A class-conditional model's grid is a class grid instead: one row per
 // class, ceil(num / classes) images each, guided with `guidance`
-// (diffusion/guidance.h).
+// (diffusion/guidance.h). An image-conditional model's grid shows the
+// completions of the data set's first min(num / 3, 8) images (centre boxes
+// for inpainting): condition, sample, original, two triplets per row.
 struct SampleGridOptions {
   int64_t num = 64;
   int64_t steps = 50;

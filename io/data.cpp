@@ -334,6 +334,23 @@ ImageDataset load_png_folder(const std::string& dir, int64_t pad_to) {
   return ds;
 }
 
+ImageDataset load_png_files(const std::vector<std::string>& files, int64_t pad_to) {
+  if (files.empty()) throw std::runtime_error("PNG files: none given");
+  std::vector<fs::path> paths;
+  for (const std::string& f : files) {
+    std::error_code ec;
+    if (!fs::is_regular_file(f, ec))
+      throw std::runtime_error("PNG file '" + f +
+                               "': " + (fs::exists(f, ec) ? "not a regular file" : "no such file"));
+    paths.emplace_back(f);
+  }
+  PngDecoder dec;
+  dec.decode(paths);
+  return make_dataset(
+      dec.bytes, static_cast<int64_t>(paths.size()), dec.first_c, dec.first_h, dec.first_w, pad_to,
+      files.size() == 1 ? files[0] : files[0] + " and " + std::to_string(files.size() - 1) + " more");
+}
+
 ImageDataset resolve_dataset(const std::string& spec, const std::string& split, int64_t pad_to) {
   if (spec == "fashion-mnist") {
     if (!fs::is_directory(kFashionMnistDir))

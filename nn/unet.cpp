@@ -67,6 +67,9 @@ void UNetConfig::validate() const {
   if (num_classes < 0 || num_classes > 10000)  // io/data.h kMaxClasses
     throw std::invalid_argument("UNetConfig: num_classes must be in 0..10000 (0: unconditional), got " +
                                 std::to_string(num_classes));
+  if (cond_channels < 0 || cond_channels > 64)
+    throw std::invalid_argument("UNetConfig: cond_channels must be in 0..64 (0: no image condition), got " +
+                                std::to_string(cond_channels));
   if (base_channels % groups != 0)
     throw std::invalid_argument("UNetConfig: base_channels " + std::to_string(base_channels) +
                                 " must be divisible by groups " + std::to_string(groups) +
@@ -84,6 +87,7 @@ std::map<std::string, std::string> UNetConfig::to_map() const {
                                           {"time_embedding", time_embedding_name(time_embedding)},
                                           {"groups", std::to_string(groups)}};
   if (num_classes != 0) m["num_classes"] = std::to_string(num_classes);
+  if (cond_channels != 0) m["cond_channels"] = std::to_string(cond_channels);
   return m;
 }
 
@@ -97,6 +101,7 @@ UNetConfig UNetConfig::from_map(const std::map<std::string, std::string>& m) {
   c.time_embedding = parse_time_embedding(it->second);
   c.groups = parse_int(m, "groups");
   c.num_classes = m.count("num_classes") ? parse_int(m, "num_classes") : 0;
+  c.cond_channels = m.count("cond_channels") ? parse_int(m, "cond_channels") : 0;
   c.validate();
   return c;
 }
@@ -112,7 +117,7 @@ UNet::UNet(const UNetConfig& config, uint64_t seed) : config_(config) {
   time_mlp_->push_back(std::make_shared<SiLU>());
   time_mlp_->push_back(std::make_shared<Linear>(d, d));
 
-  enc1_ = register_module("enc1", conv_block(in, b, g));
+  enc1_ = register_module("enc1", conv_block(in + config_.cond_channels, b, g));
   enc2_ = register_module("enc2", conv_block(b, 2 * b, g));
   enc3_ = register_module("enc3", conv_block(2 * b, 4 * b, g));
   bottleneck_ = register_module("bottleneck", conv_block(4 * b, 8 * b, g));
@@ -161,7 +166,8 @@ Tensor UNet::block(const std::shared_ptr<Sequential>& b, const std::shared_ptr<L
   return add(y, reshape(proj->forward(emb), {y.size(0), y.size(1), 1, 1}));
 }
 
-Tensor UNet::forward(const Tensor& x, const Tensor& t, const std::vector<int64_t>& labels) {
+Tensor UNet::forward(const Tensor& x, const Tensor& t, const std::vector<int64_t>& labels,
+                     const Tensor& cond) {
   if (x.dim() != 4 || x.size(1) != config_.in_channels)
     throw std::invalid_argument("UNet::forward: x must be [N, " + std::to_string(config_.in_channels) +
                                 ", H, W], got " + x.desc());
@@ -194,7 +200,24 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const std::vector<int64_t
   } else if (!labels.empty()) {
     throw std::invalid_argument("UNet::forward: class labels given to an unconditional model");
   }
-  const Tensor e1 = block(enc1_, proj_enc1_, x, emb);
+  Tensor input = x;
+  if (config_.cond_channels > 0) {
+    if (!cond.defined())
+      throw std::invalid_argument("UNet::forward: this image-conditional model needs a condition [N, " +
+                                  std::to_string(config_.cond_channels) + ", H, W], got none");
+    if (cond.dim() != 4 || cond.size(0) != x.size(0) || cond.size(1) != config_.cond_channels ||
+        cond.size(2) != x.size(2) || cond.size(3) != x.size(3) || cond.dtype() != x.dtype() ||
+        cond.device() != x.device())
+      throw std::invalid_argument("UNet::forward: the condition must be [" + std::to_string(x.size(0)) +
+                                  ", " + std::to_string(config_.cond_channels) + ", " +
+                                  std::to_string(x.size(2)) + ", " + std::to_string(x.size(3)) +
+                                  "] with the dtype and device of x " + x.desc() + ", got " + cond.desc());
+    input = concat({x, cond}, 1);
+  } else if (cond.defined()) {
+    throw std::invalid_argument(
+        "UNet::forward: a condition image given to a model without image conditioning");
+  }
+  const Tensor e1 = block(enc1_, proj_enc1_, input, emb);
   const Tensor e2 = block(enc2_, proj_enc2_, max_pool2d(e1, 2), emb);
   const Tensor e3 = block(enc3_, proj_enc3_, max_pool2d(e2, 2), emb);
   const Tensor bn = block(bottleneck_, proj_bottleneck_, max_pool2d(e3, 2), emb);

@@ -13,10 +13,13 @@
 //               (num_classes K > 0): row k < K is class k, row K "no class"
 //               (diffusers' UNet2DModel name and place: added to the time
 //               embedding)
-// Channels (b = base): enc1 in->b, enc2 b->2b, enc3 2b->4b, bottleneck 4b->8b,
+// Channels (b = base, c = cond_channels, 0 unless image-conditional): enc1
+// in+c->b, enc2 b->2b, enc3 2b->4b, bottleneck 4b->8b,
 // dec3 12b->4b, dec2 6b->2b, dec1 3b->b.
 //
-// forward(x [N, C, H, W], t [N]):
+// forward(x [N, C, H, W], t [N][, labels][, cond [N, c, H, W]]):
+//   x = cat(x, cond)                                      (image-conditional:
+//                                                          the seed's easy_conditioning)
 //   emb = time_mlp(t / 1000 as [N, 1])                   (linear)
 //       = time_mlp(sinusoid(t) [N, D])                    (sinusoidal)
 //   emb += class_embedding(labels)                        (class-conditional)
@@ -62,17 +65,21 @@ struct UNetConfig {
   // Class-conditional with this many classes (plus one "no class" index,
   // num_classes itself); 0: unconditional, no class embedding.
   int64_t num_classes = 0;
+  // Image-conditional (concatenation): channels of the condition joined to
+  // x_t before the first block (the output keeps in_channels); 0: none.
+  int64_t cond_channels = 0;
 
   // Throws std::invalid_argument naming the field: all sizes positive,
   // base_channels divisible by groups, time_embed_dim even and >= 4 for the
   // sinusoidal embedding.
   void validate() const;
   // Keys in_channels, base_channels, time_embed_dim, time_embedding, groups
-  // (decimal integers and the embedding's name), and num_classes when it is
-  // not 0 (so an unconditional model's keys are those of files written before
-  // it existed), for checkpoint metadata.
+  // (decimal integers and the embedding's name), and num_classes and
+  // cond_channels when they are not 0 (so an unconditional model's keys are
+  // those of files written before they existed), for checkpoint metadata.
   std::map<std::string, std::string> to_map() const;
-  // Reads those keys (other keys are ignored; num_classes may be missing: 0);
+  // Reads those keys (other keys are ignored; num_classes and cond_channels
+  // may be missing: 0);
   // throws std::invalid_argument naming a missing key or a malformed value.
   // The result is validated.
   static UNetConfig from_map(const std::map<std::string, std::string>& m);
@@ -90,7 +97,10 @@ class UNet : public Module {
   // labels: a class-conditional model's class per image, [N] values in
   // [0, num_classes] (num_classes: "no class"); empty means no class for
   // every image. An unconditional model takes none.
-  Tensor forward(const Tensor& x, const Tensor& t, const std::vector<int64_t>& labels = {});
+  // cond: an image-conditional model's condition [N, cond_channels, H, W]
+  // (x's dtype and device), required by such a model and refused by others.
+  Tensor forward(const Tensor& x, const Tensor& t, const std::vector<int64_t>& labels = {},
+                 const Tensor& cond = Tensor());
   Tensor operator()(const Tensor& x, const Tensor& t) { return forward(x, t); }
   // The "no class" label of a class-conditional model (num_classes).
   int64_t null_label() const { return config_.num_classes; }

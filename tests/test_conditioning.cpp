@@ -187,8 +187,8 @@ TEST_CASE("diffusion: conditional and cond_drop round-trip through the configura
     copy[k] = v;
     return copy;
   };
-  CHECK_THROWS_WITH_AS(TrainConfig::from_map(with("conditional", "text")), doctest::Contains("none or class"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(TrainConfig::from_map(with("conditional", "text")),
+                       doctest::Contains("none, class or image"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(TrainConfig::from_map(with("cond_drop", "1")), doctest::Contains("cond_drop"),
                        std::invalid_argument);
   auto no_classes = m;

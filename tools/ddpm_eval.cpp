@@ -185,6 +185,11 @@ int run(int argc, char** argv) {
     } else {
       const LoadedModel lm = load_model(model_path, device);
       const TrainConfig& cfg = lm.config;
+      if (cfg.conditioning == Conditioning::image)
+        throw std::invalid_argument(
+            "--model " + model_path + " is image-conditional (task " + image_task_name(cfg.task) +
+            "): it completes condition images, which ddpm-eval does not have; ddpm-sample --cond shows its "
+            "completions and their error");
       const NoiseScheduler sched(cfg.schedule, cfg.timesteps);
       EvalSampling es;
       es.num = num;

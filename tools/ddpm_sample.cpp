@@ -9,6 +9,7 @@
 
 #include "autograd/node.h"
 #include "diffusion/guidance.h"
+#include "diffusion/image_condition.h"
 #include "diffusion/model_file.h"
 #include "diffusion/sampler.h"
 #include "diffusion/streams.h"
@@ -36,6 +37,84 @@ Tensor first_images(const Tensor& x, int64_t k) {
   return out;
 }
 
+// [N, C, h, w] images (crop-sized) placed into an H x W canvas of -1 at the
+// crop's corner, as the data loader padded the training images.
+Tensor pad_like_training(const Tensor& raw, int64_t height, int64_t width, const CropBox& crop) {
+  const int64_t n = raw.size(0), c = raw.size(1), h = raw.size(2), w = raw.size(3);
+  Tensor out = Tensor::full({n, c, height, width}, -1.0, DType::f32);
+  const int64_t top = crop.empty() ? 0 : crop.top, left = crop.empty() ? 0 : crop.left;
+  for (int64_t p = 0; p < n * c; ++p)
+    for (int64_t y = 0; y < h; ++y)
+      std::copy_n(raw.data<float>() + (p * h + y) * w, w,
+                  out.data<float>() + (p * height + y + top) * width + left);
+  return out;
+}
+
+// What ddpm-sample --cond gives an image-conditional model: the condition,
+// and the originals it was made from (undefined when the user gave
+// low-resolution images).
+struct Conditions {
+  Tensor cond, originals;
+};
+
+// --cond's images for `lm`: PNG files, or one data set (a PNG folder, an IDX
+// folder or fashion-mnist: its test images) of which the first `num` are
+// taken. Originals must be the size the model was trained on (before
+// padding); a superres model also takes its low-resolution size.
+Conditions load_conditions(const LoadedModel& lm, const std::vector<std::string>& specs, int64_t num,
+                           bool num_given, const std::string& mask, uint64_t seed) {
+  const TrainConfig& cfg = lm.config;
+  const bool one_set =
+      specs.size() == 1 && (specs[0] == "fashion-mnist" || std::filesystem::is_directory(specs[0]));
+  ImageDataset ds;
+  try {
+    ds = one_set ? resolve_dataset(specs[0], "test", 0) : load_png_files(specs, 0);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("--cond: ") + e.what());
+  }
+  const int64_t count = ds.size();
+  if (num_given && num > count)
+    throw std::invalid_argument("--num " + std::to_string(num) + ": --cond gives only " +
+                                std::to_string(count) + " image(s)");
+  const int64_t n = num_given || one_set ? std::min(num, count) : count;
+  Tensor raw = Tensor::empty({n, ds.images.size(1), ds.images.size(2), ds.images.size(3)});
+  std::copy_n(ds.images.data<float>(), raw.numel(), raw.data<float>());
+  const int64_t c = cfg.model.in_channels, h = lm.height, w = lm.width;
+  const int64_t oh = lm.crop.empty() ? h : lm.crop.height, ow = lm.crop.empty() ? w : lm.crop.width;
+  const int64_t f = cfg.task == ImageTask::superres ? superres_factor(cfg, h) : 1;
+  const bool superres = cfg.task == ImageTask::superres;
+  const std::string got = std::to_string(raw.size(1)) + "-channel " + std::to_string(raw.size(2)) + "x" +
+                          std::to_string(raw.size(3));
+  const std::string want = std::to_string(c) + "-channel " + std::to_string(oh) + "x" + std::to_string(ow) +
+                           " images (the size it was trained on)" +
+                           (superres ? " or " + std::to_string(h / f) + "x" + std::to_string(w / f) +
+                                           " low-resolution images (of the " + std::to_string(h) + "x" +
+                                           std::to_string(w) + " padded frame)"
+                                     : std::string());
+  if (raw.size(1) != c)
+    throw std::invalid_argument("--cond '" + ds.source + "': " + got + " images; this model takes " + want);
+  Conditions out;
+  if (raw.size(2) == oh && raw.size(3) == ow) {
+    out.originals = pad_like_training(raw, h, w, lm.crop);
+    Tensor masks;
+    if (!superres) {
+      std::vector<MaskBox> boxes;
+      for (int64_t i = 0; i < n; ++i)
+        boxes.push_back(mask == "random"
+                            ? random_mask_box(h, w, seed, streams::kInpaintMask, static_cast<uint64_t>(i))
+                            : center_mask_box(h, w));
+      masks = box_masks(boxes, h, w);
+    }
+    out.cond = make_condition(cfg, out.originals, masks);
+  } else if (superres && raw.size(2) == h / f && raw.size(3) == w / f) {
+    out.cond = upsample_nearest(raw, f);
+  } else {
+    throw std::invalid_argument("--cond '" + ds.source + "': " + got + " images; this model (" +
+                                image_task_name(cfg.task) + ") takes " + want);
+  }
+  return out;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"ddpm-sample: generate images with a model trained by ddpm-train"};
   app.option_defaults()->always_capture_default();
@@ -48,7 +127,9 @@ int run(int argc, char** argv) {
   app.add_option("--model", model_path, "model.safetensors written by ddpm-train")
       ->required()
       ->check(CLI::ExistingFile);
-  app.add_option("--num", num, "number of images")->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  app.add_option("--num", num,
+                 "number of images (with --cond of a data set: how many of its images, default 8)")
+      ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   app.add_option("--sampler", sampler,
                  "ddpm (ancestral, the seed's sampler), ddim, dpm++2m (DPM-Solver++ 2M) or euler-a "
                  "(Euler ancestral)")
@@ -81,13 +162,25 @@ int run(int argc, char** argv) {
                      "classifier-free guidance scale with --class: 1 is the plain conditional model, larger "
                      "values follow the class more closely")
           ->check(tools::finite_range(0.0, 100.0));
+  std::vector<std::string> cond_specs;
+  std::string mask = "center";
+  auto* o_cond =
+      app.add_option("--cond", cond_specs,
+                     "an image-conditional model's condition images: PNG files, or a folder of PNGs, "
+                     "an IDX folder or fashion-mnist (its test images; the first --num, default 8)");
+  auto* o_mask =
+      app.add_option("--mask", mask,
+                     "with --cond on an inpainting model: the box to fill, center (half the height "
+                     "and width, in the middle) or random (boxes as in training, from --seed)")
+          ->check(CLI::IsMember({"center", "random"}));
   app.add_flag("--no-clip", no_clip, "do not clip the predicted x0 to [-1, 1]");
   app.add_option("--seed", seed, "random seed: the same seed gives the same images")
       ->check(tools::unsigned_integer());
   app.add_option("--device", device_flag, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("--out", out, "write a grid of all images to this PNG")
       ->default_str("samples.png when no other output");
-  auto* o_nrow = app.add_option("--nrow", nrow, "images per grid row")
+  auto* o_num = app.get_option("--num");
+  auto* o_nrow = app.add_option("--nrow", nrow, "images per grid row (with --cond: completions per row)")
                      ->check(CLI::Range(int64_t{1}, int64_t{4096}))
                      ->default_str("square");
   app.add_option("--out-dir", out_dir,
@@ -119,6 +212,17 @@ int run(int argc, char** argv) {
   const Device device = tools::resolve_device(device_flag);
   const LoadedModel lm = load_model(model_path, device);
   const TrainConfig& cfg = lm.config;
+  const bool image_cond = cfg.conditioning == Conditioning::image;
+  if (image_cond && !o_cond->count())
+    throw std::invalid_argument("--cond: " + model_path + " is an image-conditional model (task " +
+                                image_task_name(cfg.task) + "): give the images to complete with --cond");
+  if (!image_cond && o_cond->count())
+    throw std::invalid_argument("--cond: " + model_path +
+                                " takes no condition image (trained without --conditional image)");
+  if (image_cond && o_class->count())
+    throw std::invalid_argument("--class: " + model_path + " is image-conditional, not class-conditional");
+  if (o_mask->count() && !(image_cond && cfg.task == ImageTask::inpaint))
+    throw std::invalid_argument("--mask applies to --cond with an inpainting model");
   const NoiseScheduler sched(cfg.schedule, cfg.timesteps);
   SamplerConfig sc;
   sc.kind = parse_sampler_kind(sampler);
@@ -146,6 +250,12 @@ int run(int argc, char** argv) {
     } else {
       labels.assign(static_cast<size_t>(num), resolve_class(lm.class_names, class_flag));
     }
+  }
+
+  Conditions conds;
+  if (image_cond) {
+    conds = load_conditions(lm, cond_specs, o_num->count() ? num : 8, o_num->count() > 0, mask, seed);
+    num = conds.cond.size(0);
   }
 
   const int64_t c = cfg.model.in_channels;
@@ -186,6 +296,11 @@ int run(int argc, char** argv) {
                  format_number(guidance).c_str());
   else if (!lm.class_names.empty())
     std::fprintf(stderr, "ddpm-sample: class-conditional model, no --class: unconditional samples\n");
+  else if (image_cond)
+    std::fprintf(stderr, "ddpm-sample: %s of %lld condition image(s)%s\n",
+                 cfg.task == ImageTask::superres ? "super-resolution" : "inpainting",
+                 static_cast<long long>(num),
+                 cfg.task == ImageTask::inpaint ? (", " + mask + " boxes").c_str() : "");
 
   // Progression: keep x_t of the first samples at ~8 evenly spaced steps.
   const int64_t keep = std::min<int64_t>(num, 8);
@@ -193,8 +308,10 @@ int run(int argc, char** argv) {
   const int64_t frame_every = std::max<int64_t>(1, sc.steps / 8);
   tools::Progress progress("sampling", sc.steps);
   auto model = lm.model;
-  const Tensor x = sample(sched, guided_model(*model, labels, guidance), {num, c, h, w}, sc, DType::f32,
-                          device, [&](int64_t done, int64_t total, const Tensor& cur) {
+  const DenoiseFn denoise =
+      image_cond ? conditioned_model(*model, conds.cond) : guided_model(*model, labels, guidance);
+  const Tensor x = sample(sched, denoise, {num, c, h, w}, sc, DType::f32, device,
+                          [&](int64_t done, int64_t total, const Tensor& cur) {
                             // The rate in finished images/s: each of the `total` steps advances
                             // every chain by 1/total of an image.
                             progress.update(done, "", static_cast<double>(num) / static_cast<double>(total));
@@ -206,7 +323,26 @@ int run(int argc, char** argv) {
   GridOptions go;
   go.nrow = nrow ? nrow : static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(num))));
   go.crop = crop;
-  if (!out.empty()) {
+  if (image_cond) {
+    const CompletionError e = completion_error(cfg, host, conds.cond, conds.originals);
+    std::fprintf(stderr, "ddpm-sample: completion RMS error ([-1, 1] units): %.4f %s", e.kept,
+                 cfg.task == ImageTask::superres ? "between the samples' and the condition's low resolution"
+                                                 : "between the samples and the condition outside the boxes");
+    if (conds.originals.defined())
+      std::fprintf(stderr, "; %.4f vs the originals%s (the condition alone: %.4f)", e.original,
+                   cfg.task == ImageTask::inpaint ? " inside the boxes" : "", e.baseline);
+    std::fprintf(stderr, "\n");
+    // condition | sample | original, ceil(sqrt(num / 3)) triplets per row.
+    const int64_t k = completion_panel_width(conds.originals.defined());
+    go.nrow = k * (nrow ? nrow
+                        : static_cast<int64_t>(
+                              std::ceil(std::sqrt(static_cast<double>(num) / static_cast<double>(k)))));
+    if (!out.empty()) {
+      write_image_grid(out, completion_panels(cfg, conds.cond, host, conds.originals), go);
+      std::fprintf(stderr, "wrote %s (%s, side by side)\n", out.c_str(),
+                   k == 3 ? "condition, sample, original" : "condition, sample");
+    }
+  } else if (!out.empty()) {
     write_image_grid(out, host, go);
     std::fprintf(stderr, "wrote %s\n", out.c_str());
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "diffusion/checkpointer.h"
+#include "diffusion/image_condition.h"
 #include "diffusion/resume.h"
 #include "diffusion/stop_signal.h"
 #include "diffusion/trainer.h"
@@ -112,11 +113,26 @@ int run(int argc, char** argv) {
       "ema_decay");
   std::string conditional = "none";
   cfg_opts.emplace_back(
-      app.add_option("--conditional", conditional,
-                     "none, or class: a class-conditional model (labels from the IDX label files or from the "
-                     "class sub-folders of a PNG folder) that ddpm-sample --class guides")
-          ->check(CLI::IsMember({"none", "class"})),
+      app.add_option(
+             "--conditional", conditional,
+             "none; class: a class-conditional model (labels from the IDX label files or from the "
+             "class sub-folders of a PNG folder) that ddpm-sample --class guides; image: a model that "
+             "completes a condition image (--task), which ddpm-sample --cond takes")
+          ->check(CLI::IsMember({"none", "class", "image"})),
       "conditional");
+  std::string task;
+  auto* o_task = app.add_option("--task", task,
+                                "with --conditional image: superres (complete a low-resolution image) or "
+                                "inpaint (fill a masked box)")
+                     ->check(CLI::IsMember({"superres", "inpaint"}));
+  cfg_opts.emplace_back(o_task, "task");
+  auto* o_superres_from =
+      app.add_option(
+             "--superres-from", cfg.superres_from,
+             "with --task superres: the low resolution in pixels (the image's height is a multiple of "
+             "it); the condition is the image averaged down to it and upsampled back")
+          ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  cfg_opts.emplace_back(o_superres_from, "superres_from");
   auto* o_cond_drop =
       app.add_option("--cond-drop", cfg.cond_drop,
                      "with --conditional class: the rate at which training replaces a label by \"no class\", "
@@ -187,6 +203,10 @@ int run(int argc, char** argv) {
   cfg.prediction = parse_prediction(prediction);
   cfg.lr_schedule = parse_lr_schedule(lr_schedule);
   cfg.conditioning = parse_conditioning(conditional);
+  if (o_task->count()) cfg.task = parse_image_task(task);
+  // --task or --superres-from alone on a resume imply an image-conditional
+  // run, so the comparison with the checkpoint names them.
+  if (resume && (o_task->count() || o_superres_from->count())) cfg.conditioning = Conditioning::image;
   cfg.model.time_embedding = nn::parse_time_embedding(time_embedding);
   if (cfg.model.time_embedding == nn::TimeEmbedding::sinusoidal && cfg.model.time_embed_dim % 2 != 0)
     throw std::invalid_argument("--time-embed-dim " + std::to_string(cfg.model.time_embed_dim) +
@@ -246,7 +266,21 @@ int run(int argc, char** argv) {
     refuse_existing_run(out);
   }
   if (o_cond_drop->count() && cfg.conditioning != Conditioning::class_label)
-    throw std::invalid_argument("--cond-drop applies to --conditional class (this run is unconditional)");
+    throw std::invalid_argument(
+        "--cond-drop applies to --conditional class (this run is " +
+        std::string(cfg.conditioning == Conditioning::image ? "image-conditional)" : "unconditional)"));
+  const bool image_cond = cfg.conditioning == Conditioning::image;
+  if (image_cond && !resume && !o_task->count())
+    throw std::invalid_argument("--conditional image needs --task superres or --task inpaint");
+  if (!image_cond && o_task->count())
+    throw std::invalid_argument("--task applies to --conditional image (this run is " +
+                                std::string(conditioning_name(cfg.conditioning)) + ")");
+  if (o_superres_from->count() && !(image_cond && cfg.task == ImageTask::superres))
+    throw std::invalid_argument("--superres-from applies to --conditional image --task superres");
+  if (image_cond && eval_every > 0)
+    throw std::invalid_argument(
+        "--eval-every scores unconditional and class-conditional models; an image-conditional model's "
+        "completions are shown in its sample grids (and ddpm-sample --cond reports their error)");
 
   const ImageDataset ds = resolve_dataset(data);
   if (root)
@@ -281,6 +315,16 @@ int run(int argc, char** argv) {
                                " channel(s), the checkpoint's model takes " +
                                std::to_string(cfg.model.in_channels));
     cfg.model.in_channels = ds.images.size(1);
+  }
+  if (image_cond) {
+    cfg.model.cond_channels = condition_channels(cfg.task, cfg.model.in_channels);
+    try {
+      check_condition_geometry(cfg, ds.images.size(2), ds.images.size(3));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string("--superres-from: ") + e.what() + " (--data '" + data +
+                                  "' is padded to " + std::to_string(ds.images.size(2)) + "x" +
+                                  std::to_string(ds.images.size(3)) + ")");
+    }
   }
   // The classifier and the reference statistics (computed once and cached
   // beside the classifier) before anything is created; rank 0 evaluates.
@@ -366,6 +410,14 @@ int run(int argc, char** argv) {
   if (root && class_cond)
     std::fprintf(stderr, "ddpm-train: class-conditional, %lld classes, labels dropped at rate %g\n",
                  static_cast<long long>(cfg.model.num_classes), cfg.cond_drop);
+  if (root && image_cond) {
+    if (cfg.task == ImageTask::superres)
+      std::fprintf(stderr, "ddpm-train: image-conditional: super-resolution from %lldx%lld\n",
+                   static_cast<long long>(cfg.superres_from),
+                   static_cast<long long>(ds.images.size(3) / superres_factor(cfg, ds.images.size(2))));
+    else
+      std::fprintf(stderr, "ddpm-train: image-conditional: inpainting of random boxes\n");
+  }
   if (root)
     std::fprintf(
         stderr,

@@ -52,7 +52,8 @@ Tensor block_images(int64_t n, uint64_t seed, int64_t blocks = 2) {
         const int64_t side = 8 / blocks;
         const uint64_t block = static_cast<uint64_t>(i * 4 + (y / side) * 2 + c / side);
         const bool border = y == 0 || y == 7 || c == 0 || c == 7;
-        p[(i * 8 + y) * 8 + c] = border ? -1.0f : static_cast<float>(-0.8 + 1.6 * philox::uniform(seed, 9, block));
+        p[(i * 8 + y) * 8 + c] =
+            border ? -1.0f : static_cast<float>(-0.8 + 1.6 * philox::uniform(seed, 9, block));
       }
   return x;
 }
@@ -70,19 +71,21 @@ TEST_CASE("diffusion: the superres condition is each block's mean, repeated over
       for (int64_t bx = 0; bx < 2; ++bx) {
         double mean = 0;
         for (int64_t y = 0; y < 4; ++y)
-          for (int64_t z = 0; z < 4; ++z) mean += v[static_cast<size_t>((i * 16 + by * 4 + y) * 8 + bx * 4 + z)];
+          for (int64_t z = 0; z < 4; ++z)
+            mean += v[static_cast<size_t>((i * 16 + by * 4 + y) * 8 + bx * 4 + z)];
         mean /= 16;
         for (int64_t y = 0; y < 4; ++y)
           for (int64_t z = 0; z < 4; ++z)
-            CHECK(c[static_cast<size_t>((i * 16 + by * 4 + y) * 8 + bx * 4 + z)] == doctest::Approx(mean).epsilon(1e-6));
+            CHECK(c[static_cast<size_t>((i * 16 + by * 4 + y) * 8 + bx * 4 + z)] ==
+                  doctest::Approx(mean).epsilon(1e-6));
       }
   // Its low resolution is the image's, and it keeps nothing finer.
   CHECK(max_abs_diff(downsample_mean(cond, 4), downsample_mean(x, 4)) < 1e-6);
   CHECK(max_abs_diff(cond, x) > 0.5);
   CHECK(upsample_nearest(downsample_mean(x, 4), 4).shape() == x.shape());
 
-  CHECK_THROWS_WITH_AS(check_condition_geometry(cfg, 16, 6), doctest::Contains("not a multiple of the factor 4"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(check_condition_geometry(cfg, 16, 6),
+                       doctest::Contains("not a multiple of the factor 4"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(check_condition_geometry(image_config(ImageTask::superres, 5), 16, 16),
                        doctest::Contains("divides it"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(check_condition_geometry(image_config(ImageTask::superres, 16), 16, 16),
@@ -117,12 +120,14 @@ TEST_CASE("diffusion: the inpainting condition blanks the box and adds the mask 
   }
   CHECK(inside == 12 + 16);
   CHECK(condition_picture(cfg, cond).shape() == x.shape());
-  CHECK_THROWS_WITH_AS(make_condition(cfg, x), doctest::Contains("needs f32 cpu masks"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(make_condition(cfg, x), doctest::Contains("needs f32 cpu masks"),
+                       std::invalid_argument);
   CHECK_THROWS_WITH_AS(box_masks({MaskBox{6, 0, 3, 3}}, 8, 8), doctest::Contains("not inside 8x8"),
                        std::invalid_argument);
 }
 
-TEST_CASE("diffusion: training's inpainting boxes are a function of seed and index, a quarter to half a side") {
+TEST_CASE(
+    "diffusion: training's inpainting boxes are a function of seed and index, a quarter to half a side") {
   std::vector<int64_t> heights;
   bool differ = false;
   const MaskBox first = random_mask_box(32, 24, 7, streams::kInpaintMask, 0);
@@ -174,8 +179,8 @@ TEST_CASE("nn: an image-conditional UNet joins its condition to x_t as input cha
 
   CHECK_THROWS_WITH_AS(u.forward(x, t), doctest::Contains("needs a condition [N, 2, H, W]"),
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(u.forward(x, t, {}, randn({2, 1, 8, 8}, 3, 4)), doctest::Contains("the condition must be"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(u.forward(x, t, {}, randn({2, 1, 8, 8}, 3, 4)),
+                       doctest::Contains("the condition must be"), std::invalid_argument);
   nn::UNet plain(nn::UNetConfig{1, 8, 16, nn::TimeEmbedding::sinusoidal, 8}, 3);
   CHECK_THROWS_WITH_AS(plain.forward(x, t, {}, cond), doctest::Contains("without image conditioning"),
                        std::invalid_argument);
@@ -199,7 +204,8 @@ TEST_CASE("diffusion: image conditioning round-trips through the configuration a
   CHECK(ip.at("cond_channels") == "2");
   CHECK(TrainConfig::from_map(ip).task == ImageTask::inpaint);
   // Other models' maps have none of the keys.
-  for (const char* key : {"task", "superres_from", "cond_channels"}) CHECK(TrainConfig().to_map().count(key) == 0);
+  for (const char* key : {"task", "superres_from", "cond_channels"})
+    CHECK(TrainConfig().to_map().count(key) == 0);
 
   auto with = [&m](const std::string& k, const std::string& v) {
     auto copy = m;
@@ -213,16 +219,17 @@ TEST_CASE("diffusion: image conditioning round-trips through the configuration a
   };
   CHECK_THROWS_WITH_AS(TrainConfig::from_map(without("task")), doctest::Contains("missing key 'task'"),
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(TrainConfig::from_map(with("task", "colorize")), doctest::Contains("superres or inpaint"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(TrainConfig::from_map(with("task", "colorize")),
+                       doctest::Contains("superres or inpaint"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(TrainConfig::from_map(with("cond_channels", "2")),
-                       doctest::Contains("cond_channels is 2, expected 1 for task=superres"), std::invalid_argument);
+                       doctest::Contains("cond_channels is 2, expected 1 for task=superres"),
+                       std::invalid_argument);
   CHECK_THROWS_WITH_AS(TrainConfig::from_map(with("superres_from", "0")), doctest::Contains("superres_from"),
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(TrainConfig::from_map(with("conditional", "none")),
                        doctest::Contains("needs conditional=image"), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(TrainConfig::from_map(with("num_classes", "3")), doctest::Contains("conditional=image"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(TrainConfig::from_map(with("num_classes", "3")),
+                       doctest::Contains("conditional=image"), std::invalid_argument);
 }
 
 TEST_CASE("diffusion: an inpainting run resumed from its state repeats the uninterrupted run") {

@@ -99,7 +99,8 @@ Tensor box_masks(const std::vector<MaskBox>& boxes, int64_t h, int64_t w) {
   float* d = m.data<float>();
   for (int64_t i = 0; i < n; ++i) {
     const MaskBox& b = boxes[static_cast<size_t>(i)];
-    if (b.top < 0 || b.left < 0 || b.height < 1 || b.width < 1 || b.top + b.height > h || b.left + b.width > w)
+    if (b.top < 0 || b.left < 0 || b.height < 1 || b.width < 1 || b.top + b.height > h ||
+        b.left + b.width > w)
       throw std::invalid_argument("box_masks: box " + std::to_string(i) + " (top " + std::to_string(b.top) +
                                   ", left " + std::to_string(b.left) + ", " + std::to_string(b.height) + "x" +
                                   std::to_string(b.width) + ") is not inside " + std::to_string(h) + "x" +
@@ -121,10 +122,11 @@ Tensor make_condition(const TrainConfig& cfg, const Tensor& images, const Tensor
     const int64_t f = superres_factor(cfg, h);
     return upsample_nearest(downsample_mean(images, f), f);
   }
-  if (!masks.defined() || masks.dim() != 4 || masks.size(0) != n || masks.size(1) != 1 || masks.size(2) != h ||
-      masks.size(3) != w || masks.dtype() != DType::f32 || masks.device() != Device::cpu)
-    throw std::invalid_argument("make_condition: inpainting needs f32 cpu masks [" + std::to_string(n) + ", 1, " +
-                                std::to_string(h) + ", " + std::to_string(w) + "], got " +
+  if (!masks.defined() || masks.dim() != 4 || masks.size(0) != n || masks.size(1) != 1 ||
+      masks.size(2) != h || masks.size(3) != w || masks.dtype() != DType::f32 ||
+      masks.device() != Device::cpu)
+    throw std::invalid_argument("make_condition: inpainting needs f32 cpu masks [" + std::to_string(n) +
+                                ", 1, " + std::to_string(h) + ", " + std::to_string(w) + "], got " +
                                 (masks.defined() ? masks.desc() : std::string("none")));
   Tensor out = Tensor::empty({n, c + 1, h, w});
   const float* x = images.data<float>();
@@ -171,9 +173,9 @@ Tensor completion_panels(const TrainConfig& cfg, const Tensor& cond, const Tenso
   require_host_images("completion_panels", samples);
   const Tensor pic = condition_picture(cfg, cond);
   if (pic.shape() != samples.shape() || (originals.defined() && originals.shape() != samples.shape()))
-    throw std::invalid_argument("completion_panels: condition " + cond.desc() + ", samples " + samples.desc() +
-                                (originals.defined() ? ", originals " + originals.desc() : std::string()) +
-                                " do not match");
+    throw std::invalid_argument(
+        "completion_panels: condition " + cond.desc() + ", samples " + samples.desc() +
+        (originals.defined() ? ", originals " + originals.desc() : std::string()) + " do not match");
   const int64_t n = samples.size(0), per = samples.numel() / std::max<int64_t>(1, n);
   const int64_t k = completion_panel_width(originals.defined());
   Tensor out = Tensor::empty({n * k, samples.size(1), samples.size(2), samples.size(3)});
@@ -187,7 +189,7 @@ Tensor completion_panels(const TrainConfig& cfg, const Tensor& cond, const Tenso
 }
 
 CompletionError completion_error(const TrainConfig& cfg, const Tensor& samples, const Tensor& cond,
-                                 const Tensor& originals) {
+                                 const Tensor& originals, const CropBox& crop) {
   require_host_images("completion_error", samples);
   require_host_images("completion_error", cond);
   const int64_t n = samples.size(0), c = samples.size(1), h = samples.size(2), w = samples.size(3);
@@ -205,6 +207,12 @@ CompletionError completion_error(const TrainConfig& cfg, const Tensor& samples, 
   CompletionError e{nan, nan, nan};
   const float* s = samples.data<float>();
   const float* o = originals.defined() ? originals.data<float>() : nullptr;
+  // Whether pixel p of a plane lies inside the crop.
+  auto counted = [&](int64_t p) {
+    if (crop.empty()) return true;
+    const int64_t y = p / w, x = p % w;
+    return y >= crop.top && y < crop.top + crop.height && x >= crop.left && x < crop.left + crop.width;
+  };
   if (cfg.task == ImageTask::superres) {
     const int64_t f = superres_factor(cfg, h);
     const Tensor low_s = downsample_mean(samples, f), low_c = downsample_mean(cond, f);
@@ -216,13 +224,16 @@ CompletionError completion_error(const TrainConfig& cfg, const Tensor& samples, 
     e.kept = rms(kept, low_s.numel());
     if (o) {
       double orig = 0, base = 0;
+      int64_t count = 0;
       for (int64_t i = 0; i < samples.numel(); ++i) {
+        if (!counted(i % (h * w))) continue;
         const double d = s[i] - o[i], b = cond.data<float>()[i] - o[i];
         orig += d * d;
         base += b * b;
+        ++count;
       }
-      e.original = rms(orig, samples.numel());
-      e.baseline = rms(base, samples.numel());
+      e.original = rms(orig, count);
+      e.baseline = rms(base, count);
     }
     return e;
   }
@@ -233,6 +244,7 @@ CompletionError completion_error(const TrainConfig& cfg, const Tensor& samples, 
     const float* m = cond.data<float>() + (i * (c + 1) + c) * plane;
     for (int64_t ch = 0; ch < c; ++ch)
       for (int64_t p = 0; p < plane; ++p) {
+        if (!counted(p)) continue;
         const int64_t at = (i * c + ch) * plane + p;
         if (m[p] != 0.0f) {
           ++n_box;

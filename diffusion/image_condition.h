@@ -25,6 +25,7 @@
 
 #include "diffusion/sampler.h"
 #include "diffusion/train_config.h"
+#include "io/images.h"
 #include "nn/unet.h"
 #include "tensor/tensor.h"
 
@@ -82,10 +83,13 @@ inline int64_t completion_panel_width(bool with_originals) { return with_origina
 //   baseline: the condition alone vs the originals (superres: the
 //             upsampled low resolution; inpaint: inside the box, mid grey);
 //             original and baseline are over the box only for inpaint.
+// With a crop (the original image inside the padded frame) the pixel
+// differences count inside it only (superres' kept, on the low-resolution
+// frame, counts everywhere).
 struct CompletionError {
   double kept = 0, original = 0, baseline = 0;
 };
 CompletionError completion_error(const TrainConfig& cfg, const Tensor& samples, const Tensor& cond,
-                                 const Tensor& originals = Tensor());
+                                 const Tensor& originals = Tensor(), const CropBox& crop = {});
 
 }  // namespace ddpm

@@ -84,6 +84,13 @@ TEST_CASE("diffusion: the superres condition is each block's mean, repeated over
   CHECK(max_abs_diff(cond, x) > 0.5);
   CHECK(upsample_nearest(downsample_mean(x, 4), 4).shape() == x.shape());
 
+  // The errors against originals count the crop only when given one.
+  Tensor outside = x.clone();
+  outside.data<float>()[0] += 1.0f;  // pixel (0, 0) of image 0: outside the crop below
+  const CropBox crop{2, 2, 12, 4};
+  CHECK(completion_error(cfg, x, cond, outside, crop).original == 0.0);
+  CHECK(completion_error(cfg, x, cond, outside).original > 0.0);
+  CHECK(completion_error(cfg, cond, cond).kept < 1e-6);
   CHECK_THROWS_WITH_AS(check_condition_geometry(cfg, 16, 6),
                        doctest::Contains("not a multiple of the factor 4"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(check_condition_geometry(image_config(ImageTask::superres, 5), 16, 16),

@@ -39,20 +39,25 @@ std::pair<int64_t, int64_t> grid(int64_t cols, int64_t rows) { return {2 + cols 
 
 std::vector<std::string> image_flags(const TempDir& tmp, const std::string& run, const std::string& task,
                                      int64_t steps = 2) {
-  return ddpm::test::set_flag(ddpm::test::tiny_train_flags(tmp.file("data"), run, steps), "--sample-num", "6") +
+  return ddpm::test::set_flag(ddpm::test::tiny_train_flags(tmp.file("data"), run, steps), "--sample-num",
+                              "6") +
          std::vector<std::string>{"--conditional", "image", "--task", task};
 }
 
 }  // namespace
 
-TEST_CASE("tools: a superres model completes originals, low-resolution images and a folder; refusals write nothing") {
+TEST_CASE(
+    "tools: a superres model completes originals, low-resolution images and a folder; refusals write "
+    "nothing") {
   TempDir tmp;
   ddpm::test::write_png_folder(tmp.path() / "data", 8, 16, 16);  // padded to 32x32: factor 4 from 8x8
   ddpm::test::write_png_folder(tmp.path() / "low", 2, 8, 8);
   ddpm::test::write_png_folder(tmp.path() / "odd", 1, 12, 12);
   const std::string run = tmp.file("run");
-  check_run(run_program(ddpm::test::kTrainExe, image_flags(tmp, run, "superres") + std::vector<std::string>{"--superres-from", "8"}, tmp),
-            0, {"image-conditional: super-resolution from 8x8"});
+  check_run(
+      run_program(ddpm::test::kTrainExe,
+                  image_flags(tmp, run, "superres") + std::vector<std::string>{"--superres-from", "8"}, tmp),
+      0, {"image-conditional: super-resolution from 8x8"});
   const SafetensorsFile f = load_safetensors(run + "/model.safetensors");
   const auto meta = f.metadata();
   CHECK(meta.at("conditional") == "image");
@@ -67,13 +72,15 @@ TEST_CASE("tools: a superres model completes originals, low-resolution images an
   const std::string model = run + "/model.safetensors";
   auto sample = [&](std::vector<std::string> extra) {
     return run_program(ddpm::test::kSampleExe,
-                       std::vector<std::string>{"--model", model, "--steps", "2", "--device", "cpu"} + extra, tmp);
+                       std::vector<std::string>{"--model", model, "--steps", "2", "--device", "cpu"} + extra,
+                       tmp);
   };
   const std::string d = tmp.file("data");
   check_run(sample({"--cond", d + "/000.png", d + "/001.png", d + "/002.png", "--out", tmp.file("o.png"),
                     "--out-dir", tmp.file("each")}),
-            0, {"super-resolution of 3 condition image(s)", "completion RMS error", "vs the originals",
-                "condition, sample, original"});
+            0,
+            {"super-resolution of 3 condition image(s)", "completion RMS error", "vs the originals",
+             "condition, sample, original"});
   CHECK(png_size(tmp.file("o.png")) == grid(3, 3));  // one triplet per row
   CHECK(png_size(tmp.file("each/000002.png")) == std::pair<int64_t, int64_t>{16, 16});
   check_run(sample({"--cond", tmp.file("low"), "--out", tmp.file("low.png")}), 0,
@@ -87,7 +94,8 @@ TEST_CASE("tools: a superres model completes originals, low-resolution images an
   check_run(sample({"--cond", tmp.file("odd"), "--out", tmp.file("bad1.png")}), 1,
             {"1-channel 12x12 images", "1-channel 16x16 images", "8x8 low-resolution"});
   check_run(sample({"--out", tmp.file("bad2.png")}), 1, {"image-conditional", "--cond"});
-  check_run(sample({"--cond", d, "--class", "a", "--out", tmp.file("bad3.png")}), 1, {"--class", "image-conditional"});
+  check_run(sample({"--cond", d, "--class", "a", "--out", tmp.file("bad3.png")}), 1,
+            {"--class", "image-conditional"});
   check_run(sample({"--cond", d, "--mask", "random", "--out", tmp.file("bad4.png")}), 1,
             {"--mask applies to --cond with an inpainting model"});
   check_run(sample({"--cond", d, "--num", "20", "--out", tmp.file("bad5.png")}), 1, {"--num 20", "only 8"});
@@ -99,7 +107,8 @@ TEST_CASE("tools: a superres model completes originals, low-resolution images an
   // A resume keeps the task and refuses another.
   const ddpm::test::Snapshot before = ddpm::test::snapshot(run);
   check_run(run_program(ddpm::test::kTrainExe,
-                        ddpm::test::tiny_train_flags(d, run, 3) + std::vector<std::string>{"--resume", "--task", "inpaint"},
+                        ddpm::test::tiny_train_flags(d, run, 3) +
+                            std::vector<std::string>{"--resume", "--task", "inpaint"},
                         tmp),
             1, {"--task inpaint", "task=superres"});
   ddpm::test::check_unchanged(before, run);
@@ -120,9 +129,11 @@ TEST_CASE("tools: ddpm-train refuses wrong image-conditioning flags before creat
   ddpm::test::write_png_folder(tmp.path() / "data", 8, 16, 16);
   const std::string run = tmp.file("run");
   auto train = [&](std::vector<std::string> extra) {
-    return run_program(ddpm::test::kTrainExe, ddpm::test::tiny_train_flags(tmp.file("data"), run, 1) + extra, tmp);
+    return run_program(ddpm::test::kTrainExe, ddpm::test::tiny_train_flags(tmp.file("data"), run, 1) + extra,
+                       tmp);
   };
-  check_run(train({"--conditional", "image"}), 1, {"--conditional image needs --task superres or --task inpaint"});
+  check_run(train({"--conditional", "image"}), 1,
+            {"--conditional image needs --task superres or --task inpaint"});
   check_run(train({"--task", "inpaint"}), 1, {"--task applies to --conditional image"});
   check_run(train({"--conditional", "image", "--task", "superres", "--superres-from", "7"}), 1,
             {"--superres-from", "7", "divides it", "32x32"});

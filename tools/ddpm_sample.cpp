@@ -324,7 +324,7 @@ int run(int argc, char** argv) {
   go.nrow = nrow ? nrow : static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(num))));
   go.crop = crop;
   if (image_cond) {
-    const CompletionError e = completion_error(cfg, host, conds.cond, conds.originals);
+    const CompletionError e = completion_error(cfg, host, conds.cond, conds.originals, crop);
     std::fprintf(stderr, "ddpm-sample: completion RMS error ([-1, 1] units): %.4f %s", e.kept,
                  cfg.task == ImageTask::superres ? "between the samples' and the condition's low resolution"
                                                  : "between the samples and the condition outside the boxes");

@@ -24,6 +24,8 @@ constexpr uint32_t kIdxImagesMagic = 0x00000803;  // unsigned bytes, 3 dimension
 constexpr uint32_t kIdxLabelsMagic = 0x00000801;  // unsigned bytes, 1 dimension
 constexpr uint64_t kMaxIdxBytes = uint64_t{8} << 30;
 constexpr uint64_t kMaxPngFileBytes = uint64_t{256} << 20;
+// Per image: 4096 x 4096, far above any image a diffusion model here trains on.
+constexpr int64_t kMaxPngPixels = int64_t{1} << 24;
 
 [[noreturn]] void idx_error(const std::string& path, const std::string& what) {
   throw std::runtime_error("IDX file '" + path + "': " + what);
@@ -240,6 +242,49 @@ std::vector<fs::path> png_files_in(const fs::path& dir) {
   return files;
 }
 
+// The PNG stream stb_image is given, after our own walk over its chunks
+// (length, type, data, CRC) up to IEND:
+// - a file without the PNG signature is refused (stb_image would also
+//   decode JPEG, GIF, PSD, ... behind a .png name: more decoders to trust);
+// - a chunk longer than the rest of the file is refused (stb_image sizes
+//   its IDAT buffer from the declared length before reading the data, so a
+//   100-byte file could make it allocate gigabytes; a fuzz finding);
+// - zero-length IDAT chunks are dropped (legal and empty; stb_image copies a
+//   first one with memcpy(NULL, ..., 0), undefined behaviour; a fuzz
+//   finding).
+// - a stream that ends before its IEND chunk is refused (truncated; a
+//   chunk cut short after its type made stb_image copy a first, empty IDAT
+//   all the same).
+// Bytes after IEND go through as they are.
+std::string checked_png_stream(const std::string& raw, const std::string& path) {
+  static const char kSignature[] = "\x89PNG\r\n\x1a\n";
+  if (raw.size() < 8 || raw.compare(0, 8, kSignature, 8) != 0)
+    throw std::runtime_error("PNG file '" + path + "': cannot decode (not a PNG: no PNG signature)");
+  std::string out = raw.substr(0, 8);
+  size_t at = 8;
+  while (at + 12 <= raw.size()) {
+    const auto* p = reinterpret_cast<const unsigned char*>(raw.data() + at);
+    const uint64_t length = (uint64_t{p[0]} << 24) | (uint64_t{p[1]} << 16) | (uint64_t{p[2]} << 8) | p[3];
+    const std::string type = raw.substr(at + 4, 4);
+    if (length > raw.size() - at - 12) {
+      std::string printable;
+      for (const char ch : type) printable += ch >= 32 && ch < 127 ? ch : '?';
+      throw std::runtime_error("PNG file '" + path + "': cannot decode (chunk '" + printable + "' at byte " +
+                               std::to_string(at) + " declares " + std::to_string(length) +
+                               " bytes, the file has " + std::to_string(raw.size() - at - 12) +
+                               " left (truncated or corrupt)");
+    }
+    if (!(length == 0 && type == "IDAT")) out.append(raw, at, static_cast<size_t>(length) + 12);
+    at += static_cast<size_t>(length) + 12;
+    if (type == "IEND") {
+      out.append(raw, at, std::string::npos);
+      return out;
+    }
+  }
+  throw std::runtime_error("PNG file '" + path + "': cannot decode (the file ends at byte " +
+                           std::to_string(raw.size()) + " before its IEND chunk: truncated)");
+}
+
 // Decodes files into bytes (planar CHW per image, appended); every image must
 // match the first one decoded (first_* are 0 until then).
 struct PngDecoder {
@@ -248,47 +293,57 @@ struct PngDecoder {
   std::vector<uint8_t> bytes;
 
   void decode(const std::vector<fs::path>& files) {
-    for (const fs::path& file : files) {
-      const std::string path = file.string();
-      const std::string raw = read_file(path, kMaxPngFileBytes);
-      int w = 0, h = 0, comp = 0;
-      const auto* buf = reinterpret_cast<const stbi_uc*>(raw.data());
-      stbi_uc* px = stbi_load_from_memory(buf, static_cast<int>(raw.size()), &w, &h, &comp, 0);
-      if (!px)
-        throw std::runtime_error("PNG file '" + path + "': cannot decode (" + stbi_failure_reason() + ")");
-      struct Free {
-        stbi_uc* p;
-        ~Free() { stbi_image_free(p); }
-      } guard{px};
-      const int colour = (comp == 2 || comp == 4) ? comp - 1 : comp;
-      if (colour != 1 && colour != 3)
-        throw std::runtime_error("PNG file '" + path + "': " + std::to_string(comp) +
-                                 " channels, expected gray or RGB");
-      if (first_c == 0) {
-        first_w = w;
-        first_h = h;
-        first_c = colour;
-        first_file = path;
-      } else if (w != first_w || h != first_h || colour != first_c) {
-        throw std::runtime_error("PNG file '" + path + "': " + std::to_string(w) + "x" + std::to_string(h) +
-                                 " with " + std::to_string(colour) + " channel(s), expected " +
-                                 std::to_string(first_w) + "x" + std::to_string(first_h) + " with " +
-                                 std::to_string(first_c) + " like '" + first_file + "'");
-      }
-      const size_t pixels = static_cast<size_t>(w) * static_cast<size_t>(h);
-      if (comp != colour)
-        for (size_t i = 0; i < pixels; ++i)
-          if (px[i * comp + colour] != 255)
-            throw std::runtime_error("PNG file '" + path + "': has transparent pixels (alpha " +
-                                     std::to_string(px[i * comp + colour]) + " at pixel " +
-                                     std::to_string(i) + "), expected an opaque image");
-      // Interleaved HWC -> planar CHW.
-      const size_t base = bytes.size();
-      bytes.resize(base + pixels * static_cast<size_t>(colour));
-      for (int ch = 0; ch < colour; ++ch)
-        for (size_t i = 0; i < pixels; ++i)
-          bytes[base + static_cast<size_t>(ch) * pixels + i] = px[i * comp + ch];
+    for (const fs::path& file : files)
+      decode_bytes(read_file(file.string(), kMaxPngFileBytes), file.string());
+  }
+
+  void decode_bytes(const std::string& file_bytes, const std::string& path) {
+    if (file_bytes.size() > kMaxPngFileBytes)
+      throw std::runtime_error("PNG file '" + path + "': " + std::to_string(file_bytes.size()) +
+                               " bytes, more than the " + std::to_string(kMaxPngFileBytes) + " allowed");
+    const std::string raw = checked_png_stream(file_bytes, path);
+    int w = 0, h = 0, comp = 0;
+    const auto* buf = reinterpret_cast<const stbi_uc*>(raw.data());
+    // The header's size first: a small file can claim a huge image.
+    if (stbi_info_from_memory(buf, static_cast<int>(raw.size()), &w, &h, &comp) &&
+        (w < 1 || h < 1 || static_cast<int64_t>(w) * h > kMaxPngPixels))
+      throw std::runtime_error("PNG file '" + path + "': " + std::to_string(w) + "x" + std::to_string(h) +
+                               " pixels, expected 1.." + std::to_string(kMaxPngPixels) + " pixels per image");
+    stbi_uc* px = stbi_load_from_memory(buf, static_cast<int>(raw.size()), &w, &h, &comp, 0);
+    if (!px)
+      throw std::runtime_error("PNG file '" + path + "': cannot decode (" + stbi_failure_reason() + ")");
+    struct Free {
+      stbi_uc* p;
+      ~Free() { stbi_image_free(p); }
+    } guard{px};
+    const int colour = (comp == 2 || comp == 4) ? comp - 1 : comp;
+    if (colour != 1 && colour != 3)
+      throw std::runtime_error("PNG file '" + path + "': " + std::to_string(comp) +
+                               " channels, expected gray or RGB");
+    if (first_c == 0) {
+      first_w = w;
+      first_h = h;
+      first_c = colour;
+      first_file = path;
+    } else if (w != first_w || h != first_h || colour != first_c) {
+      throw std::runtime_error("PNG file '" + path + "': " + std::to_string(w) + "x" + std::to_string(h) +
+                               " with " + std::to_string(colour) + " channel(s), expected " +
+                               std::to_string(first_w) + "x" + std::to_string(first_h) + " with " +
+                               std::to_string(first_c) + " like '" + first_file + "'");
     }
+    const size_t pixels = static_cast<size_t>(w) * static_cast<size_t>(h);
+    if (comp != colour)
+      for (size_t i = 0; i < pixels; ++i)
+        if (px[i * comp + colour] != 255)
+          throw std::runtime_error("PNG file '" + path + "': has transparent pixels (alpha " +
+                                   std::to_string(px[i * comp + colour]) + " at pixel " + std::to_string(i) +
+                                   "), expected an opaque image");
+    // Interleaved HWC -> planar CHW.
+    const size_t base = bytes.size();
+    bytes.resize(base + pixels * static_cast<size_t>(colour));
+    for (int ch = 0; ch < colour; ++ch)
+      for (size_t i = 0; i < pixels; ++i)
+        bytes[base + static_cast<size_t>(ch) * pixels + i] = px[i * comp + ch];
   }
 };
 
@@ -332,6 +387,12 @@ ImageDataset load_png_folder(const std::string& dir, int64_t pad_to) {
   ds.labels = std::move(labels);
   ds.class_names = std::move(names);
   return ds;
+}
+
+ImageDataset decode_png(const std::string& bytes, const std::string& name, int64_t pad_to) {
+  PngDecoder dec;
+  dec.decode_bytes(bytes, name);
+  return make_dataset(dec.bytes, 1, dec.first_c, dec.first_h, dec.first_w, pad_to, name);
 }
 
 ImageDataset load_png_files(const std::vector<std::string>& files, int64_t pad_to) {

@@ -85,6 +85,10 @@ ImageDataset load_idx_files(const std::string& images_path, const std::string& l
 ImageDataset load_idx_dataset(const std::string& dir = kFashionMnistDir, const std::string& split = "train",
                               int64_t pad_to = 32);
 ImageDataset load_png_folder(const std::string& dir, int64_t pad_to = 0);
+// One PNG image from memory (`name` for errors), with a folder's checks;
+// an image of more than 2^24 pixels is refused from its header, before
+// decoding.
+ImageDataset decode_png(const std::string& bytes, const std::string& name, int64_t pad_to = 0);
 // The given PNG files, in that order, as an unlabelled data set (the same
 // checks as a folder's: readable, one size and channel count).
 ImageDataset load_png_files(const std::vector<std::string>& files, int64_t pad_to = 0);

@@ -40,7 +40,7 @@ done
 for p in "${pids[@]}"; do wait "$p"; done
 
 status=0
-for target in safetensors idx; do
+for target in safetensors idx png; do
   exe="$build/fuzz_$target"
   "$cxx" "${common[@]}" -Wall -Wextra -fsanitize=fuzzer "tests/fuzz/fuzz_$target.cpp" "${objs[@]}" -lz -o "$exe"
   mkdir -p "$build/corpus/$target"

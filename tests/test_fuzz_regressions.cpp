@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "io/atomic_file.h"
+#include "io/images.h"
 #include "io/safetensors.h"
 #include "tests/fuzz/fuzz_harness.h"
 #include "tests/io_util.h"
@@ -49,6 +50,50 @@ TEST_CASE("io: the safetensors fuzz corpus and regressions are handled") {
 }
 
 TEST_CASE("io: the IDX fuzz corpus and regressions are handled") { replay("idx", fuzz::idx_one); }
+
+TEST_CASE("io: the PNG fuzz corpus and regressions are handled") { replay("png", fuzz::png_one); }
+
+TEST_CASE("io: a PNG with an empty IDAT chunk decodes as without it (fuzz finding)") {
+  // stb_image copied a first, empty IDAT with memcpy(NULL, ..., 0) (UBSan);
+  // the reader now drops empty IDAT chunks, which carry no data.
+  Raster r{5, 3, 1, {}};
+  for (int i = 0; i < 15; ++i) r.pixels.push_back(static_cast<uint8_t>(i * 17));
+  const std::string plain = encode_png(r);
+  REQUIRE(plain.compare(12, 4, "IHDR") == 0);
+  // An empty IDAT (length 0, type, CRC-32 of "IDAT") right after IHDR.
+  const std::string empty_idat = std::string("\0\0\0\0IDAT\x35\xaf\x06\x1e", 12);
+  const std::string with_empty = plain.substr(0, 33) + empty_idat + plain.substr(33);
+  const ImageDataset a = decode_png(plain, "plain.png"), b = decode_png(with_empty, "empty-idat.png");
+  CHECK(b.images.shape() == Shape{1, 1, 3, 5});
+  CHECK(a.images.to_vector<float>() == b.images.to_vector<float>());
+}
+
+TEST_CASE(
+    "io: a PNG chunk longer than the file, and a file that is not a PNG, are refused before stb_image") {
+  // The fuzz finding: an IDAT chunk declaring ~1.3 GB in a 100-byte file;
+  // stb_image sized its buffer from the declared length first.
+  const std::string input =
+      read_file((fs::path(DDPM_FUZZ_DIR) / "regressions" / "png" / "idat_length_beyond_file.png").string());
+  test::check_contains(
+      test::error_message<std::runtime_error>([&] { (void)decode_png(input.substr(1), "long.png"); }),
+      {"long.png", "cannot decode", "declares", "truncated or corrupt"});
+  // stb_image also decodes JPEG, GIF, BMP, ...: only PNG gets through.
+  const std::string bmp = "BM" + std::string(60, '\0');
+  test::check_contains(test::error_message<std::runtime_error>([&] { (void)decode_png(bmp, "x.png"); }),
+                       {"x.png", "not a PNG"});
+}
+
+TEST_CASE("io: a PNG whose header claims more than 2^24 pixels is refused before decoding") {
+  // The seed corpus' huge-image file: a valid 8-bit gray IHDR of
+  // 8192 x 8192 and nothing else (stb_image's own limit is larger); its
+  // decoder would allocate 64 MiB before finding no data.
+  // (Its first byte is the fuzz input's pad_to.)
+  const std::string input =
+      read_file((fs::path(DDPM_FUZZ_DIR) / "corpus" / "png" / "bad_huge_dims.png").string());
+  const std::string msg =
+      test::error_message<std::runtime_error>([&] { (void)decode_png(input.substr(1), "huge.png"); });
+  test::check_contains(msg, {"huge.png", "8192x8192 pixels", "expected 1..16777216"});
+}
 
 TEST_CASE("io: safetensors shapes whose non-zero dimensions overflow int64 are refused (fuzz finding)") {
   // [2^62, 2, 0] has no bytes, so the byte-count check passed it, but

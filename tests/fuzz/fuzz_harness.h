@@ -11,6 +11,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -123,6 +124,28 @@ inline void idx_one(const uint8_t* data, size_t size) {
       throw std::logic_error("idx: labels and images differ");
   } catch (const std::runtime_error&) {
   }
+}
+
+// The PNG reader (decode_png: stb_image behind our own checks) on arbitrary
+// bytes. Byte 0 is pad_to (0..63, so the padding path runs too), the rest
+// is the file. What decodes must be one image of the size its header gave,
+// padded as asked, every value in [-1, 1].
+inline void png_one(const uint8_t* data, size_t size) {
+  if (size < 1) return;
+  const int64_t pad_to = data[0] & 63;
+  ImageDataset ds;
+  try {
+    ds = decode_png(std::string(reinterpret_cast<const char*>(data + 1), size - 1), "fuzz-input", pad_to);
+  } catch (const std::runtime_error&) {
+    return;
+  }
+  if (ds.size() != 1 || (ds.channels() != 1 && ds.channels() != 3))
+    throw std::logic_error("png: expected one gray or RGB image, got " + ds.images.desc());
+  if (ds.height() != std::max(ds.orig_height, pad_to) || ds.width() != std::max(ds.orig_width, pad_to))
+    throw std::logic_error("png: padding gave " + ds.images.desc());
+  const float* v = ds.images.data<float>();
+  for (int64_t i = 0; i < ds.images.numel(); ++i)
+    if (!(v[i] >= -1.0f && v[i] <= 1.0f)) throw std::logic_error("png: a value outside [-1, 1]");
 }
 
 }  // namespace ddpm::fuzz

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import struct
+import zlib
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 
@@ -84,6 +85,37 @@ def make_idx():
     write("idx", "bad_huge_dims", bytes([0]) + be32(0x803) + be32(0xFFFFFFFF) + be32(0xFFFFFFFF) + be32(2))
 
 
+def png(width, height, bit_depth, colour_type, rows, palette=None, crc_ok=True):
+    """A PNG of the given IHDR fields; rows: the raw scanlines (filter byte 0 added here)."""
+    def chunk(kind, body):
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc if crc_ok else crc ^ 1)
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+    if palette is not None:
+        out += chunk(b"PLTE", palette)
+    if rows is not None:
+        out += chunk(b"IDAT", zlib.compress(b"".join(b"\0" + r for r in rows)))
+    return out + chunk(b"IEND", b"")
+
+
+def make_png():
+    # byte 0: pad_to (0..63); the rest is the file
+    gray = png(8, 8, 8, 0, [bytes((x * 31 + y * 7) % 256 for x in range(8)) for y in range(8)])
+    write("png", "valid_gray8.png", bytes([0]) + gray)
+    write("png", "valid_rgb_pad8.png", bytes([8]) + png(3, 2, 8, 2, [bytes(range(y, y + 9)) for y in range(2)]))
+    write("png", "valid_gray_alpha_opaque.png", bytes([0]) + png(4, 4, 8, 4, [bytes([90, 255] * 4)] * 4))
+    write("png", "valid_gray16.png", bytes([5]) + png(2, 2, 16, 0, [bytes([1, 2, 255, 255])] * 2))
+    write("png", "valid_palette.png", bytes([0]) + png(2, 2, 8, 3, [bytes([0, 1])] * 2, palette=bytes([0, 0, 0, 255, 128, 0])))
+    write("png", "bad_transparent_rgba.png", bytes([0]) + png(2, 1, 8, 6, [bytes([1, 2, 3, 0, 4, 5, 6, 255])]))
+    write("png", "bad_huge_dims.png", bytes([0]) + png(8192, 8192, 8, 0, None))  # our cap: 2^24 pixels
+    write("png", "bad_huge_dims_stb.png", bytes([0]) + png(65535, 65535, 8, 0, None))  # stb's own limit
+    write("png", "bad_zero_width.png", bytes([0]) + png(0, 4, 8, 0, None))
+    write("png", "bad_truncated.png", bytes([0]) + gray[: len(gray) // 2])
+    write("png", "bad_crc.png", bytes([0]) + png(2, 2, 8, 0, [bytes([3, 4])] * 2, crc_ok=False))
+
+
 if __name__ == "__main__":
     make_safetensors()
     make_idx()
+    make_png()

@@ -262,7 +262,10 @@ TEST_CASE("diffusion: an inpainting run resumed from its state repeats the unint
   CHECK(other.step().loss != losses[0]);
 }
 
-TEST_CASE("diffusion: tiny image-conditional models learn to keep their condition") {
+// Group `learning:` (two short trainings): minutes under the sanitizers, so
+// scripts/sanitize.sh leaves it out; the code it runs is sanitized through
+// the other image-conditioning cases (resume, tools).
+TEST_CASE("learning: tiny image-conditional models learn to keep their condition") {
   TrainConfig cfg = image_config(ImageTask::superres, 2);  // 8x8 from 2x2
   cfg.timesteps = 1000;  // the linear schedule's x_T is pure noise only for T near 1000
   cfg.batch_size = 16;

@@ -73,7 +73,7 @@ void Checkpointer::begin(const Tensor& images, const CropBox& crop) {
   if (!root_) return;
   nlohmann::json cj;
   for (const auto& [k, v] : tr_.config().to_map()) cj["config"][k] = v;
-  for (const auto& [k, v] : opt_.meta) cj["data"][k] = v;
+  for (const auto& [k, v] : opt_.shared_meta) cj["data"][k] = v;
   cj["run"] = {{"steps", opt_.cadence.steps},
                {"device", device_name(tr_.device())},
                {"sample_every", opt_.cadence.sample_every},
@@ -109,7 +109,7 @@ void Checkpointer::checkpoint(int64_t done) {
   try {
     write_file_atomic(path("loss.csv"), format_loss_csv(rows_));
     if (opt_.cadence.eval_every > 0) write_file_atomic(path("eval.csv"), format_eval_csv(evals_));
-    tr_.save_model(model_path(), opt_.meta);
+    tr_.save_model(model_path(), opt_.shared_meta);
     tr_.save_state(state_path(), opt_.meta);
   } catch (const std::exception& e) {
     throw std::runtime_error(

@@ -64,7 +64,11 @@ class Checkpointer {
     std::string dir;  // the run folder (existing, with samples/, on rank 0)
     CheckpointCadence cadence;
     SampleGridOptions samples;
-    std::map<std::string, std::string> meta;  // the data's, stored with every file
+    // The data's metadata: `meta` in state.safetensors (the run's own resume
+    // file: data.spec is the absolute folder), `shared_meta` in
+    // model.safetensors and config.json, the files that get shared (data.spec
+    // the data set's name unless --record-data-path).
+    std::map<std::string, std::string> meta, shared_meta;
     TrainingEval eval;  // used when cadence.eval_every > 0 (classifier and reference set)
     // Called on the root after each evaluation with its row and its seconds.
     std::function<void(const EvalRow&, double)> on_eval;

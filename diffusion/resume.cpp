@@ -16,6 +16,7 @@ Metadata read_resume_metadata(const std::string& state_path, dist::Communicator&
     if (!fs::is_regular_file(state_path))
       throw std::runtime_error("--resume: nothing to resume: " + state_path + " does not exist");
     saved = load_safetensors(state_path).metadata();
+    require_train_state_format(saved, state_path);
   }
   if (comm.size() > 1) {
     std::string text = nlohmann::json(saved).dump();
@@ -23,6 +24,16 @@ Metadata read_resume_metadata(const std::string& state_path, dist::Communicator&
     saved = nlohmann::json::parse(text).get<Metadata>();
   }
   return saved;
+}
+
+void require_train_state_format(const Metadata& meta, const std::string& path) {
+  auto fmt = meta.find("format");
+  if (fmt == meta.end() || fmt->second != "ddpm-engine train state v1")
+    throw std::runtime_error(
+        path + ": not a training state file (__metadata__ 'format' is " +
+        (fmt == meta.end() ? std::string("missing") : "'" + fmt->second + "'") +
+        ", expected 'ddpm-engine train state v1'; model.safetensors holds only the sampling "
+        "weights, resume from state.safetensors)");
 }
 
 TrainConfig merge_resume_config(const TrainConfig& flags, const std::vector<GivenFlag>& given,

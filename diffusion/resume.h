@@ -28,6 +28,12 @@ struct GivenFlag {
 // "--resume: nothing to resume: ..." on rank 0 when the file does not exist.
 Metadata read_resume_metadata(const std::string& state_path, dist::Communicator& comm);
 
+// Throws std::runtime_error "<path>: not a training state file ..." unless
+// meta (a file's __metadata__) says "format": "ddpm-engine train state v1";
+// the message points a user who gave model.safetensors to state.safetensors.
+// read_resume_metadata checks it before anything else reads the metadata.
+void require_train_state_format(const Metadata& meta, const std::string& path);
+
 // The configuration a resumed run continues with: the checkpoint's (saved,
 // its state metadata), with the per-rank batch that keeps its global batch on
 // world_size ranks (per_rank_batch_for_resume). Every flag in `given` (in

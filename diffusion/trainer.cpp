@@ -6,6 +6,7 @@
 #include "autograd/functions.h"
 #include "diffusion/image_condition.h"
 #include "diffusion/model_file.h"
+#include "diffusion/resume.h"
 #include "diffusion/streams.h"
 #include "io/data.h"
 #include "io/safetensors.h"
@@ -264,13 +265,7 @@ void Trainer::load_state(const std::string& path) {
 void Trainer::load_state_here(const std::string& path) {
   const SafetensorsFile f = load_safetensors(path);
   const auto meta = f.metadata();
-  auto fmt = meta.find("format");
-  if (fmt == meta.end() || fmt->second != "ddpm-engine train state v1")
-    throw std::runtime_error(
-        path + ": not a training state file (__metadata__ 'format' is " +
-        (fmt == meta.end() ? std::string("missing") : "'" + fmt->second + "'") +
-        ", expected 'ddpm-engine train state v1'; model.safetensors holds only the sampling "
-        "weights, resume from state.safetensors)");
+  require_train_state_format(meta, path);
   TrainConfig saved;
   try {
     saved = TrainConfig::from_map(meta);

@@ -450,6 +450,32 @@ std::map<std::string, std::string> dataset_metadata(const ImageDataset& data, bo
   return m;
 }
 
+std::string dataset_name(const std::string& spec) {
+  if (spec == "fashion-mnist") return spec;
+  fs::path p = fs::path(spec).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();  // a trailing '/'
+  const std::string base = p.filename().string();
+  return base.empty() || base == "." || base == ".." ? std::string("data") : base;
+}
+
+std::map<std::string, std::string> shareable_data_metadata(
+    const std::map<std::string, std::string>& metadata) {
+  std::map<std::string, std::string> m = metadata;
+  auto spec = m.find("data.spec");
+  if (spec == m.end()) return m;
+  const std::string name = dataset_name(spec->second);
+  spec->second = name;
+  auto source = m.find("data.source");
+  if (source != m.end()) {
+    // A split, as load_idx_dataset writes it: "<folder> (train)".
+    const std::string& s = source->second;
+    const size_t open = s.rfind(" (");
+    const bool split = open != std::string::npos && !s.empty() && s.back() == ')';
+    source->second = split ? name + s.substr(open) : name;
+  }
+  return m;
+}
+
 std::vector<std::string> class_names_from_metadata(const std::map<std::string, std::string>& metadata) {
   auto it = metadata.find("data.class_names");
   if (it == metadata.end()) return {};

@@ -104,6 +104,16 @@ ImageDataset resolve_dataset(const std::string& spec, const std::string& split =
 // class-conditional model's checkpoints carry them).
 std::map<std::string, std::string> dataset_metadata(const ImageDataset& data, bool with_classes = false);
 CropBox crop_from_metadata(const std::map<std::string, std::string>& metadata);
+// The name a shared file gives a data set: "fashion-mnist", else the last
+// component of the folder's path ("/home/me/data/shoes/" -> "shoes").
+std::string dataset_name(const std::string& spec);
+// The data metadata as files that get shared (model.safetensors,
+// config.json) record it: "data.spec" (the --data, an absolute folder) becomes
+// dataset_name() of it, "data.source" that name plus the split it named
+// ("shoes (train)"); every other key is kept. A copy without "data.spec" is
+// returned unchanged.
+std::map<std::string, std::string> shareable_data_metadata(
+    const std::map<std::string, std::string>& metadata);
 // The class names in metadata ("data.class_names"); empty when absent.
 // Throws std::invalid_argument when the value is not a JSON array of 1 to
 // kMaxClasses distinct non-empty strings.

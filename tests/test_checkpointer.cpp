@@ -11,6 +11,7 @@
 
 #include "diffusion/checkpointer.h"
 #include "io/atomic_file.h"
+#include "io/data.h"
 #include "io/safetensors.h"
 #include "io_util.h"
 #include "tensor/rng.h"
@@ -40,7 +41,8 @@ Checkpointer::Options tiny_options(const fs::path& dir, int64_t steps, int64_t c
   o.dir = dir.string();
   o.cadence = CheckpointCadence::for_run(steps, checkpoint_every, sample_every);
   o.samples = {4, 2, 1.0, CropBox{}, 8, 8};
-  o.meta = {{"data.spec", "test"}};
+  o.meta = {{"data.spec", "/data/sets/test"}, {"data.source", "/data/sets/test (train)"}};
+  o.shared_meta = shareable_data_metadata(o.meta);
   return o;
 }
 
@@ -116,8 +118,12 @@ TEST_CASE("diffusion: checkpointer writes the files it says, step by step, and l
       CHECK(parse_loss_csv(read_file((dir / "loss.csv").string()), 100).size() == static_cast<size_t>(done));
       const SafetensorsFile state = load_safetensors(ck.state_path());
       CHECK(state.int64s("step").at(0) == done);
-      CHECK(state.metadata().at("data.spec") == "test");
-      CHECK(load_safetensors(ck.model_path()).metadata().at("step") == std::to_string(done));
+      // The resume file keeps the absolute folder; the model (shared) its name.
+      CHECK(state.metadata().at("data.spec") == "/data/sets/test");
+      const auto model_meta = load_safetensors(ck.model_path()).metadata();
+      CHECK(model_meta.at("step") == std::to_string(done));
+      CHECK(model_meta.at("data.spec") == "test");
+      CHECK(model_meta.at("data.source") == "test (train)");
     } else {
       CHECK(ck.last_checkpoint() == (done == 1 ? -1 : 2));
     }
@@ -226,6 +232,7 @@ TEST_CASE("diffusion: checkpointer's config.json and forward-process picture of 
   CHECK(j["run"]["parameters"] == tr.model().num_parameters());
   CHECK(j["config"]["timesteps"] == "20");
   CHECK(j["data"]["data.spec"] == "test");
+  CHECK(j["data"]["data.source"] == "test (train)");
   // Five columns of 8x8 with 2 pixels of padding: 5 * 10 + 2 wide, 12 high.
   const std::string png = read_file((dir / "forward_process.png").string());
   REQUIRE(png.size() > 24);

@@ -401,3 +401,24 @@ TEST_CASE("data: IDX reader either loads or throws runtime_error on random gzip 
   MESSAGE("random gzip corruption: " << loaded << " loaded, " << rejected << " rejected");
   CHECK(rejected > 1000);
 }
+
+TEST_CASE("data: files that get shared name the data set, not the folder it lives in") {
+  CHECK(dataset_name("fashion-mnist") == "fashion-mnist");
+  CHECK(dataset_name("/home/alice/data/shoes") == "shoes");
+  CHECK(dataset_name("/home/alice/data/shoes/") == "shoes");
+  CHECK(dataset_name("/home/alice/data/./shoes/../boots") == "boots");
+  CHECK(dataset_name("/") == "data");
+  const std::map<std::string, std::string> idx = {
+      {"data.spec", "/home/alice/idx"}, {"data.source", "/home/alice/idx (train)"}, {"data.height", "32"}};
+  const auto shared = shareable_data_metadata(idx);
+  CHECK(shared.at("data.spec") == "idx");
+  CHECK(shared.at("data.source") == "idx (train)");
+  CHECK(shared.at("data.height") == "32");
+  for (const auto& [k, v] : shared) CHECK_MESSAGE(v.find("alice") == std::string::npos, k);
+  // A PNG folder's source is the folder as given on the command line.
+  const auto png = shareable_data_metadata({{"data.spec", "/home/alice/pngs"}, {"data.source", "../pngs"}});
+  CHECK(png.at("data.source") == "pngs");
+  // Without data.spec nothing changes.
+  const std::map<std::string, std::string> none = {{"data.source", "/x/y"}};
+  CHECK(shareable_data_metadata(none) == none);
+}

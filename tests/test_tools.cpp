@@ -387,3 +387,34 @@ TEST_CASE("tools: ddpm-train --lr-schedule cosine decays to the run's --steps an
       run_program(kTrainExe, {"--out", run, "--resume", "--steps", "8", "--lr-schedule", "constant"}, tmp), 1,
       {"--lr-schedule constant differs", "lr_schedule=cosine"});
 }
+
+TEST_CASE("tools: model.safetensors and config.json name the data set, state.safetensors keeps its path") {
+  TempDir tmp;
+  write_png_folder(tmp.path() / "garments", 8, 8, 8);
+  const std::string data = fs::absolute(tmp.path() / "garments").lexically_normal().string();
+  const std::string run = tmp.file("run");
+  check_run(run_program(kTrainExe, tiny_train_flags(data, run, 2), tmp), 0, {"steps 0..2"});
+  const auto model = load_safetensors(run + "/model.safetensors").metadata();
+  const auto state = load_safetensors(run + "/state.safetensors").metadata();
+  CHECK(model.at("data.spec") == "garments");
+  CHECK(model.at("data.source") == "garments");
+  CHECK(state.at("data.spec") == data);
+  // No file a user would share holds the folder's path.
+  const std::string dir = tmp.path().string();
+  for (const auto& [k, v] : model) CHECK_MESSAGE(v.find(dir) == std::string::npos, k << " = " << v);
+  CHECK(read_file(run + "/config.json").find(dir) == std::string::npos);
+  // --resume without --data finds the data through the state file.
+  check_run(run_program(kTrainExe,
+                        {"--out", run, "--resume", "--steps", "3", "--threads", "1", "--sample-num", "1",
+                         "--sample-steps", "1"},
+                        tmp),
+            0, {"steps 2..3"});
+  CHECK(load_safetensors(run + "/model.safetensors").metadata().at("data.spec") == "garments");
+  // --record-data-path asks for the path in the shared files too.
+  const std::string run2 = tmp.file("run2");
+  std::vector<std::string> args = tiny_train_flags(data, run2, 1);
+  args.push_back("--record-data-path");
+  check_run(run_program(kTrainExe, args, tmp), 0, {"steps 0..1"});
+  CHECK(load_safetensors(run2 + "/model.safetensors").metadata().at("data.spec") == data);
+  CHECK(read_file(run2 + "/config.json").find(data) != std::string::npos);
+}

@@ -44,7 +44,7 @@ int run(int argc, char** argv) {
   int64_t steps = 0, sample_every = 0, checkpoint_every = 0, sample_num = 64, sample_steps = 50, threads = 0;
   int64_t debug_nan_at_step = -1;
   double sample_eta = 1.0;
-  bool resume = false, skip_nonfinite = false;
+  bool resume = false, skip_nonfinite = false, record_data_path = false;
   auto* o_data = app.add_option("--data", data,
                                 "fashion-mnist (Debian's dataset-fashion-mnist), a folder of IDX files "
                                 "((Fashion-)MNIST names), or a folder of PNG images of one size");
@@ -144,6 +144,9 @@ int run(int argc, char** argv) {
                         "seed");
   app.add_option("--device", device_flag, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_flag("--resume", resume, "continue the run in --out from its state.safetensors");
+  app.add_flag("--record-data-path", record_data_path,
+               "write --data's absolute path into model.safetensors and config.json too (default: the data "
+               "set's name only; state.safetensors always keeps the path, for --resume)");
   app.add_option("--sample-every", sample_every, "write samples/step_NNNNNN.png every N steps")
       ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
       ->default_str("steps/5");
@@ -392,7 +395,7 @@ int run(int argc, char** argv) {
   co.eval.steps = eval_steps;
   co.eval.classifier = &classifier;
   co.eval.reference = &reference;
-  co.eval.reference_name = data + " test";
+  co.eval.reference_name = (record_data_path ? data : dataset_name(data)) + " test";
   co.on_eval = [&](const EvalRow& r, double secs) {
     std::fprintf(
         stderr, "\nddpm-train: step %lld: FD %.3f, IS %.3f, precision %.3f, recall %.3f (%lld samples, %s)\n",
@@ -401,6 +404,7 @@ int run(int argc, char** argv) {
   };
   co.samples = {sample_num, sample_steps, sample_eta, ds.crop(), ds.images.size(2), ds.images.size(3)};
   co.meta = meta;
+  co.shared_meta = record_data_path ? meta : shareable_data_metadata(meta);
   Checkpointer ck(tr, co, root, resume);
   ck.begin(ds.images, ds.crop());
   if (comm.size() > 1 && root)

@@ -19,22 +19,6 @@ void require_host_images(const char* op, const Tensor& x) {
 
 }  // namespace
 
-void check_condition_geometry(const TrainConfig& cfg, int64_t h, int64_t w) {
-  if (cfg.conditioning != Conditioning::image || cfg.task != ImageTask::superres) return;
-  const int64_t s = cfg.superres_from;
-  const std::string size = std::to_string(h) + "x" + std::to_string(w);
-  if (s < 1 || s >= h || h % s != 0)
-    throw std::invalid_argument("superres from " + std::to_string(s) + " pixels: the " + size +
-                                " images need a low resolution below " + std::to_string(h) +
-                                " that divides it (e.g. " + std::to_string(h / 4) + " or " +
-                                std::to_string(h / 2) + ")");
-  if (w % (h / s) != 0)
-    throw std::invalid_argument("superres from " + std::to_string(s) + " pixels: the " + size +
-                                " images' width is not a multiple of the factor " + std::to_string(h / s));
-}
-
-int64_t superres_factor(const TrainConfig& cfg, int64_t h) { return h / cfg.superres_from; }
-
 Tensor downsample_mean(const Tensor& images, int64_t f) {
   require_host_images("downsample_mean", images);
   const int64_t n = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3);

@@ -31,13 +31,7 @@
 
 namespace ddpm {
 
-// Throws std::invalid_argument saying why when `cfg` (an image-conditional
-// configuration) cannot condition images of h x w: superres_from must be
-// below h, divide it, and its factor divide w.
-void check_condition_geometry(const TrainConfig& cfg, int64_t h, int64_t w);
-
-// The superres factor f = h / superres_from, after check_condition_geometry.
-int64_t superres_factor(const TrainConfig& cfg, int64_t h);
+// check_condition_geometry and superres_factor: diffusion/train_config.h.
 
 // [N, C, H, W] -> [N, C, H / f, W / f]: the mean of every f x f block.
 Tensor downsample_mean(const Tensor& images, int64_t factor);

@@ -8,25 +8,17 @@
 #include <string>
 #include <vector>
 
-#include "diffusion/train_config.h"
-#include "io/images.h"
+#include "diffusion/model_metadata.h"
 #include "io/safetensors.h"
 #include "nn/unet.h"
 
 namespace ddpm {
 
-struct LoadedModel {
-  TrainConfig config;                       // model, schedule, timesteps, prediction, ...
-  std::map<std::string, std::string> meta;  // the whole __metadata__
+struct LoadedModel : ModelMetadata {
   std::shared_ptr<nn::UNet> model;
-  int64_t height = 0, width = 0;  // the image size the model was trained on (data.height/width)
-  CropBox crop;                   // the original image inside it (empty: no crop)
-  // A class-conditional model's class names (data.class_names; "0".."K-1"
-  // when the file has none); empty for an unconditional model.
-  std::vector<std::string> class_names;
 };
 
-// Loads and validates (format tag, configuration, image geometry, every
+// Loads and validates (the metadata as read_model_metadata does, then every
 // tensor's name, shape, dtype and values); throws std::runtime_error naming
 // the file, the field or tensor, what was found and what was expected.
 LoadedModel load_model(const std::string& path, Device device = Device::cpu);

@@ -224,6 +224,22 @@ double TrainConfig::learning_rate_at(int64_t step) const {
   return learning_rate(lr, warmup_steps, lr_schedule, lr_decay_steps, step);
 }
 
+void check_condition_geometry(const TrainConfig& cfg, int64_t h, int64_t w) {
+  if (cfg.conditioning != Conditioning::image || cfg.task != ImageTask::superres) return;
+  const int64_t s = cfg.superres_from;
+  const std::string size = std::to_string(h) + "x" + std::to_string(w);
+  if (s < 1 || s >= h || h % s != 0)
+    throw std::invalid_argument("superres from " + std::to_string(s) + " pixels: the " + size +
+                                " images need a low resolution below " + std::to_string(h) +
+                                " that divides it (e.g. " + std::to_string(h / 4) + " or " +
+                                std::to_string(h / 2) + ")");
+  if (w % (h / s) != 0)
+    throw std::invalid_argument("superres from " + std::to_string(s) + " pixels: the " + size +
+                                " images' width is not a multiple of the factor " + std::to_string(h / s));
+}
+
+int64_t superres_factor(const TrainConfig& cfg, int64_t h) { return h / cfg.superres_from; }
+
 int64_t per_rank_batch_for_resume(const std::map<std::string, std::string>& meta, int world_size) {
   const int64_t batch = to_int(meta, "batch_size");
   const int64_t saved_world = meta.count("world_size") ? to_int(meta, "world_size") : 1;

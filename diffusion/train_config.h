@@ -11,7 +11,7 @@
 #include "diffusion/lr_schedule.h"
 #include "diffusion/prediction.h"
 #include "diffusion/scheduler.h"
-#include "nn/unet.h"
+#include "nn/unet_config.h"
 
 namespace ddpm {
 
@@ -70,6 +70,14 @@ struct TrainConfig {
   static TrainConfig from_map(const std::map<std::string, std::string>& m);
   void validate() const;
 };
+
+// Throws std::invalid_argument saying why when `cfg` (an image-conditional
+// configuration) cannot condition images of h x w: superres_from must be
+// below h, divide it, and its factor divide w. Other configurations pass.
+void check_condition_geometry(const TrainConfig& cfg, int64_t h, int64_t w);
+
+// The superres factor f = h / superres_from, after check_condition_geometry.
+int64_t superres_factor(const TrainConfig& cfg, int64_t h);
 
 // The per-rank batch that continues a run saved with state metadata `meta`
 // on world_size ranks: its global batch (batch_size x its "world_size",

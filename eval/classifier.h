@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "eval/classifier_metadata.h"
 #include "eval/frechet.h"
 #include "io/data.h"
 #include "nn/classifier.h"
@@ -33,11 +34,7 @@
 
 namespace ddpm::eval {
 
-// The architecture tag in the file; bump it when nn::Classifier changes.
-inline constexpr const char* kClassifierArch = "fashion-cnn-v1";
-// __metadata__ ddpm_eval of a classifier file and of a reference cache.
-inline constexpr const char* kClassifierFormat = "classifier";
-inline constexpr const char* kReferenceFormat = "reference_features";
+// kClassifierArch, kClassifierFormat, kReferenceFormat: eval/classifier_metadata.h.
 
 // Fashion-MNIST's ten class names: fashion_mnist_class_names() in io/data.h.
 
@@ -48,11 +45,8 @@ inline constexpr const char* kReferenceFormat = "reference_features";
 // is set.
 std::string default_classifier_path();
 
-struct LoadedClassifier {
+struct LoadedClassifier : ClassifierMetadata {
   std::shared_ptr<nn::Classifier> model;
-  int64_t channels = 1, height = 28, width = 28, classes = 10;  // the images it takes
-  std::vector<std::string> class_names;
-  std::map<std::string, std::string> meta;  // the whole __metadata__
   // Hex FNV-1a (tensor/fnv1a.h) of the weights' bytes: ties cached
   // statistics to these weights.
   std::string fingerprint;

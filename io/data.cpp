@@ -45,7 +45,10 @@ class GzReader {
     errno = 0;
     f_ = gzopen(path.c_str(), "rb");
     if (!f_) idx_error(path, std::string("cannot open: ") + std::strerror(errno ? errno : ENOMEM));
-    gzbuffer(f_, 1 << 17);
+    // A 128 kB buffer for the data sets; small files need no more than 8 kB.
+    std::error_code ec;
+    const auto bytes = fs::file_size(path, ec);
+    gzbuffer(f_, !ec && bytes < (uint64_t{1} << 16) ? 1u << 13 : 1u << 17);
   }
   ~GzReader() {
     if (f_) gzclose(f_);
@@ -57,10 +60,13 @@ class GzReader {
   // zlib error (corrupt data, bad CRC, truncated stream).
   uint64_t read(std::vector<uint8_t>& out, uint64_t n) {
     uint64_t got = 0;
+    uint64_t step = uint64_t{1} << 16;
     while (got < n) {
-      // Grow in 1 MB steps, so a header that claims more than the file holds
-      // costs at most one step beyond what is there.
-      const uint64_t chunk = std::min<uint64_t>(n - got, uint64_t{1} << 20);
+      // Grow in steps of 64 kB doubling up to 1 MB, so a header that claims
+      // more than the file holds costs at most one step beyond what is there
+      // (a small file: 64 kB, not 1 MB zero-filled).
+      const uint64_t chunk = std::min<uint64_t>(n - got, step);
+      step = std::min<uint64_t>(step * 2, uint64_t{1} << 20);
       const size_t old = out.size();
       out.resize(old + chunk);
       const int r = gzread(f_, out.data() + old, static_cast<unsigned>(chunk));

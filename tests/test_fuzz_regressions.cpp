@@ -1,4 +1,5 @@
-// Replays the fuzz targets' seed corpus and every input that once made a
+// Replays the fuzz targets' seed corpus, their campaign corpus (minimised,
+// tests/fuzz/minimized/<target>/) and every input that once made a
 // fuzz target fail (tests/fuzz/regressions/<target>/) through the same
 // bodies (tests/fuzz/fuzz_harness.h), so each finding stays fixed in every
 // build, the sanitizer build included. docs/reliability.md lists them.
@@ -23,7 +24,7 @@ namespace {
 // Every file of the target's corpus and regression folders; at least one.
 std::vector<fs::path> inputs(const std::string& target) {
   std::vector<fs::path> out;
-  for (const char* kind : {"corpus", "regressions"}) {
+  for (const char* kind : {"corpus", "minimized", "regressions"}) {
     const fs::path dir = fs::path(DDPM_FUZZ_DIR) / kind / target;
     if (!fs::is_directory(dir)) continue;
     for (const auto& e : fs::directory_iterator(dir))
@@ -52,6 +53,59 @@ TEST_CASE("io: the safetensors fuzz corpus and regressions are handled") {
 TEST_CASE("io: the IDX fuzz corpus and regressions are handled") { replay("idx", fuzz::idx_one); }
 
 TEST_CASE("io: the PNG fuzz corpus and regressions are handled") { replay("png", fuzz::png_one); }
+
+TEST_CASE("io: the checkpoint fuzz corpus and regressions are handled") {
+  replay("checkpoint", fuzz::checkpoint_one);
+}
+
+TEST_CASE("io: the checkpoint fuzz seeds reach the readers they are meant for") {
+  // A seed that every reader refused would only exercise the refusals: the
+  // valid ones must be accepted, the bad_ ones refused for their own reason.
+  const fs::path dir = fs::path(DDPM_FUZZ_DIR) / "corpus" / "checkpoint";
+  auto meta_of = [&](const std::string& name) {
+    const std::string bytes = read_file((dir / name).string());
+    return fuzz::detail::header_metadata(bytes.substr(1));
+  };
+  for (const char* name : {"model_unconditional", "model_class", "model_superres", "model_inpaint"}) {
+    CAPTURE(name);
+    const ModelMetadata m = read_model_metadata(meta_of(name), name);
+    CHECK(m.height == 32);
+    CHECK(m.crop.height == 28);
+  }
+  CHECK(read_model_metadata(meta_of("model_class"), "c").class_names ==
+        std::vector<std::string>{"shirt", "shoe", "bag"});
+  CHECK(read_model_metadata(meta_of("model_superres"), "s").config.superres_from == 8);
+  test::check_contains(test::error_message<std::runtime_error>(
+                           [&] { (void)read_model_metadata(meta_of("bad_model_crop"), "crop"); }),
+                       {"crop", "does not fit"});
+  test::check_contains(test::error_message<std::runtime_error>(
+                           [&] { (void)read_model_metadata(meta_of("bad_model_names"), "names"); }),
+                       {"names", "class_names"});
+
+  const Metadata state = meta_of("state_two_ranks");
+  CHECK_NOTHROW(require_train_state_format(state, "s"));
+  CHECK(merge_resume_config(TrainConfig(), {}, state, 4, "s").batch_size == 32);  // 2 x 64 over 4 ranks
+  test::check_contains(test::error_message<std::runtime_error>(
+                           [&] { require_train_state_format(meta_of("bad_state_is_model"), "m"); }),
+                       {"not a training state file", "'ddpm-engine model v1'"});
+  test::check_contains(test::error_message<std::runtime_error>([&] {
+                         (void)merge_resume_config(TrainConfig(), {}, meta_of("bad_state_odd_batch"), 3, "o");
+                       }),
+                       {"global batch of 14", "3 ranks cannot split evenly"});
+
+  const eval::ClassifierMetadata c = eval::read_classifier_metadata(meta_of("classifier"), "c");
+  CHECK(c.classes == 3);
+  CHECK(c.class_names == std::vector<std::string>{"a", "b", "c"});
+  test::check_contains(test::error_message<std::runtime_error>([&] {
+                         (void)eval::read_classifier_metadata(meta_of("bad_classifier_names"), "n");
+                       }),
+                       {"class_names lists 4 names, expected 3"});
+
+  const std::string loss = read_file((dir / "logs_loss").string()).substr(1);
+  CHECK(parse_loss_csv(loss, 4).size() == 2);  // steps 0 and 1; 9 is after the resume step
+  const std::string evals = read_file((dir / "logs_eval").string()).substr(1);
+  CHECK(parse_eval_csv(evals, 10).size() == 2);
+}
 
 TEST_CASE("io: a PNG with an empty IDAT chunk decodes as without it (fuzz finding)") {
   // stb_image copied a first, empty IDAT with memcpy(NULL, ..., 0) (UBSan);

@@ -19,7 +19,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "diffusion/model_metadata.h"
+#include "diffusion/resume.h"
+#include "diffusion/train_config.h"
+#include "eval/classifier_metadata.h"
 #include "io/data.h"
+#include "io/eval_csv.h"
+#include "io/loss_csv.h"
 #include "io/safetensors.h"
 
 namespace ddpm::fuzz {
@@ -89,6 +95,15 @@ inline const std::string& scratch() {
   return g_dir;
 }
 
+// The __metadata__ of a safetensors file whose header is `header` and whose
+// data section is empty (parse_safetensors' errors propagate).
+inline std::map<std::string, std::string> header_metadata(const std::string& header) {
+  std::string container(8, '\0');
+  for (size_t i = 0; i < 8; ++i)
+    container[i] = static_cast<char>((uint64_t{header.size()} >> (8 * i)) & 0xFF);
+  return parse_safetensors(container + header, "fuzz-input").metadata();
+}
+
 }  // namespace detail
 
 // The IDX reader (load_idx_files) on arbitrary bytes, gzip-compressed or not
@@ -146,6 +161,87 @@ inline void png_one(const uint8_t* data, size_t size) {
   const float* v = ds.images.data<float>();
   for (int64_t i = 0; i < ds.images.numel(); ++i)
     if (!(v[i] >= -1.0f && v[i] <= 1.0f)) throw std::logic_error("png: a value outside [-1, 1]");
+}
+
+// What the programs read from a checkpoint besides its tensors, on arbitrary
+// input. Byte 0 chooses the reader; for the first three the rest is a
+// safetensors header (JSON), which the body wraps into a container (the
+// 8-byte length in front, no data section) and parses with
+// parse_safetensors, so the metadata reaches the reader as it would from a
+// file:
+//   mode % 4 == 0: model.safetensors (read_model_metadata: ddpm-sample,
+//                  ddpm-eval, ddpm-train --eval-every);
+//   mode % 4 == 1: state.safetensors on --resume: the format tag, the merge
+//                  with the flags (byte 0's bits 2-4: which flags are given,
+//                  bits 5-7: the rank count - 1), the data spec and the data
+//                  geometry check;
+//   mode % 4 == 2: a classifier file (read_classifier_metadata);
+//   mode % 4 == 3: the rest is a run's loss.csv and eval.csv text, which a
+//                  resume reads back (parse_loss_csv, parse_eval_csv, up to
+//                  the step in bits 2-7).
+// The readers' documented errors are std::runtime_error and
+// std::invalid_argument; what a reader accepts must satisfy what its callers
+// rely on (checked below, std::logic_error otherwise).
+inline void checkpoint_one(const uint8_t* data, size_t size) {
+  if (size < 1) return;
+  const uint8_t mode = data[0];
+  const std::string rest(reinterpret_cast<const char*>(data + 1), size - 1);
+  if (mode % 4 == 3) {
+    const int64_t upto = mode >> 2;
+    for (const LossRow& r : parse_loss_csv(rest, upto))
+      if (r.step >= upto) throw std::logic_error("loss.csv: a row at or after the resume step");
+    for (const EvalRow& r : parse_eval_csv(rest, upto))
+      if (r.step > upto) throw std::logic_error("eval.csv: a row after the resume step");
+    return;
+  }
+  std::map<std::string, std::string> meta;
+  try {
+    meta = detail::header_metadata(rest);
+  } catch (const std::runtime_error&) {
+    return;
+  }
+  try {
+    if (mode % 4 == 0) {
+      const ModelMetadata m = read_model_metadata(meta, "fuzz-model");
+      if (m.height < 8 || m.width < 8 || m.height % 8 || m.width % 8)
+        throw std::logic_error("model: accepted a " + std::to_string(m.height) + "x" +
+                               std::to_string(m.width) + " image");
+      if (static_cast<int64_t>(m.class_names.size()) != m.config.model.num_classes)
+        throw std::logic_error("model: class names and num_classes differ");
+      // What the file says must survive a save: config.json and the next
+      // checkpoint write to_map(), which must read back as itself.
+      if (TrainConfig::from_map(m.config.to_map()).to_map() != m.config.to_map())
+        throw std::logic_error("model: the configuration does not round-trip through its map");
+    } else if (mode % 4 == 1) {
+      require_train_state_format(meta, "fuzz-state");
+      const int world = ((mode >> 5) & 7) + 1;
+      const TrainConfig flags;  // the defaults, as given on the command line
+      const std::vector<GivenFlag> all = {
+          {"--batch-size", "batch_size"}, {"--lr", "lr"}, {"--schedule", "schedule"}};
+      std::vector<GivenFlag> given;
+      for (size_t i = 0; i < all.size(); ++i)
+        if ((mode >> (2 + i)) & 1) given.push_back(all[i]);
+      const TrainConfig merged = merge_resume_config(flags, given, meta, world, "fuzz-state");
+      const int64_t global = per_rank_batch_for_resume(meta, 1);
+      if (merged.batch_size < 1 || merged.batch_size * world != global)
+        throw std::logic_error("resume: per-rank batch " + std::to_string(merged.batch_size) + " x " +
+                               std::to_string(world) + " ranks is not the global batch " +
+                               std::to_string(global));
+      const std::string spec = resume_data_spec("fashion-mnist", false, meta);
+      if (meta.count("data.spec") && spec != meta.at("data.spec"))
+        throw std::logic_error("resume: data spec not taken from the checkpoint");
+      const std::map<std::string, std::string> data_meta = {
+          {"data.channels", "1"}, {"data.height", "32"}, {"data.width", "32"}, {"data.source", "x"}};
+      check_resume_data(data_meta, meta, spec, "fuzz-state");
+    } else {
+      const eval::ClassifierMetadata c = eval::read_classifier_metadata(meta, "fuzz-classifier");
+      if (c.channels < 1 || c.height < 4 || c.width < 4 || c.classes < 2 ||
+          static_cast<int64_t>(c.class_names.size()) != c.classes)
+        throw std::logic_error("classifier: accepted inconsistent metadata");
+    }
+  } catch (const std::invalid_argument&) {
+  } catch (const std::runtime_error&) {
+  }
 }
 
 }  // namespace ddpm::fuzz

@@ -115,7 +115,55 @@ def make_png():
     write("png", "bad_crc.png", bytes([0]) + png(2, 2, 8, 0, [bytes([3, 4])] * 2, crc_ok=False))
 
 
+def make_checkpoint():
+    # byte 0 picks the reader (fuzz_harness.h checkpoint_one): 0 model, 1 state
+    # (bits 2-4: flags given, 5-7: ranks - 1), 2 classifier (the rest: a
+    # safetensors header); 3 loss.csv / eval.csv text (bits 2-7: resume step)
+    config = {"in_channels": "1", "base_channels": "16", "time_embed_dim": "32", "time_embedding": "linear",
+              "groups": "8", "schedule": "linear", "timesteps": "1000", "prediction": "epsilon",
+              "batch_size": "64", "lr": "0.001", "warmup_steps": "100", "lr_schedule": "constant",
+              "lr_decay_steps": "0", "grad_clip": "1", "ema_decay": "0.995", "weight_decay": "0",
+              "adamw": "false", "seed": "0", "conditional": "none", "cond_drop": "0.1"}
+    geometry = {"data.channels": "1", "data.height": "32", "data.width": "32", "data.orig_height": "28",
+                "data.orig_width": "28", "data.pad_top": "2", "data.pad_left": "2",
+                "data.source": "fashion-mnist (train)", "data.spec": "fashion-mnist"}
+
+    def header(meta, tensors=True):
+        h = {"__metadata__": meta}
+        if tensors:
+            h["time_mlp.0.weight"] = {"dtype": "F32", "shape": [0, 1], "data_offsets": [0, 0]}
+        return json.dumps(h, separators=(",", ":")).encode()
+
+    model = dict(config, **geometry, format="ddpm-engine model v1", weights="ema", step="1000")
+    write("checkpoint", "model_unconditional", bytes([0]) + header(model))
+    classes = dict(model, conditional="class", num_classes="3",
+                   **{"data.class_names": json.dumps(["shirt", "shoe", "bag"])})
+    write("checkpoint", "model_class", bytes([0]) + header(classes))
+    superres = dict(model, conditional="image", task="superres", superres_from="8", cond_channels="1")
+    write("checkpoint", "model_superres", bytes([4]) + header(superres))
+    inpaint = dict(model, conditional="image", task="inpaint", cond_channels="2", time_embedding="sinusoidal")
+    write("checkpoint", "model_inpaint", bytes([0]) + header(inpaint, tensors=False))
+    write("checkpoint", "bad_model_crop", bytes([0]) + header(dict(model, **{"data.pad_top": "30"})))
+    write("checkpoint", "bad_model_names", bytes([0]) + header(dict(classes, **{"data.class_names": '["a","a"]'})))
+    state = dict(config, **geometry, format="ddpm-engine train state v1", world_size="2", step="500")
+    write("checkpoint", "state_two_ranks", bytes([1 | 0b111 << 2 | 3 << 5]) + header(state))
+    write("checkpoint", "state_one_rank", bytes([1]) + header(dict(state, world_size="1")))
+    write("checkpoint", "bad_state_is_model", bytes([1]) + header(model))
+    write("checkpoint", "bad_state_odd_batch", bytes([1 | 2 << 5]) + header(dict(state, batch_size="7")))
+    classifier = {"ddpm_eval": "classifier", "arch": "fashion-cnn-v1", "input_channels": "1",
+                  "input_height": "28", "input_width": "28", "classes": "3", "class_names": "a,b,c",
+                  "test_accuracy": "0.9"}
+    write("checkpoint", "classifier", bytes([2]) + header(classifier, tensors=False))
+    write("checkpoint", "bad_classifier_names", bytes([2]) + header(dict(classifier, class_names="a,b,c,")))
+    loss = b"step,loss,grad_norm,lr,images_per_s\n0,1.5,2.25,1e-05,900\n1,nan,inf,2e-05,910\n9,0.1,0.2,0.001,1e3\n"
+    evals = b"step,fd,is,precision,recall,n\n5,12.5,3.25,0.5,0.75,1000\n10,9,4,0.6,0.7,1000\n"
+    write("checkpoint", "logs_loss", bytes([3 | 4 << 2]) + loss)
+    write("checkpoint", "logs_eval", bytes([3 | 10 << 2]) + evals)
+    write("checkpoint", "logs_garbage", bytes([3 | 63 << 2]) + b"step,loss\n1,2,3\n-4,5,6,7,8\n99999999999999999999,1,1,1,1\n")
+
+
 if __name__ == "__main__":
     make_safetensors()
     make_idx()
     make_png()
+    make_checkpoint()

@@ -87,9 +87,12 @@ void Checkpointer::begin(const Tensor& images, const CropBox& crop) {
 }
 
 void Checkpointer::after_step(int64_t done) {
+  // What a step shows comes before the checkpoint that marks it done: a
+  // crash in between makes a resume redo the step and write it again, where
+  // the other order would lose it.
   if (root_ && opt_.cadence.eval_due(done)) evaluate(done);
-  if (opt_.cadence.checkpoint_due(done)) checkpoint(done);
   if (root_ && opt_.cadence.samples_due(done)) write_samples(done);
+  if (opt_.cadence.checkpoint_due(done)) checkpoint(done);
 }
 
 void Checkpointer::checkpoint(int64_t done) {

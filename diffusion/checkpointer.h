@@ -14,7 +14,10 @@
 //                           evaluation due at a step runs before that step's
 //                           checkpoint, so a resume never repeats or loses one
 //
-// A checkpoint writes loss.csv first and state.safetensors last: whatever
+// A step's sample grid (and loss.png) is written before its checkpoint, so a
+// crash between them never loses it: the resume redoes the step and writes
+// the same grid again. A checkpoint writes loss.csv first and
+// state.safetensors last: whatever
 // moment a crash hits, loss.csv covers at least the steps of the state a
 // resume starts from. Weights that are not finite are never written over a
 // good checkpoint (NonFiniteWeights). Only rank 0 writes files; every rank

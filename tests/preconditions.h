@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "dist/distributed.h"
+#include "dist/distributed_nccl.h"
 #include "io/data.h"
 #include "tensor/cuda_backend.h"
 
@@ -49,7 +50,7 @@ inline bool pretend_missing(std::string_view name) {
 // True when `name` is a precondition this file knows.
 inline bool known_precondition(std::string_view name) {
   for (const char* k :
-       {"nonroot", "fashion-mnist", "python", "python-safetensors", "mpi", "caching-allocator"})
+       {"nonroot", "fashion-mnist", "python", "python-safetensors", "mpi", "caching-allocator", "nccl"})
     if (name == k) return true;
   return false;
 }
@@ -117,6 +118,18 @@ inline std::string missing_precondition(std::string_view name) {
              "allocator" +
              (pretend ? why_pretend : std::string());
     return "";
+  }
+  if (name == "nccl") {
+#ifdef DDPM_NCCL
+    std::string why;
+    if (pretend || !dist::nccl::load(&why))
+      return "NCCL cannot be used: " + (pretend ? why_pretend : why) +
+             "; install libnccl2 (the CUDA repository's package) on the GPU machine";
+    return "";
+#else
+    return "this build has no NCCL (nccl.h was not found when configuring; it comes with the CUDA toolkit "
+           "or libnccl-dev)";
+#endif
   }
   return "unknown precondition '" + std::string(name) + "'";
 }

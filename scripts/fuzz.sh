@@ -13,7 +13,7 @@
 #        scripts/fuzz.sh --campaign MINUTES [--runs N] [BUILD_DIR] [TARGET...]
 #          a campaign: each target for MINUTES (or until N executions), then
 #          its corpus merged and minimised (libFuzzer -merge=1: the inputs that
-#          add coverage beyond the seeds and regressions) into
+#          add edges beyond the seeds and regressions) into
 #          tests/fuzz/minimized/<target>/, which replaces what was there; a
 #          row of statistics per target is appended to BUILD_DIR/campaign.md.
 set -euo pipefail
@@ -111,7 +111,9 @@ for target in "${targets[@]}"; do
   done
   from=("$build/corpus/$target")
   [ -d "tests/fuzz/minimized/$target" ] && from+=("tests/fuzz/minimized/$target")
-  "$exe" -merge=1 -max_len="${max_len[$target]}" -rss_limit_mb=1024 -timeout=10 "$merged" "${from[@]}" 2> "$build/$target.merge.log"
+  # -use_counters=0: an input is kept for the edges it reaches, not for how
+  # often it runs them (hit-count buckets keep 4x the inputs for no new code).
+  "$exe" -merge=1 -use_counters=0 -max_len="${max_len[$target]}" -rss_limit_mb=1024 -timeout=10 "$merged" "${from[@]}" 2> "$build/$target.merge.log"
   for f in "${baseline[@]}"; do rm -f "$merged/$f"; done
   rm -rf "tests/fuzz/minimized/$target" && mkdir -p "tests/fuzz/minimized/$target"
   cp "$merged"/* "tests/fuzz/minimized/$target"/ 2>/dev/null || true

@@ -243,9 +243,13 @@ int64_t superres_factor(const TrainConfig& cfg, int64_t h) { return h / cfg.supe
 int64_t per_rank_batch_for_resume(const std::map<std::string, std::string>& meta, int world_size) {
   const int64_t batch = to_int(meta, "batch_size");
   const int64_t saved_world = meta.count("world_size") ? to_int(meta, "world_size") : 1;
-  if (batch < 1 || saved_world < 1 || world_size < 1)
+  // Bounded so that the global batch cannot overflow (a corrupt world_size of
+  // 2^62 did: found by review of the checkpoint fuzz target).
+  constexpr int64_t kMaxBatch = 65536, kMaxWorld = 1000000;
+  if (batch < 1 || batch > kMaxBatch || saved_world < 1 || saved_world > kMaxWorld || world_size < 1)
     throw std::runtime_error("checkpoint metadata: batch_size " + std::to_string(batch) + " and world_size " +
-                             std::to_string(saved_world) + " must be positive");
+                             std::to_string(saved_world) + " must be in 1.." + std::to_string(kMaxBatch) +
+                             " and 1.." + std::to_string(kMaxWorld));
   const int64_t global = batch * saved_world;
   if (global % world_size != 0)
     throw std::runtime_error("the checkpoint was trained with a global batch of " + std::to_string(global) +

@@ -82,7 +82,8 @@ int64_t superres_factor(const TrainConfig& cfg, int64_t h);
 // The per-rank batch that continues a run saved with state metadata `meta`
 // on world_size ranks: its global batch (batch_size x its "world_size",
 // 1 when absent) divided evenly. Throws std::runtime_error saying why when
-// it does not divide.
+// it does not divide, or when batch_size is outside 1..65536 or world_size
+// outside 1..1000000.
 int64_t per_rank_batch_for_resume(const std::map<std::string, std::string>& meta, int world_size);
 
 // v with 17 significant digits: round-trips a double through text.

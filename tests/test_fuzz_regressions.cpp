@@ -58,6 +58,17 @@ TEST_CASE("io: the checkpoint fuzz corpus and regressions are handled") {
   replay("checkpoint", fuzz::checkpoint_one);
 }
 
+TEST_CASE("io: a state file's world_size of 2^62 is refused, not multiplied into an overflow (fuzz review)") {
+  const std::string bytes = read_file(
+      (fs::path(DDPM_FUZZ_DIR) / "regressions" / "checkpoint" / "state_world_size_overflow").string());
+  const Metadata meta = fuzz::detail::header_metadata(bytes.substr(1));
+  REQUIRE(meta.at("world_size") == "4611686018427387904");
+  test::check_contains(test::error_message<std::runtime_error>([&] {
+                         (void)merge_resume_config(TrainConfig(), {}, meta, 1, "state.safetensors");
+                       }),
+                       {"world_size 4611686018427387904", "1..1000000"});
+}
+
 TEST_CASE("io: the checkpoint fuzz seeds reach the readers they are meant for") {
   // A seed that every reader refused would only exercise the refusals: the
   // valid ones must be accepted, the bad_ ones refused for their own reason.

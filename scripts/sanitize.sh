@@ -17,7 +17,7 @@
 #
 # Usage: scripts/sanitize.sh [BUILD_DIR] [extra ctest arguments]
 #   (default build-asan). SANITIZE_EXCLUDE: a ctest -E regex of groups to
-#   leave out. Default: the gpu and gpu-allocator entries (they need a GPU
+#   leave out. Default: the gpu, gpu-allocator and gpu-nccl entries (they need a GPU
 #   and a CUDA build) and fashion-mnist, the real-data cases: they train the
 #   evaluation classifier on thousands of real images, minutes under the
 #   sanitizers on two cores, and their code paths run sanitized on synthetic
@@ -43,4 +43,4 @@ cmake --build "$build" -j "$jobs" --target ddpm_tests
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:exitcode=86:strict_string_checks=1:check_initialization_order=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=87}
-ctest --test-dir "$build" --output-on-failure -j "$jobs" -E "${SANITIZE_EXCLUDE:-^(gpu|gpu-allocator|fashion-mnist|learning)$}" "$@"
+ctest --test-dir "$build" --output-on-failure -j "$jobs" -E "${SANITIZE_EXCLUDE:-^(gpu|gpu-allocator|gpu-nccl|fashion-mnist|learning)$}" "$@"

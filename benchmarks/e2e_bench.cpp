@@ -34,6 +34,7 @@
 #include "diffusion/sampler.h"
 #include "diffusion/scheduler.h"
 #include "diffusion/trainer.h"
+#include "kernels/op_profile.h"
 #include "nn/unet.h"
 #include "tensor/cuda_backend.h"
 #include "tensor/device_query.h"
@@ -83,6 +84,32 @@ void sync(Device d) {
   if (d == Device::cuda) cuda::synchronize();
 }
 
+// Prints the op profile of `iters` steps that took `ms` in all as a table
+// (ms per step, share of the step) and returns it as JSON rows.
+json print_profile(const std::vector<double>& ms, int iters) {
+  double total_ms = 0;
+  for (double v : ms) total_ms += v;
+  const double per_step = total_ms / iters;
+  std::printf(
+      "profile: %d steps, %.1f ms per step (CPU kernels by op; \"other\": autograd, allocation, host work)\n",
+      iters, per_step);
+  std::printf("  %-34s %8s %10s %7s\n", "op", "calls", "ms/step", "share");
+  json rows = json::array();
+  double timed = 0;
+  for (const kernels::OpTime& t : kernels::op_profile()) {
+    const double op_ms = t.seconds * 1e3 / iters;
+    timed += op_ms;
+    std::printf("  %-34s %8.1f %10.2f %6.1f%%\n", t.op.c_str(), static_cast<double>(t.calls) / iters, op_ms,
+                100.0 * op_ms / per_step);
+    rows.push_back(
+        {{"op", t.op}, {"calls_per_step", static_cast<double>(t.calls) / iters}, {"ms_per_step", op_ms}});
+  }
+  std::printf("  %-34s %8s %10.2f %6.1f%%\n", "other", "", per_step - timed,
+              100.0 * (per_step - timed) / per_step);
+  rows.push_back({{"op", "other"}, {"ms_per_step", per_step - timed}});
+  return rows;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -90,7 +117,7 @@ int main(int argc, char** argv) {
   std::string device_flag = "cpu", what = "train", sampler = "ddpm", json_path, note;
   int64_t batch = 0, steps = 0, base = 64, size = 32, channels = 1, embed = 256;
   int iters = 0, warmup = -1, repeats = 1, threads = 2;
-  bool tf32 = false;
+  bool tf32 = false, profile = false;
   app.add_option("--device", device_flag, "cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
@@ -123,6 +150,9 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_flag("--tf32", tf32, "CUDA: TF32 tensor cores for the dense kernels (when supported)");
+  app.add_flag(
+      "--profile", profile,
+      "CPU training: time per op over the timed steps (kernels/op_profile.h), printed and in the JSON");
   app.add_option("--json", json_path, "write the result as JSON to this file");
   app.add_option("--note", note, "free text stored in the JSON");
   CLI11_PARSE(app, argc, argv);
@@ -195,6 +225,10 @@ int main(int argc, char** argv) {
       sync(device);
       std::vector<double> ms;
       double loss = 0;
+      if (profile && !gpu) {
+        kernels::reset_op_profile();
+        kernels::set_op_profiling(true);
+      }
       for (int i = 0; i < iters; ++i) {
         const auto t0 = Clock::now();
         loss = trainer.step().loss;
@@ -203,8 +237,10 @@ int main(int argc, char** argv) {
         std::printf("step %d: %.2f ms (loss %.4f)\n", i + 1, ms.back(), loss);
         std::fflush(stdout);
       }
+      kernels::set_op_profiling(false);
       const double med = median(ms);
       const double ips = static_cast<double>(batch) * 1e3 / med;
+      if (profile && !gpu) j["profile"] = print_profile(ms, iters);
       std::printf("median %.2f ms/step, %.1f images/s\n", med, ips);
       j["iters"] = iters;
       j["warmup"] = warmup;

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/op_profile.h"
 #include "tensor/tensor.h"
 
 namespace ddpm::kernels {
@@ -60,6 +61,7 @@ decltype(auto) on_device(const char* op, const Tensor& x, CpuFn&& on_cpu, CudaFn
       no_kernel(op, x);
     }
   }
+  const OpTimer timer(op);  // the CPU profile (kernels/op_profile.h); off by default
   return dispatch_float(x.dtype(), on_cpu);
 }
 

@@ -15,6 +15,10 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "autograd/functions.h"
 #include "kernels/conv2d.h"
 #include "kernels/linear.h"
@@ -190,10 +194,20 @@ TEST_CASE("forward: conv2d at larger shapes matches a direct convolution (thread
   // unevenly across threads. Output rows narrower than 16 are packed by
   // index gathers, wider ones by runs.
   const std::vector<Shape4> shapes = {
-      {6, 16, 16, 10, 10, 3, 1, 1, true}, {8, 48, 24, 4, 4, 3, 1, 1, false},
-      {3, 16, 16, 16, 16, 3, 1, 1, true}, {5, 128, 32, 8, 8, 1, 1, 0, true},
-      {5, 24, 20, 13, 11, 3, 2, 1, true}, {7, 40, 16, 6, 5, 3, 1, 1, true},
+      {6, 16, 16, 10, 10, 3, 1, 1, true},
+      {8, 48, 24, 4, 4, 3, 1, 1, false},
+      {3, 16, 16, 16, 16, 3, 1, 1, true},
+      {5, 128, 32, 8, 8, 1, 1, 0, true},
+      {5, 24, 20, 13, 11, 3, 2, 1, true},
+      {7, 40, 16, 6, 5, 3, 1, 1, true},
       {2, 8, 16, 35, 33, 3, 2, 1, true},  // wide rows with stride 2: strided runs, col2im by runs
+      // Stride 1 with output rows of 16 or more: bwd-weight by shifted GEMMs
+      // (odd widths, no padding, K = 5, rows not a multiple of the tile's,
+      // and for float32 the 32-channel narrow tile).
+      {3, 20, 32, 18, 17, 3, 1, 1, true},
+      {2, 5, 16, 20, 20, 5, 1, 2, false},
+      {2, 7, 48, 16, 24, 3, 1, 0, true},
+      {2, 30, 32, 32, 32, 3, 1, 1, true},
   };
   uint64_t stream = 1;
   for (const Shape4& s : shapes) {
@@ -223,6 +237,17 @@ TEST_CASE("forward: conv2d at larger shapes matches a direct convolution (thread
     CHECK(kernels::conv2d_bwd_weight(x, gy, w.shape(), s.stride, s.pad, &gb2).to_vector<double>() ==
           gw.to_vector<double>());
     CHECK(gb2.to_vector<double>() == gb.to_vector<double>());
+#ifdef _OPENMP
+    {
+      // bwd-weight splits its rows between threads: the same bits on one.
+      const int saved = omp_get_max_threads();
+      omp_set_num_threads(1);
+      const std::vector<double> one =
+          kernels::conv2d_bwd_weight(x, gy, w.shape(), s.stride, s.pad).to_vector<double>();
+      omp_set_num_threads(saved);
+      CHECK(one == gw.to_vector<double>());
+    }
+#endif
 
     // float32 through the same kernels (their float SIMD paths).
     const Tensor x32 = x.to(DType::f32), w32 = w.to(DType::f32), gy32 = gy.to(DType::f32);

@@ -440,8 +440,131 @@ void conv2d_bwd_data(const T* grad_out, const T* w, T* grad_x, const Conv2dDims&
   });
 }
 
+namespace {
+
+// bwd-weight by shifted GEMMs (stride 1, wide images). With x zero-padded
+// to rows of Wp = W + 2*pad and the output pixels indexed at that same row
+// width (q = oh*Wp + ow, gY taken as zero for ow >= Wout), the input pixel
+// that tap (kh, kw) pairs with output q is q + kh*Wp + kw in the padded
+// plane. So per tap
+//   gW_tap^T [Cin, Cout] += Xp_tap [Cin, Hout*Wp] . gYp^T [Hout*Wp, Cout]
+// where row ci of Xp_tap is the padded plane of channel ci read from offset
+// kh*Wp + kw: the A operand is read in place, with no im2col (which costs as
+// much as the GEMM when Cout is as small as the UNet's 32 channels), and
+// the packed gY^T serves all K*K taps and every row. The price is the
+// Wp - Wout columns of garbage outputs per row (gY zero there): 6% at
+// 32x32, 12% at 16x16, hence only for output rows of kNarrowWidth or more.
+// Threads split the rows (Cin); each sums its rows over all images in
+// order, so the result does not depend on the thread count. (A non-finite
+// x value in a padded row's wrap-around can meet a zero of gY there and
+// make a NaN where the exact sum is already non-finite.)
+template <class T>
+bool shifted_bwd_weight_applies(const Conv2dDims& d) {
+  return d.stride == 1 && d.Wout >= kNarrowWidth && d.pad <= d.K - 1 && d.Cout % gemm::Simd<T>::L == 0 &&
+         d.Cin * d.K * d.K >= kMinPackedRows;
+}
+
+template <class T>
+void bwd_weight_shifted(const T* x, const T* gy, T* grad_w, const Conv2dDims& d) {
+  constexpr int NR = gemm::nr<T>(), L = gemm::Simd<T>::L;
+  const int64_t K = d.K, taps = K * K, Wp = d.W + 2 * d.pad, Hp = d.H + 2 * d.pad;
+  const int64_t plane = Hp * Wp + K - 1;  // the last tap's reads of the last row stay inside
+  const int64_t kq = d.Hout * Wp;         // the GEMM's K per image
+  const int64_t kc_max = gemm::k_block(kq);
+  const int64_t co_panels = (d.Cout + NR - 1) / NR;
+  const int64_t row_panels = (d.Cin + gemm::kMr - 1) / gemm::kMr;
+  const bool narrow = gemm::kNv % 2 == 0 && d.Cout == gemm::kNv / 2 * L;
+  const int threads = 2 * d.N * d.Cout * d.Hout * d.Wout * d.Cin * taps < kParallelFlops
+                          ? 1
+                          : static_cast<int>(std::min<int64_t>(num_threads(), row_panels));
+  auto gwt = scratch<T>(taps * d.Cin * d.Cout);  // [tap][Cin][Cout]
+  run_on_threads(threads, [&](int t, int nt) {
+    const int64_t rows_per = (row_panels + nt - 1) / nt * gemm::kMr;
+    const int64_t r0 = std::min(d.Cin, t * rows_per), r1 = std::min(d.Cin, r0 + rows_per);
+    if (r0 == r1) return;
+    const int64_t rows = r1 - r0;
+    for (int64_t tap = 0; tap < taps; ++tap)
+      std::fill(gwt.get() + (tap * d.Cin + r0) * d.Cout, gwt.get() + (tap * d.Cin + r1) * d.Cout, T(0));
+    auto xp = scratch<T>(rows * plane);
+    std::fill(xp.get(), xp.get() + rows * plane, T(0));  // the borders stay zero
+    auto bbuf = scratch<T>(co_panels * kc_max * NR);
+    for (int64_t n = 0; n < d.N; ++n) {
+      for (int64_t ci = r0; ci < r1; ++ci) {
+        const T* src = x + (n * d.Cin + ci) * d.H * d.W;
+        T* dst = xp.get() + (ci - r0) * plane + d.pad * Wp + d.pad;
+        for (int64_t h = 0; h < d.H; ++h) std::memcpy(dst + h * Wp, src + h * d.W, sizeof(T) * d.W);
+      }
+      const T* gyn = gy + n * d.Cout * d.Hout * d.Wout;
+      for (int64_t pc = 0; pc < kq; pc += kc_max) {
+        const int64_t kc = std::min(kc_max, kq - pc);
+        // gYp^T rows [pc, pc+kc) as panels [kc][NR] (lanes past Cout unread).
+        for (int64_t co = 0; co < d.Cout; ++co) {
+          T* o = bbuf.get() + (co / NR) * kc * NR + co % NR;
+          const T* g = gyn + co * d.Hout * d.Wout;
+          int64_t oh = pc / Wp, ow = pc % Wp;
+          for (int64_t k = 0; k < kc; ++k) {
+            o[k * NR] = ow < d.Wout ? g[oh * d.Wout + ow] : T(0);
+            if (++ow == Wp) {
+              ow = 0;
+              ++oh;
+            }
+          }
+        }
+        for (int64_t tap = 0; tap < taps; ++tap) {
+          const int64_t off = (tap / K) * Wp + tap % K;
+          for (int64_t ip = 0; ip < rows;) {
+            const int64_t left = rows - ip;
+            const T* a = xp.get() + ip * plane + off + pc;
+            T* c = gwt.get() + (tap * d.Cin + r0 + ip) * d.Cout;
+            if (narrow && left >= 2 * gemm::kMr) {
+              // A one-panel gY^T of half a panel's width or less: twice the
+              // rows per tile, so the tile still holds kMr * kNv accumulators.
+              gemm::micro_kernel<T, 2 * gemm::kMr, gemm::kNv / 2>(kc, a, plane, bbuf.get(), c, d.Cout, true);
+              ip += 2 * gemm::kMr;
+              continue;
+            }
+            const int mr = static_cast<int>(std::min<int64_t>(gemm::kMr, left));
+            for (int64_t j = 0; j < co_panels; ++j) {
+              const int nv = static_cast<int>(std::min<int64_t>(NR, d.Cout - j * NR) / L);
+              gemm::micro_kernel_rows<T>(mr, nv, kc, a, plane, bbuf.get() + j * kc * NR, c + j * NR, d.Cout,
+                                         true);
+            }
+            ip += mr;
+          }
+        }
+      }
+    }
+  });
+  // grad_w [Cout][Cin][tap] = gwt [tap][Cin][Cout].
+  parallel_for(d.Cout, d.Cin * taps, [&](int64_t co) {
+    for (int64_t ci = 0; ci < d.Cin; ++ci)
+      for (int64_t tap = 0; tap < taps; ++tap)
+        grad_w[(co * d.Cin + ci) * taps + tap] = gwt.get()[(tap * d.Cin + ci) * d.Cout + co];
+  });
+}
+
+template <class T>
+void bias_grad(const T* grad_out, T* grad_bias, const Conv2dDims& d) {
+  const int64_t hw = d.Hout * d.Wout;
+  parallel_for(d.Cout, d.N * hw, [&](int64_t co) {
+    double sum = 0;
+    for (int64_t n = 0; n < d.N; ++n) {
+      const T* g = grad_out + (n * d.Cout + co) * hw;
+      for (int64_t i = 0; i < hw; ++i) sum += static_cast<double>(g[i]);
+    }
+    grad_bias[co] = static_cast<T>(sum);
+  });
+}
+
+}  // namespace
+
 template <class T>
 void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, const Conv2dDims& d) {
+  if (shifted_bwd_weight_applies<T>(d)) {
+    bwd_weight_shifted(x, grad_out, grad_w, d);
+    if (grad_bias) bias_grad(grad_out, grad_bias, d);
+    return;
+  }
   const Plan p = make_plan(d);
   constexpr int NR = gemm::nr<T>();
   const Source xsrc = input_source(d);
@@ -523,16 +646,7 @@ void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, c
     }
   });
   transpose(gwt.get(), p.ckk, d.Cout, grad_w, false);
-  if (grad_bias) {
-    parallel_for(d.Cout, d.N * p.hw_out, [&](int64_t co) {
-      double sum = 0;
-      for (int64_t n = 0; n < d.N; ++n) {
-        const T* g = grad_out + (n * d.Cout + co) * p.hw_out;
-        for (int64_t i = 0; i < p.hw_out; ++i) sum += static_cast<double>(g[i]);
-      }
-      grad_bias[co] = static_cast<T>(sum);
-    });
-  }
+  if (grad_bias) bias_grad(grad_out, grad_bias, d);
 }
 
 template void conv2d_fwd<float>(const float*, const float*, const float*, float*, const Conv2dDims&);

@@ -262,17 +262,20 @@ int64_t n_block(int64_t K) {
   return std::max<int64_t>(nr<T>(), packed_b_size<T>() / kc / nr<T>() * nr<T>());
 }
 
-// C tile [MR, nr] (+)= A [MR, kc] (rows lda apart) x B panel [kc, nr].
+// C tile [MR, NV*L] (+)= A [MR, kc] (rows lda apart) x the first NV vectors
+// of each row of a B panel [kc, nr] (NV = kNv: the whole panel; fewer for
+// the last, narrow panel of a small N, such as bwd-weight's 32 output
+// channels, which would otherwise compute a full panel of zeros).
 // The tile is summed from zero and added to C at the end; C's lines are
 // prefetched first so that loading them does not stall (in bwd-weight C is
 // a gradient of megabytes that lives in L3).
-template <class T, int MR>
+template <class T, int MR, int NV = kNv>
 void micro_kernel(int64_t kc, const T* a, int64_t lda, const T* b, T* c, int64_t ldc, bool accumulate) {
   using S = Simd<T>;
-  constexpr int L = S::L, NV = kNv, NR = NV * L;
+  constexpr int L = S::L, NR = kNv * L;
   if (accumulate)
     for (int i = 0; i < MR; ++i)
-      for (int v = 0; v < NR * static_cast<int>(sizeof(T)); v += 64)
+      for (int v = 0; v < NV * L * static_cast<int>(sizeof(T)); v += 64)
         __builtin_prefetch(reinterpret_cast<const char*>(c + i * ldc) + v);
   typename S::V acc[MR][NV];
   for (int i = 0; i < MR; ++i)
@@ -292,14 +295,17 @@ void micro_kernel(int64_t kc, const T* a, int64_t lda, const T* b, T* c, int64_t
     }
 }
 
-// micro_kernel for a tile of mr <= kMr rows.
-template <class T, int MR = kMr>
-void micro_kernel_rows(int mr, int64_t kc, const T* a, int64_t lda, const T* b, T* c, int64_t ldc,
+// micro_kernel for a tile of mr <= kMr rows and nv <= kNv vectors.
+template <class T, int MR = kMr, int NV = kNv>
+void micro_kernel_rows(int mr, int nv, int64_t kc, const T* a, int64_t lda, const T* b, T* c, int64_t ldc,
                        bool accumulate) {
-  if constexpr (MR > 1) {
-    if (mr < MR) return micro_kernel_rows<T, MR - 1>(mr, kc, a, lda, b, c, ldc, accumulate);
+  if constexpr (NV > 1) {
+    if (nv < NV) return micro_kernel_rows<T, MR, NV - 1>(mr, nv, kc, a, lda, b, c, ldc, accumulate);
   }
-  micro_kernel<T, MR>(kc, a, lda, b, c, ldc, accumulate);
+  if constexpr (MR > 1) {
+    if (mr < MR) return micro_kernel_rows<T, MR - 1, NV>(mr, nv, kc, a, lda, b, c, ldc, accumulate);
+  }
+  micro_kernel<T, MR, NV>(kc, a, lda, b, c, ldc, accumulate);
 }
 
 // C [M, N] (+)= A B, blocked as described at the top.
@@ -314,7 +320,7 @@ void micro_kernel_rows(int mr, int64_t kc, const T* a, int64_t lda, const T* b, 
 template <class T, class GetA, class PackB, class RowsDone>
 void gemm(int64_t M, int64_t N, int64_t K, int64_t mc_max, GetA&& get_a, PackB&& pack_b, RowsDone&& rows_done,
           T* c, int64_t ldc, bool accumulate, T* bbuf) {
-  constexpr int NR = nr<T>();
+  constexpr int NR = nr<T>(), L = Simd<T>::L;
   const int64_t kc_max = k_block(K);
   const int64_t nc_max = n_block<T>(K);
   for (int64_t jc = 0; jc < N; jc += nc_max) {
@@ -332,16 +338,18 @@ void gemm(int64_t M, int64_t N, int64_t K, int64_t mc_max, GetA&& get_a, PackB&&
           T* crow = c + (ic + ip) * ldc + jc;
           for (int64_t jp = 0; jp < nc; jp += NR) {
             const T* bp = bbuf + (jp / NR) * kc * NR;
-            if (jp + NR <= nc) {
-              micro_kernel_rows<T>(mr, kc, ap, lda, bp, crow + jp, ldc, acc);
+            const int64_t n = std::min<int64_t>(NR, nc - jp);
+            // Only the vectors that hold columns < nc are computed.
+            const int nv = static_cast<int>((n + L - 1) / L);
+            if (n == nv * L) {
+              micro_kernel_rows<T>(mr, nv, kc, ap, lda, bp, crow + jp, ldc, acc);
               continue;
             }
-            // Last, partial panel: through a full-width tile.
-            const int64_t n = nc - jp;
+            // Last panel ending inside a vector: through a full-width tile.
             alignas(64) T tile[kMr * NR] = {};
             if (acc)
               for (int i = 0; i < mr; ++i) std::memcpy(tile + i * NR, crow + i * ldc + jp, sizeof(T) * n);
-            micro_kernel_rows<T>(mr, kc, ap, lda, bp, tile, NR, acc);
+            micro_kernel_rows<T>(mr, nv, kc, ap, lda, bp, tile, NR, acc);
             for (int i = 0; i < mr; ++i) std::memcpy(crow + i * ldc + jp, tile + i * NR, sizeof(T) * n);
           }
         }

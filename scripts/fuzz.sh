@@ -49,10 +49,11 @@ cxx=${CXX_FUZZ:-clang++}
 common=(-std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
         -I. -isystem /usr/include/eigen3 -Wno-unknown-pragmas)
 # The engine sources the readers need: the tensor layer, the binary kernel
-# the IDX reader scales with, the io readers. OpenMP pragmas are left out.
+# the IDX reader scales with (and the op profile its device switch can
+# record into), the io readers. OpenMP pragmas are left out.
 sources=(tensor/allocator.cpp tensor/rng.cpp tensor/shape.cpp tensor/storage.cpp tensor/tensor.cpp
          tensor/nocuda/cuda_backend.cpp tensor/nocuda/device_query.cpp
-         kernels/binary.cpp kernels/broadcast.cpp kernels/cpu/binary.cpp
+         kernels/binary.cpp kernels/broadcast.cpp kernels/op_profile.cpp kernels/cpu/binary.cpp
          io/safetensors.cpp io/atomic_file.cpp io/data.cpp io/stb_impl.cpp io/loss_csv.cpp io/eval_csv.cpp
          diffusion/train_config.cpp diffusion/model_metadata.cpp diffusion/resume.cpp
          diffusion/scheduler.cpp diffusion/lr_schedule.cpp nn/unet_config.cpp eval/classifier_metadata.cpp)

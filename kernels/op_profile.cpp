@@ -46,7 +46,8 @@ std::vector<OpTime> op_profile() {
     const std::lock_guard<std::mutex> lock(detail::profile_mutex());
     for (const auto& [name, t] : detail::profile_table()) out.push_back(t);
   }
-  std::stable_sort(out.begin(), out.end(), [](const OpTime& a, const OpTime& b) { return a.seconds > b.seconds; });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const OpTime& a, const OpTime& b) { return a.seconds > b.seconds; });
   return out;
 }
 

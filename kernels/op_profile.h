@@ -54,7 +54,8 @@ class OpTimer {
       --detail::op_timer_depth();
     } else if (op_) {
       --detail::op_timer_depth();
-      detail::record_op_time(op_, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count());
+      detail::record_op_time(op_,
+                             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count());
     }
   }
   OpTimer(const OpTimer&) = delete;

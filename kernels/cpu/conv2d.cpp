@@ -381,8 +381,96 @@ void forward_gemm(const T* x, const T* a, const T* bias, T* y, const Conv2dDims&
 
 }  // namespace
 
+namespace {
+
+// Stride-1 convolution by shifted rows (fwd, and so stride-1 bwd-data),
+// for output rows of kNarrowWidth or more. With x zero-padded to rows of
+// Wp = W + 2*pad and the outputs computed at that row width (q = oh*Wp + ow,
+// the Wp - Wout extra columns thrown away), tap (kh, kw) of output q reads
+// the padded input at q + kh*Wp + kw. So
+//   Yp [Cout, q] = A [Cout, K*K*Cin] . B,  B row (tap, ci) = xp_ci shifted by tap,
+// and B's rows are read in place from the padded image by offset
+// (micro_kernel_indirect): no im2col at all, against a full im2col of
+// K*K*Cin values per pixel, which at 32 channels costs as much as the
+// multiply-adds. A = the weights as [Cout][tap][Cin] (made per call: small).
+// Threads split the images; every output is written by one thread.
+// Measured on the 2-core dev machine (batch 128, the quick-start UNet): it
+// pays where the im2col it saves is dear against the GEMM, i.e. few output
+// channels (32 -> 32 @32 fwd 11.9 -> 9.6 ms, 96 -> 32 @32 33.5 -> 29.9 ms);
+// with 64 or more it is no faster or slower (192 -> 64 @16: 27.5 -> 30.9 ms),
+// so the rule is Cout <= kShiftedMaxCout.
+constexpr int64_t kShiftedMaxCout = 32;
+template <class T>
+bool shifted_conv_applies(const Conv2dDims& d) {
+  return d.stride == 1 && d.Wout >= kNarrowWidth && d.pad <= d.K - 1 && d.Cout <= kShiftedMaxCout;
+}
+
+template <class T>
+void shifted_forward(const T* x, const T* a, const T* bias, T* y, const Conv2dDims& d) {
+  constexpr int NR = gemm::nr<T>();
+  const int64_t K = d.K, taps = K * K, Wp = d.W + 2 * d.pad, Hp = d.H + 2 * d.pad;
+  const int64_t kq = d.Hout * Wp;                  // outputs per channel at the padded width
+  const int64_t kq_pad = (kq + NR - 1) / NR * NR;  // whole pixel panels
+  const int64_t plane = std::max(Hp * Wp, kq_pad + (K - 1) * Wp + K - 1);  // every read stays inside
+  const int64_t kk = taps * d.Cin;
+  const int64_t kc_max = gemm::indirect_k_block<T>(kk);
+  const int64_t flops = 2 * d.N * d.Cout * d.Hout * d.Wout * kk;
+  const int threads = flops < kParallelFlops ? 1 : static_cast<int>(std::min<int64_t>(num_threads(), d.N));
+  std::vector<int64_t> boff(static_cast<size_t>(kk));
+  for (int64_t tap = 0; tap < taps; ++tap)
+    for (int64_t ci = 0; ci < d.Cin; ++ci)
+      boff[static_cast<size_t>(tap * d.Cin + ci)] = ci * plane + (tap / K) * Wp + tap % K;
+  run_on_threads(threads, [&](int t, int nt) {
+    const Range r = thread_range(d.N, t, nt);
+    if (r.begin == r.end) return;
+    auto xp = scratch<T>(d.Cin * plane);
+    std::fill(xp.get(), xp.get() + d.Cin * plane, T(0));  // the borders stay zero
+    auto yp = scratch<T>(d.Cout * kq_pad);
+    for (int64_t n = r.begin; n < r.end; ++n) {
+      for (int64_t ci = 0; ci < d.Cin; ++ci) {
+        const T* src = x + (n * d.Cin + ci) * d.H * d.W;
+        T* dst = xp.get() + ci * plane + d.pad * Wp + d.pad;
+        for (int64_t h = 0; h < d.H; ++h) std::memcpy(dst + h * Wp, src + h * d.W, sizeof(T) * d.W);
+      }
+      // Per panel of NR pixels, K in blocks whose B rows (kc x NR values)
+      // stay in L1 while every row block of A passes over them.
+      for (int64_t q0 = 0; q0 < kq_pad; q0 += NR)
+        for (int64_t k0 = 0; k0 < kk; k0 += kc_max) {
+          const int64_t kc = std::min(kc_max, kk - k0);
+          for (int64_t co = 0; co < d.Cout; co += gemm::kMr) {
+            const int mr = static_cast<int>(std::min<int64_t>(gemm::kMr, d.Cout - co));
+            gemm::micro_kernel_indirect_rows<T>(mr, kc, a + co * kk + k0, kk, xp.get() + q0, boff.data() + k0,
+                                                yp.get() + co * kq_pad + q0, kq_pad, k0 > 0);
+          }
+        }
+      T* yn = y + n * d.Cout * d.Hout * d.Wout;
+      for (int64_t co = 0; co < d.Cout; ++co) {
+        const T b = bias ? bias[co] : T(0);
+        for (int64_t oh = 0; oh < d.Hout; ++oh) {
+          const T* s = yp.get() + co * kq_pad + oh * Wp;
+          T* o = yn + (co * d.Hout + oh) * d.Wout;
+          for (int64_t ow = 0; ow < d.Wout; ++ow) o[ow] = s[ow] + b;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
 template <class T>
 void conv2d_fwd(const T* x, const T* w, const T* bias, T* y, const Conv2dDims& d) {
+  if (shifted_conv_applies<T>(d)) {
+    // A [Cout][tap][Cin] = w [Cout][Cin][tap].
+    const int64_t taps = d.K * d.K;
+    auto a = scratch<T>(d.Cout * taps * d.Cin);
+    for (int64_t co = 0; co < d.Cout; ++co)
+      for (int64_t ci = 0; ci < d.Cin; ++ci)
+        for (int64_t tap = 0; tap < taps; ++tap)
+          a.get()[(co * taps + tap) * d.Cin + ci] = w[(co * d.Cin + ci) * taps + tap];
+    shifted_forward(x, a.get(), bias, y, d);
+    return;
+  }
   forward_gemm(x, w, bias, y, d, RowOrder{d.K * d.K, d.Cin});
 }
 
@@ -390,6 +478,19 @@ template <class T>
 void conv2d_bwd_data(const T* grad_out, const T* w, T* grad_x, const Conv2dDims& d) {
   const Plan p = make_plan(d);
   if (d.stride == 1 && d.pad <= d.K - 1) {
+    const Conv2dDims full{d.N, d.Cout, d.Hout, d.Wout, d.Cin, d.K, 1, d.K - 1 - d.pad, d.H, d.W};
+    if (shifted_conv_applies<T>(full)) {
+      // The full correlation by shifted rows: A [Cin][tap'][Cout] with
+      // A(ci, tap', co) = w[co][ci][K*K-1-tap'] (the flipped kernel).
+      const int64_t taps = d.K * d.K;
+      auto a = scratch<T>(d.Cin * taps * d.Cout);
+      for (int64_t co = 0; co < d.Cout; ++co)
+        for (int64_t ci = 0; ci < d.Cin; ++ci)
+          for (int64_t tap = 0; tap < taps; ++tap)
+            a.get()[(ci * taps + (taps - 1 - tap)) * d.Cout + co] = w[(co * d.Cin + ci) * taps + tap];
+      shifted_forward<T>(grad_out, a.get(), nullptr, grad_x, full);
+      return;
+    }
     // With stride 1, gx is the full correlation of gy with the flipped kernel,
     //   gx[n,ci,ih,iw] = sum_{co,kh,kw} w[co,ci,K-1-kh,K-1-kw] gy[n,co,ih-p'+kh,iw-p'+kw],
     // p' = K-1-p: a forward conv of gy (Cout -> Cin channels, padding p'), so
@@ -398,7 +499,6 @@ void conv2d_bwd_data(const T* grad_out, const T* w, T* grad_x, const Conv2dDims&
     // and its im2col rows are ordered to match: tap-major, taps reversed.
     auto wt = scratch<T>(p.ckk * d.Cout);
     transpose(w, d.Cout, p.ckk, wt.get(), false);
-    const Conv2dDims full{d.N, d.Cout, d.Hout, d.Wout, d.Cin, d.K, 1, d.K - 1 - d.pad, d.H, d.W};
     forward_gemm<T>(grad_out, wt.get(), nullptr, grad_x, full, RowOrder{p.taps, d.Cout, true});
     return;
   }

@@ -308,6 +308,54 @@ void micro_kernel_rows(int mr, int nv, int64_t kc, const T* a, int64_t lda, cons
   micro_kernel<T, MR, NV>(kc, a, lda, b, c, ldc, accumulate);
 }
 
+// C tile [MR, NR] = A [MR, kc] (rows lda apart) x B [kc, NR] whose row k
+// is read in place at b + boff[k] (a direct convolution's shifted input
+// rows: no packing); C is written, or added to (accumulate).
+template <class T, int MR>
+void micro_kernel_indirect(int64_t kc, const T* a, int64_t lda, const T* b, const int64_t* boff, T* c,
+                           int64_t ldc, bool accumulate) {
+  using S = Simd<T>;
+  constexpr int L = S::L, NV = kNv;
+  typename S::V acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();
+  for (int64_t k = 0; k < kc; ++k) {
+    const T* bk = b + boff[k];
+    typename S::V bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = S::load(bk + v * L);
+    for (int i = 0; i < MR; ++i) {
+      const typename S::V ai = S::set1(a[i * lda + k]);
+      for (int v = 0; v < NV; ++v) acc[i][v] = S::fma(ai, bv[v], acc[i][v]);
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) {
+      T* o = c + i * ldc + v * L;
+      S::store(o, accumulate ? S::add(S::load(o), acc[i][v]) : acc[i][v]);
+    }
+}
+
+// K block of the indirect kernel: [0, K) in near-equal blocks of at most
+// kIndirectKcBytes / (NR values) rows, so that a block of B rows fits L1.
+constexpr int64_t kIndirectKcBytes = 32 * 1024;
+template <class T>
+int64_t indirect_k_block(int64_t K) {
+  const int64_t max_rows =
+      std::max<int64_t>(16, kIndirectKcBytes / (nr<T>() * static_cast<int64_t>(sizeof(T))));
+  const int64_t blocks = (K + max_rows - 1) / max_rows;
+  return blocks == 0 ? 0 : (K + blocks - 1) / blocks;
+}
+
+// micro_kernel_indirect for a tile of mr <= kMr rows.
+template <class T, int MR = kMr>
+void micro_kernel_indirect_rows(int mr, int64_t kc, const T* a, int64_t lda, const T* b, const int64_t* boff,
+                                T* c, int64_t ldc, bool accumulate) {
+  if constexpr (MR > 1) {
+    if (mr < MR) return micro_kernel_indirect_rows<T, MR - 1>(mr, kc, a, lda, b, boff, c, ldc, accumulate);
+  }
+  micro_kernel_indirect<T, MR>(kc, a, lda, b, boff, c, ldc, accumulate);
+}
+
 // C [M, N] (+)= A B, blocked as described at the top.
 //   get_a(ic, mc, pc, kc) -> std::pair<const T*, int64_t>: a pointer to
 //     A(ic, pc) and the row stride, valid for rows [ic, ic+mc), columns

@@ -126,8 +126,17 @@ Tensor sample(const NoiseScheduler& sched, const DenoiseFn& model, const Shape& 
   autograd::NoGradGuard no_grad;
   const std::vector<int64_t> ts = sampling_timesteps(T, K, cfg.spacing);
   const int64_t n = shape[0];
-  Tensor x = randn(shape, cfg.seed, cfg.stream, dtype, device);
-  const uint64_t numel = static_cast<uint64_t>(x.numel());
+  if (cfg.first_image < 0)
+    throw std::invalid_argument("sample: first_image " + std::to_string(cfg.first_image) + " < 0");
+  const uint64_t per_image = static_cast<uint64_t>(shape_numel(shape) / n);
+  const uint64_t first = static_cast<uint64_t>(cfg.first_image);
+  if (per_image == 0 || first + static_cast<uint64_t>(n) > kStepNoiseSpan / per_image)
+    throw std::invalid_argument("sample: images " + std::to_string(first) + ".." +
+                                std::to_string(first + static_cast<uint64_t>(n)) + " of shape " +
+                                shape_str(shape) + " do not fit a step's noise span of 2^40 values");
+  const uint64_t image_offset = first * per_image;
+  Tensor x = Tensor::empty(shape, dtype, device);
+  fill_normal(x, cfg.seed, cfg.stream, image_offset);
   const bool v_pred = cfg.prediction == Prediction::v;
   Tensor x0_last;     // dpm++2m: the previous step's x0
   double h_last = 0;  // dpm++2m: the previous step's h (0: none yet)
@@ -137,7 +146,7 @@ Tensor sample(const NoiseScheduler& sched, const DenoiseFn& model, const Shape& 
     const Tensor tt = Tensor::full({n}, static_cast<double>(t), dtype, device);
     const Tensor out = model(x, tt);
     const double ab = sched.alphabar(t), abp = sched.alphabar(tp);
-    const uint64_t offset = (i + 1) * numel;
+    const uint64_t offset = (i + 1) * kStepNoiseSpan + image_offset;
     switch (cfg.kind) {
       case SamplerKind::ddpm: {
         const double beta = 1 - ab / abp;  // beta_t for consecutive steps
@@ -227,6 +236,29 @@ Tensor sample(const NoiseScheduler& sched, const DenoiseFn& model, const Shape& 
     if (on_step) on_step(static_cast<int64_t>(i + 1), static_cast<int64_t>(ts.size()), x);
   }
   return x;
+}
+
+Tensor sample_in_batches(const NoiseScheduler& sched, const BatchModelFn& model_for, const Shape& shape,
+                         const SamplerConfig& cfg, int64_t batch, DType dtype, Device device,
+                         const BatchStepCallback& on_step) {
+  if (shape.empty() || shape[0] <= 0) throw std::invalid_argument("sample: bad shape " + shape_str(shape));
+  if (batch < 1) throw std::invalid_argument("sample: batch size " + std::to_string(batch) + " < 1");
+  const int64_t n = shape[0], per = shape_numel(shape) / n;
+  Tensor out = Tensor::empty(shape);
+  for (int64_t done = 0; done < n;) {
+    const int64_t k = std::min(batch, n - done);
+    SamplerConfig sc = cfg;
+    sc.first_image = cfg.first_image + done;
+    Shape bs = shape;
+    bs[0] = k;
+    StepCallback cb;
+    if (on_step) cb = [&](int64_t d, int64_t total, const Tensor& x) { on_step(done, k, d, total, x); };
+    const Tensor x =
+        sample(sched, model_for(done, k), bs, sc, dtype, device, cb).to(Device::cpu).to(DType::f32);
+    std::copy_n(x.data<float>(), k * per, out.data<float>() + done * per);
+    done += k;
+  }
+  return out;
 }
 
 }  // namespace ddpm

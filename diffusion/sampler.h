@@ -66,7 +66,18 @@ struct SamplerConfig {
   Prediction prediction = Prediction::epsilon;
   uint64_t seed = 0;
   uint64_t stream = 0;
+  // The index of the batch's first image among all images drawn with this
+  // (seed, stream). Image g's noise, initial and per step, depends only on
+  // (seed, stream, g): a set of images comes out bit-identical however it
+  // is cut into batches (sample_in_batches).
+  int64_t first_image = 0;
 };
+
+// Values of Philox counter space that one sampling step's noise may use:
+// step i's noise for element e of image g is at (i + 1) * span + g * numel
+// (image) + e, the initial noise at g * numel(image) + e. sample() refuses
+// images beyond it (2^40 values: a billion 32x32 images).
+inline constexpr uint64_t kStepNoiseSpan = uint64_t{1} << 40;
 
 // model(x_t, t) -> prediction; t is a [N] tensor of timesteps (as floats) on
 // x_t's device and dtype.
@@ -81,5 +92,22 @@ std::vector<int64_t> sampling_timesteps(int64_t T, int64_t K, Spacing spacing = 
 Tensor sample(const NoiseScheduler& sched, const DenoiseFn& model, const Shape& shape,
               const SamplerConfig& cfg, DType dtype = DType::f32, Device device = Device::cpu,
               const StepCallback& on_step = nullptr);
+
+// The denoiser for images [first, first + count) of a sample_in_batches run
+// (a guided model takes those images' labels, a conditioned one their
+// conditions).
+using BatchModelFn = std::function<DenoiseFn(int64_t first, int64_t count)>;
+// Called after every step of every batch: (first image of the batch, images
+// in it, steps done, steps per batch, the batch's current x).
+using BatchStepCallback =
+    std::function<void(int64_t first, int64_t count, int64_t done, int64_t total, const Tensor& x)>;
+
+// shape[0] images drawn `batch` at a time (the last batch smaller), each
+// batch with first_image = cfg.first_image + its first index, so the images
+// equal one sample() of them all, bit for bit, for any batch size; memory
+// holds one batch's activations. Returns them on the CPU, float32.
+Tensor sample_in_batches(const NoiseScheduler& sched, const BatchModelFn& model_for, const Shape& shape,
+                         const SamplerConfig& cfg, int64_t batch, DType dtype = DType::f32,
+                         Device device = Device::cpu, const BatchStepCallback& on_step = nullptr);
 
 }  // namespace ddpm

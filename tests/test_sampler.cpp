@@ -2,7 +2,10 @@
 // DDPM with the posterior variance.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "autograd/functions.h"
 #include "diffusion/sampler.h"
@@ -85,4 +88,58 @@ TEST_CASE("diffusion: strided DDPM visits K model evaluations") {
         {1, 1, 4, 4}, cfg);
     CHECK(evals == k);
   }
+}
+
+TEST_CASE("diffusion: images do not depend on the batches they are drawn in (every sampler)") {
+  NoiseScheduler s(BetaSchedule::linear, 100);
+  const Shape shape = {5, 1, 6, 6};
+  const int64_t per = 36;
+  for (const SamplerKind kind :
+       {SamplerKind::ddpm, SamplerKind::ddim, SamplerKind::dpmpp_2m, SamplerKind::euler_a}) {
+    SamplerConfig cfg;
+    cfg.kind = kind;
+    cfg.steps = 10;
+    cfg.eta = 1.0;  // DDIM with noise, so that its noise offsets are exercised too
+    cfg.seed = 3;
+    cfg.stream = 4;
+    INFO("sampler " << sampler_kind_name(kind));
+    const std::vector<float> all = sample(s, toy_model, shape, cfg).to_vector<float>();
+    for (const int64_t batch : {1, 2, 5, 7}) {
+      std::vector<std::pair<int64_t, int64_t>> asked;
+      int64_t steps_seen = 0;
+      const Tensor x = sample_in_batches(
+          s,
+          [&](int64_t first, int64_t count) -> DenoiseFn {
+            asked.emplace_back(first, count);
+            return toy_model;
+          },
+          shape, cfg, batch, DType::f32, Device::cpu,
+          [&](int64_t, int64_t, int64_t, int64_t total, const Tensor&) {
+            CHECK(total == 10);
+            ++steps_seen;
+          });
+      CHECK(x.shape() == shape);
+      CHECK(x.to_vector<float>() == all);
+      const int64_t batches = (5 + batch - 1) / batch;
+      CHECK(static_cast<int64_t>(asked.size()) == batches);
+      CHECK(asked.front() == std::pair<int64_t, int64_t>{0, std::min<int64_t>(batch, 5)});
+      CHECK(asked.back().first + asked.back().second == 5);
+      CHECK(steps_seen == 10 * batches);
+    }
+    // One image alone, told its index, is that image of the whole set.
+    SamplerConfig one = cfg;
+    one.first_image = 3;
+    const std::vector<float> third = sample(s, toy_model, {1, 1, 6, 6}, one).to_vector<float>();
+    CHECK(std::equal(third.begin(), third.end(), all.begin() + 3 * per));
+    // ... and not any other image.
+    CHECK(!std::equal(third.begin(), third.end(), all.begin() + 2 * per));
+  }
+  SamplerConfig far;
+  far.first_image = int64_t{1} << 35;  // x 36 values per image passes 2^40
+  CHECK_THROWS_WITH_AS(sample(s, toy_model, {1, 1, 6, 6}, far), doctest::Contains("noise span"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      sample_in_batches(
+          s, [](int64_t, int64_t) -> DenoiseFn { return toy_model; }, shape, SamplerConfig{}, 0),
+      doctest::Contains("batch size 0"), std::invalid_argument);
 }

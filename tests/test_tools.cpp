@@ -268,6 +268,7 @@ TEST_CASE("tools: ddpm-sample refuses bad flags and bad output paths before samp
       {{"--seed", "-3"}, "--seed"},
       {{"--variance", "learned"}, "--variance"},
       {{"--spacing", "linear"}, "--spacing"},
+      {{"--batch-size", "0"}, "--batch-size"},
   };
   for (const auto& [extra, flag] : usage) {
     CAPTURE(flag);
@@ -417,4 +418,31 @@ TEST_CASE("tools: model.safetensors and config.json name the data set, state.saf
   check_run(run_program(kTrainExe, args, tmp), 0, {"steps 0..1"});
   CHECK(load_safetensors(run2 + "/model.safetensors").metadata().at("data.spec") == data);
   CHECK(read_file(run2 + "/config.json").find(data) != std::string::npos);
+}
+
+TEST_CASE("tools: ddpm-sample --batch-size changes how images are batched, not the images") {
+  TempDir tmp;
+  write_png_folder(tmp.path() / "png", 8, 8, 8);
+  const std::string run = tmp.file("run");
+  REQUIRE(run_program(kTrainExe, tiny_train_flags(tmp.file("png"), run, 2), tmp).status == 0);
+  const std::vector<std::string> base = {"--model",   run + "/model.safetensors",
+                                         "--num",     "5",
+                                         "--device",  "cpu",
+                                         "--sampler", "ddpm",
+                                         "--steps",   "3",
+                                         "--seed",    "7"};
+  const RunResult whole =
+      run_program(kSampleExe, base + std::vector<std::string>{"--out-dir", tmp.file("a")}, tmp);
+  REQUIRE(whole.status == 0);
+  const RunResult split = run_program(
+      kSampleExe, base + std::vector<std::string>{"--batch-size", "2", "--out-dir", tmp.file("b")}, tmp);
+  REQUIRE(split.status == 0);
+  check_contains(split.output, {"3 batches of up to 2 images"});
+  for (int i = 0; i < 5; ++i) {
+    const std::string name = "00000" + std::to_string(i) + ".png";
+    CAPTURE(name);
+    const std::string a = read_file((tmp.path() / "a" / name).string());
+    CHECK(!a.empty());
+    CHECK(a == read_file((tmp.path() / "b" / name).string()));
+  }
 }

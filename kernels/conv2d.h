@@ -57,6 +57,33 @@ template <class T>
 void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, const Conv2dDims& d);
 }  // namespace cpu
 
+// Which kernels the CPU runs for conv2d (kernels/cpu/conv2d.cpp). The
+// choice never depends on timing, so results are a function of the build and
+// the shapes (docs/conv2d_cpu.md gives the rule and its measurements):
+//   automatic: the rule: Winograd F(2x2, 3x3) for 3x3 stride-1 convs of
+//              enough channels, shifted rows for stride-1 convs with rows of
+//              16+, im2col + packed GEMM otherwise;
+//   im2col:    im2col + packed GEMM everywhere (the reference path);
+//   shifted:   shifted rows / shifted GEMMs wherever they apply (stride 1);
+//   winograd:  Winograd wherever it applies (fwd and bwd-data of 3x3
+//              stride-1 convs), the rule elsewhere.
+// Tests and benchmarks force each path; the default is automatic.
+enum class Conv2dCpuAlgo { automatic, im2col, shifted, winograd };
+Conv2dCpuAlgo conv2d_cpu_algo();
+void set_conv2d_cpu_algo(Conv2dCpuAlgo algo);
+const char* conv2d_cpu_algo_name(Conv2dCpuAlgo algo);
+
+class Conv2dCpuAlgoScope {
+ public:
+  explicit Conv2dCpuAlgoScope(Conv2dCpuAlgo algo) : prev_(conv2d_cpu_algo()) { set_conv2d_cpu_algo(algo); }
+  ~Conv2dCpuAlgoScope() { set_conv2d_cpu_algo(prev_); }
+  Conv2dCpuAlgoScope(const Conv2dCpuAlgoScope&) = delete;
+  Conv2dCpuAlgoScope& operator=(const Conv2dCpuAlgoScope&) = delete;
+
+ private:
+  Conv2dCpuAlgo prev_;
+};
+
 // Which kernels the CUDA backend runs for conv2d (the CPU ignores it):
 //   automatic: the tiled implicit GEMM in FP32 SIMT, or on TF32 tensor cores
 //              when math_mode() is tf32 (kernels/math_mode.h);

@@ -51,6 +51,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cpu/conv2d_winograd.h"
 #include "kernels/cpu/gemm.h"  // first: see the note on GCC 12 there
 #include "kernels/cpu/packed_gemm.h"
 
@@ -402,7 +403,10 @@ namespace {
 constexpr int64_t kShiftedMaxCout = 32;
 template <class T>
 bool shifted_conv_applies(const Conv2dDims& d) {
-  return d.stride == 1 && d.Wout >= kNarrowWidth && d.pad <= d.K - 1 && d.Cout <= kShiftedMaxCout;
+  const Conv2dCpuAlgo algo = conv2d_cpu_algo();
+  if (algo == Conv2dCpuAlgo::im2col) return false;
+  if (d.stride != 1 || d.pad > d.K - 1) return false;
+  return algo == Conv2dCpuAlgo::shifted || (d.Wout >= kNarrowWidth && d.Cout <= kShiftedMaxCout);
 }
 
 template <class T>
@@ -456,10 +460,32 @@ void shifted_forward(const T* x, const T* a, const T* bias, T* y, const Conv2dDi
   });
 }
 
+// Winograd F(2x2, 3x3) (kernels/cpu/conv2d_winograd.h) for 3x3 stride-1
+// convs with at least kWinogradMinChannels input and output channels and
+// outputs of 8x8 or more, where shifted rows do not apply (32 output
+// channels or fewer). With fewer channels its transforms cost about what the
+// multiply-adds it saves do, and at 4x4 the tiles are a quarter padding.
+constexpr int64_t kWinogradMinChannels = 64;
+constexpr int64_t kWinogradMinSize = 8;
+template <class T>
+bool use_winograd(const Conv2dDims& d) {
+  const Conv2dCpuAlgo algo = conv2d_cpu_algo();
+  if (!winograd::applies(d) || algo == Conv2dCpuAlgo::im2col || algo == Conv2dCpuAlgo::shifted) return false;
+  if (algo == Conv2dCpuAlgo::winograd) return true;
+  return d.Cin >= kWinogradMinChannels && d.Cout >= kWinogradMinChannels && d.Hout >= kWinogradMinSize &&
+         d.Wout >= kWinogradMinSize && !shifted_conv_applies<T>(d);
+}
+
 }  // namespace
 
 template <class T>
 void conv2d_fwd(const T* x, const T* w, const T* bias, T* y, const Conv2dDims& d) {
+  if (use_winograd<T>(d)) {
+    auto u = scratch<T>(16 * d.Cout * d.Cin);
+    winograd::transform_weights(w, d.Cout, d.Cin, false, u.get());
+    winograd::convolve(x, u.get(), bias, y, d);
+    return;
+  }
   if (shifted_conv_applies<T>(d)) {
     // A [Cout][tap][Cin] = w [Cout][Cin][tap].
     const int64_t taps = d.K * d.K;
@@ -479,6 +505,12 @@ void conv2d_bwd_data(const T* grad_out, const T* w, T* grad_x, const Conv2dDims&
   const Plan p = make_plan(d);
   if (d.stride == 1 && d.pad <= d.K - 1) {
     const Conv2dDims full{d.N, d.Cout, d.Hout, d.Wout, d.Cin, d.K, 1, d.K - 1 - d.pad, d.H, d.W};
+    if (use_winograd<T>(full)) {
+      auto u = scratch<T>(16 * d.Cin * d.Cout);
+      winograd::transform_weights(w, d.Cin, d.Cout, true, u.get());
+      winograd::convolve<T>(grad_out, u.get(), nullptr, grad_x, full);
+      return;
+    }
     if (shifted_conv_applies<T>(full)) {
       // The full correlation by shifted rows: A [Cin][tap'][Cout] with
       // A(ci, tap', co) = w[co][ci][K*K-1-tap'] (the flipped kernel).
@@ -560,8 +592,10 @@ namespace {
 // make a NaN where the exact sum is already non-finite.)
 template <class T>
 bool shifted_bwd_weight_applies(const Conv2dDims& d) {
-  return d.stride == 1 && d.Wout >= kNarrowWidth && d.pad <= d.K - 1 && d.Cout % gemm::Simd<T>::L == 0 &&
-         d.Cin * d.K * d.K >= kMinPackedRows;
+  const Conv2dCpuAlgo algo = conv2d_cpu_algo();
+  if (algo == Conv2dCpuAlgo::im2col) return false;
+  return d.stride == 1 && (d.Wout >= kNarrowWidth || algo == Conv2dCpuAlgo::shifted) && d.pad <= d.K - 1 &&
+         d.Cout % gemm::Simd<T>::L == 0 && d.Cin * d.K * d.K >= kMinPackedRows;
 }
 
 template <class T>

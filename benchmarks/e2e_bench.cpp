@@ -34,6 +34,7 @@
 #include "diffusion/sampler.h"
 #include "diffusion/scheduler.h"
 #include "diffusion/trainer.h"
+#include "kernels/conv2d.h"
 #include "kernels/op_profile.h"
 #include "nn/unet.h"
 #include "tensor/cuda_backend.h"
@@ -118,6 +119,7 @@ int main(int argc, char** argv) {
   int64_t batch = 0, steps = 0, base = 64, size = 32, channels = 1, embed = 256;
   int iters = 0, warmup = -1, repeats = 1, threads = 2;
   bool tf32 = false, profile = false;
+  std::string cpu_conv = "automatic";
   app.add_option("--device", device_flag, "cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
@@ -150,6 +152,11 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_flag("--tf32", tf32, "CUDA: TF32 tensor cores for the dense kernels (when supported)");
+  app.add_option(
+         "--cpu-conv", cpu_conv,
+         "CPU conv2d path: automatic (the rule), or force im2col, shifted or winograd where it applies")
+      ->check(CLI::IsMember({"automatic", "im2col", "shifted", "winograd"}))
+      ->capture_default_str();
   app.add_flag(
       "--profile", profile,
       "CPU training: time per op over the timed steps (kernels/op_profile.h), printed and in the JSON");
@@ -158,6 +165,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   const Device device = device_flag == "cuda" ? Device::cuda : Device::cpu;
+  kernels::set_conv2d_cpu_algo(cpu_conv == "im2col"     ? kernels::Conv2dCpuAlgo::im2col
+                               : cpu_conv == "shifted"  ? kernels::Conv2dCpuAlgo::shifted
+                               : cpu_conv == "winograd" ? kernels::Conv2dCpuAlgo::winograd
+                                                        : kernels::Conv2dCpuAlgo::automatic);
   const bool gpu = device == Device::cuda;
   if (gpu && !cuda_available()) {
     std::fprintf(stderr, "ddpm-bench-e2e: --device cuda but no usable GPU (%s)\n",
@@ -197,6 +208,7 @@ int main(int argc, char** argv) {
   j["model"] = {
       {"base_channels", base}, {"in_channels", channels}, {"size", size}, {"time_embed_dim", embed}};
   j["note"] = note;
+  if (!gpu) j["cpu_conv"] = cpu_conv;
   j["load_before"] = loadavg();
   std::string machine = first_line_field("/proc/cpuinfo", "model name") + ", " +
                         std::to_string(std::thread::hardware_concurrency()) + " cpus";

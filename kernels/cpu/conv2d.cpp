@@ -460,20 +460,17 @@ void shifted_forward(const T* x, const T* a, const T* bias, T* y, const Conv2dDi
   });
 }
 
-// Winograd F(2x2, 3x3) (kernels/cpu/conv2d_winograd.h) for 3x3 stride-1
-// convs with at least kWinogradMinChannels input and output channels and
-// outputs of 8x8 or more, where shifted rows do not apply (32 output
-// channels or fewer). With fewer channels its transforms cost about what the
-// multiply-adds it saves do, and at 4x4 the tiles are a quarter padding.
-constexpr int64_t kWinogradMinChannels = 64;
-constexpr int64_t kWinogradMinSize = 8;
+// Winograd F(2x2, 3x3) (kernels/cpu/conv2d_winograd.h) for every 3x3
+// stride-1 conv with at least kWinogradMinChannels input and output channels
+// (the UNet's first conv, one input channel, goes by shifted rows). Measured
+// against im2col and shifted rows at every conv of the quick-start UNet
+// (docs/conv2d_cpu.md): faster or equal at each, 4x4 included.
+constexpr int64_t kWinogradMinChannels = 16;
 template <class T>
 bool use_winograd(const Conv2dDims& d) {
   const Conv2dCpuAlgo algo = conv2d_cpu_algo();
   if (!winograd::applies(d) || algo == Conv2dCpuAlgo::im2col || algo == Conv2dCpuAlgo::shifted) return false;
-  if (algo == Conv2dCpuAlgo::winograd) return true;
-  return d.Cin >= kWinogradMinChannels && d.Cout >= kWinogradMinChannels && d.Hout >= kWinogradMinSize &&
-         d.Wout >= kWinogradMinSize && !shifted_conv_applies<T>(d);
+  return algo == Conv2dCpuAlgo::winograd || (d.Cin >= kWinogradMinChannels && d.Cout >= kWinogradMinChannels);
 }
 
 }  // namespace

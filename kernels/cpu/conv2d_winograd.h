@@ -24,10 +24,12 @@
 // Layout: tiles are numbered over a chunk of consecutive images (image,
 // tile row, tile column). V_e and M_e are row-major [channels][tiles of the
 // chunk, padded to whole NR panels]; the micro-kernel reads V_e's rows in
-// place (micro_kernel_indirect with a fixed row stride). The input transform
-// works on de-interleaved rows (even and odd columns of the padded input) so
-// that the tiles of a vector are contiguous loads; the output transform
-// writes two output rows per tile row.
+// place (micro_kernel_indirect with a fixed row stride). Per channel, the
+// 16 elements of every tile's patch are gathered through an index table
+// (gemm::gather_run; padding reads as zero) into 16 rows, so the transforms
+// run over all the chunk's tiles as vectors, whatever the image width (an
+// 8x8 image has only 4 tiles per row); the 2x2 outputs are scattered back
+// through a second table.
 #pragma once
 
 #include <algorithm>
@@ -74,55 +76,67 @@ void transform_weights(const T* w, int64_t cout, int64_t cin, bool flip, T* u) {
       }
       // (G g) G^T: 4x4.
       for (int r = 0; r < 4; ++r) {
-        const T v[4] = {t[r][0], T(0.5) * (t[r][0] + t[r][1] + t[r][2]), T(0.5) * (t[r][0] - t[r][1] + t[r][2]),
-                        t[r][2]};
+        const T v[4] = {t[r][0], T(0.5) * (t[r][0] + t[r][1] + t[r][2]),
+                        T(0.5) * (t[r][0] - t[r][1] + t[r][2]), t[r][2]};
         for (int c = 0; c < 4; ++c) u[((r * 4 + c) * cout + o) * cin + i] = v[c];
       }
     }
   });
 }
 
-// One tile row of the input transform: the 16 values of V for tiles
-// [0, tw) from the de-interleaved padded rows (e: even columns, o: odd; 4
-// rows `cols` apart), into v (the 16 planes `es` apart).
-template <class T>
-void input_tile_row(const T* __restrict e, const T* __restrict o, int64_t cols, T* __restrict v, int64_t es,
-                    int64_t tw) {
-  for (int64_t tx = 0; tx < tw; ++tx) {
-    // d[r][0..3] = e_r[tx], o_r[tx], e_r[tx+1], o_r[tx+1]; the rows of d B.
-    T w[4][4];
-    for (int r = 0; r < 4; ++r) {
-      const T a0 = e[r * cols + tx], a1 = o[r * cols + tx], a2 = e[r * cols + tx + 1], a3 = o[r * cols + tx + 1];
-      w[r][0] = a0 - a2;
-      w[r][1] = a1 + a2;
-      w[r][2] = a2 - a1;
-      w[r][3] = a1 - a3;
-    }
-    for (int c = 0; c < 4; ++c) {
-      v[(0 * 4 + c) * es + tx] = w[0][c] - w[2][c];
-      v[(1 * 4 + c) * es + tx] = w[1][c] + w[2][c];
-      v[(2 * 4 + c) * es + tx] = w[2][c] - w[1][c];
-      v[(3 * 4 + c) * es + tx] = w[1][c] - w[3][c];
-    }
+// The input transform of one vector of tiles: load(k) gives patch element
+// k = r*4 + c of the vector's tiles; B^T d B goes to v (16 planes es apart).
+template <class T, class Load>
+inline void input_transform_vector(Load&& load, T* v, int64_t es) {
+  using S = gemm::Simd<T>;
+  using V = typename S::V;
+  V w[4][4];  // the rows of d B
+  for (int r = 0; r < 4; ++r) {
+    const V a0 = load(r * 4 + 0), a1 = load(r * 4 + 1), a2 = load(r * 4 + 2), a3 = load(r * 4 + 3);
+    w[r][0] = S::sub(a0, a2);
+    w[r][1] = S::add(a1, a2);
+    w[r][2] = S::sub(a2, a1);
+    w[r][3] = S::sub(a1, a3);
+  }
+  for (int c = 0; c < 4; ++c) {
+    S::store(v + (0 * 4 + c) * es, S::sub(w[0][c], w[2][c]));
+    S::store(v + (1 * 4 + c) * es, S::add(w[1][c], w[2][c]));
+    S::store(v + (2 * 4 + c) * es, S::sub(w[2][c], w[1][c]));
+    S::store(v + (3 * 4 + c) * es, S::sub(w[1][c], w[3][c]));
   }
 }
 
-// One tile row of the output transform: from M (16 planes `ms` apart) the
-// two output rows y0, y1 of tiles [0, tw) (2*tw values each), plus b.
+// The input transform of n tiles whose patches are gathered: d holds the 16
+// values of every tile's 4x4 patch as 16 rows of ld values (row r*4+c:
+// patch element (r, c)). In vectors of tiles, up to n rounded up to a whole
+// vector (the rows must hold that many values).
 template <class T>
-void output_tile_row(const T* __restrict m, int64_t ms, T b, T* __restrict y0, T* __restrict y1, int64_t tw) {
-  for (int64_t tx = 0; tx < tw; ++tx) {
-    T s[2][4];
+void input_transform(const T* d, int64_t ld, int64_t n, T* v, int64_t es) {
+  using S = gemm::Simd<T>;
+  for (int64_t t = 0; t < n; t += S::L)
+    input_transform_vector<T>([&](int k) { return S::load(d + k * ld + t); }, v + t, es);
+}
+
+// The output transform of n tiles (in whole vectors, as above): from M (16
+// planes `ms` apart) the 2x2 outputs A^T M A of every tile, as 4 rows of ld
+// values (row a*2+b: output (a, b) of the tile), plus bias.
+template <class T>
+void output_transform(const T* m, int64_t ms, int64_t n, T bias, T* y, int64_t ld) {
+  using S = gemm::Simd<T>;
+  using V = typename S::V;
+  const V b = S::set1(bias);
+  for (int64_t t = 0; t < n; t += S::L) {
+    V s[2][4];
     for (int c = 0; c < 4; ++c) {
-      const T m0 = m[(0 * 4 + c) * ms + tx], m1 = m[(1 * 4 + c) * ms + tx], m2 = m[(2 * 4 + c) * ms + tx],
-              m3 = m[(3 * 4 + c) * ms + tx];
-      s[0][c] = m0 + m1 + m2;
-      s[1][c] = m1 - m2 - m3;
+      const V m0 = S::load(m + (0 * 4 + c) * ms + t), m1 = S::load(m + (1 * 4 + c) * ms + t),
+              m2 = S::load(m + (2 * 4 + c) * ms + t), m3 = S::load(m + (3 * 4 + c) * ms + t);
+      s[0][c] = S::add(S::add(m0, m1), m2);
+      s[1][c] = S::sub(S::sub(m1, m2), m3);
     }
-    y0[2 * tx] = s[0][0] + s[0][1] + s[0][2] + b;
-    y0[2 * tx + 1] = s[0][1] - s[0][2] - s[0][3] + b;
-    y1[2 * tx] = s[1][0] + s[1][1] + s[1][2] + b;
-    y1[2 * tx + 1] = s[1][1] - s[1][2] - s[1][3] + b;
+    for (int a = 0; a < 2; ++a) {
+      S::store(y + (a * 2 + 0) * ld + t, S::add(S::add(S::add(s[a][0], s[a][1]), s[a][2]), b));
+      S::store(y + (a * 2 + 1) * ld + t, S::add(S::sub(S::sub(s[a][1], s[a][2]), s[a][3]), b));
+    }
   }
 }
 
@@ -135,7 +149,8 @@ void convolve(const T* x, const T* u, const T* bias, T* y, const Conv2dDims& d) 
   const int64_t hw_in = d.H * d.W, hw_out = d.Hout * d.Wout;
   // Images per chunk: about kChunkValues of V, in whole NR-tile panels where
   // the image's tiles allow (8x8: 16 tiles, so 4 images per panel).
-  const int64_t tiles_target = std::max<int64_t>(NR, kChunkValues / 16 / std::max<int64_t>(d.Cin, 1) / NR * NR);
+  const int64_t tiles_target =
+      std::max<int64_t>(NR, kChunkValues / 16 / std::max<int64_t>(d.Cin, 1) / NR * NR);
   const int64_t group = std::clamp<int64_t>(tiles_target / tiles_img, 1, std::max<int64_t>(d.N, 1));
   const int64_t chunks = (d.N + group - 1) / group;
   const int64_t ld_max = (group * tiles_img + NR - 1) / NR * NR;  // tiles per V_e row, whole panels
@@ -146,52 +161,109 @@ void convolve(const T* x, const T* u, const T* bias, T* y, const Conv2dDims& d) 
   // multiples of 4 KB would put the 16 planes' streams (and a GEMM's B rows)
   // into the same few L1 sets.
   const int64_t es_max = d.Cin * (ld_max + 16) + 32, ms_max = d.Cout * (ld_max + 16) + 32;
-  // Padded rows (2*th + 2) de-interleaved into even and odd columns: tile
-  // column tx reads even columns tx, tx+1 and odd columns tx, tx+1.
+  // Images whose tile rows are whole vectors (32x32 and up for float) read
+  // their patches from de-interleaved rows; the others gather them.
+  const bool by_rows = tw % gemm::Simd<T>::L == 0;
   const int64_t prow = 2 * th + 2, cols = tw + 1;
   run_on_threads(threads, [&](int t, int nt) {
     const Range r = thread_range(chunks, t, nt);
     if (r.begin == r.end) return;
     auto v = scratch<T>(16 * es_max);
     auto m = scratch<T>(16 * ms_max);
-    auto rows = scratch<T>(2 * prow * cols);
-    std::vector<T> y0(static_cast<size_t>(2 * tw)), y1(static_cast<size_t>(2 * tw));
+    auto patch = scratch<T>(16 * (ld_max + 16));  // one channel's 4x4 patches, 16 rows
+    auto rows = scratch<T>(by_rows ? 2 * prow * cols : 1);
+    std::vector<T> tile_row(static_cast<size_t>(2 * tw));
+    auto outs = scratch<T>(4 * (ld_max + 16));  // one channel's 2x2 outputs, 4 rows
+    // The transforms run in whole vectors: patch lanes past a chunk's tiles
+    // are never gathered into, so they stay zero.
+    std::fill(patch.get(), patch.get() + 16 * (ld_max + 16), T(0));
+    // Where patch element (r, c) of tile t comes from (relative to the
+    // chunk's first image's channel plane; -1: padding), and where output
+    // (a, b) of tile t goes (-1: past an odd edge); rebuilt when the chunk's
+    // image count changes (only the last chunk's may).
+    std::vector<int32_t> src_idx, dst_idx;
+    int64_t built_for = -1;
     std::vector<int64_t> boff(static_cast<size_t>(d.Cin));
     for (int64_t c = r.begin; c < r.end; ++c) {
       const int64_t n0 = c * group, ng = std::min(group, d.N - n0);
       const int64_t ntiles = ng * tiles_img, ld = (ntiles + NR - 1) / NR * NR;
       const int64_t ldv = ld + 16, es = d.Cin * ldv + 32, ms = d.Cout * ldv + 32;
       for (int64_t i = 0; i < d.Cin; ++i) boff[static_cast<size_t>(i)] = i * ldv;
-      // Input transform.
-      T* ev = rows.get();
-      T* od = rows.get() + prow * cols;
-      for (int64_t img = 0; img < ng; ++img)
-        for (int64_t ci = 0; ci < d.Cin; ++ci) {
-          const T* xs = x + ((n0 + img) * d.Cin + ci) * hw_in;
-          for (int64_t py = 0; py < prow; ++py) {
-            const int64_t iy = py - d.pad;
-            T* e = ev + py * cols;
-            T* o = od + py * cols;
-            if (iy < 0 || iy >= d.H) {
-              std::fill(e, e + cols, T(0));
-              std::fill(o, o + cols, T(0));
-              continue;
+      if (built_for != ng) {
+        src_idx.assign(static_cast<size_t>(16 * ntiles), -1);
+        dst_idx.assign(static_cast<size_t>(4 * ntiles), -1);
+        for (int64_t tt = 0; tt < ntiles; ++tt) {
+          const int64_t img = tt / tiles_img, ty = tt % tiles_img / tw, tx = tt % tiles_img % tw;
+          for (int64_t rr = 0; rr < 4; ++rr)
+            for (int64_t cc = 0; cc < 4; ++cc) {
+              const int64_t iy = 2 * ty + rr - d.pad, ix = 2 * tx + cc - d.pad;
+              if (iy >= 0 && iy < d.H && ix >= 0 && ix < d.W)
+                src_idx[static_cast<size_t>((rr * 4 + cc) * ntiles + tt)] =
+                    static_cast<int32_t>(img * d.Cin * hw_in + iy * d.W + ix);
             }
-            // e[j] = row[2j - pad], o[j] = row[2j + 1 - pad], zero outside the row.
-            const T* src = xs + iy * d.W - d.pad;
-            const int64_t e0 = (d.pad + 1) / 2, e1 = std::min(cols, (d.W + d.pad + 1) / 2);
-            const int64_t o0 = d.pad / 2, o1 = std::min(cols, (d.W + d.pad) / 2);
-            std::fill(e, e + e0, T(0));
-            for (int64_t j = e0; j < e1; ++j) e[j] = src[2 * j];
-            std::fill(e + e1, e + cols, T(0));
-            std::fill(o, o + o0, T(0));
-            for (int64_t j = o0; j < o1; ++j) o[j] = src[2 * j + 1];
-            std::fill(o + o1, o + cols, T(0));
-          }
-          T* vc = v.get() + ci * ldv + img * tiles_img;
-          for (int64_t ty = 0; ty < th; ++ty)
-            input_tile_row(ev + 2 * ty * cols, od + 2 * ty * cols, cols, vc + ty * tw, es, tw);
+          for (int64_t a = 0; a < 2; ++a)
+            for (int64_t b = 0; b < 2; ++b) {
+              const int64_t oy = 2 * ty + a, ox = 2 * tx + b;
+              if (oy < d.Hout && ox < d.Wout)
+                dst_idx[static_cast<size_t>((a * 2 + b) * ntiles + tt)] =
+                    static_cast<int32_t>(img * d.Cout * hw_out + oy * d.Wout + ox);
+            }
         }
+        built_for = ng;
+      }
+      // Input transform, one channel at a time.
+      const int64_t lp = ld + 16;
+      if (by_rows) {
+        // Whole vectors of tiles per tile row: read the patches straight from
+        // the de-interleaved padded rows (even and odd columns; tile column
+        // tx reads even columns tx, tx+1 and odd columns tx, tx+1).
+        T* ev = rows.get();
+        T* od = rows.get() + prow * cols;
+        for (int64_t img = 0; img < ng; ++img)
+          for (int64_t ci = 0; ci < d.Cin; ++ci) {
+            const T* xs = x + ((n0 + img) * d.Cin + ci) * hw_in;
+            for (int64_t py = 0; py < prow; ++py) {
+              const int64_t iy = py - d.pad;
+              T* e = ev + py * cols;
+              T* o = od + py * cols;
+              if (iy < 0 || iy >= d.H) {
+                std::fill(e, e + cols, T(0));
+                std::fill(o, o + cols, T(0));
+                continue;
+              }
+              // e[j] = row[2j - pad], o[j] = row[2j + 1 - pad], zero outside the row.
+              const T* src = xs + iy * d.W - d.pad;
+              const int64_t e0 = (d.pad + 1) / 2, e1 = std::min(cols, (d.W + d.pad + 1) / 2);
+              const int64_t o0 = d.pad / 2, o1 = std::min(cols, (d.W + d.pad) / 2);
+              std::fill(e, e + e0, T(0));
+              for (int64_t j = e0; j < e1; ++j) e[j] = src[2 * j];
+              std::fill(e + e1, e + cols, T(0));
+              std::fill(o, o + o0, T(0));
+              for (int64_t j = o0; j < o1; ++j) o[j] = src[2 * j + 1];
+              std::fill(o + o1, o + cols, T(0));
+            }
+            T* vc = v.get() + ci * ldv + img * tiles_img;
+            for (int64_t ty = 0; ty < th; ++ty)
+              for (int64_t tx = 0; tx < tw; tx += gemm::Simd<T>::L) {
+                const T* e = ev + 2 * ty * cols + tx;
+                const T* o = od + 2 * ty * cols + tx;
+                input_transform_vector<T>(
+                    [&](int k) {
+                      const int64_t at = (k / 4) * cols + (k % 4) / 2;
+                      return gemm::Simd<T>::load((k % 2 == 0 ? e : o) + at);
+                    },
+                    vc + ty * tw + tx, es);
+              }
+          }
+      } else {
+        // Gather each channel's patches through the index table, transform.
+        for (int64_t ci = 0; ci < d.Cin; ++ci) {
+          const T* src = x + (n0 * d.Cin + ci) * hw_in;
+          for (int64_t k = 0; k < 16; ++k)
+            gemm::gather_run(patch.get() + k * lp, src, src_idx.data() + k * ntiles, ntiles);
+          input_transform(patch.get(), lp, ntiles, v.get() + ci * ldv, es);
+        }
+      }
       // Lanes past the chunk's tiles: zero, so that what they compute stays finite.
       if (ld > ntiles)
         for (int64_t e = 0; e < 16; ++e)
@@ -211,18 +283,34 @@ void convolve(const T* x, const T* u, const T* bias, T* y, const Conv2dDims& d) 
                                                 me + co * ldv + j, ldv, false);
           }
       }
-      // Output transform: Y = A^T M A, two output rows per tile row.
-      for (int64_t img = 0; img < ng; ++img)
-        for (int64_t co = 0; co < d.Cout; ++co) {
-          const T* mc = m.get() + co * ldv + img * tiles_img;
-          T* ys = y + ((n0 + img) * d.Cout + co) * hw_out;
-          for (int64_t ty = 0; ty < th; ++ty) {
-            output_tile_row(mc + ty * tw, ms, bias ? bias[co] : T(0), y0.data(), y1.data(), tw);
-            const int64_t oy = 2 * ty;
-            std::memcpy(ys + oy * d.Wout, y0.data(), sizeof(T) * d.Wout);
-            if (oy + 1 < d.Hout) std::memcpy(ys + (oy + 1) * d.Wout, y1.data(), sizeof(T) * d.Wout);
-          }
+      // Output transform, one channel at a time, scattered into y.
+      T* yc = y + n0 * d.Cout * hw_out;
+      for (int64_t co = 0; co < d.Cout; ++co) {
+        output_transform(m.get() + co * ldv, ms, ntiles, bias ? bias[co] : T(0), outs.get(), lp);
+        T* yo = yc + co * hw_out;
+        if (by_rows) {
+          // Two output rows per tile row: outputs (a, 0) and (a, 1) interleaved.
+          for (int64_t img = 0; img < ng; ++img)
+            for (int64_t ty = 0; ty < th; ++ty)
+              for (int64_t a = 0; a < 2 && 2 * ty + a < d.Hout; ++a) {
+                const T* o0 = outs.get() + (a * 2) * lp + img * tiles_img + ty * tw;
+                const T* o1 = o0 + lp;
+                T* row = tile_row.data();
+                for (int64_t tx = 0; tx < tw; ++tx) {
+                  row[2 * tx] = o0[tx];
+                  row[2 * tx + 1] = o1[tx];
+                }
+                std::memcpy(yo + img * d.Cout * hw_out + (2 * ty + a) * d.Wout, row, sizeof(T) * d.Wout);
+              }
+          continue;
         }
+        for (int64_t k = 0; k < 4; ++k) {
+          const T* o = outs.get() + k * lp;
+          const int32_t* di = dst_idx.data() + k * ntiles;
+          for (int64_t tt = 0; tt < ntiles; ++tt)
+            if (di[tt] >= 0) yo[di[tt]] = o[tt];
+        }
+      }
     }
   });
 }

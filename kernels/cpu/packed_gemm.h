@@ -53,6 +53,7 @@ struct Simd<float> {
   static V zero() { return _mm512_setzero_ps(); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
   // The first n < L lanes.
   static V load_first(const float* p, int64_t n) { return _mm512_maskz_loadu_ps(first_lanes(n), p); }
   static void store_first(float* p, V v, int64_t n) { _mm512_mask_storeu_ps(p, first_lanes(n), v); }
@@ -68,6 +69,7 @@ struct Simd<double> {
   static V zero() { return _mm512_setzero_pd(); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_pd(a, b); }
   static V load_first(const double* p, int64_t n) { return _mm512_maskz_loadu_pd(first_lanes(n), p); }
   static void store_first(double* p, V v, int64_t n) { _mm512_mask_storeu_pd(p, first_lanes(n), v); }
   static __mmask8 first_lanes(int64_t n) { return static_cast<__mmask8>((1u << n) - 1); }
@@ -85,6 +87,7 @@ struct Simd<float> {
   static V zero() { return _mm256_setzero_ps(); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
 };
 template <>
 struct Simd<double> {
@@ -96,6 +99,7 @@ struct Simd<double> {
   static V zero() { return _mm256_setzero_pd(); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_pd(a, b); }
 };
 #else
 constexpr int kMr = 4;
@@ -110,6 +114,7 @@ struct Simd {
   static V zero() { return T(0); }
   static V fma(V a, V b, V c) { return a * b + c; }
   static V add(V a, V b) { return a + b; }
+  static V sub(V a, V b) { return a - b; }
 };
 #endif
 

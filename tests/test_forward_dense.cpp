@@ -324,8 +324,8 @@ TEST_CASE("forward: dense ops reject mismatched shapes, naming the op and the sh
 TEST_CASE("forward: conv2d Winograd F(2x2,3x3) float32 error stays within 2x the im2col path's") {
   // The bound docs/conv2d_cpu.md states: at the UNet's 3x3 shapes, float32
   // Winograd's error against the float64 result is at most twice that of the
-  // im2col GEMM (same inputs), forward and backward-data, and both stay
-  // below 1e-6 normalised error.
+  // im2col GEMM (same inputs), forward, backward-data and backward-weight,
+  // and all stay below 1e-6 normalised error.
   struct Case {
     int64_t N, Cin, Cout, HW;
   };
@@ -336,19 +336,22 @@ TEST_CASE("forward: conv2d Winograd F(2x2,3x3) float32 error stays within 2x the
     const Tensor gy = randn({c.N, c.Cout, c.HW, c.HW}, 9, stream++, DType::f64);
     const Tensor y64 = kernels::conv2d_fwd(x, w, Tensor(), 1, 1);
     const Tensor gx64 = kernels::conv2d_bwd_data(gy, w, x.shape(), 1, 1);
+    const Tensor gw64 = kernels::conv2d_bwd_weight(x, gy, w.shape(), 1, 1);
     const Tensor x32 = x.to(DType::f32), w32 = w.to(DType::f32), gy32 = gy.to(DType::f32);
-    double err[2][2];
+    double err[2][3];
     int i = 0;
     for (const kernels::Conv2dCpuAlgo algo :
          {kernels::Conv2dCpuAlgo::im2col, kernels::Conv2dCpuAlgo::winograd}) {
       const kernels::Conv2dCpuAlgoScope scope(algo);
       err[i][0] = normalised_error(kernels::conv2d_fwd(x32, w32, Tensor(), 1, 1), y64);
       err[i][1] = normalised_error(kernels::conv2d_bwd_data(gy32, w32, x.shape(), 1, 1), gx64);
+      err[i][2] = normalised_error(kernels::conv2d_bwd_weight(x32, gy32, w.shape(), 1, 1), gw64);
       ++i;
     }
     INFO(c.Cin << "->" << c.Cout << " @" << c.HW << ": fwd im2col " << err[0][0] << " winograd " << err[1][0]
-               << "; bwd-data im2col " << err[0][1] << " winograd " << err[1][1]);
-    for (int k = 0; k < 2; ++k) {
+               << "; bwd-data im2col " << err[0][1] << " winograd " << err[1][1] << "; bwd-weight im2col "
+               << err[0][2] << " winograd " << err[1][2]);
+    for (int k = 0; k < 3; ++k) {
       CHECK(err[1][k] <= 2 * err[0][k]);
       CHECK(err[1][k] < 1e-6);
       CHECK(err[0][k] > 0);  // float32 really rounded: the comparison means something

@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "kernels/conv2d.h"
@@ -140,137 +141,177 @@ void output_transform(const T* m, int64_t ms, int64_t n, T bias, T* y, int64_t l
   }
 }
 
+// The tiles of a conv (as a forward conv with dims d): geometry, how a
+// chunk of images is cut into them, and their input transform.
+template <class T>
+struct Tiles {
+  static constexpr int NR = gemm::nr<T>();
+  const Conv2dDims& d;
+  int64_t th, tw, per_image, hw_in, hw_out;
+  // Images whose tile rows are whole vectors (32x32 and up for float) read
+  // their patches from de-interleaved rows; the others gather them.
+  bool by_rows;
+  int64_t prow, cols;  // de-interleaved padded rows: prow rows of cols even and cols odd values
+  // Where patch element (r, c) of tile t comes from (relative to the
+  // chunk's first image's channel plane; -1: padding), and where output
+  // (a, b) of tile t is (-1: past an odd edge), for chunks of `built_for`
+  // images (only the last chunk may have fewer).
+  std::vector<int32_t> src_idx, dst_idx;
+  int64_t built_for = -1;
+
+  explicit Tiles(const Conv2dDims& dims)
+      : d(dims),
+        th((dims.Hout + 1) / 2),
+        tw((dims.Wout + 1) / 2),
+        per_image(th * tw),
+        hw_in(dims.H * dims.W),
+        hw_out(dims.Hout * dims.Wout),
+        by_rows(tw % gemm::Simd<T>::L == 0),
+        prow(2 * th + 2),
+        cols(tw + 1) {}
+
+  // Images per chunk for V rows of `channels` channels: about kChunkValues
+  // values of V, in whole NR-tile panels where the image's tiles allow (8x8:
+  // 16 tiles, so 4 images per panel).
+  int64_t group(int64_t channels) const {
+    const int64_t target =
+        std::max<int64_t>(NR, kChunkValues / 16 / std::max<int64_t>(channels, 1) / NR * NR);
+    return std::clamp<int64_t>(target / per_image, 1, std::max<int64_t>(d.N, 1));
+  }
+  // Tiles of ng images, padded to whole panels.
+  int64_t padded(int64_t ng) const { return (ng * per_image + NR - 1) / NR * NR; }
+
+  void build(int64_t ng) {
+    if (built_for == ng) return;
+    const int64_t n = ng * per_image;
+    src_idx.assign(static_cast<size_t>(16 * n), -1);
+    dst_idx.assign(static_cast<size_t>(4 * n), -1);
+    for (int64_t t = 0; t < n; ++t) {
+      const int64_t img = t / per_image, ty = t % per_image / tw, tx = t % per_image % tw;
+      for (int64_t r = 0; r < 4; ++r)
+        for (int64_t c = 0; c < 4; ++c) {
+          const int64_t iy = 2 * ty + r - d.pad, ix = 2 * tx + c - d.pad;
+          if (iy >= 0 && iy < d.H && ix >= 0 && ix < d.W)
+            src_idx[static_cast<size_t>((r * 4 + c) * n + t)] =
+                static_cast<int32_t>(img * d.Cin * hw_in + iy * d.W + ix);
+        }
+      for (int64_t a = 0; a < 2; ++a)
+        for (int64_t b = 0; b < 2; ++b) {
+          const int64_t oy = 2 * ty + a, ox = 2 * tx + b;
+          if (oy < d.Hout && ox < d.Wout)
+            dst_idx[static_cast<size_t>((a * 2 + b) * n + t)] =
+                static_cast<int32_t>(img * d.Cout * hw_out + oy * d.Wout + ox);
+        }
+    }
+    built_for = ng;
+  }
+
+  // V = B^T d B of input channels [c0, c1) of images [n0, n0 + ng) (after
+  // build(ng)) into v: plane e at v + e * es, channel ci's row at ci * ldv;
+  // the lanes past the tiles up to ld are zeroed. Scratch: rows (2 * prow *
+  // cols values, by_rows only) and patch (16 rows of lp values, its lanes
+  // past the tiles zero).
+  void transform_input(const T* x, int64_t n0, int64_t ng, int64_t c0, int64_t c1, T* v, int64_t ldv,
+                       int64_t es, int64_t ld, T* rows, T* patch, int64_t lp) const {
+    const int64_t ntiles = ng * per_image;
+    if (by_rows) {
+      // Whole vectors of tiles per tile row: read the patches straight from
+      // the de-interleaved padded rows (even and odd columns; tile column
+      // tx reads even columns tx, tx+1 and odd columns tx, tx+1).
+      T* ev = rows;
+      T* od = rows + prow * cols;
+      for (int64_t img = 0; img < ng; ++img)
+        for (int64_t ci = c0; ci < c1; ++ci) {
+          const T* xs = x + ((n0 + img) * d.Cin + ci) * hw_in;
+          for (int64_t py = 0; py < prow; ++py) {
+            const int64_t iy = py - d.pad;
+            T* e = ev + py * cols;
+            T* o = od + py * cols;
+            if (iy < 0 || iy >= d.H) {
+              std::fill(e, e + cols, T(0));
+              std::fill(o, o + cols, T(0));
+              continue;
+            }
+            // e[j] = row[2j - pad], o[j] = row[2j + 1 - pad], zero outside the row.
+            const T* src = xs + iy * d.W - d.pad;
+            const int64_t e0 = (d.pad + 1) / 2, e1 = std::min(cols, (d.W + d.pad + 1) / 2);
+            const int64_t o0 = d.pad / 2, o1 = std::min(cols, (d.W + d.pad) / 2);
+            std::fill(e, e + e0, T(0));
+            for (int64_t j = e0; j < e1; ++j) e[j] = src[2 * j];
+            std::fill(e + e1, e + cols, T(0));
+            std::fill(o, o + o0, T(0));
+            for (int64_t j = o0; j < o1; ++j) o[j] = src[2 * j + 1];
+            std::fill(o + o1, o + cols, T(0));
+          }
+          T* vc = v + ci * ldv + img * per_image;
+          for (int64_t ty = 0; ty < th; ++ty)
+            for (int64_t tx = 0; tx < tw; tx += gemm::Simd<T>::L) {
+              const T* e = ev + 2 * ty * cols + tx;
+              const T* o = od + 2 * ty * cols + tx;
+              input_transform_vector<T>(
+                  [&](int k) {
+                    const int64_t at = (k / 4) * cols + (k % 4) / 2;
+                    return gemm::Simd<T>::load((k % 2 == 0 ? e : o) + at);
+                  },
+                  vc + ty * tw + tx, es);
+            }
+        }
+    } else {
+      // Gather each channel's patches through the index table, transform.
+      for (int64_t ci = c0; ci < c1; ++ci) {
+        const T* src = x + (n0 * d.Cin + ci) * hw_in;
+        for (int64_t k = 0; k < 16; ++k)
+          gemm::gather_run(patch + k * lp, src, src_idx.data() + k * ntiles, ntiles);
+        input_transform(patch, lp, ntiles, v + ci * ldv, es);
+      }
+    }
+    // Lanes past the chunk's tiles: zero, so that what they compute stays finite.
+    if (ld > ntiles)
+      for (int64_t e = 0; e < 16; ++e)
+        for (int64_t ci = c0; ci < c1; ++ci) {
+          T* p = v + e * es + ci * ldv;
+          std::fill(p + ntiles, p + ld, T(0));
+        }
+  }
+};
+
 // The convolution (as a forward conv with dims d) of x by the transformed
 // kernel u, plus bias (may be null), into y.
 template <class T>
 void convolve(const T* x, const T* u, const T* bias, T* y, const Conv2dDims& d) {
   constexpr int NR = gemm::nr<T>();
-  const int64_t th = (d.Hout + 1) / 2, tw = (d.Wout + 1) / 2, tiles_img = th * tw;
-  const int64_t hw_in = d.H * d.W, hw_out = d.Hout * d.Wout;
-  // Images per chunk: about kChunkValues of V, in whole NR-tile panels where
-  // the image's tiles allow (8x8: 16 tiles, so 4 images per panel).
-  const int64_t tiles_target =
-      std::max<int64_t>(NR, kChunkValues / 16 / std::max<int64_t>(d.Cin, 1) / NR * NR);
-  const int64_t group = std::clamp<int64_t>(tiles_target / tiles_img, 1, std::max<int64_t>(d.N, 1));
+  const Tiles<T> geo(d);
+  const int64_t group = geo.group(d.Cin);
   const int64_t chunks = (d.N + group - 1) / group;
-  const int64_t ld_max = (group * tiles_img + NR - 1) / NR * NR;  // tiles per V_e row, whole panels
-  const int64_t flops = 2 * d.N * d.Cout * hw_out * d.Cin * 9;
+  const int64_t ld_max = geo.padded(group);
+  const int64_t flops = 2 * d.N * d.Cout * geo.hw_out * d.Cin * 9;
   const int threads =
       flops < (int64_t{1} << 21) ? 1 : static_cast<int>(std::min<int64_t>(num_threads(), chunks));
   // Rows ld + 16 apart and planes 32 more than their rows: strides that are
   // multiples of 4 KB would put the 16 planes' streams (and a GEMM's B rows)
   // into the same few L1 sets.
   const int64_t es_max = d.Cin * (ld_max + 16) + 32, ms_max = d.Cout * (ld_max + 16) + 32;
-  // Images whose tile rows are whole vectors (32x32 and up for float) read
-  // their patches from de-interleaved rows; the others gather them.
-  const bool by_rows = tw % gemm::Simd<T>::L == 0;
-  const int64_t prow = 2 * th + 2, cols = tw + 1;
   run_on_threads(threads, [&](int t, int nt) {
     const Range r = thread_range(chunks, t, nt);
     if (r.begin == r.end) return;
+    Tiles<T> tiles(d);
     auto v = scratch<T>(16 * es_max);
     auto m = scratch<T>(16 * ms_max);
     auto patch = scratch<T>(16 * (ld_max + 16));  // one channel's 4x4 patches, 16 rows
-    auto rows = scratch<T>(by_rows ? 2 * prow * cols : 1);
-    std::vector<T> tile_row(static_cast<size_t>(2 * tw));
+    auto rows = scratch<T>(tiles.by_rows ? 2 * tiles.prow * tiles.cols : 1);
+    std::vector<T> tile_row(static_cast<size_t>(2 * tiles.tw));
     auto outs = scratch<T>(4 * (ld_max + 16));  // one channel's 2x2 outputs, 4 rows
     // The transforms run in whole vectors: patch lanes past a chunk's tiles
     // are never gathered into, so they stay zero.
     std::fill(patch.get(), patch.get() + 16 * (ld_max + 16), T(0));
-    // Where patch element (r, c) of tile t comes from (relative to the
-    // chunk's first image's channel plane; -1: padding), and where output
-    // (a, b) of tile t goes (-1: past an odd edge); rebuilt when the chunk's
-    // image count changes (only the last chunk's may).
-    std::vector<int32_t> src_idx, dst_idx;
-    int64_t built_for = -1;
     std::vector<int64_t> boff(static_cast<size_t>(d.Cin));
     for (int64_t c = r.begin; c < r.end; ++c) {
       const int64_t n0 = c * group, ng = std::min(group, d.N - n0);
-      const int64_t ntiles = ng * tiles_img, ld = (ntiles + NR - 1) / NR * NR;
-      const int64_t ldv = ld + 16, es = d.Cin * ldv + 32, ms = d.Cout * ldv + 32;
+      const int64_t ntiles = ng * tiles.per_image, ld = tiles.padded(ng);
+      const int64_t ldv = ld + 16, es = d.Cin * ldv + 32, ms = d.Cout * ldv + 32, lp = ld + 16;
       for (int64_t i = 0; i < d.Cin; ++i) boff[static_cast<size_t>(i)] = i * ldv;
-      if (built_for != ng) {
-        src_idx.assign(static_cast<size_t>(16 * ntiles), -1);
-        dst_idx.assign(static_cast<size_t>(4 * ntiles), -1);
-        for (int64_t tt = 0; tt < ntiles; ++tt) {
-          const int64_t img = tt / tiles_img, ty = tt % tiles_img / tw, tx = tt % tiles_img % tw;
-          for (int64_t rr = 0; rr < 4; ++rr)
-            for (int64_t cc = 0; cc < 4; ++cc) {
-              const int64_t iy = 2 * ty + rr - d.pad, ix = 2 * tx + cc - d.pad;
-              if (iy >= 0 && iy < d.H && ix >= 0 && ix < d.W)
-                src_idx[static_cast<size_t>((rr * 4 + cc) * ntiles + tt)] =
-                    static_cast<int32_t>(img * d.Cin * hw_in + iy * d.W + ix);
-            }
-          for (int64_t a = 0; a < 2; ++a)
-            for (int64_t b = 0; b < 2; ++b) {
-              const int64_t oy = 2 * ty + a, ox = 2 * tx + b;
-              if (oy < d.Hout && ox < d.Wout)
-                dst_idx[static_cast<size_t>((a * 2 + b) * ntiles + tt)] =
-                    static_cast<int32_t>(img * d.Cout * hw_out + oy * d.Wout + ox);
-            }
-        }
-        built_for = ng;
-      }
-      // Input transform, one channel at a time.
-      const int64_t lp = ld + 16;
-      if (by_rows) {
-        // Whole vectors of tiles per tile row: read the patches straight from
-        // the de-interleaved padded rows (even and odd columns; tile column
-        // tx reads even columns tx, tx+1 and odd columns tx, tx+1).
-        T* ev = rows.get();
-        T* od = rows.get() + prow * cols;
-        for (int64_t img = 0; img < ng; ++img)
-          for (int64_t ci = 0; ci < d.Cin; ++ci) {
-            const T* xs = x + ((n0 + img) * d.Cin + ci) * hw_in;
-            for (int64_t py = 0; py < prow; ++py) {
-              const int64_t iy = py - d.pad;
-              T* e = ev + py * cols;
-              T* o = od + py * cols;
-              if (iy < 0 || iy >= d.H) {
-                std::fill(e, e + cols, T(0));
-                std::fill(o, o + cols, T(0));
-                continue;
-              }
-              // e[j] = row[2j - pad], o[j] = row[2j + 1 - pad], zero outside the row.
-              const T* src = xs + iy * d.W - d.pad;
-              const int64_t e0 = (d.pad + 1) / 2, e1 = std::min(cols, (d.W + d.pad + 1) / 2);
-              const int64_t o0 = d.pad / 2, o1 = std::min(cols, (d.W + d.pad) / 2);
-              std::fill(e, e + e0, T(0));
-              for (int64_t j = e0; j < e1; ++j) e[j] = src[2 * j];
-              std::fill(e + e1, e + cols, T(0));
-              std::fill(o, o + o0, T(0));
-              for (int64_t j = o0; j < o1; ++j) o[j] = src[2 * j + 1];
-              std::fill(o + o1, o + cols, T(0));
-            }
-            T* vc = v.get() + ci * ldv + img * tiles_img;
-            for (int64_t ty = 0; ty < th; ++ty)
-              for (int64_t tx = 0; tx < tw; tx += gemm::Simd<T>::L) {
-                const T* e = ev + 2 * ty * cols + tx;
-                const T* o = od + 2 * ty * cols + tx;
-                input_transform_vector<T>(
-                    [&](int k) {
-                      const int64_t at = (k / 4) * cols + (k % 4) / 2;
-                      return gemm::Simd<T>::load((k % 2 == 0 ? e : o) + at);
-                    },
-                    vc + ty * tw + tx, es);
-              }
-          }
-      } else {
-        // Gather each channel's patches through the index table, transform.
-        for (int64_t ci = 0; ci < d.Cin; ++ci) {
-          const T* src = x + (n0 * d.Cin + ci) * hw_in;
-          for (int64_t k = 0; k < 16; ++k)
-            gemm::gather_run(patch.get() + k * lp, src, src_idx.data() + k * ntiles, ntiles);
-          input_transform(patch.get(), lp, ntiles, v.get() + ci * ldv, es);
-        }
-      }
-      // Lanes past the chunk's tiles: zero, so that what they compute stays finite.
-      if (ld > ntiles)
-        for (int64_t e = 0; e < 16; ++e)
-          for (int64_t ci = 0; ci < d.Cin; ++ci) {
-            T* p = v.get() + e * es + ci * ldv;
-            std::fill(p + ntiles, p + ld, T(0));
-          }
+      tiles.build(ng);
+      tiles.transform_input(x, n0, ng, 0, d.Cin, v.get(), ldv, es, ld, rows.get(), patch.get(), lp);
       // 16 GEMMs: M_e [Cout, ld] = U_e [Cout, Cin] . V_e [Cin, ld].
       for (int64_t e = 0; e < 16; ++e) {
         const T* ue = u + e * d.Cout * d.Cin;
@@ -283,17 +324,18 @@ void convolve(const T* x, const T* u, const T* bias, T* y, const Conv2dDims& d) 
                                                 me + co * ldv + j, ldv, false);
           }
       }
-      // Output transform, one channel at a time, scattered into y.
+      // Output transform, one channel at a time, into y.
+      const int64_t hw_out = tiles.hw_out, th = tiles.th, tw = tiles.tw;
       T* yc = y + n0 * d.Cout * hw_out;
       for (int64_t co = 0; co < d.Cout; ++co) {
         output_transform(m.get() + co * ldv, ms, ntiles, bias ? bias[co] : T(0), outs.get(), lp);
         T* yo = yc + co * hw_out;
-        if (by_rows) {
+        if (tiles.by_rows) {
           // Two output rows per tile row: outputs (a, 0) and (a, 1) interleaved.
           for (int64_t img = 0; img < ng; ++img)
             for (int64_t ty = 0; ty < th; ++ty)
               for (int64_t a = 0; a < 2 && 2 * ty + a < d.Hout; ++a) {
-                const T* o0 = outs.get() + (a * 2) * lp + img * tiles_img + ty * tw;
+                const T* o0 = outs.get() + (a * 2) * lp + img * tiles.per_image + ty * tw;
                 const T* o1 = o0 + lp;
                 T* row = tile_row.data();
                 for (int64_t tx = 0; tx < tw; ++tx) {
@@ -306,10 +348,132 @@ void convolve(const T* x, const T* u, const T* bias, T* y, const Conv2dDims& d) 
         }
         for (int64_t k = 0; k < 4; ++k) {
           const T* o = outs.get() + k * lp;
-          const int32_t* di = dst_idx.data() + k * ntiles;
+          const int32_t* di = tiles.dst_idx.data() + k * ntiles;
           for (int64_t tt = 0; tt < ntiles; ++tt)
             if (di[tt] >= 0) yo[di[tt]] = o[tt];
         }
+      }
+    }
+  });
+}
+
+// The weight gradient by the same tiles: with U = G g G^T the forward is
+// Y = A^T (U (.) V) A per tile, so
+//   dL/dU = (A dY A^T) (.) V  and  dL/dg = G^T (dL/dU) G,
+// summed over tiles and images: per position e of the 4x4 transform a GEMM
+//   M_e^T [Cin, Cout] += V_e [Cin, tiles] . Wg_e^T [tiles, Cout],  Wg = A dY A^T,
+// with K = the tiles (long), then gW = G^T M G. Threads share each chunk's
+// transforms (split by channel) and then split the 16 GEMMs, so every sum
+// runs over the chunks in order whatever the thread count.
+template <class T>
+void bwd_weight(const T* x, const T* gy, T* grad_w, const Conv2dDims& d) {
+  constexpr int NR = gemm::nr<T>(), L = gemm::Simd<T>::L;
+  const Tiles<T> geo(d);
+  const int64_t group = geo.group(std::max(d.Cin, d.Cout));
+  const int64_t chunks = (d.N + group - 1) / group;
+  const int64_t ld_max = geo.padded(group);
+  const int64_t es_max = d.Cin * (ld_max + 16) + 32, gs_max = d.Cout * (ld_max + 16) + 32;
+  const int64_t flops = 2 * d.N * d.Cout * geo.hw_out * d.Cin * 9;
+  const int threads = flops < (int64_t{1} << 21) ? 1 : std::min(num_threads(), 16);
+  auto v = scratch<T>(16 * es_max);            // V_e of the chunk, shared
+  auto g = scratch<T>(16 * gs_max);            // Wg_e of the chunk, shared
+  auto acc = scratch<T>(16 * d.Cin * d.Cout);  // M_e^T [Cin][Cout]
+  std::fill(acc.get(), acc.get() + 16 * d.Cin * d.Cout, T(0));
+  run_on_threads(threads, [&](int t, int nt) {
+    Tiles<T> tiles(d);
+    auto patch = scratch<T>(16 * (ld_max + 16));
+    std::fill(patch.get(), patch.get() + 16 * (ld_max + 16), T(0));
+    auto rows = scratch<T>(tiles.by_rows ? 2 * tiles.prow * tiles.cols : 1);
+    auto bbuf = scratch<T>(gemm::packed_b_size<T>());
+    const Range ci = thread_range(d.Cin, t, nt), co = thread_range(d.Cout, t, nt),
+                es16 = thread_range(16, t, nt);
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t n0 = c * group, ng = std::min(group, d.N - n0);
+      const int64_t ntiles = ng * tiles.per_image, ld = tiles.padded(ng);
+      const int64_t ldv = ld + 16, es = d.Cin * ldv + 32, gs = d.Cout * ldv + 32, lp = ld + 16;
+      tiles.build(ng);
+      tiles.transform_input(x, n0, ng, ci.begin, ci.end, v.get(), ldv, es, ld, rows.get(), patch.get(), lp);
+      // Wg = A dY A^T, A = [1 0; 1 1; 1 -1; 0 -1], for this thread's output channels.
+      using S = gemm::Simd<T>;
+      using V = typename S::V;
+      for (int64_t o = co.begin; o < co.end; ++o) {
+        const T* src = gy + (n0 * d.Cout + o) * tiles.hw_out;
+        for (int64_t k = 0; k < 4; ++k)
+          gemm::gather_run(patch.get() + k * lp, src, tiles.dst_idx.data() + k * ntiles, ntiles);
+        T* gd = g.get() + o * ldv;
+        for (int64_t tt = 0; tt < ntiles; tt += L) {
+          V y[2][2];
+          for (int a = 0; a < 2; ++a)
+            for (int b = 0; b < 2; ++b) y[a][b] = S::load(patch.get() + (a * 2 + b) * lp + tt);
+          V h[2][4];  // rows of dY A^T
+          for (int a = 0; a < 2; ++a) {
+            h[a][0] = y[a][0];
+            h[a][1] = S::add(y[a][0], y[a][1]);
+            h[a][2] = S::sub(y[a][0], y[a][1]);
+            h[a][3] = S::sub(S::zero(), y[a][1]);
+          }
+          for (int jj = 0; jj < 4; ++jj) {
+            S::store(gd + (0 * 4 + jj) * gs + tt, h[0][jj]);
+            S::store(gd + (1 * 4 + jj) * gs + tt, S::add(h[0][jj], h[1][jj]));
+            S::store(gd + (2 * 4 + jj) * gs + tt, S::sub(h[0][jj], h[1][jj]));
+            S::store(gd + (3 * 4 + jj) * gs + tt, S::sub(S::zero(), h[1][jj]));
+          }
+        }
+        if (ld > ntiles)
+          for (int64_t e = 0; e < 16; ++e) std::fill(gd + e * gs + ntiles, gd + e * gs + ld, T(0));
+      }
+#ifdef _OPENMP
+      if (nt > 1) {
+#pragma omp barrier
+      }
+#endif
+      // This thread's GEMMs: M_e^T += V_e . Wg_e^T (K = the chunk's tiles).
+      for (int64_t e = es16.begin; e < es16.end; ++e) {
+        const T* ve = v.get() + e * es;
+        const T* ge = g.get() + e * gs;
+        gemm::gemm<T>(
+            d.Cin, d.Cout, ld, 120,
+            [&](int64_t ic, int64_t, int64_t pc, int64_t) { return std::pair(ve + ic * ldv + pc, ldv); },
+            [&](int64_t pc, int64_t kc, int64_t jc, int64_t nc, T* dst) {
+              // Wg_e^T panels: dst[(n / NR) * kc * NR + k * NR + n % NR] = Wg_e[jc + n][pc + k],
+              // zero in the lanes past nc of the last vector.
+              const int64_t width = (nc + L - 1) / L * L;
+              for (int64_t n = 0; n < width; ++n) {
+                T* out = dst + (n / NR) * kc * NR + n % NR;
+                if (n >= nc) {
+                  for (int64_t k = 0; k < kc; ++k) out[k * NR] = T(0);
+                  continue;
+                }
+                const T* row = ge + (jc + n) * ldv + pc;
+                for (int64_t k = 0; k < kc; ++k) out[k * NR] = row[k];
+              }
+            },
+            [](int64_t, int64_t) {}, acc.get() + e * d.Cin * d.Cout, d.Cout, true, bbuf.get());
+      }
+#ifdef _OPENMP
+      if (nt > 1) {
+#pragma omp barrier
+      }
+#endif
+    }
+  });
+  // gW = G^T M G per (co, ci), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
+  parallel_for(d.Cout, d.Cin * 64, [&](int64_t o) {
+    for (int64_t i = 0; i < d.Cin; ++i) {
+      T m[4][4];
+      for (int a = 0; a < 4; ++a)
+        for (int b = 0; b < 4; ++b) m[a][b] = acc.get()[((a * 4 + b) * d.Cin + i) * d.Cout + o];
+      T t[4][3];  // M G
+      for (int a = 0; a < 4; ++a) {
+        t[a][0] = m[a][0] + T(0.5) * (m[a][1] + m[a][2]);
+        t[a][1] = T(0.5) * (m[a][1] - m[a][2]);
+        t[a][2] = T(0.5) * (m[a][1] + m[a][2]) + m[a][3];
+      }
+      T* gw = grad_w + (o * d.Cin + i) * 9;
+      for (int kw = 0; kw < 3; ++kw) {
+        gw[0 * 3 + kw] = t[0][kw] + T(0.5) * (t[1][kw] + t[2][kw]);
+        gw[1 * 3 + kw] = T(0.5) * (t[1][kw] - t[2][kw]);
+        gw[2 * 3 + kw] = T(0.5) * (t[1][kw] + t[2][kw]) + t[3][kw];
       }
     }
   });

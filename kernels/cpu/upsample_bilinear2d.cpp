@@ -1,6 +1,7 @@
 // CPU bilinear upsampling (align_corners=True). The source index and weight
 // of every output row and column are tabulated once per call; then one task
-// per (n, c) plane interpolates (forward) or scatters (backward).
+// per (n, c) plane interpolates (forward) or scatters (backward), separably:
+// along the width on the source rows, along the height on whole rows.
 #include "kernels/upsample_bilinear2d.h"
 
 #include <algorithm>
@@ -40,48 +41,65 @@ Taps<T> make_taps(int64_t in, int64_t out) {
 }
 }  // namespace
 
+// Separable: each source row is interpolated along the width once (h rows,
+// not oh), then output rows are blends of two of those, contiguous and
+// vectorised. The same products and sums as the direct formula
+// h0 (l0 a + l1 b) + h1 (l0 c + l1 d).
 template <class T>
 void upsample_bilinear2d_fwd(const T* x, T* y, const UpsampleBilinear2dDims& d) {
   const Taps<T> rows = make_taps<T>(d.h, d.oh), cols = make_taps<T>(d.w, d.ow);
   parallel_for(d.planes, d.oh * d.ow * 8, [&](int64_t p) {
     const T* xp = x + p * d.h * d.w;
     T* yp = y + p * d.oh * d.ow;
-    for (int64_t i = 0; i < d.oh; ++i) {
-      const size_t ri = static_cast<size_t>(i);
-      const T* r0 = xp + rows.i0[ri] * d.w;
-      const T* r1 = xp + rows.i1[ri] * d.w;
-      const T h0 = rows.l0[ri], h1 = rows.l1[ri];
+    thread_local std::vector<T> wide;
+    wide.resize(static_cast<size_t>(d.h * d.ow));
+    for (int64_t r = 0; r < d.h; ++r) {
+      const T* src = xp + r * d.w;
+      T* dst = wide.data() + r * d.ow;
       for (int64_t j = 0; j < d.ow; ++j) {
         const size_t cj = static_cast<size_t>(j);
-        const int64_t w0 = cols.i0[cj], w1 = cols.i1[cj];
-        const T l0 = cols.l0[cj], l1 = cols.l1[cj];
-        yp[i * d.ow + j] = h0 * (l0 * r0[w0] + l1 * r0[w1]) + h1 * (l0 * r1[w0] + l1 * r1[w1]);
+        dst[j] = cols.l0[cj] * src[cols.i0[cj]] + cols.l1[cj] * src[cols.i1[cj]];
       }
+    }
+    for (int64_t i = 0; i < d.oh; ++i) {
+      const size_t ri = static_cast<size_t>(i);
+      const T* r0 = wide.data() + rows.i0[ri] * d.ow;
+      const T* r1 = wide.data() + rows.i1[ri] * d.ow;
+      const T h0 = rows.l0[ri], h1 = rows.l1[ri];
+      T* o = yp + i * d.ow;
+      for (int64_t j = 0; j < d.ow; ++j) o[j] = h0 * r0[j] + h1 * r1[j];
     }
   });
 }
 
+// The transpose, separable the same way: output rows are scattered onto
+// the h source rows (contiguous, vectorised), then each of those along the
+// width.
 template <class T>
 void upsample_bilinear2d_bwd(const T* g, T* gx, const UpsampleBilinear2dDims& d) {
   const Taps<T> rows = make_taps<T>(d.h, d.oh), cols = make_taps<T>(d.w, d.ow);
   parallel_for(d.planes, d.oh * d.ow * 8, [&](int64_t p) {
     const T* gp = g + p * d.oh * d.ow;
     T* op = gx + p * d.h * d.w;
-    std::fill(op, op + d.h * d.w, T(0));
+    thread_local std::vector<T> wide;
+    wide.assign(static_cast<size_t>(d.h * d.ow), T(0));
     for (int64_t i = 0; i < d.oh; ++i) {
       const size_t ri = static_cast<size_t>(i);
-      T* r0 = op + rows.i0[ri] * d.w;
-      T* r1 = op + rows.i1[ri] * d.w;
+      T* r0 = wide.data() + rows.i0[ri] * d.ow;
+      T* r1 = wide.data() + rows.i1[ri] * d.ow;
       const T h0 = rows.l0[ri], h1 = rows.l1[ri];
+      const T* gi = gp + i * d.ow;
+      for (int64_t j = 0; j < d.ow; ++j) r0[j] += h0 * gi[j];
+      for (int64_t j = 0; j < d.ow; ++j) r1[j] += h1 * gi[j];
+    }
+    std::fill(op, op + d.h * d.w, T(0));
+    for (int64_t r = 0; r < d.h; ++r) {
+      const T* src = wide.data() + r * d.ow;
+      T* dst = op + r * d.w;
       for (int64_t j = 0; j < d.ow; ++j) {
         const size_t cj = static_cast<size_t>(j);
-        const int64_t w0 = cols.i0[cj], w1 = cols.i1[cj];
-        const T l0 = cols.l0[cj], l1 = cols.l1[cj];
-        const T v = gp[i * d.ow + j];
-        r0[w0] += h0 * l0 * v;
-        r0[w1] += h0 * l1 * v;
-        r1[w0] += h1 * l0 * v;
-        r1[w1] += h1 * l1 * v;
+        dst[cols.i0[cj]] += cols.l0[cj] * src[j];
+        dst[cols.i1[cj]] += cols.l1[cj] * src[j];
       }
     }
   });

@@ -64,23 +64,45 @@ void sum_to(const T* x, T* out, int64_t out_numel, const BroadcastPlan& p) {
     out[0] = x[0];
     return;
   }
-  // Sequential on purpose: a fixed summation order, and the reductions the
-  // engine needs here (bias and time-embedding gradients) are small. The
+  // A fixed summation order (rows in order; threads only where every row
+  // has an output of its own). The
   // sums run in double and are rounded once, as on CUDA: a float running sum
   // over thousands of random-sign terms drifts by many ulps of the total.
   std::vector<double> acc(static_cast<size_t>(out_numel), 0.0);
   const int64_t inner = p.shape[p.ndim - 1];
   const int64_t rows = p.numel / inner;
   const int64_t so = p.stride[1][p.ndim - 1];
+  // One row's sum: eight running sums (lane k takes j = k mod 8) added at the
+  // end, a fixed order that the compiler vectorises (one running sum would
+  // wait on every add).
+  auto row_sum = [inner](const T* px) {
+    double lane[8] = {};
+    int64_t j = 0;
+    for (; j + 8 <= inner; j += 8)
+      for (int k = 0; k < 8; ++k) lane[k] += static_cast<double>(px[j + k]);
+    double s = 0;
+    for (; j < inner; ++j) s += static_cast<double>(px[j]);
+    for (int k = 0; k < 8; ++k) s += lane[k];
+    return s;
+  };
+  if (so == 0 && rows == out_numel) {
+    // Every row sums into an output of its own (e.g. [N, C, H, W] -> [N, C,
+    // 1, 1], the time-embedding gradient): the rows can go to threads.
+    parallel_for(rows, inner, [&](int64_t r) {
+      int64_t ox, oo;
+      row_offsets(p, r, ox, oo);
+      acc[static_cast<size_t>(oo)] = row_sum(x + ox);
+    });
+    for (int64_t i = 0; i < out_numel; ++i) out[i] = static_cast<T>(acc[static_cast<size_t>(i)]);
+    return;
+  }
   for (int64_t r = 0; r < rows; ++r) {
     int64_t ox, oo;
     row_offsets(p, r, ox, oo);
     const T* px = x + ox;
     double* po = acc.data() + oo;
     if (so == 0) {
-      double s = 0;
-      for (int64_t j = 0; j < inner; ++j) s += static_cast<double>(px[j]);
-      po[0] += s;
+      po[0] += row_sum(px);
     } else {
       for (int64_t j = 0; j < inner; ++j) po[j * so] += static_cast<double>(px[j]);
     }

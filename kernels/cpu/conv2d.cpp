@@ -610,7 +610,10 @@ void bwd_weight_shifted(const T* x, const T* gy, T* grad_w, const Conv2dDims& d)
                           : static_cast<int>(std::min<int64_t>(num_threads(), row_panels));
   auto gwt = scratch<T>(taps * d.Cin * d.Cout);  // [tap][Cin][Cout]
   run_on_threads(threads, [&](int t, int nt) {
-    const int64_t rows_per = (row_panels + nt - 1) / nt * gemm::kMr;
+    // Rows per thread: whole 6-row tiles, or with the narrow 12-row tile
+    // multiples of 4 (32 rows: 12 + 4 each, not 12 + 6 and 12 + 2).
+    const int64_t rows_per =
+        narrow ? (d.Cin + 4 * nt - 1) / (4 * nt) * 4 : (row_panels + nt - 1) / nt * gemm::kMr;
     const int64_t r0 = std::min(d.Cin, t * rows_per), r1 = std::min(d.Cin, r0 + rows_per);
     if (r0 == r1) return;
     const int64_t rows = r1 - r0;
@@ -619,28 +622,43 @@ void bwd_weight_shifted(const T* x, const T* gy, T* grad_w, const Conv2dDims& d)
     auto xp = scratch<T>(rows * plane);
     std::fill(xp.get(), xp.get() + rows * plane, T(0));  // the borders stay zero
     auto bbuf = scratch<T>(co_panels * kc_max * NR);
+    auto gyp = scratch<T>(d.Cout * kc_max);  // gYp rows of one K block
     for (int64_t n = 0; n < d.N; ++n) {
       for (int64_t ci = r0; ci < r1; ++ci) {
         const T* src = x + (n * d.Cin + ci) * d.H * d.W;
         T* dst = xp.get() + (ci - r0) * plane + d.pad * Wp + d.pad;
-        for (int64_t h = 0; h < d.H; ++h) std::memcpy(dst + h * Wp, src + h * d.W, sizeof(T) * d.W);
+        for (int64_t h = 0; h < d.H; ++h) gemm::copy_run(dst + h * Wp, src + h * d.W, d.W);
       }
       const T* gyn = gy + n * d.Cout * d.Hout * d.Wout;
       for (int64_t pc = 0; pc < kq; pc += kc_max) {
         const int64_t kc = std::min(kc_max, kq - pc);
-        // gYp^T rows [pc, pc+kc) as panels [kc][NR] (lanes past Cout unread).
+        // gYp^T rows [pc, pc+kc) as panels [kc][NR] (lanes past Cout unread):
+        // each channel's gYp row (zeros in the padded columns) by row
+        // copies, then transposed in register tiles.
         for (int64_t co = 0; co < d.Cout; ++co) {
-          T* o = bbuf.get() + (co / NR) * kc * NR + co % NR;
+          T* row = gyp.get() + co * kc_max;
           const T* g = gyn + co * d.Hout * d.Wout;
-          int64_t oh = pc / Wp, ow = pc % Wp;
-          for (int64_t k = 0; k < kc; ++k) {
-            o[k * NR] = ow < d.Wout ? g[oh * d.Wout + ow] : T(0);
-            if (++ow == Wp) {
-              ow = 0;
-              ++oh;
-            }
+          for (int64_t k = 0; k < kc;) {
+            const int64_t q = pc + k, oh = q / Wp, ow = q % Wp;
+            const int64_t len = std::min(Wp - ow, kc - k);
+            const int64_t valid = std::clamp<int64_t>(d.Wout - ow, 0, len);
+            gemm::copy_run(row + k, g + oh * d.Wout + ow, valid);
+            gemm::zero_run(row + k + valid, len - valid);
+            k += len;
           }
         }
+        constexpr int64_t tt = gemm::kTransposeTile<T>;
+        for (int64_t co = 0; co < d.Cout; co += tt)
+          for (int64_t k0 = 0; k0 < kc; k0 += tt) {
+            T* o = bbuf.get() + (co / NR) * kc * NR + k0 * NR + co % NR;
+            const T* src = gyp.get() + co * kc_max + k0;
+            if (co + tt <= d.Cout && k0 + tt <= kc) {
+              gemm::transpose_tile(src, kc_max, o, NR, false);
+              continue;
+            }
+            for (int64_t i = 0; i < std::min(tt, d.Cout - co); ++i)
+              for (int64_t j = 0; j < std::min(tt, kc - k0); ++j) o[j * NR + i] = src[i * kc_max + j];
+          }
         for (int64_t tap = 0; tap < taps; ++tap) {
           const int64_t off = (tap / K) * Wp + tap % K;
           for (int64_t ip = 0; ip < rows;) {
@@ -678,11 +696,17 @@ template <class T>
 void bias_grad(const T* grad_out, T* grad_bias, const Conv2dDims& d) {
   const int64_t hw = d.Hout * d.Wout;
   parallel_for(d.Cout, d.N * hw, [&](int64_t co) {
-    double sum = 0;
+    // Eight running sums (lane k takes i = k mod 8 of every image) added at
+    // the end: a fixed order that the compiler vectorises.
+    double lane[8] = {}, sum = 0;
     for (int64_t n = 0; n < d.N; ++n) {
       const T* g = grad_out + (n * d.Cout + co) * hw;
-      for (int64_t i = 0; i < hw; ++i) sum += static_cast<double>(g[i]);
+      int64_t i = 0;
+      for (; i + 8 <= hw; i += 8)
+        for (int k = 0; k < 8; ++k) lane[k] += static_cast<double>(g[i + k]);
+      for (; i < hw; ++i) sum += static_cast<double>(g[i]);
     }
+    for (int k = 0; k < 8; ++k) sum += lane[k];
     grad_bias[co] = static_cast<T>(sum);
   });
 }
@@ -691,12 +715,13 @@ void bias_grad(const T* grad_out, T* grad_bias, const Conv2dDims& d) {
 
 template <class T>
 void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, const Conv2dDims& d) {
-  // Winograd's weight gradient multiplies [Cin, tiles] by [tiles, Cout]:
-  // with 32 channels on a side that GEMM is too narrow to beat shifted GEMMs
-  // (32 -> 32 @32: 38.5 against 28.8 ms; 32 -> 64 @16: 16.8 against 12.9),
-  // with 64 on both it is as fast or faster (192 -> 64 @16: 32.0 against
-  // 46.9; 128 -> 128 @8: 10.8 against 17.1 by im2col).
-  const bool winograd_pays = d.Cin >= 64 && d.Cout >= 64;
+  // Winograd's weight gradient multiplies [Cin, tiles] by [tiles, Cout];
+  // where shifted GEMMs apply (rows of 16+) they were faster up to 64 input
+  // channels (batch 128, one process, the two paths interleaved: 32 -> 32
+  // @32 19.3 against 38.3 ms, 64 -> 64 @16 17.3 against 21.7) and slower
+  // beyond (192 -> 64 @16: 43.5 against 33.9). Below 16 columns (8x8, 4x4)
+  // Winograd beats im2col (128 -> 128 @8: 11.3 against 16.7).
+  const bool winograd_pays = d.Cin >= 128 && d.Cout >= 64;
   if (use_winograd<T>(d) &&
       (winograd_pays || conv2d_cpu_algo() == Conv2dCpuAlgo::winograd || !shifted_bwd_weight_applies<T>(d))) {
     winograd::bwd_weight(x, grad_out, grad_w, d);

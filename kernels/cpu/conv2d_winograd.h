@@ -55,33 +55,57 @@ inline bool applies(const Conv2dDims& d) {
   return d.K == 3 && d.stride == 1 && d.pad <= 2 && d.Hout >= 2 && d.Wout >= 2;
 }
 
+// G g G^T for n kernels at once: g holds their 9 taps as 9 rows of n
+// (row kh*3 + kw; whole vectors past n readable), u receives the 16 values
+// as 16 rows `plane` apart (whole vectors written: the rows must have room).
+// In vectors of kernels (the compiler left the plain loop scalar).
+template <class T>
+void transform_kernels(const T* g, int64_t n, T* u, int64_t plane) {
+  using S = gemm::Simd<T>;
+  using V = typename S::V;
+  const V half = S::set1(T(0.5)), zero = S::zero();
+  auto h = [&](V x) { return S::fma(half, x, zero); };  // x / 2, exactly
+  for (int64_t i = 0; i < n; i += S::L) {
+    V t[4][3];  // G g
+    for (int c = 0; c < 3; ++c) {
+      const V g0 = S::load(g + (0 * 3 + c) * n + i), g1 = S::load(g + (1 * 3 + c) * n + i),
+              g2 = S::load(g + (2 * 3 + c) * n + i);
+      t[0][c] = g0;
+      t[1][c] = h(S::add(S::add(g0, g1), g2));
+      t[2][c] = h(S::add(S::sub(g0, g1), g2));
+      t[3][c] = g2;
+    }
+    for (int r = 0; r < 4; ++r) {  // (G g) G^T
+      S::store(u + (r * 4 + 0) * plane + i, t[r][0]);
+      S::store(u + (r * 4 + 1) * plane + i, h(S::add(S::add(t[r][0], t[r][1]), t[r][2])));
+      S::store(u + (r * 4 + 2) * plane + i, h(S::add(S::sub(t[r][0], t[r][1]), t[r][2])));
+      S::store(u + (r * 4 + 3) * plane + i, t[r][2]);
+    }
+  }
+}
+
 // U [16][Cout][Cin] from a [Cout][Cin][3][3] kernel; flip: the kernel of the
 // full correlation (bwd-data), whose weight (o, i, kh, kw) is
-// w[i][o][2-kh][2-kw] of the given [Cin][Cout][3][3] tensor.
+// w[i][o][2-kh][2-kw] of the given [Cin][Cout][3][3] tensor. Per output
+// channel the taps are first gathered tap-major, so the transform runs over
+// the input channels as vectors (it runs on every call: at batch 16 it was a
+// fifth of a sampling step when scalar).
 template <class T>
 void transform_weights(const T* w, int64_t cout, int64_t cin, bool flip, T* u) {
+  // Rows of whole vectors: cin rounded up, into a scratch row per (e, o),
+  // then copied to u's [e][o][cin] rows.
+  constexpr int64_t L = gemm::Simd<T>::L;
+  const int64_t n = (cin + L - 1) / L * L;
   parallel_for(cout, cin * 64, [&](int64_t o) {
-    for (int64_t i = 0; i < cin; ++i) {
-      T g[3][3];
-      for (int kh = 0; kh < 3; ++kh)
-        for (int kw = 0; kw < 3; ++kw)
-          g[kh][kw] =
-              flip ? w[((i * cout + o) * 3 + (2 - kh)) * 3 + (2 - kw)] : w[((o * cin + i) * 3 + kh) * 3 + kw];
-      // G g: 4x3.
-      T t[4][3];
-      for (int c = 0; c < 3; ++c) {
-        t[0][c] = g[0][c];
-        t[1][c] = T(0.5) * (g[0][c] + g[1][c] + g[2][c]);
-        t[2][c] = T(0.5) * (g[0][c] - g[1][c] + g[2][c]);
-        t[3][c] = g[2][c];
-      }
-      // (G g) G^T: 4x4.
-      for (int r = 0; r < 4; ++r) {
-        const T v[4] = {t[r][0], T(0.5) * (t[r][0] + t[r][1] + t[r][2]),
-                        T(0.5) * (t[r][0] - t[r][1] + t[r][2]), t[r][2]};
-        for (int c = 0; c < 4; ++c) u[((r * 4 + c) * cout + o) * cin + i] = v[c];
-      }
-    }
+    thread_local std::vector<T> taps, out;
+    taps.assign(static_cast<size_t>(9 * n), T(0));
+    out.resize(static_cast<size_t>(16 * n));
+    T* g = taps.data();
+    for (int64_t i = 0; i < cin; ++i)
+      for (int64_t k = 0; k < 9; ++k)
+        g[k * n + i] = flip ? w[(i * cout + o) * 9 + (8 - k)] : w[(o * cin + i) * 9 + k];
+    transform_kernels(g, n, out.data(), n);
+    for (int64_t e = 0; e < 16; ++e) std::copy_n(out.data() + e * n, cin, u + (e * cout + o) * cin);
   });
 }
 
@@ -281,7 +305,11 @@ template <class T>
 void convolve(const T* x, const T* u, const T* bias, T* y, const Conv2dDims& d) {
   constexpr int NR = gemm::nr<T>();
   const Tiles<T> geo(d);
-  const int64_t group = geo.group(d.Cin);
+  // At least one chunk per thread (a batch of 16 at 4x4 would otherwise be
+  // one chunk on one thread). Each output's sums do not depend on the chunk
+  // it falls in, so neither do the results.
+  const int64_t group =
+      std::min(geo.group(d.Cin), std::max<int64_t>(1, (d.N + num_threads() - 1) / num_threads()));
   const int64_t chunks = (d.N + group - 1) / group;
   const int64_t ld_max = geo.padded(group);
   const int64_t flops = 2 * d.N * d.Cout * geo.hw_out * d.Cin * 9;

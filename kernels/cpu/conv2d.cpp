@@ -592,7 +592,7 @@ bool shifted_bwd_weight_applies(const Conv2dDims& d) {
   const Conv2dCpuAlgo algo = conv2d_cpu_algo();
   if (algo == Conv2dCpuAlgo::im2col) return false;
   return d.stride == 1 && (d.Wout >= kNarrowWidth || algo == Conv2dCpuAlgo::shifted) && d.pad <= d.K - 1 &&
-         d.Cout % gemm::Simd<T>::L == 0 && d.Cin * d.K * d.K >= kMinPackedRows;
+         d.Cin * d.K * d.K >= kMinPackedRows;
 }
 
 template <class T>
@@ -602,13 +602,16 @@ void bwd_weight_shifted(const T* x, const T* gy, T* grad_w, const Conv2dDims& d)
   const int64_t plane = Hp * Wp + K - 1;  // the last tap's reads of the last row stay inside
   const int64_t kq = d.Hout * Wp;         // the GEMM's K per image
   const int64_t kc_max = gemm::k_block(kq);
-  const int64_t co_panels = (d.Cout + NR - 1) / NR;
+  // The output channels as whole vectors: 24 are computed as 32, the 8
+  // extra columns of zeros (gY^T lanes past Cout) never read back.
+  const int64_t coutp = (d.Cout + L - 1) / L * L;
+  const int64_t co_panels = (coutp + NR - 1) / NR;
   const int64_t row_panels = (d.Cin + gemm::kMr - 1) / gemm::kMr;
-  const bool narrow = gemm::kNv % 2 == 0 && d.Cout == gemm::kNv / 2 * L;
+  const bool narrow = gemm::kNv % 2 == 0 && coutp == gemm::kNv / 2 * L;
   const int threads = 2 * d.N * d.Cout * d.Hout * d.Wout * d.Cin * taps < kParallelFlops
                           ? 1
                           : static_cast<int>(std::min<int64_t>(num_threads(), row_panels));
-  auto gwt = scratch<T>(taps * d.Cin * d.Cout);  // [tap][Cin][Cout]
+  auto gwt = scratch<T>(taps * d.Cin * coutp);  // [tap][Cin][coutp]
   run_on_threads(threads, [&](int t, int nt) {
     // Rows per thread: whole 6-row tiles, or with the narrow 12-row tile
     // multiples of 4 (32 rows: 12 + 4 each, not 12 + 6 and 12 + 2).
@@ -618,11 +621,12 @@ void bwd_weight_shifted(const T* x, const T* gy, T* grad_w, const Conv2dDims& d)
     if (r0 == r1) return;
     const int64_t rows = r1 - r0;
     for (int64_t tap = 0; tap < taps; ++tap)
-      std::fill(gwt.get() + (tap * d.Cin + r0) * d.Cout, gwt.get() + (tap * d.Cin + r1) * d.Cout, T(0));
+      std::fill(gwt.get() + (tap * d.Cin + r0) * coutp, gwt.get() + (tap * d.Cin + r1) * coutp, T(0));
     auto xp = scratch<T>(rows * plane);
     std::fill(xp.get(), xp.get() + rows * plane, T(0));  // the borders stay zero
     auto bbuf = scratch<T>(co_panels * kc_max * NR);
-    auto gyp = scratch<T>(d.Cout * kc_max);  // gYp rows of one K block
+    auto gyp = scratch<T>(coutp * kc_max);  // gYp rows of one K block (zero past Cout)
+    std::fill(gyp.get() + d.Cout * kc_max, gyp.get() + coutp * kc_max, T(0));
     for (int64_t n = 0; n < d.N; ++n) {
       for (int64_t ci = r0; ci < r1; ++ci) {
         const T* src = x + (n * d.Cin + ci) * d.H * d.W;
@@ -648,15 +652,15 @@ void bwd_weight_shifted(const T* x, const T* gy, T* grad_w, const Conv2dDims& d)
           }
         }
         constexpr int64_t tt = gemm::kTransposeTile<T>;
-        for (int64_t co = 0; co < d.Cout; co += tt)
+        for (int64_t co = 0; co < coutp; co += tt)
           for (int64_t k0 = 0; k0 < kc; k0 += tt) {
             T* o = bbuf.get() + (co / NR) * kc * NR + k0 * NR + co % NR;
             const T* src = gyp.get() + co * kc_max + k0;
-            if (co + tt <= d.Cout && k0 + tt <= kc) {
+            if (co + tt <= coutp && k0 + tt <= kc) {
               gemm::transpose_tile(src, kc_max, o, NR, false);
               continue;
             }
-            for (int64_t i = 0; i < std::min(tt, d.Cout - co); ++i)
+            for (int64_t i = 0; i < std::min(tt, coutp - co); ++i)
               for (int64_t j = 0; j < std::min(tt, kc - k0); ++j) o[j * NR + i] = src[i * kc_max + j];
           }
         for (int64_t tap = 0; tap < taps; ++tap) {
@@ -664,18 +668,18 @@ void bwd_weight_shifted(const T* x, const T* gy, T* grad_w, const Conv2dDims& d)
           for (int64_t ip = 0; ip < rows;) {
             const int64_t left = rows - ip;
             const T* a = xp.get() + ip * plane + off + pc;
-            T* c = gwt.get() + (tap * d.Cin + r0 + ip) * d.Cout;
+            T* c = gwt.get() + (tap * d.Cin + r0 + ip) * coutp;
             if (narrow && left >= 2 * gemm::kMr) {
               // A one-panel gY^T of half a panel's width or less: twice the
               // rows per tile, so the tile still holds kMr * kNv accumulators.
-              gemm::micro_kernel<T, 2 * gemm::kMr, gemm::kNv / 2>(kc, a, plane, bbuf.get(), c, d.Cout, true);
+              gemm::micro_kernel<T, 2 * gemm::kMr, gemm::kNv / 2>(kc, a, plane, bbuf.get(), c, coutp, true);
               ip += 2 * gemm::kMr;
               continue;
             }
             const int mr = static_cast<int>(std::min<int64_t>(gemm::kMr, left));
             for (int64_t j = 0; j < co_panels; ++j) {
-              const int nv = static_cast<int>(std::min<int64_t>(NR, d.Cout - j * NR) / L);
-              gemm::micro_kernel_rows<T>(mr, nv, kc, a, plane, bbuf.get() + j * kc * NR, c + j * NR, d.Cout,
+              const int nv = static_cast<int>(std::min<int64_t>(NR, coutp - j * NR) / L);
+              gemm::micro_kernel_rows<T>(mr, nv, kc, a, plane, bbuf.get() + j * kc * NR, c + j * NR, coutp,
                                          true);
             }
             ip += mr;
@@ -688,7 +692,7 @@ void bwd_weight_shifted(const T* x, const T* gy, T* grad_w, const Conv2dDims& d)
   parallel_for(d.Cout, d.Cin * taps, [&](int64_t co) {
     for (int64_t ci = 0; ci < d.Cin; ++ci)
       for (int64_t tap = 0; tap < taps; ++tap)
-        grad_w[(co * d.Cin + ci) * taps + tap] = gwt.get()[(tap * d.Cin + ci) * d.Cout + co];
+        grad_w[(co * d.Cin + ci) * taps + tap] = gwt.get()[(tap * d.Cin + ci) * coutp + co];
   });
 }
 

@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -51,8 +52,12 @@ constexpr int64_t kChunkValues = 256 * 1024;
 
 // Whether Winograd F(2x2, 3x3) can compute this convolution (given as a
 // forward conv: for bwd-data, the full correlation's geometry).
+// (The gather tables hold 32-bit offsets within a chunk's images: a chunk
+// of several images is a few hundred kB, so one image must fit.)
 inline bool applies(const Conv2dDims& d) {
-  return d.K == 3 && d.stride == 1 && d.pad <= 2 && d.Hout >= 2 && d.Wout >= 2;
+  constexpr int64_t kMaxOffset = std::numeric_limits<int32_t>::max() / 2;
+  return d.K == 3 && d.stride == 1 && d.pad <= 2 && d.Hout >= 2 && d.Wout >= 2 &&
+         d.Cin * d.H * d.W <= kMaxOffset && d.Cout * d.Hout * d.Wout <= kMaxOffset;
 }
 
 // G g G^T for n kernels at once: g holds their 9 taps as 9 rows of n

@@ -43,7 +43,9 @@ int main(int argc, char** argv) {
   app.add_option("--base", base, "UNet base channels (32: the quick start's model)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app.add_option("--repeats", repeats, "interleaved rounds (best of)")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--repeats", repeats, "interleaved rounds (best of)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--threads", threads, "OpenMP threads")->check(CLI::PositiveNumber)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 #ifdef _OPENMP
@@ -52,17 +54,18 @@ int main(int argc, char** argv) {
   const int64_t b = base;
   // The SimpleUNet's 3x3 convolutions (nn/unet.cpp): encoder, bottleneck and
   // decoder blocks of two convs each, 1 input channel.
-  const std::vector<ConvShape> shapes = {
-      {1, b, 32, 1},          {b, b, 32, 2},          {b, 2 * b, 16, 1},      {2 * b, 2 * b, 16, 2},
-      {2 * b, 4 * b, 8, 1},   {4 * b, 4 * b, 8, 2},   {4 * b, 8 * b, 4, 1},   {8 * b, 8 * b, 4, 1},
-      {12 * b, 4 * b, 8, 1},  {6 * b, 2 * b, 16, 1},  {3 * b, b, 32, 1}};
+  const std::vector<ConvShape> shapes = {{1, b, 32, 1},         {b, b, 32, 2},        {b, 2 * b, 16, 1},
+                                         {2 * b, 2 * b, 16, 2}, {2 * b, 4 * b, 8, 1}, {4 * b, 4 * b, 8, 2},
+                                         {4 * b, 8 * b, 4, 1},  {8 * b, 8 * b, 4, 1}, {12 * b, 4 * b, 8, 1},
+                                         {6 * b, 2 * b, 16, 1}, {3 * b, b, 32, 1}};
   const Conv2dCpuAlgo algos[] = {Conv2dCpuAlgo::im2col, Conv2dCpuAlgo::shifted, Conv2dCpuAlgo::winograd,
                                  Conv2dCpuAlgo::automatic};
   constexpr int kAlgos = 4;
   double total[kAlgos][3] = {};
-  std::printf("batch %lld, base %lld, %d threads, best of %d interleaved rounds, ms; per direction: im2col, "
-              "shifted, winograd, the rule (automatic)\n",
-              static_cast<long long>(batch), static_cast<long long>(base), threads, repeats);
+  std::printf(
+      "batch %lld, base %lld, %d threads, best of %d interleaved rounds, ms; per direction: im2col, "
+      "shifted, winograd, the rule (automatic)\n",
+      static_cast<long long>(batch), static_cast<long long>(base), threads, repeats);
   uint64_t stream = 1;
   for (const ConvShape& s : shapes) {
     const Tensor x = randn({batch, s.cin, s.size, s.size}, 3, stream++);

@@ -651,17 +651,22 @@ void bwd_weight_shifted(const T* x, const T* gy, T* grad_w, const Conv2dDims& d)
             k += len;
           }
         }
+        // A register tile stays within one panel when the panel width is a
+        // multiple of the tile's (AVX-512: 64 and 16, AVX2: 16 and 16); the
+        // rest, and narrower panels (the scalar build's 4), go value by value.
         constexpr int64_t tt = gemm::kTransposeTile<T>;
         for (int64_t co = 0; co < coutp; co += tt)
           for (int64_t k0 = 0; k0 < kc; k0 += tt) {
-            T* o = bbuf.get() + (co / NR) * kc * NR + k0 * NR + co % NR;
             const T* src = gyp.get() + co * kc_max + k0;
-            if (co + tt <= coutp && k0 + tt <= kc) {
-              gemm::transpose_tile(src, kc_max, o, NR, false);
+            if (NR % tt == 0 && co + tt <= coutp && k0 + tt <= kc) {
+              gemm::transpose_tile(src, kc_max, bbuf.get() + (co / NR) * kc * NR + k0 * NR + co % NR, NR, false);
               continue;
             }
-            for (int64_t i = 0; i < std::min(tt, coutp - co); ++i)
-              for (int64_t j = 0; j < std::min(tt, kc - k0); ++j) o[j * NR + i] = src[i * kc_max + j];
+            for (int64_t i = 0; i < std::min(tt, coutp - co); ++i) {
+              const int64_t c = co + i;
+              T* o = bbuf.get() + (c / NR) * kc * NR + c % NR;
+              for (int64_t j = 0; j < std::min(tt, kc - k0); ++j) o[(k0 + j) * NR] = src[i * kc_max + j];
+            }
           }
         for (int64_t tap = 0; tap < taps; ++tap) {
           const int64_t off = (tap / K) * Wp + tap % K;

@@ -659,7 +659,8 @@ void bwd_weight_shifted(const T* x, const T* gy, T* grad_w, const Conv2dDims& d)
           for (int64_t k0 = 0; k0 < kc; k0 += tt) {
             const T* src = gyp.get() + co * kc_max + k0;
             if (NR % tt == 0 && co + tt <= coutp && k0 + tt <= kc) {
-              gemm::transpose_tile(src, kc_max, bbuf.get() + (co / NR) * kc * NR + k0 * NR + co % NR, NR, false);
+              gemm::transpose_tile(src, kc_max, bbuf.get() + (co / NR) * kc * NR + k0 * NR + co % NR, NR,
+                                   false);
               continue;
             }
             for (int64_t i = 0; i < std::min(tt, coutp - co); ++i) {

@@ -1,7 +1,7 @@
 // CPU bilinear upsampling (align_corners=True). The source index and weight
 // of every output row and column are tabulated once per call; then one task
-// per (n, c) plane interpolates (forward) or scatters (backward), separably:
-// along the width on the source rows, along the height on whole rows.
+// per (n, c) plane interpolates (forward: separably, along the width on the
+// source rows, then whole-row blends) or scatters (backward).
 #include "kernels/upsample_bilinear2d.h"
 
 #include <algorithm>
@@ -72,34 +72,30 @@ void upsample_bilinear2d_fwd(const T* x, T* y, const UpsampleBilinear2dDims& d) 
   });
 }
 
-// The transpose, separable the same way: output rows are scattered onto
-// the h source rows (contiguous, vectorised), then each of those along the
-// width.
+// The transpose, output by output: each gradient value is scattered to its
+// four sources with the weight products h*l, in the order the CUDA kernel's
+// emulation checks bit for bit (a separable version rounds differently).
 template <class T>
 void upsample_bilinear2d_bwd(const T* g, T* gx, const UpsampleBilinear2dDims& d) {
   const Taps<T> rows = make_taps<T>(d.h, d.oh), cols = make_taps<T>(d.w, d.ow);
   parallel_for(d.planes, d.oh * d.ow * 8, [&](int64_t p) {
     const T* gp = g + p * d.oh * d.ow;
     T* op = gx + p * d.h * d.w;
-    thread_local std::vector<T> wide;
-    wide.assign(static_cast<size_t>(d.h * d.ow), T(0));
+    std::fill(op, op + d.h * d.w, T(0));
     for (int64_t i = 0; i < d.oh; ++i) {
       const size_t ri = static_cast<size_t>(i);
-      T* r0 = wide.data() + rows.i0[ri] * d.ow;
-      T* r1 = wide.data() + rows.i1[ri] * d.ow;
+      T* r0 = op + rows.i0[ri] * d.w;
+      T* r1 = op + rows.i1[ri] * d.w;
       const T h0 = rows.l0[ri], h1 = rows.l1[ri];
-      const T* gi = gp + i * d.ow;
-      for (int64_t j = 0; j < d.ow; ++j) r0[j] += h0 * gi[j];
-      for (int64_t j = 0; j < d.ow; ++j) r1[j] += h1 * gi[j];
-    }
-    std::fill(op, op + d.h * d.w, T(0));
-    for (int64_t r = 0; r < d.h; ++r) {
-      const T* src = wide.data() + r * d.ow;
-      T* dst = op + r * d.w;
       for (int64_t j = 0; j < d.ow; ++j) {
         const size_t cj = static_cast<size_t>(j);
-        dst[cols.i0[cj]] += cols.l0[cj] * src[j];
-        dst[cols.i1[cj]] += cols.l1[cj] * src[j];
+        const int64_t w0 = cols.i0[cj], w1 = cols.i1[cj];
+        const T l0 = cols.l0[cj], l1 = cols.l1[cj];
+        const T v = gp[i * d.ow + j];
+        r0[w0] += h0 * l0 * v;
+        r0[w1] += h0 * l1 * v;
+        r1[w0] += h1 * l0 * v;
+        r1[w1] += h1 * l1 * v;
       }
     }
   });

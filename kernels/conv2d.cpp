@@ -65,26 +65,6 @@ std::atomic<Conv2dCudaAlgo> g_cuda_algo{Conv2dCudaAlgo::automatic};
 
 }  // namespace
 
-std::atomic<Conv2dCpuAlgo> g_cpu_algo{Conv2dCpuAlgo::automatic};
-
-Conv2dCpuAlgo conv2d_cpu_algo() { return g_cpu_algo.load(std::memory_order_relaxed); }
-
-void set_conv2d_cpu_algo(Conv2dCpuAlgo algo) { g_cpu_algo.store(algo, std::memory_order_relaxed); }
-
-const char* conv2d_cpu_algo_name(Conv2dCpuAlgo algo) {
-  switch (algo) {
-    case Conv2dCpuAlgo::automatic:
-      return "automatic";
-    case Conv2dCpuAlgo::im2col:
-      return "im2col";
-    case Conv2dCpuAlgo::shifted:
-      return "shifted";
-    case Conv2dCpuAlgo::winograd:
-      return "winograd";
-  }
-  return "?";
-}
-
 Conv2dCudaAlgo conv2d_cuda_algo() { return g_cuda_algo.load(std::memory_order_relaxed); }
 
 void set_conv2d_cuda_algo(Conv2dCudaAlgo algo) { g_cuda_algo.store(algo, std::memory_order_relaxed); }

@@ -46,6 +46,7 @@
 #include "kernels/conv2d.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -54,6 +55,35 @@
 #include "kernels/cpu/conv2d_winograd.h"
 #include "kernels/cpu/gemm.h"  // first: see the note on GCC 12 there
 #include "kernels/cpu/packed_gemm.h"
+
+namespace ddpm::kernels {
+
+// The CPU path override (kernels/conv2d.h), here beside the kernels that read
+// it, so that the kernels link without the Tensor-level entry points (the
+// dense CUDA emulation check builds this file alone).
+namespace {
+std::atomic<Conv2dCpuAlgo> g_cpu_algo{Conv2dCpuAlgo::automatic};
+}  // namespace
+
+Conv2dCpuAlgo conv2d_cpu_algo() { return g_cpu_algo.load(std::memory_order_relaxed); }
+
+void set_conv2d_cpu_algo(Conv2dCpuAlgo algo) { g_cpu_algo.store(algo, std::memory_order_relaxed); }
+
+const char* conv2d_cpu_algo_name(Conv2dCpuAlgo algo) {
+  switch (algo) {
+    case Conv2dCpuAlgo::automatic:
+      return "automatic";
+    case Conv2dCpuAlgo::im2col:
+      return "im2col";
+    case Conv2dCpuAlgo::shifted:
+      return "shifted";
+    case Conv2dCpuAlgo::winograd:
+      return "winograd";
+  }
+  return "?";
+}
+
+}  // namespace ddpm::kernels
 
 namespace ddpm::kernels::cpu {
 

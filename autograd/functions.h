@@ -54,6 +54,15 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // x [N, in], weight [out, in], bias [out] or undefined -> x W^T + b, [N, out]
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
+// ---- attention (autograd/attention.cpp) ----
+// Scaled dot-product attention, one head per batch entry, in the engine's
+// channels-first layout (a 1x1 conv's output viewed as [N * heads, D, H*W]
+// needs no transpose): q [B, D, Lq], k [B, D, Lk], v [B, E, Lk] -> [B, E, Lq],
+//   o[b, :, i] = sum_j softmax_j(scale * q[b, :, i] . k[b, :, j]) v[b, :, j].
+// Fused (kernels/attention.h): no Lq x Lk matrix is kept; the backward
+// recomputes it from the saved row log-sum-exps.
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale);
+
 // ---- convolution (autograd/conv2d.cpp) ----
 // x [N, Cin, H, W], weight [Cout, Cin, K, K], bias [Cout] or undefined;
 // square kernel, same stride and zero padding in both directions.

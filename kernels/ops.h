@@ -27,6 +27,7 @@
   X(mean, true)                  \
   X(matmul, true)                \
   X(linear, true)                \
+  X(attention, true)             \
   X(conv2d, true)                \
   X(group_norm, true)            \
   X(max_pool2d, true)            \

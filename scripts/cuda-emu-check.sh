@@ -123,7 +123,7 @@ else
   sanitize=("-fsanitize=address,undefined" -fno-sanitize-recover=undefined)
 fi
 flags=(-std=c++20 -O1 -g1 "${sanitize[@]}" -fopenmp -pthread
-       -DDDPM_CUDA=1 -I tests/cuda_emu/include -I .)
+       -DDDPM_CUDA=1 -I tests/cuda_emu/include -I . -isystem /usr/include/eigen3)  # Eigen: CPU twins' GEMMs
 declare -A seen
 srcs=() objs=()  # what to compile, and its object
 add() {

@@ -75,6 +75,7 @@ void emu_binary();                // kernels/cuda/binary.cu: add sub mul div, in
 void emu_unary();                 // kernels/cuda/unary.cu: neg exp log sqrt sin cos
 void emu_silu();                  // kernels/cuda/silu.cu
 void emu_sum();                   // kernels/cuda/sum.cu: sum, mean and their backward
+void emu_attention();             // kernels/cuda/attention.cu: forward, gq, gk and gv
 void emu_max_pool2d();            // kernels/cuda/max_pool2d.cu
 void emu_global_avg_pool2d();     // kernels/cuda/global_avg_pool2d.cu
 void emu_upsample_bilinear2d();   // kernels/cuda/upsample_bilinear2d.cu

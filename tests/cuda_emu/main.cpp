@@ -16,6 +16,7 @@ const std::vector<EmuOp>& all_emu_ops() {
                                          {"unary", emu_unary},
                                          {"silu", emu_silu},
                                          {"sum", emu_sum},
+                                         {"attention", emu_attention},
                                          {"max_pool2d", emu_max_pool2d},
                                          {"global_avg_pool2d", emu_global_avg_pool2d},
                                          {"upsample_bilinear2d", emu_upsample_bilinear2d},

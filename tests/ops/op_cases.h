@@ -76,6 +76,7 @@ std::vector<OpCases> silu_op_cases();               // silu
 std::vector<OpCases> mse_loss_op_cases();           // mse_loss
 std::vector<OpCases> matmul_op_cases();             // matmul
 std::vector<OpCases> linear_op_cases();             // linear
+std::vector<OpCases> attention_op_cases();          // attention
 std::vector<OpCases> conv2d_op_cases();             // conv2d
 std::vector<OpCases> group_norm_op_cases();         // group_norm
 std::vector<OpCases> max_pool2d_op_cases();         // max_pool2d

@@ -53,6 +53,26 @@ Tensor mean(const Tensor& x);  // all elements, shape []
 Tensor matmul(const Tensor& a, const Tensor& b);
 // x [N, in], weight [out, in], bias [out] or undefined -> x W^T + b, [N, out]
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
+// (autograd/bmm.cpp) Batched matrix product: a [B, M, K] (stored [B, K, M]
+// when trans_a), b [B, K, N] (stored [B, N, K] when trans_b) -> [B, M, N],
+// c[i] = op(a[i]) op(b[i]).
+Tensor bmm(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+
+// ---- softmax and dropout (autograd/softmax.cpp, autograd/dropout.cpp) ----
+// Softmax over the last dim of x (any leading dims, viewed as rows [R, K]) of
+// scale * x, stable (row max subtracted). mask: undefined, or of x's dtype
+// and device, [K] or [Rm, K] with Rm dividing R (row r uses mask row r % Rm,
+// so an attention mask [Lq, Lk] broadcasts over x [B*heads, Lq, Lk]); entries
+// where mask == 0 are excluded (probability exactly 0). A fully masked row
+// gives all zeros (and a zero gradient). Gradient to x only:
+// scale * y * (g - sum_j g y).
+Tensor softmax(const Tensor& x, double scale = 1.0, const Tensor& mask = Tensor());
+// Element i (flat index) kept iff philox::uniform(seed, stream, offset + i)
+// >= p, then scaled by 1 / (1 - p); dropped ones are 0 (kernels/dropout.h).
+// 0 <= p < 1 (p == 0 returns x's values). The backward draws the same mask
+// again from (seed, stream, offset): no mask is stored. Models take the
+// stream from diffusion/streams.h (kDropout) and a fresh offset per forward.
+Tensor dropout(const Tensor& x, double p, uint64_t seed, uint64_t stream, uint64_t offset);
 
 // ---- attention (autograd/attention.cpp) ----
 // Scaled dot-product attention, one head per batch entry, in the engine's

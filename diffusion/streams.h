@@ -13,5 +13,6 @@ inline constexpr uint64_t kSampling = 4;        // sampling: x_T and per-step no
 inline constexpr uint64_t kForwardPicture = 5;  // forward_process.png noise
 inline constexpr uint64_t kCondDrop = 6;        // training: label dropped to "no class", index step*B + n
 inline constexpr uint64_t kInpaintMask = 7;     // training: inpainting boxes, index (step*B + n)*4 + k
+inline constexpr uint64_t kDropout = 8;         // model dropout: offset chosen by the model per forward
 
 }  // namespace ddpm::streams

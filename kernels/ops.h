@@ -27,6 +27,7 @@
   X(mean, true)                  \
   X(matmul, true)                \
   X(linear, true)                \
+  X(bmm, true)                   \
   X(attention, true)             \
   X(conv2d, true)                \
   X(group_norm, true)            \
@@ -36,7 +37,8 @@
   X(concat, true)                \
   X(mse_loss, true)              \
   X(cross_entropy, true)         \
-  X(softmax, false)              \
+  X(softmax, true)               \
+  X(dropout, true)               \
   X(q_sample, false)             \
   X(ddpm_step, false)            \
   X(ddim_step, false)            \

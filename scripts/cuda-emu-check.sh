@@ -35,6 +35,7 @@ declare -A exempt=(
   [kernels/cuda/group_norm.cu]="emulated by scripts/cuda-emu-check-dense.sh (tests/cuda_emu_dense)"
   [kernels/cuda/linear.cu]="cuBLAS GEMMs (the emulation has no cuBLAS); GPU parity tests only"
   [kernels/cuda/matmul.cu]="cuBLAS GEMMs only; GPU parity tests only"
+  [kernels/cuda/bmm.cu]="one cuBLAS strided-batched GEMM per product, no kernels of ours; GPU parity tests only"
   [kernels/cuda/cublas_gemm.cu]="the cuBLAS handle and GEMM wrapper: no kernels of ours"
   [tensor/cuda/caching_allocator.cu]="the device allocator and the stream: no kernels"
   [tensor/cuda/device_query.cu]="the device query: no kernels"

@@ -1,4 +1,5 @@
-// Row-major FP32 GEMMs on cuBLAS, for linear and matmul.
+// Row-major FP32 GEMMs on cuBLAS, for linear and matmul (one product) and
+// bmm (a strided batch of them).
 //
 // cuBLAS is column-major; a row-major [R, C] matrix is the column-major
 // [C, R] matrix with the same bytes. So C = op(A) op(B) (all row-major) is
@@ -23,5 +24,14 @@ namespace ddpm::kernels::cuda {
 // stored [N, K] when trans_b). `op` and `detail` name the caller in errors.
 void gemm_row_major(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
                     const float* B, float* C, bool accumulate, const char* op, const std::string& detail);
+
+// The same product for `batch` matrices at once (cublasSgemmStridedBatched):
+// C_i = op(A_i) op(B_i) with A_i = A + i*stride_a, B_i = B + i*stride_b,
+// C_i = C + i*stride_c (elements), each as in gemm_row_major; C is
+// overwritten. Math mode as above.
+void gemm_strided_batched_row_major(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N,
+                                    int64_t K, const float* A, int64_t stride_a, const float* B,
+                                    int64_t stride_b, float* C, int64_t stride_c, const char* op,
+                                    const std::string& detail);
 
 }  // namespace ddpm::kernels::cuda

@@ -24,6 +24,7 @@ const std::vector<EmuOp>& all_emu_ops() {
                                          {"mse_loss", emu_mse_loss},
                                          {"cross_entropy", emu_cross_entropy},
                                          {"softmax", emu_softmax},
+                                         {"dropout", emu_dropout},
                                          {"q_sample", emu_q_sample},
                                          {"ddpm_step", emu_ddpm_step},
                                          {"ddim_step", emu_ddim_step},

@@ -76,6 +76,7 @@ std::vector<OpCases> silu_op_cases();               // silu
 std::vector<OpCases> mse_loss_op_cases();           // mse_loss
 std::vector<OpCases> matmul_op_cases();             // matmul
 std::vector<OpCases> linear_op_cases();             // linear
+std::vector<OpCases> bmm_op_cases();                // bmm
 std::vector<OpCases> attention_op_cases();          // attention
 std::vector<OpCases> conv2d_op_cases();             // conv2d
 std::vector<OpCases> group_norm_op_cases();         // group_norm
@@ -84,7 +85,8 @@ std::vector<OpCases> upsample_op_cases();           // upsample_bilinear2d
 std::vector<OpCases> concat_op_cases();             // concat
 std::vector<OpCases> global_avg_pool2d_op_cases();  // global_avg_pool2d
 std::vector<OpCases> cross_entropy_op_cases();      // cross_entropy
-std::vector<OpCases> softmax_op_cases();            // softmax (forward only)
+std::vector<OpCases> softmax_op_cases();            // softmax (scale, mask; and log_softmax, forward only)
+std::vector<OpCases> dropout_op_cases();            // dropout
 std::vector<OpCases> diffusion_op_cases();          // q_sample ddpm_step ddim_step
 std::vector<OpCases> optimizer_op_cases();          // adam_update ema_update
 

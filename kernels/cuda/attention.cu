@@ -9,9 +9,9 @@
 // query holding q[:, i] and its output accumulator in registers (kMax =
 // 16/32/64 by max(D, E), loops unrolled over kMax with a guard). The block
 // stages tiles of kTile keys and values in shared memory; each thread scores
-// the tile (broadcast reads, no bank conflicts), raises its running maximum
-// once per tile, rescales l and the accumulator by exp(m_old - m_new), and
-// adds p v. At the end o = acc / l and lse = m + log l.
+// kChunk keys at a time (broadcast reads, no bank conflicts), raises its
+// running maximum when the chunk exceeds it (rescaling l and the accumulator
+// by exp(m_old - m_new)), and adds p v. At the end o = acc / l and lse = m + log l.
 //
 // Backward, two kernels, p recomputed from the saved lse:
 //   attention_bwd_q_kernel: one thread per query; computes
@@ -20,9 +20,12 @@
 //     over key tiles in shared memory.
 //   attention_bwd_kv_kernel: one thread per key; gk[:, j] and gv[:, j] over
 //     query tiles (q, go, lse, delta) in shared memory.
-// Every sum has a fixed order: deterministic. At kMax = 64 the key kernel
-// holds four rows (k, v, gk, gv: 256 floats) and spills; head sizes of 32 and
-// below (the UNet's default) fit in registers.
+//     At kMax = 64 four rows (k, v, gk, gv: 256 floats) would spill, so it
+//     runs twice, once for gv (k, gv) and once for gk (k, v, gk).
+// Resources (nvcc 13, sm_90, -Xptxas -v): forward 96/146/191 registers at
+// kMax 16/32/64, no spills; backward 120-187 registers, no spills up to 32;
+// at 64 the gq kernel and the gk pass spill 56-92 bytes.
+// Every sum has a fixed order: deterministic.
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -36,6 +39,7 @@ namespace {
 
 constexpr int kRows = 64;  // threads per block: queries (forward, gq) or keys (gk, gv)
 constexpr int kTile = 32;  // keys (or queries) staged in shared memory per step
+constexpr int kChunk = 8;  // forward: keys scored at once (kTile is a multiple)
 
 // Stages columns [c0, c0 + kTile) of a row-major [rows, len] matrix into
 // tile[rows][kTile] (zeros past len); the block's threads share the copy.
@@ -73,30 +77,36 @@ __global__ void attention_fwd_kernel(const float* __restrict__ q, const float* _
     stage_tile<kMax>(vs, v + b * d.e * d.lk, E, d.lk, j0);
     __syncthreads();
     const int tk = d.lk - j0 < kTile ? static_cast<int>(d.lk - j0) : kTile;
-    float s[kTile];
-    float mx = m;
+    // Chunks of kChunk keys: their scores in registers, the running maximum
+    // raised (and l, acc rescaled) only when a chunk exceeds it.
+    for (int j8 = 0; j8 < tk; j8 += kChunk) {
+      float s[kChunk];
+      float mx = m;
 #pragma unroll
-    for (int jj = 0; jj < kTile; ++jj) {
-      float t = 0.0f;
+      for (int u = 0; u < kChunk; ++u) {
+        float t = 0.0f;
 #pragma unroll
-      for (int c = 0; c < kMax; ++c)
-        if (c < D) t += qr[c] * ks[c][jj];
-      s[jj] = jj < tk ? scale * t : -INFINITY;
-      mx = fmaxf(mx, s[jj]);
+        for (int c = 0; c < kMax; ++c)
+          if (c < D) t += qr[c] * ks[c][j8 + u];
+        s[u] = j8 + u < tk ? scale * t : -INFINITY;
+        mx = fmaxf(mx, s[u]);
+      }
+      if (mx > m) {
+        const float alpha = m == -INFINITY ? 0.0f : expf(m - mx);
+        l *= alpha;
+#pragma unroll
+        for (int c = 0; c < kMax; ++c) acc[c] *= alpha;
+        m = mx;
+      }
+#pragma unroll
+      for (int u = 0; u < kChunk; ++u) {
+        const float p = j8 + u < tk ? expf(s[u] - m) : 0.0f;
+        l += p;
+#pragma unroll
+        for (int c = 0; c < kMax; ++c)
+          if (c < E) acc[c] += p * vs[c][j8 + u];
+      }
     }
-    const float alpha = m == -INFINITY ? 0.0f : expf(m - mx);
-    l *= alpha;
-#pragma unroll
-    for (int c = 0; c < kMax; ++c) acc[c] *= alpha;
-#pragma unroll
-    for (int jj = 0; jj < kTile; ++jj) {
-      const float p = jj < tk ? expf(s[jj] - mx) : 0.0f;
-      l += p;
-#pragma unroll
-      for (int c = 0; c < kMax; ++c)
-        if (c < E) acc[c] += p * vs[c][jj];
-    }
-    m = mx;
   }
   if (!active) return;
   const float inv = 1.0f / l;
@@ -161,7 +171,7 @@ __global__ void attention_bwd_q_kernel(const float* __restrict__ q, const float*
     if (c < D) gqb[c * d.lq + i] = scale * dq[c];
 }
 
-template <int kMax>
+template <int kMax, bool kGradK, bool kGradV>
 __global__ void attention_bwd_kv_kernel(const float* __restrict__ q, const float* __restrict__ k,
                                         const float* __restrict__ v, const float* __restrict__ lse,
                                         const float* __restrict__ go, const float* __restrict__ delta,
@@ -182,7 +192,7 @@ __global__ void attention_bwd_kv_kernel(const float* __restrict__ q, const float
 #pragma unroll
   for (int c = 0; c < kMax; ++c) {
     kr[c] = active && c < D ? kb[c * d.lk + j] : 0.0f;
-    vr[c] = active && c < E ? vb[c * d.lk + j] : 0.0f;
+    vr[c] = kGradK && active && c < E ? vb[c * d.lk + j] : 0.0f;
     dk[c] = 0.0f;
     dv[c] = 0.0f;
   }
@@ -202,14 +212,14 @@ __global__ void attention_bwd_kv_kernel(const float* __restrict__ q, const float
 #pragma unroll
       for (int c = 0; c < kMax; ++c) {
         if (c < D) t += kr[c] * qs[c][ii];
-        if (c < E) dp += vr[c] * gs[c][ii];
+        if (kGradK && c < E) dp += vr[c] * gs[c][ii];
       }
       const float p = expf(scale * t - ls[ii]);
       const float ds = p * (dp - ds_[ii]);
 #pragma unroll
       for (int c = 0; c < kMax; ++c) {
-        if (c < E) dv[c] += p * gs[c][ii];
-        if (c < D) dk[c] += ds * qs[c][ii];
+        if (kGradV && c < E) dv[c] += p * gs[c][ii];
+        if (kGradK && c < D) dk[c] += ds * qs[c][ii];
       }
     }
   }
@@ -218,8 +228,8 @@ __global__ void attention_bwd_kv_kernel(const float* __restrict__ q, const float
   float* gvb = gv + b * d.e * d.lk;
 #pragma unroll
   for (int c = 0; c < kMax; ++c) {
-    if (c < D) gkb[c * d.lk + j] = scale * dk[c];
-    if (c < E) gvb[c * d.lk + j] = dv[c];
+    if (kGradK && c < D) gkb[c * d.lk + j] = scale * dk[c];
+    if (kGradV && c < E) gvb[c * d.lk + j] = dv[c];
   }
 }
 
@@ -249,9 +259,18 @@ void launch_bwd(const float* q, const float* k, const float* v, const float* o, 
   attention_bwd_q_kernel<kMax><<<qgrid, kRows, 0, ddpm::cuda::stream()>>>(q, k, v, o, lse, go, delta, gq, d);
   DDPM_CUDA_LAUNCHED("attention_bwd_q_kernel", dims_str(d));
   const dim3 kgrid(static_cast<unsigned>(d.b), static_cast<unsigned>((d.lk + kRows - 1) / kRows));
-  attention_bwd_kv_kernel<kMax>
-      <<<kgrid, kRows, 0, ddpm::cuda::stream()>>>(q, k, v, lse, go, delta, gk, gv, d);
-  DDPM_CUDA_LAUNCHED("attention_bwd_kv_kernel", dims_str(d));
+  if constexpr (kMax <= 32) {
+    attention_bwd_kv_kernel<kMax, true, true>
+        <<<kgrid, kRows, 0, ddpm::cuda::stream()>>>(q, k, v, lse, go, delta, gk, gv, d);
+    DDPM_CUDA_LAUNCHED("attention_bwd_kv_kernel", dims_str(d));
+  } else {  // four rows of 64 would spill: gv, then gk
+    attention_bwd_kv_kernel<kMax, false, true>
+        <<<kgrid, kRows, 0, ddpm::cuda::stream()>>>(q, k, v, lse, go, delta, gk, gv, d);
+    DDPM_CUDA_LAUNCHED("attention_bwd_kv_kernel (gv)", dims_str(d));
+    attention_bwd_kv_kernel<kMax, true, false>
+        <<<kgrid, kRows, 0, ddpm::cuda::stream()>>>(q, k, v, lse, go, delta, gk, gv, d);
+    DDPM_CUDA_LAUNCHED("attention_bwd_kv_kernel (gk)", dims_str(d));
+  }
 }
 
 }  // namespace

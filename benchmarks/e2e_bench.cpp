@@ -144,6 +144,12 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--base", base, "UNet base channels")->check(CLI::PositiveNumber)->capture_default_str();
+  std::string arch = "simple";
+  app.add_option("--arch", arch,
+                 "UNet layout: simple, or ddpm (nn/unet_ddpm.h with UNetConfig's defaults: channel_mult "
+                 "1,2,2, 2 ResBlocks, attention 16,8, 32 channels per head; sinusoidal time embedding)")
+      ->check(CLI::IsMember({"simple", "ddpm"}))
+      ->capture_default_str();
   app.add_option("--size", size, "image height and width (multiple of 8)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -205,8 +211,11 @@ int main(int argc, char** argv) {
   j["what"] = what;
   j["batch"] = batch;
   j["precision"] = precision_text;
-  j["model"] = {
-      {"base_channels", base}, {"in_channels", channels}, {"size", size}, {"time_embed_dim", embed}};
+  j["model"] = {{"arch", arch},
+                {"base_channels", base},
+                {"in_channels", channels},
+                {"size", size},
+                {"time_embed_dim", embed}};
   j["note"] = note;
   if (!gpu) j["cpu_conv"] = cpu_conv;
   j["load_before"] = loadavg();
@@ -216,7 +225,11 @@ int main(int argc, char** argv) {
   j["machine"] = machine;
   j["threads"] = gpu ? json(nullptr) : json(threads);
 
-  const nn::UNetConfig mc{channels, base, embed, nn::TimeEmbedding::linear, 8};
+  nn::UNetConfig mc{channels, base, embed, nn::TimeEmbedding::linear, 8};
+  if (arch == "ddpm") {
+    mc.arch = nn::UNetArch::ddpm;
+    mc.time_embedding = nn::TimeEmbedding::sinusoidal;
+  }
   std::printf("ddpm-bench-e2e: ours, %s on %s, %s, %s\n", what.c_str(), machine.c_str(),
               precision_text.c_str(), gpu ? "" : ("threads " + std::to_string(threads)).c_str());
   try {

@@ -59,6 +59,12 @@ ModelMetadata read_model_metadata(const std::map<std::string, std::string>& meta
     throw std::runtime_error(path + ": __metadata__ data.height x data.width is " +
                              std::to_string(out.height) + "x" + std::to_string(out.width) +
                              ", expected multiples of 8 (the UNet pools 3 times)");
+  if (const int64_t m = out.config.model.size_multiple(); out.height % m != 0 || out.width % m != 0)
+    throw std::runtime_error(path + ": __metadata__ data.height x data.width is " +
+                             std::to_string(out.height) + "x" + std::to_string(out.width) +
+                             ", expected multiples of " + std::to_string(m) + " (the ddpm UNet's " +
+                             std::to_string(out.config.model.levels()) + " levels halve it " +
+                             std::to_string(out.config.model.levels() - 1) + " times)");
   try {
     out.crop = crop_from_metadata(out.meta);
   } catch (const std::exception& e) {

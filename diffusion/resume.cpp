@@ -46,11 +46,11 @@ TrainConfig merge_resume_config(const TrainConfig& flags, const std::vector<Give
   }
   merged.batch_size = per_rank_batch_for_resume(saved, world_size);
   const auto want_map = flags.to_map(), have_map = merged.to_map();
-  // A key only some configurations have (task, superres_from) reads "none"
-  // where it is absent.
+  // A key only some configurations have (task, superres_from, the ddpm
+  // model's keys) reads "none" where it is absent; arch reads "simple".
   auto lookup = [](const Metadata& m, const std::string& key) {
     auto it = m.find(key);
-    return it == m.end() ? std::string("none") : it->second;
+    return it != m.end() ? it->second : key == "arch" ? std::string("simple") : std::string("none");
   };
   for (const GivenFlag& g : given) {
     const std::string want = lookup(want_map, g.key), have = lookup(have_map, g.key);

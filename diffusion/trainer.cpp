@@ -45,6 +45,12 @@ Trainer::Trainer(const TrainConfig& cfg, Tensor images, std::vector<int64_t> lab
     throw std::invalid_argument("Trainer: image size " + std::to_string(images_.size(2)) + "x" +
                                 std::to_string(images_.size(3)) +
                                 " is not divisible by 8 (the UNet pools 3 times)");
+  if (const int64_t m = cfg_.model.size_multiple(); images_.size(2) % m != 0 || images_.size(3) % m != 0)
+    throw std::invalid_argument("Trainer: image size " + std::to_string(images_.size(2)) + "x" +
+                                std::to_string(images_.size(3)) + " is not divisible by " +
+                                std::to_string(m) + " (the ddpm UNet's " +
+                                std::to_string(cfg_.model.levels()) + " levels halve it " +
+                                std::to_string(cfg_.model.levels() - 1) + " times)");
   if (cfg_.conditioning == Conditioning::class_label) {
     if (static_cast<int64_t>(labels_.size()) != images_.size(0))
       throw std::invalid_argument(

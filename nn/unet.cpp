@@ -7,6 +7,7 @@
 #include "autograd/functions.h"
 #include "nn/group_norm.h"
 #include "nn/silu.h"
+#include "nn/unet_ddpm.h"
 
 namespace ddpm::nn {
 
@@ -27,6 +28,12 @@ std::shared_ptr<Sequential> conv_block(int64_t in_ch, int64_t out_ch, int64_t gr
 
 UNet::UNet(const UNetConfig& config, uint64_t seed) : config_(config) {
   config_.validate();
+  if (config_.arch == UNetArch::ddpm) {
+    ddpm_ = std::make_unique<DdpmUNetBody>(*this, config_);
+    class_embedding_ = ddpm_->class_embedding();
+    init_parameters(seed);
+    return;
+  }
   const int64_t b = config_.base_channels, d = config_.time_embed_dim, g = config_.groups;
   const int64_t in = config_.in_channels;
 
@@ -60,15 +67,13 @@ UNet::UNet(const UNetConfig& config, uint64_t seed) : config_(config) {
   init_parameters(seed);
 }
 
-Tensor UNet::embed_time(const Tensor& t) {
-  if (t.dim() != 1) throw std::invalid_argument("UNet::embed_time: t must be [N] timesteps, got " + t.desc());
-  const int64_t n = t.size(0);
-  const Tensor tc = reshape(t, {n, 1});
-  if (config_.time_embedding == TimeEmbedding::linear)
-    return time_mlp_->forward(div(tc, Tensor::full({}, 1000.0, t.dtype(), t.device())));
+UNet::~UNet() = default;
 
-  const int64_t half = config_.time_embed_dim / 2;
-  if (!freqs_.defined() || freqs_.dtype() != t.dtype() || freqs_.device() != t.device()) {
+Tensor UNet::sinusoid(const Tensor& t, int64_t width) {
+  const Tensor tc = reshape(t, {t.size(0), 1});
+  const int64_t half = width / 2;
+  if (!freqs_.defined() || freqs_.size(1) != half || freqs_.dtype() != t.dtype() ||
+      freqs_.device() != t.device()) {
     std::vector<double> freqs(static_cast<size_t>(half));
     for (int64_t i = 0; i < half; ++i)
       freqs[static_cast<size_t>(i)] =
@@ -76,7 +81,16 @@ Tensor UNet::embed_time(const Tensor& t) {
     freqs_ = Tensor::from_vector(freqs, {1, half}).to(t.dtype()).to(t.device());
   }
   const Tensor args = mul(tc, freqs_);
-  return time_mlp_->forward(concat({sin(args), cos(args)}, 1));
+  return concat({sin(args), cos(args)}, 1);
+}
+
+Tensor UNet::embed_time(const Tensor& t) {
+  if (t.dim() != 1) throw std::invalid_argument("UNet::embed_time: t must be [N] timesteps, got " + t.desc());
+  if (ddpm_) return ddpm_->embed(sinusoid(t, ddpm_->sinusoid_width()));
+  if (config_.time_embedding == TimeEmbedding::linear)
+    return time_mlp_->forward(
+        div(reshape(t, {t.size(0), 1}), Tensor::full({}, 1000.0, t.dtype(), t.device())));
+  return time_mlp_->forward(sinusoid(t, config_.time_embed_dim));
 }
 
 Tensor UNet::block(const std::shared_ptr<Sequential>& b, const std::shared_ptr<Linear>& proj, const Tensor& h,
@@ -90,11 +104,13 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const std::vector<int64_t
   if (x.dim() != 4 || x.size(1) != config_.in_channels)
     throw std::invalid_argument("UNet::forward: x must be [N, " + std::to_string(config_.in_channels) +
                                 ", H, W], got " + x.desc());
-  if (x.size(2) % 8 != 0 || x.size(3) % 8 != 0 || x.size(2) == 0 || x.size(3) == 0)
+  const int64_t m = config_.size_multiple();
+  if (x.size(2) % m != 0 || x.size(3) % m != 0 || x.size(2) == 0 || x.size(3) == 0)
     throw std::invalid_argument(
-        "UNet::forward: H and W of x must be positive multiples of 8 "
-        "(three 2x2 poolings and upsamplings), got " +
-        x.desc());
+        "UNet::forward: H and W of x must be positive multiples of " + std::to_string(m) +
+        (ddpm_ ? " (" + std::to_string(config_.levels() - 1) + " stride-2 downsamplings and upsamplings)"
+               : std::string(" (three 2x2 poolings and upsamplings)")) +
+        ", got " + x.desc());
   if (t.dim() != 1 || t.size(0) != x.size(0))
     throw std::invalid_argument("UNet::forward: t must be [N] with N = " + std::to_string(x.size(0)) +
                                 " (one timestep per image), got " + t.desc());
@@ -136,6 +152,10 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const std::vector<int64_t
     throw std::invalid_argument(
         "UNet::forward: a condition image given to a model without image conditioning");
   }
+  return ddpm_ ? ddpm_->forward(input, emb) : forward_simple(input, emb);
+}
+
+Tensor UNet::forward_simple(const Tensor& input, const Tensor& emb) {
   const Tensor e1 = block(enc1_, proj_enc1_, input, emb);
   const Tensor e2 = block(enc2_, proj_enc2_, max_pool2d(e1, 2), emb);
   const Tensor e3 = block(enc3_, proj_enc3_, max_pool2d(e2, 2), emb);

@@ -1,3 +1,20 @@
+// The UNet the trainer, the samplers, checkpoints and tools use: one class,
+// two layouts chosen by UNetConfig::arch.
+//
+//   arch simple (the default): the seed's SimpleUNet, described below.
+//   arch ddpm: the DDPM paper's / diffusers' UNet2DModel layout (ResBlocks,
+//     self-attention, channel multipliers). Its layers are built and run by
+//     DdpmUNetBody (nn/unet_ddpm.h, which lists the tree), registered
+//     directly on this UNet, so its parameter names are diffusers' flat names
+//     ("conv_in.weight", "down_blocks.0.resnets.0.norm1.weight", ...); PyTorch
+//     twin: tests/reference/unet_ddpm_twin.py.
+// Both take the same inputs, embed time the same way (a sinusoid into an MLP;
+// ddpm: a c0 = base_channels x channel_mult[0] wide sinusoid into
+// time_embedding), add the class embedding to the time embedding and join an
+// image condition to x before the first convolution; forward() checks the
+// inputs once and then runs the chosen body.
+//
+// ---- arch simple ----
 // The seed's SimpleUNet, with its time embedding actually used.
 //
 // Tree (names as PyTorch's state_dict of tests/reference/unet_twin.py):
@@ -32,8 +49,8 @@
 // used it; here every block gets its own projection of it, added per channel
 // after the block's last SiLU.
 //
-// The sinusoidal embedding (DDPM / tensor2tensor convention) of width D,
-// half = D / 2:  freq_i = exp(-ln(10000) * i / (half - 1)), i < half,
+// The sinusoidal embedding (DDPM / tensor2tensor convention) of width D
+// (ddpm: of width c0), half = D / 2:  freq_i = exp(-ln(10000) * i / (half - 1)), i < half,
 //   sinusoid(t) = [sin(t * freq_0..half-1), cos(t * freq_0..half-1)].
 #pragma once
 
@@ -51,13 +68,17 @@
 
 namespace ddpm::nn {
 
+class DdpmUNetBody;
+
 class UNet : public Module {
  public:
   // Parameters in f32, drawn from (seed, parameter_stream(name)) with
   // PyTorch's default init.
   explicit UNet(const UNetConfig& config, uint64_t seed = 0);
+  ~UNet() override;
 
-  // x [N, in_channels, H, W] with H, W divisible by 8; t [N] timesteps as
+  // x [N, in_channels, H, W] with H, W divisible by config().size_multiple()
+  // (simple: 8; ddpm: 2^(levels - 1)); t [N] timesteps as
   // floats of x's dtype and device. Returns [N, in_channels, H, W].
   // labels: a class-conditional model's class per image, [N] values in
   // [0, num_classes] (num_classes: "no class"); empty means no class for
@@ -77,11 +98,17 @@ class UNet : public Module {
  private:
   Tensor block(const std::shared_ptr<Sequential>& b, const std::shared_ptr<Linear>& proj, const Tensor& h,
                const Tensor& emb);
+  // The simple layout's body: input (x joined with the condition) and the
+  // embedding to the output.
+  Tensor forward_simple(const Tensor& input, const Tensor& emb);
+  // The sinusoid [N, width] of t [N].
+  Tensor sinusoid(const Tensor& t, int64_t width);
 
   UNetConfig config_;
+  std::unique_ptr<DdpmUNetBody> ddpm_;  // arch ddpm only; then the simple members below are null
   std::shared_ptr<Sequential> time_mlp_, enc1_, enc2_, enc3_, bottleneck_, dec3_, dec2_, dec1_;
   std::shared_ptr<Conv2d> final_;
-  std::shared_ptr<Embedding> class_embedding_;  // null when unconditional
+  std::shared_ptr<Embedding> class_embedding_;  // null when unconditional (either arch)
   std::shared_ptr<Linear> proj_enc1_, proj_enc2_, proj_enc3_, proj_bottleneck_, proj_dec3_, proj_dec2_,
       proj_dec1_;
   // The sinusoidal embedding's frequencies [1, D/2], kept on the device and

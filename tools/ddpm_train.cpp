@@ -32,6 +32,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// "simple", or "ddpm 1,2,2 x2, attention 16,8, 32 channels per head" for the log.
+std::string arch_summary(const nn::UNetConfig& m) {
+  if (m.arch != nn::UNetArch::ddpm) return "simple";
+  const std::string attn =
+      m.attention_resolutions.empty() ? "middle only" : nn::format_int_list(m.attention_resolutions);
+  return "ddpm " + nn::format_int_list(m.channel_mult) + " x" + std::to_string(m.num_res_blocks) +
+         ", attention " + attn + ", " + std::to_string(m.head_channels) + " channels per head";
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"ddpm-train: train a denoising diffusion model (DDPM) without Python"};
   app.option_defaults()->always_capture_default();
@@ -90,16 +99,44 @@ int run(int argc, char** argv) {
   auto* o_base = app.add_option("--base-channels", cfg.model.base_channels,
                                 "UNet width (channels of the first block; a multiple of 8)")
                      ->check(CLI::Range(int64_t{8}, int64_t{1024}))
-                     ->default_str("24 on the CPU, 32 on a GPU");
+                     ->default_str("24 on the CPU, 32 on a GPU or with --arch ddpm");
   cfg_opts.emplace_back(o_base, "base_channels");
-  cfg_opts.emplace_back(
+  auto* o_time_embed_dim =
       app.add_option("--time-embed-dim", cfg.model.time_embed_dim, "width of the time embedding")
-          ->check(CLI::Range(int64_t{4}, int64_t{4096})),
-      "time_embed_dim");
+          ->check(CLI::Range(int64_t{4}, int64_t{4096}))
+          ->default_str("128; 4 x --base-channels with --arch ddpm");
+  cfg_opts.emplace_back(o_time_embed_dim, "time_embed_dim");
   cfg_opts.emplace_back(
       app.add_option("--time-embedding", time_embedding, "sinusoidal, or linear (the seed's MLP on t/1000)")
           ->check(CLI::IsMember({"linear", "sinusoidal"})),
       "time_embedding");
+  std::string arch = "simple", channel_mult = "1,2,2", attention_resolutions = "16,8";
+  auto* o_arch =
+      app.add_option("--arch", arch,
+                     "UNet layout: simple (the seed's SimpleUNet: three conv blocks each way) or ddpm "
+                     "(diffusers' UNet2DModel layout: ResBlocks, self-attention, channel multipliers)")
+          ->check(CLI::IsMember({"simple", "ddpm"}));
+  cfg_opts.emplace_back(o_arch, "arch");
+  auto* o_channel_mult =
+      app.add_option("--channel-mult", channel_mult,
+                     "with --arch ddpm: channels of each level as multiples of --base-channels (e.g. 1,2,2: "
+                     "three levels, each but the last followed by a stride-2 downsampling)");
+  cfg_opts.emplace_back(o_channel_mult, "channel_mult");
+  auto* o_num_res_blocks = app.add_option("--num-res-blocks", cfg.model.num_res_blocks,
+                                          "with --arch ddpm: ResBlocks per level (one more on the way up)")
+                               ->check(CLI::Range(int64_t{1}, int64_t{16}));
+  cfg_opts.emplace_back(o_num_res_blocks, "num_res_blocks");
+  auto* o_attention_resolutions = app.add_option(
+      "--attention-resolutions", attention_resolutions,
+      "with --arch ddpm: the levels with self-attention, as their feature-map sizes for a 32x32 "
+      "input (16,8: the 2nd and 3rd levels, whatever the image size; \"\" for none; the "
+      "middle block always has attention)");
+  cfg_opts.emplace_back(o_attention_resolutions, "attention_resolutions");
+  auto* o_head_channels =
+      app.add_option("--head-channels", cfg.model.head_channels,
+                     "with --arch ddpm: channels per attention head (heads = a level's channels / this)")
+          ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  cfg_opts.emplace_back(o_head_channels, "head_channels");
   auto* o_prediction =
       app.add_option("--prediction", prediction, "what the network predicts: epsilon (the seed) or v")
           ->check(CLI::IsMember({"epsilon", "v"}))
@@ -211,6 +248,19 @@ int run(int argc, char** argv) {
   // run, so the comparison with the checkpoint names them.
   if (resume && (o_task->count() || o_superres_from->count())) cfg.conditioning = Conditioning::image;
   cfg.model.time_embedding = nn::parse_time_embedding(time_embedding);
+  // The ddpm layout's flags; on a resume they alone imply --arch ddpm (as
+  // --task implies --conditional image), so the comparison with the
+  // checkpoint names them.
+  const std::vector<CLI::Option*> ddpm_opts = {o_channel_mult, o_num_res_blocks, o_attention_resolutions,
+                                               o_head_channels};
+  cfg.model.arch = nn::parse_unet_arch(arch);
+  for (CLI::Option* o : ddpm_opts)
+    if (o->count() && cfg.model.arch != nn::UNetArch::ddpm) {
+      if (!resume || o_arch->count()) throw std::invalid_argument(o->get_name() + " applies to --arch ddpm");
+      cfg.model.arch = nn::UNetArch::ddpm;
+    }
+  cfg.model.channel_mult = nn::parse_int_list(channel_mult, "--channel-mult");
+  cfg.model.attention_resolutions = nn::parse_int_list(attention_resolutions, "--attention-resolutions");
   if (cfg.model.time_embedding == nn::TimeEmbedding::sinusoidal && cfg.model.time_embed_dim % 2 != 0)
     throw std::invalid_argument("--time-embed-dim " + std::to_string(cfg.model.time_embed_dim) +
                                 ": the sinusoidal embedding needs an even width");
@@ -227,12 +277,26 @@ int run(int argc, char** argv) {
   const bool on_cpu = device == Device::cpu;
   if (!o_steps->count()) steps = on_cpu ? 4500 : 20000;
   if (!o_batch->count()) cfg.batch_size = on_cpu ? 32 : 128;
-  if (!o_base->count()) cfg.model.base_channels = on_cpu ? 24 : 32;
+  // --arch ddpm: 32 on the CPU too, so that the default 32 channels per
+  // attention head divide every level (24 x 2 = 48 would not).
+  if (!o_base->count()) cfg.model.base_channels = on_cpu && cfg.model.arch != nn::UNetArch::ddpm ? 24 : 32;
   if (!o_prediction->count()) cfg.prediction = on_cpu ? Prediction::v : Prediction::epsilon;
   if (cfg.model.base_channels % cfg.model.groups != 0)
     throw std::invalid_argument("--base-channels " + std::to_string(cfg.model.base_channels) +
                                 ": expected a multiple of " + std::to_string(cfg.model.groups) +
                                 " (every GroupNorm has " + std::to_string(cfg.model.groups) + " groups)");
+  if (cfg.model.arch == nn::UNetArch::ddpm && !resume) {
+    if (!o_time_embed_dim->count()) cfg.model.time_embed_dim = 4 * cfg.model.base_channels;
+    if (cfg.model.time_embedding != nn::TimeEmbedding::sinusoidal)
+      throw std::invalid_argument(
+          "--time-embedding " + time_embedding +
+          ": --arch ddpm embeds time with the sinusoid only (linear is the simple arch's)");
+    try {
+      cfg.model.validate();
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string("--arch ddpm: ") + e.what());
+    }
+  }
   if (cfg.lr_schedule == LrSchedule::cosine && !resume) {
     if (steps <= cfg.warmup_steps)
       throw std::invalid_argument(
@@ -425,13 +489,13 @@ int run(int argc, char** argv) {
   if (root)
     std::fprintf(
         stderr,
-        "ddpm-train: UNet base %lld (%lld parameters), %s schedule T=%lld, batch %lld, lr %s %s, %s, "
+        "ddpm-train: UNet base %lld (%s, %lld parameters), %s schedule T=%lld, batch %lld, lr %s %s, %s, "
         "steps %lld..%lld\n",
-        static_cast<long long>(cfg.model.base_channels), static_cast<long long>(tr.model().num_parameters()),
-        beta_schedule_name(cfg.schedule), static_cast<long long>(cfg.timesteps),
-        static_cast<long long>(cfg.batch_size), format_number(cfg.lr).c_str(),
-        lr_schedule_name(cfg.lr_schedule), device_name(device), static_cast<long long>(start),
-        static_cast<long long>(steps));
+        static_cast<long long>(cfg.model.base_channels), arch_summary(cfg.model).c_str(),
+        static_cast<long long>(tr.model().num_parameters()), beta_schedule_name(cfg.schedule),
+        static_cast<long long>(cfg.timesteps), static_cast<long long>(cfg.batch_size),
+        format_number(cfg.lr).c_str(), lr_schedule_name(cfg.lr_schedule), device_name(device),
+        static_cast<long long>(start), static_cast<long long>(steps));
 
   install_stop_signal_handlers();
   auto stop_nonfinite = [&](const char* what) {

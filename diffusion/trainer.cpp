@@ -216,7 +216,15 @@ Trainer::StepResult Trainer::step(bool skip_nonfinite) {
   const kernels::QSampleResult q = kernels::q_sample(
       x0, Tensor::from_vector(av, {B}, device_), Tensor::from_vector(bv, {B}, device_), cfg_.seed,
       streams::kTrainNoise, first * static_cast<uint64_t>(per), cfg_.prediction == Prediction::v);
-  const Tensor loss = mse_loss(model_->forward(q.x_t, t, y, cond), q.target);
+  // Dropout masks (a ddpm model with dropout) drawn per step and rank, so a
+  // resume draws the same ones; off again for sampling and evaluation (the
+  // graph keeps the mask's counters for the backward).
+  model_->set_dropout(true, cfg_.seed, streams::kDropout,
+                      static_cast<uint64_t>(step_) * static_cast<uint64_t>(comm_->size()) +
+                          static_cast<uint64_t>(comm_->rank()));
+  const Tensor prediction = model_->forward(q.x_t, t, y, cond);
+  model_->set_dropout(false);
+  const Tensor loss = mse_loss(prediction, q.target);
   flat_.zero_grad();
   autograd::backward(loss);
   // The device-to-host reads of a step (the loss, then the gradient norm in

@@ -7,10 +7,21 @@
 
 namespace ddpm::nn {
 
-ResBlock::ResBlock(int64_t in_channels, int64_t out_channels, int64_t emb_dim, int64_t groups, double dropout)
-    : in_(in_channels), out_(out_channels), dropout_(dropout) {
+namespace {
+constexpr uint64_t kBlockSpan = uint64_t{1} << 32;  // offsets per block and draw
+constexpr uint64_t kMaxBlocks = 256;                // blocks per draw (2^40 / 2^32)
+}  // namespace
+
+ResBlock::ResBlock(int64_t in_channels, int64_t out_channels, int64_t emb_dim, int64_t groups, double dropout,
+                   const DropoutDraw* draw, uint64_t index)
+    : in_(in_channels), out_(out_channels), dropout_(dropout), draw_(draw), index_(index) {
   if (!(dropout_ >= 0 && dropout_ < 1))
     throw std::invalid_argument("ResBlock: dropout must be in [0, 1), got " + std::to_string(dropout_));
+  if (dropout_ > 0 && !draw_)
+    throw std::invalid_argument("ResBlock: dropout " + std::to_string(dropout_) + " needs a DropoutDraw");
+  if (index_ >= kMaxBlocks)
+    throw std::invalid_argument("ResBlock: index " + std::to_string(index_) + " must be below " +
+                                std::to_string(kMaxBlocks) + " (dropout offsets)");
   norm1_ = register_module("norm1", std::make_shared<GroupNorm>(groups, in_));
   conv1_ = register_module("conv1", std::make_shared<Conv2d>(in_, out_, 3, 1, 1));
   time_emb_proj_ = register_module("time_emb_proj", std::make_shared<Linear>(emb_dim, out_));
@@ -26,13 +37,12 @@ Tensor ResBlock::forward(const Tensor& x, const Tensor& emb) {
   Tensor h = conv1_->forward(silu(norm1_->forward(x)));
   h = add(h, reshape(time_emb_proj_->forward(silu(emb)), {h.size(0), out_, 1, 1}));
   h = silu(norm2_->forward(h));
-  // ---- DROPOUT: the one call site (rate dropout_, training only) ----
-  // The dropout op is not wired yet; UNetConfig::validate refuses a rate
-  // above 0, so nothing reaches here with one. Wire it as
-  //   if (dropout_ > 0 && training) h = dropout(h, dropout_, <Philox seed/stream>);
-  if (dropout_ > 0)
-    throw std::logic_error("ResBlock: dropout > 0 is not wired yet (the dropout op is coming)");
-  // ---- end of the dropout call site ----
+  if (dropout_ > 0 && draw_->training) {
+    if (static_cast<uint64_t>(h.numel()) > kBlockSpan)
+      throw std::invalid_argument("ResBlock: dropout over " + h.desc() + " needs more than 2^32 offsets");
+    h = dropout(h, dropout_, draw_->seed, draw_->stream,
+                draw_->draw * (kBlockSpan * kMaxBlocks) + index_ * kBlockSpan);
+  }
   h = conv2_->forward(h);
   return add(conv_shortcut_ ? conv_shortcut_->forward(x) : x, h);
 }

@@ -9,9 +9,17 @@
 //
 // Children in diffusers' names and order: norm1 GroupNorm(groups, in), conv1,
 // time_emb_proj Linear(emb_dim, out), norm2 GroupNorm(groups, out), conv2,
-// conv_shortcut. Dropout has one call site, in forward (see there).
+// conv_shortcut.
+//
+// Dropout (rate > 0) applies only while the shared DropoutDraw says
+// training: block `index` draws its mask from Philox (seed, stream,
+// draw * 2^40 + index * 2^32 + element), so every block and every training
+// step has its own mask, the same on the CPU and the GPU and again on a
+// resume (the trainer sets draw from the step). Sampling and evaluation leave
+// training off: no dropout, as PyTorch's eval mode.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "nn/conv2d.h"
@@ -21,11 +29,20 @@
 
 namespace ddpm::nn {
 
+// Where the dropout masks of a model's ResBlocks come from; owned by the
+// model, read by its blocks at every forward.
+struct DropoutDraw {
+  bool training = false;  // off: dropout is the identity
+  uint64_t seed = 0, stream = 0;
+  uint64_t draw = 0;  // one per training forward (the trainer: step x ranks + rank)
+};
+
 class ResBlock : public Module {
  public:
-  // dropout: the rate after the second SiLU; must be 0 until the dropout op
-  // is wired (UNetConfig::validate refuses more).
-  ResBlock(int64_t in_channels, int64_t out_channels, int64_t emb_dim, int64_t groups, double dropout = 0);
+  // dropout: the rate after the second SiLU, in [0, 1). draw (may be null
+  // when dropout is 0) and index < 256 place the block's masks (above).
+  ResBlock(int64_t in_channels, int64_t out_channels, int64_t emb_dim, int64_t groups, double dropout = 0,
+           const DropoutDraw* draw = nullptr, uint64_t index = 0);
 
   // x [N, in, H, W], emb [N, emb_dim] (the UNet's time embedding, before its
   // SiLU) -> [N, out, H, W].
@@ -37,6 +54,8 @@ class ResBlock : public Module {
  private:
   int64_t in_, out_;
   double dropout_;
+  const DropoutDraw* draw_;
+  uint64_t index_;
   std::shared_ptr<GroupNorm> norm1_, norm2_;
   std::shared_ptr<Conv2d> conv1_, conv2_, conv_shortcut_;  // conv_shortcut_ null when in == out
   std::shared_ptr<Linear> time_emb_proj_;

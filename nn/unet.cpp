@@ -69,6 +69,10 @@ UNet::UNet(const UNetConfig& config, uint64_t seed) : config_(config) {
 
 UNet::~UNet() = default;
 
+void UNet::set_dropout(bool training, uint64_t seed, uint64_t stream, uint64_t draw) {
+  if (ddpm_) ddpm_->dropout_draw() = {training, seed, stream, draw};
+}
+
 Tensor UNet::sinusoid(const Tensor& t, int64_t width) {
   const Tensor tc = reshape(t, {t.size(0), 1});
   const int64_t half = width / 2;

@@ -95,6 +95,12 @@ class UNet : public Module {
 
   const UNetConfig& config() const { return config_; }
 
+  // Dropout (a ddpm model with config().dropout > 0; otherwise no effect):
+  // on for the forwards that follow set_dropout(true, ...), with masks from
+  // Philox (seed, stream) at draw `draw` (one per training forward; see
+  // nn/resblock.h); off (the default) for sampling and evaluation.
+  void set_dropout(bool training, uint64_t seed = 0, uint64_t stream = 0, uint64_t draw = 0);
+
  private:
   Tensor block(const std::shared_ptr<Sequential>& b, const std::shared_ptr<Linear>& proj, const Tensor& h,
                const Tensor& emb);

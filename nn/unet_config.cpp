@@ -180,9 +180,6 @@ void validate_ddpm(const UNetConfig& c) {
                                 std::to_string(sinusoid) + " wide; it must be even and >= 4");
   if (!(c.dropout >= 0 && c.dropout < 1))
     throw std::invalid_argument(pre + "dropout must be in [0, 1), got " + format_double(c.dropout));
-  if (c.dropout > 0)
-    throw std::invalid_argument(pre + "dropout " + format_double(c.dropout) +
-                                " is not supported yet (the dropout op is coming); use 0");
 }
 
 }  // namespace

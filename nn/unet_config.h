@@ -59,8 +59,8 @@ struct UNetConfig {
   // Channels per attention head (diffusers' attention_head_dim): heads =
   // channels / head_channels at each attention level.
   int64_t head_channels = 32;
-  // Dropout in the ResBlocks (after the second SiLU); for now only 0: the
-  // dropout op is not wired yet.
+  // Dropout in the ResBlocks (after the second SiLU), in [0, 1); training
+  // forwards only (nn/resblock.h, UNet::set_dropout).
   double dropout = 0;
 
   // Throws std::invalid_argument naming the field: all sizes positive,
@@ -68,7 +68,7 @@ struct UNetConfig {
   // sinusoidal embedding; for ddpm also channel_mult (1..6 entries, each
   // 1..16), num_res_blocks (1..16), attention_resolutions (each 32 / 2^l of
   // an existing level), head_channels (dividing every attention level's
-  // channels and the middle block's), dropout (0 for now), the sinusoidal
+  // channels and the middle block's), dropout (in [0, 1)), the sinusoidal
   // time embedding.
   void validate() const;
   // Keys in_channels, base_channels, time_embed_dim, time_embedding, groups

@@ -40,8 +40,8 @@ DdpmUNetBody::DdpmUNetBody(Module& owner, const UNetConfig& c) {
     auto res = child(*blk, "resnets");
     Block b;
     for (int64_t j = 0; j < r; ++j) {
-      b.resnets.push_back(
-          res->register_module(std::to_string(j), std::make_shared<ResBlock>(cur, ch(l), d, g, c.dropout)));
+      b.resnets.push_back(res->register_module(
+          std::to_string(j), std::make_shared<ResBlock>(cur, ch(l), d, g, c.dropout, &draw_, resblocks_++)));
       cur = ch(l);
       if (attns)
         b.attentions.push_back(attns->register_module(
@@ -62,8 +62,8 @@ DdpmUNetBody::DdpmUNetBody(Module& owner, const UNetConfig& c) {
           ->register_module("0", std::make_shared<AttentionBlock>(cur, c.head_channels, g)));
   auto mid_res = child(*mid, "resnets");
   for (const char* j : {"0", "1"})
-    mid_.resnets.push_back(
-        mid_res->register_module(j, std::make_shared<ResBlock>(cur, cur, d, g, c.dropout)));
+    mid_.resnets.push_back(mid_res->register_module(
+        j, std::make_shared<ResBlock>(cur, cur, d, g, c.dropout, &draw_, resblocks_++)));
 
   auto ups = child(owner, "up_blocks");
   for (int64_t i = 0; i < levels; ++i) {
@@ -76,7 +76,8 @@ DdpmUNetBody::DdpmUNetBody(Module& owner, const UNetConfig& c) {
       const int64_t skip = skips.back();
       skips.pop_back();
       b.resnets.push_back(res->register_module(
-          std::to_string(j), std::make_shared<ResBlock>(cur + skip, ch(l), d, g, c.dropout)));
+          std::to_string(j),
+          std::make_shared<ResBlock>(cur + skip, ch(l), d, g, c.dropout, &draw_, resblocks_++)));
       cur = ch(l);
       if (attns)
         b.attentions.push_back(attns->register_module(

@@ -70,6 +70,8 @@ class DdpmUNetBody {
 
   // Null when unconditional.
   const std::shared_ptr<Embedding>& class_embedding() const { return class_embedding_; }
+  // The ResBlocks' dropout masks (nn/resblock.h): training off by default.
+  DropoutDraw& dropout_draw() { return draw_; }
 
  private:
   struct Block {
@@ -79,6 +81,8 @@ class DdpmUNetBody {
   };
 
   int64_t c0_;
+  DropoutDraw draw_;        // read by every ResBlock (their index: creation order)
+  uint64_t resblocks_ = 0;  // ResBlocks made so far
   std::shared_ptr<Conv2d> conv_in_, conv_out_;
   std::shared_ptr<Linear> linear_1_, linear_2_;
   std::shared_ptr<Embedding> class_embedding_;

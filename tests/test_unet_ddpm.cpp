@@ -5,6 +5,7 @@
 // the model from its metadata.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <numeric>
@@ -97,7 +98,9 @@ TEST_CASE("nn: UNetConfig arch ddpm round-trips; simple maps hold no ddpm keys a
   refused(with("attention_resolutions", "4"), "attention_resolutions entry 4");
   refused(with("attention_resolutions", "12"), "32, 16, 8");
   refused(with("head_channels", "3"), "head_channels 3 must divide the 16 channels of level 1");
-  refused(with("dropout", "0.1"), "dropout op is coming");
+  refused(with("dropout", "1"), "dropout must be in [0, 1)");
+  refused(with("dropout", "-0.1"), "dropout must be in [0, 1)");
+  CHECK(UNetConfig::from_map(with("dropout", "0.1")).dropout == 0.1);
   refused(with("dropout", "x"), "'dropout'");
   refused(with("time_embedding", "linear"), "time_embedding must be sinusoidal");
   // No attention outside the middle block is allowed.
@@ -245,4 +248,58 @@ TEST_CASE("diffusion: a ddpm-arch checkpoint rebuilds the same model from its me
   const Tensor t = Tensor::from_vector(std::vector<float>{1, 15}, {2});
   CHECK(lm.model->forward(x, t, {1, 2}).to_vector<float>() ==
         tr.model().forward(x, t, {1, 2}).to_vector<float>());
+}
+
+TEST_CASE("nn: ddpm dropout acts only while training, with masks fixed by (seed, stream, draw)") {
+  UNetConfig with_dropout = tiny_ddpm();
+  with_dropout.dropout = 0.3;
+  UNet plain(tiny_ddpm(), 7), dropped(with_dropout, 7);
+  const Tensor x = randn({2, 1, 16, 16}, 4, 1);
+  const Tensor t = Tensor::from_vector(std::vector<float>{10, 600}, {2});
+  const auto run = [&](UNet& m) { return m.forward(x, t).detach().to_vector<float>(); };
+  // Dropout changes no parameter: off, the two models agree bit for bit.
+  const std::vector<float> eval = run(plain);
+  CHECK(run(dropped) == eval);
+  dropped.set_dropout(true, 11, 8, 5);
+  const std::vector<float> a = run(dropped), again = run(dropped);
+  CHECK(a != eval);
+  CHECK(a == again);  // the same draw: the same masks
+  dropped.set_dropout(true, 11, 8, 6);
+  CHECK(run(dropped) != a);  // the next draw: other masks
+  dropped.set_dropout(true, 12, 8, 5);
+  CHECK(run(dropped) != a);  // another seed
+  // The simple layout has no dropout: set_dropout changes nothing.
+  plain.set_dropout(true, 11, 8, 5);
+  CHECK(run(plain) == eval);
+  dropped.set_dropout(false);
+  CHECK(run(dropped) == eval);
+  // The backward of a dropout forward reaches every parameter.
+  dropped.set_dropout(true, 11, 8, 5);
+  Tensor loss = mean(mul(dropped.forward(x, t), dropped.forward(x, t)));
+  autograd::backward(loss);
+  for (const auto& [name, prm] : dropped.named_parameters()) {
+    REQUIRE(prm.grad().defined());
+    for (float g : prm.grad().to_vector<float>()) REQUIRE(std::isfinite(g));
+  }
+}
+
+TEST_CASE("learning: ddpm training with dropout is reproducible from its seed, and the masks act") {
+  const int64_t n = 16;
+  Tensor images = randn({n, 1, 8, 8}, 3, 1);
+  TrainConfig cfg;
+  cfg.model = tiny_ddpm();
+  cfg.model.dropout = 0.2;
+  cfg.timesteps = 100;
+  cfg.batch_size = 8;
+  cfg.ema_decay = 0;
+  cfg.seed = 4;
+  Trainer a(cfg, images), b(cfg, images);
+  std::vector<double> la, lb;
+  for (int i = 0; i < 3; ++i) la.push_back(a.step().loss);
+  for (int i = 0; i < 3; ++i) lb.push_back(b.step().loss);
+  CHECK(la == lb);
+  // Without dropout the same run gives other losses (the masks act).
+  cfg.model.dropout = 0;
+  Trainer c(cfg, images);
+  CHECK(c.step().loss != la[0]);
 }

@@ -38,7 +38,8 @@ std::string arch_summary(const nn::UNetConfig& m) {
   const std::string attn =
       m.attention_resolutions.empty() ? "middle only" : nn::format_int_list(m.attention_resolutions);
   return "ddpm " + nn::format_int_list(m.channel_mult) + " x" + std::to_string(m.num_res_blocks) +
-         ", attention " + attn + ", " + std::to_string(m.head_channels) + " channels per head";
+         ", attention " + attn + ", " + std::to_string(m.head_channels) + " channels per head" +
+         (m.dropout > 0 ? ", dropout " + std::to_string(m.dropout).substr(0, 5) : "");
 }
 
 int run(int argc, char** argv) {
@@ -137,6 +138,11 @@ int run(int argc, char** argv) {
                      "with --arch ddpm: channels per attention head (heads = a level's channels / this)")
           ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   cfg_opts.emplace_back(o_head_channels, "head_channels");
+  auto* o_dropout =
+      app.add_option("--dropout", cfg.model.dropout,
+                     "with --arch ddpm: dropout rate in the ResBlocks while training, in [0, 1)")
+          ->check(CLI::Range(0.0, 0.999));
+  cfg_opts.emplace_back(o_dropout, "dropout");
   auto* o_prediction =
       app.add_option("--prediction", prediction, "what the network predicts: epsilon (the seed) or v")
           ->check(CLI::IsMember({"epsilon", "v"}))
@@ -252,7 +258,7 @@ int run(int argc, char** argv) {
   // --task implies --conditional image), so the comparison with the
   // checkpoint names them.
   const std::vector<CLI::Option*> ddpm_opts = {o_channel_mult, o_num_res_blocks, o_attention_resolutions,
-                                               o_head_channels};
+                                               o_head_channels, o_dropout};
   cfg.model.arch = nn::parse_unet_arch(arch);
   for (CLI::Option* o : ddpm_opts)
     if (o->count() && cfg.model.arch != nn::UNetArch::ddpm) {

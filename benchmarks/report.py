@@ -235,7 +235,8 @@ def kernel_markdown(k, conv_img, roof_img):
     if k.get("complete") is False:
         lines += ["**Partial run**: ddpm-bench was cut short; the op groups below are the ones it finished.", ""]
     conv = [r for r in rows if r["op"].startswith("conv2d")]
-    mem = [r for r in rows if not r["op"].startswith("conv2d")]
+    attn = [r for r in rows if r["op"].startswith("attention")]
+    mem = [r for r in rows if not r["op"].startswith(("conv2d", "attention"))]
     bad = [r for r in rows if r.get("error") or r.get("ok") is False]
     if bad:
         lines.append("Cases with errors or above tolerance:")
@@ -258,6 +259,21 @@ def kernel_markdown(k, conv_img, roof_img):
             lines.append(f"| {r['op'].replace('conv2d_', '')} | {r['shape']} | {r['batch']} | {fmt(r['ours_ms'], '.4f')} | "
                          f"{fmt(r['ref_ms'], '.4f')} | {fmt(r['ratio_ref_over_ours'])} | {fmt(r.get('tflops'))} | "
                          f"{fmt(r.get('pct_peak'), '.0f')} | {algo} | {fmt(r['err'], '.1e')} |")
+        lines.append("")
+    if attn:
+        lines.append("#### attention vs the unfused bmm + softmax + bmm of our own ops, fp32")
+        lines.append("")
+        lines.append("| pass | shape | batch | ours ms | unfused ms | unfused / ours | ours TFLOP/s | unfused TFLOP/s "
+                     "| err | unfused err |")
+        lines.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for r in attn:
+            lines.append(f"| {r['op'].replace('attention_', '')} | {r['shape']} | {r['batch']} | "
+                         f"{fmt(r['ours_ms'], '.4f')} | {fmt(r['ref_ms'], '.4f')} | {fmt(r['ratio_ref_over_ours'])} | "
+                         f"{fmt(r.get('tflops'))} | {fmt(r.get('ref_tflops'))} | {fmt(r['err'], '.1e')} | "
+                         f"{fmt(r['ref_err'], '.1e')} |")
+        lines.append("")
+        for op, d in sorted({(r["op"], r["ref_detail"]) for r in attn if r.get("ref_detail")}):
+            lines.append(f"- {op}: {d}")
         lines.append("")
     if mem:
         lines.append("#### Memory-bound kernels vs the roofline (and cuDNN or the unfused sequence)")

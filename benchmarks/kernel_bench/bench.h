@@ -1,6 +1,6 @@
 // ddpm-bench's CUDA mode (compiled only with CUDA): the timer, the Bench
 // class whose methods (one file per op family: conv2d.cpp, silu.cpp,
-// group_norm.cpp, diffusion_ops.cpp, optimizer.cpp) time our CUDA kernels at
+// group_norm.cpp, diffusion_ops.cpp, attention.cpp, optimizer.cpp) time our CUDA kernels at
 // the shapes the ops declare in tests/ops/ (OpCases::bench).
 // cuda_main.cpp: the machine, the table and the JSON of this mode;
 // common.h: what it shares with the CPU mode (cpu.cpp).
@@ -131,6 +131,7 @@ class Bench {
   void ddim_step();
   void dpm_solver_step();
   void euler_ancestral_step();
+  void attention(bool fwd, bool bwd);
   void adam();
   void ema();
 

@@ -117,6 +117,32 @@ constexpr double kTolElementwise = 1e-5;
 // CPU's double sums; the backward subtracts two such sums.
 constexpr double kTolGroupNorm = 1e-4;
 
+// Attention (kernels/attention.h), fused or unfused, FP32 against the CPU
+// kernel (CUDA mode) or its float64 run (CPU mode): sums over D (scores) and
+// Lk (softmax, p v^T) terms in different orders, expf within 2 ulp, and the
+// backward's ds = p (dp - delta) subtracting two such sums: ~1e-6 normalised.
+constexpr double kTolAttention = 1e-4;
+
+// An attention bench shape (tests/ops/attention.cpp: sample {heads, D, Lq,
+// Lk}) at a batch: q [B, D, Lq], k [B, D, Lk], v [B, D, Lk] with B = batch *
+// heads, E = D, scale 1 / sqrt(D).
+struct AttentionCase {
+  int64_t b, d, lq, lk;
+  double scale;
+};
+inline AttentionCase attention_case(const test::BenchShape& s, int64_t batch) {
+  if (s.sample.size() != 4) throw std::logic_error("attention bench shape " + s.label + ": expected 4 sizes");
+  return {batch * s.sample[0], s.sample[1], s.sample[2], s.sample[3], 1.0 / std::sqrt(dbl(s.sample[1]))};
+}
+// Nominal FLOPs, the same count for the fused kernel and the unfused ops:
+// forward s = q^T k and o = v p^T, 2 B Lq Lk (D + E) (= 4 B Lq Lk D);
+// backward dp = go^T v, gv = go p, gq = k ds^T, gk = q ds, 4 B Lq Lk (D + E)
+// (the fused backward also recomputes s, 2 B Lq Lk D more, not counted);
+// the exponentials and the softmax are not counted.
+inline double attention_flops(const AttentionCase& a, bool bwd) {
+  return (bwd ? 4.0 : 2.0) * dbl(a.b) * dbl(a.lq) * dbl(a.lk) * 2.0 * dbl(a.d);
+}
+
 // The flags of both modes (main.cpp parses them).
 struct Options {
   std::string device;                                // "cuda" or "cpu"

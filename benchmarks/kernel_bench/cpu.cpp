@@ -15,6 +15,12 @@
 //       shapes (the twin: bench_layers_torch.py), as bench_layers printed.
 //   silu, q_sample, ddpm_step, ddim_step, dpm_solver_step, euler_ancestral_step, adam_update, ema_update
 //       the Tensor-level kernels, GB/s against the copy roofline.
+//   attention fwd, bwd, fwd+bwd          the fused kernels (Tensor level)
+//       against the unfused sequence of our own ops (bmm, softmax, bmm;
+//       backward: their backward kernels from the saved p), GFLOP/s by
+//       attention_flops (common.h), both checked against the fused kernel
+//       in float64; with --torch FILE (attention_torch.py's JSON, same
+//       shapes and timing rules) PyTorch's time and the ratio torch / ours.
 //
 // Method: --warmup untimed calls, then --repeats timed calls (defaults 1 and
 // 7, batch 32); each case records the median and best wall time and the best
@@ -35,12 +41,15 @@
 #include "autograd/functions.h"
 #include "benchmarks/kernel_bench/common.h"
 #include "kernels/adam_update.h"
+#include "kernels/attention.h"
+#include "kernels/bmm.h"
 #include "kernels/conv2d.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/ema_update.h"
 #include "kernels/group_norm.h"
 #include "kernels/q_sample.h"
 #include "kernels/silu.h"
+#include "kernels/softmax.h"
 #include "tensor/rng.h"
 
 namespace ddpm::bench {
@@ -146,11 +155,19 @@ class CpuBench {
 
   std::vector<Row> rows;
   json conv_totals;
+  json attention_cmp;  // per attention row: ours, unfused and (--torch) PyTorch times
+
+  // The --torch JSON when it is the twin of `op` (conv2d_torch.py's has no
+  // "op" key), else null.
+  const json& torch_for(const std::string& op) const {
+    static const json none;
+    return !torch_.is_null() && torch_.value("op", std::string("conv2d")) == op ? torch_ : none;
+  }
 
   // Times fn into r (recording a failure in r.error) and appends r.
   void run(Row r, const std::function<void()>& fn, bool print = true) {
     r.device = "cpu";
-    r.ref_kind = r.bytes > 0 ? RefKind::roofline : RefKind::none;
+    if (r.ref_kind == RefKind::none) r.ref_kind = r.bytes > 0 ? RefKind::roofline : RefKind::none;
     try {
       const CpuTiming t = timer_.time(fn);
       r.ours = t.wall;
@@ -168,10 +185,11 @@ class CpuBench {
     bool on[3];
     for (int p = 0; p < 3; ++p) on[p] = o_.selected(passes[p]);
     const std::vector<test::BenchShape>& shapes = bench_shapes("conv2d");
+    const json& torch_conv = torch_for("conv2d");
     for (int64_t B : o_.batches) {
       // conv2d_torch.py times batch 32 only.
-      const bool torch = !torch_.is_null() && B == 32;
-      if (!torch_.is_null() && !torch) std::printf("(--torch: conv2d_torch.py times batch 32 only)\n");
+      const bool torch = !torch_conv.is_null() && B == 32;
+      if (!torch_conv.is_null() && !torch) std::printf("(--torch: conv2d_torch.py times batch 32 only)\n");
       std::printf("conv2d CPU (%s), float32, batch %lld, %d threads, best of %d (JSON: median and best)\n",
                   cpu_model().c_str(), static_cast<long long>(B), kernels::cpu::num_threads(),
                   timer_.repeats());
@@ -191,7 +209,7 @@ class CpuBench {
             2.0 * dbl(B) * dbl(s.cout) * dbl(d.Hout) * dbl(d.Wout) * dbl(cin) * dbl(s.k * s.k);
         const json* tr = nullptr;
         if (torch) {
-          tr = &torch_.at("rows").at(si);
+          tr = &torch_conv.at("rows").at(si);
           if (tr->at("shape").get<std::string>() != s.name)
             throw std::runtime_error("--torch: row " + std::to_string(si) + " is '" +
                                      tr->at("shape").get<std::string>() + "', tests/ops/conv2d.cpp has '" +
@@ -409,6 +427,146 @@ class CpuBench {
       }
   }
 
+  // attention_fwd, attention_bwd, attention_fwd_bwd: ours (the fused kernels)
+  // and the unfused sequence of our ops, timed one after the other per case;
+  // PyTorch's times from the --torch JSON (attention_torch.py) by shape label
+  // and batch. Checked against the fused kernel run in float64.
+  void attention() {
+    const char* const ops[3] = {"attention_fwd", "attention_bwd", "attention_fwd_bwd"};
+    const char* const torch_key[3] = {"fwd", "bwd", "fwd_bwd"};
+    const json& tj = torch_for("attention");
+    std::printf(
+        "attention CPU (%s), float32, %d threads, median of %d after %d warm-up; ratios are "
+        "reference time / ours (above 1: we are faster)\n",
+        cpu_model().c_str(), kernels::cpu::num_threads(), timer_.repeats(), timer_.warmup());
+    if (!torch_.is_null() && tj.is_null())
+      std::printf("(--torch: not attention_torch.py's JSON, no PyTorch column)\n");
+    for (const test::BenchShape& bs : bench_shapes("attention"))
+      for (int64_t batch : o_.batches) {
+        const AttentionCase a = attention_case(bs, batch);
+        const Tensor q = randn({a.b, a.d, a.lq}, 12, 1), k = randn({a.b, a.d, a.lk}, 12, 2),
+                     v = randn({a.b, a.d, a.lk}, 12, 3), go = randn({a.b, a.d, a.lq}, 12, 4);
+        // The check reference: the fused kernel in float64, rounded to float.
+        Tensor lse64, g64[3];
+        const Tensor q64 = q.to(DType::f64), k64 = k.to(DType::f64), v64 = v.to(DType::f64);
+        const Tensor o64 = kernels::attention_fwd(q64, k64, v64, a.scale, &lse64);
+        kernels::attention_bwd(q64, k64, v64, o64, lse64, a.scale, go.to(DType::f64), &g64[0], &g64[1],
+                               &g64[2]);
+        const std::vector<float> exact_o = host(o64.to(DType::f32));
+        std::vector<float> exact_g[3];
+        for (int i = 0; i < 3; ++i) exact_g[i] = host(g64[i].to(DType::f32));
+        auto grads_err = [&](const Tensor& gq, const Tensor& gk, const Tensor& gv) {
+          return std::max({norm_err(host(gq), exact_g[0]), norm_err(host(gk), exact_g[1]),
+                           norm_err(host(gv), exact_g[2])});
+        };
+        // Ours and the unfused sequence, each writing its outputs here.
+        Tensor o, lse, gq, gk, gv, p, ro, rgq, rgk, rgv, rgp;
+        auto ours_fwd = [&] { o = kernels::attention_fwd(q, k, v, a.scale, &lse); };
+        auto ours_bwd = [&] { kernels::attention_bwd(q, k, v, o, lse, a.scale, go, &gq, &gk, &gv); };
+        auto ref_fwd = [&] {
+          p = kernels::softmax_fwd(kernels::bmm_fwd(q, k, true, false), a.scale, Tensor());
+          ro = kernels::bmm_fwd(v, p, false, true);
+        };
+        auto ref_bwd = [&] {
+          kernels::bmm_bwd(v, p, false, true, go, &rgv, &rgp);
+          kernels::bmm_bwd(q, k, true, false, kernels::softmax_bwd(p, rgp, a.scale), &rgq, &rgk);
+        };
+        const json* tr = nullptr;
+        if (!tj.is_null()) {
+          for (const json& t : tj.at("rows"))
+            if (t.at("shape").get<std::string>() == bs.label && t.at("batch").get<int64_t>() == batch)
+              tr = &t;
+          if (!tr)
+            std::printf(
+                "(--torch: no row for '%s' batch %lld; attention_torch.py's SHAPES must follow "
+                "tests/ops/attention.cpp)\n",
+                bs.label.c_str(), static_cast<long long>(batch));
+        }
+        for (int pass = 0; pass < 3; ++pass) {
+          if (!o_.selected(ops[pass])) continue;
+          Row r;
+          r.op = ops[pass];
+          r.shape = bs.label;
+          r.batch = batch;
+          r.flops = pass == 2 ? attention_flops(a, false) + attention_flops(a, true)
+                              : attention_flops(a, pass == 1);
+          r.tol = kTolAttention;
+          r.check_against = "fused CPU kernel in float64";
+          r.ref_detail = pass == 0   ? "bmm(q, k, trans_a), softmax(scale), bmm(v, p, trans_b)"
+                         : pass == 1 ? "from the forward's p: bmm backward (gv, gp), softmax backward, "
+                                       "bmm backward (gq, gk)"
+                                     : "the unfused forward, then its backward";
+          try {
+            ours_fwd();
+            ref_fwd();
+            if (pass == 0) {
+              r.err = norm_err(host(o), exact_o);
+              r.ref_err = norm_err(host(ro), exact_o);
+            } else {
+              ours_bwd();
+              ref_bwd();
+              r.err = grads_err(gq, gk, gv);
+              r.ref_err = grads_err(rgq, rgk, rgv);
+            }
+            const CpuTiming ref = timer_.time(pass == 0   ? std::function<void()>(ref_fwd)
+                                              : pass == 1 ? std::function<void()>(ref_bwd)
+                                                          : std::function<void()>([&] {
+                                                              ref_fwd();
+                                                              ref_bwd();
+                                                            }));
+            r.ref = ref.wall;
+            r.ref_kind = RefKind::unfused;
+          } catch (const std::exception& e) {
+            r.error = std::string("check or reference: ") + e.what();
+          }
+          run(r,
+              pass == 0   ? std::function<void()>(ours_fwd)
+              : pass == 1 ? std::function<void()>(ours_bwd)
+                          : std::function<void()>([&] {
+                              ours_fwd();
+                              ours_bwd();
+                            }),
+              false);
+          const Row& done = rows.back();
+          const double ms = done.ours.median_ms;
+          json cmp = {{"op", done.op},
+                      {"shape", done.shape},
+                      {"batch", batch},
+                      {"B", a.b},
+                      {"D", a.d},
+                      {"Lq", a.lq},
+                      {"Lk", a.lk},
+                      {"flops", done.flops},
+                      {"ours_ms", num(ms)},
+                      {"ours_best_ms", num(done.ours.min_ms)},
+                      {"unfused_ms", num(done.ref.median_ms)},
+                      {"unfused_best_ms", num(done.ref.min_ms)},
+                      {"err", num(done.err)},
+                      {"unfused_err", num(done.ref_err)}};
+          char buf[256];
+          std::snprintf(buf, sizeof buf,
+                        "%-18s %-20s B %4lld  ours %8.3f ms %6.1f GF/s | unfused %8.3f ms x%.2f",
+                        done.op.c_str(), done.shape.c_str(), static_cast<long long>(a.b), ms,
+                        done.flops / (ms * 1e6), done.ref.median_ms, done.ref.median_ms / ms);
+          std::string line = buf;
+          if (tr) {
+            const double tw = tr->at(std::string(torch_key[pass]) + "_ms").get<double>();
+            cmp["torch_ms"] = tw;
+            cmp["torch_best_ms"] = tr->at(std::string(torch_key[pass]) + "_best_ms").get<double>();
+            std::snprintf(buf, sizeof buf, " | torch %8.3f ms x%.2f", tw, tw / ms);
+            line += buf;
+          }
+          line += fmt("  err %.1e", done.err) + fmt(" (unfused %.1e)", done.ref_err);
+          if (!err_ok(done)) line += "  ** ABOVE TOLERANCE";
+          if (!done.error.empty()) line += "  ! " + done.error;
+          std::printf("%s\n", line.c_str());
+          std::fflush(stdout);
+          attention_cmp.push_back(cmp);
+        }
+      }
+    std::printf("\n");
+  }
+
   void adam() {
     const int64_t n = unet_parameters();
     kernels::AdamParams ap;
@@ -473,9 +631,15 @@ int run_cpu(const Options& o) {
     j["note"] = o.note;
     auto save = [&](bool complete) {
       if (!bench.conv_totals.is_null()) j["conv2d_totals"] = bench.conv_totals;
+      if (!bench.attention_cmp.is_null()) {
+        j["attention"] = bench.attention_cmp;
+        if (!bench.torch_for("attention").is_null()) j["attention_torch"] = o.torch_json;
+      }
       write_json(j, bench.rows, o.json_path, complete);
     };
 
+    const bool attention =
+        o.selected("attention_fwd") || o.selected("attention_bwd") || o.selected("attention_fwd_bwd");
     const bool conv =
         o.selected("conv2d_fwd") || o.selected("conv2d_bwd_data") || o.selected("conv2d_bwd_weight");
     bool header = false;
@@ -528,6 +692,7 @@ int run_cpu(const Options& o) {
              return kernels::euler_ancestral_step(x, e, p);
            });
          }},
+        {attention, [&] { bench.attention(); }},
         {o.selected("adam_update"),
          [&] {
            table();

@@ -15,6 +15,9 @@
 //   one-op adam_update, ema_update                 kernels an eager framework launches
 //       (benchmarks/unfused_kernels.h; the sequences are spelled out below)
 //       and vs the memory roofline.
+//   attention fwd / bwd                  vs the unfused sequence of our own
+//       ops (bmm on cuBLAS, softmax, bmm; backward: their backward kernels
+//       from the saved p; attention.cpp), TFLOP/s by attention_flops.
 //
 // Method: every case is run once and its output compared with a check
 // reference (for convs cuDNN in FP32 with a transform-free algorithm, so no
@@ -221,6 +224,8 @@ int run_cuda(const Options& o) {
         {o.selected("ddim_step"), [&] { bench.ddim_step(); }},
         {o.selected("dpm_solver_step"), [&] { bench.dpm_solver_step(); }},
         {o.selected("euler_ancestral_step"), [&] { bench.euler_ancestral_step(); }},
+        {o.selected("attention_fwd") || o.selected("attention_bwd"),
+         [&] { bench.attention(o.selected("attention_fwd"), o.selected("attention_bwd")); }},
         {o.selected("adam_update"), [&] { bench.adam(); }},
         {o.selected("ema_update"), [&] { bench.ema(); }},
     };

@@ -42,6 +42,9 @@ const std::vector<OpName> kOps = {{"conv2d_fwd", true, true},
                                   {"ddim_step", true, true},
                                   {"dpm_solver_step", true, true},
                                   {"euler_ancestral_step", true, true},
+                                  {"attention_fwd", true, true},
+                                  {"attention_bwd", true, true},
+                                  {"attention_fwd_bwd", false, true},
                                   {"adam_update", true, true},
                                   {"ema_update", true, true}};
 
@@ -157,7 +160,8 @@ int main(int argc, char** argv) {
   app.add_flag("--tf32", o.tf32, "also run the convolutions with TF32 allowed on both sides (CUDA)");
   app.add_flag("--no-l2-flush", o.no_flush, "do not flush L2 between timed calls (CUDA)");
   app.add_option("--torch", o.torch_json,
-                 "CPU: the JSON of benchmarks/conv2d_torch.py, to print PyTorch's conv times and ratios");
+                 "CPU: the JSON of benchmarks/conv2d_torch.py (--op conv2d) or attention_torch.py (--op "
+                 "attention), to print PyTorch's times and ratios");
   app.add_option("--note", o.note, "free text stored in the JSON (e.g. nvidia-smi clocks)");
   app.add_flag("--list", list, "print the op names of the chosen --device and exit");
   CLI11_PARSE(app, argc, argv);

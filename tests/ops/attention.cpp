@@ -65,6 +65,26 @@ std::vector<OpCases> attention_op_cases() {
         [scale = s.scale](const Inputs& x) { return attention(x[0], x[1], x[2], scale); },
         fp32_tol(attn_terms(s)), fp32_why(attn_terms(s)) + " (and expf within 2 ulp)"));
   }
+  // ddpm-bench (attention_fwd, attention_bwd): the UNet's attention levels,
+  // self-attention at 16x16 (C = 128) and 8x8 (C = 256) with heads of 32 and
+  // 64 channels, and cross-attention from them to a few tokens; sample =
+  // {heads, head dim D = E, Lq, Lk}, so B = batch * heads, scale 1 / sqrt(D).
+  // benchmarks/attention_torch.py times PyTorch at the same labels.
+  struct AttnBench {
+    const char* label;
+    int64_t heads, d, lq, lk;
+  };
+  const AttnBench bench[] = {
+      {"self 16x16 4hx32", 4, 32, 256, 256},  {"self 16x16 2hx64", 2, 64, 256, 256},
+      {"self 8x8 8hx32", 8, 32, 64, 64},      {"self 8x8 4hx64", 4, 64, 64, 64},
+      {"cross 16x16>8 4hx32", 4, 32, 256, 8}, {"cross 8x8>4 4hx64", 4, 64, 64, 4},
+  };
+  for (const AttnBench& a : bench) {
+    BenchShape b;
+    b.label = a.label;
+    b.sample = {a.heads, a.d, a.lq, a.lk};
+    c.bench.push_back(b);
+  }
   return {c};
 }
 

@@ -33,8 +33,9 @@ namespace ddpm::test {
 struct BenchShape {
   std::string label;  // ddpm-bench's "shape" column (benchmarks/report.py keys rows by it)
   // One sample's input, without the batch: conv2d x [Cin, H, W]; group_norm
-  // and silu [C, H, W]; q_sample, ddpm_step, ddim_step [1, 32, 32]; empty for
-  // adam_update and ema_update (they run over the UNet's flat parameters).
+  // and silu [C, H, W]; q_sample, ddpm_step, ddim_step [1, 32, 32]; attention
+  // {heads, head dim, Lq, Lk}; empty for adam_update and ema_update (they run
+  // over the UNet's flat parameters).
   Shape sample;
   int64_t cout = 0, k = 0;  // conv2d: output channels, square kernel (stride 1, pad k / 2)
   int64_t groups = 0;       // group_norm

@@ -123,6 +123,7 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const std::vector<int64_t
                                 x.desc());
 
   Tensor emb = embed_time(t);
+  Tensor context;  // the class tokens of a ddpm model with cross-attention
   if (class_embedding_) {
     if (!labels.empty() && static_cast<int64_t>(labels.size()) != x.size(0))
       throw std::invalid_argument("UNet::forward: " + std::to_string(labels.size()) + " class labels for " +
@@ -136,6 +137,7 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const std::vector<int64_t
                                     std::to_string(null_label() - 1) + ", or " +
                                     std::to_string(null_label()) + " for no class)");
     emb = add(emb, class_embedding_->forward(ids));
+    if (ddpm_ && ddpm_->cross_attention()) context = ddpm_->tokens(ids);
   } else if (!labels.empty()) {
     throw std::invalid_argument("UNet::forward: class labels given to an unconditional model");
   }
@@ -156,7 +158,7 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const std::vector<int64_t
     throw std::invalid_argument(
         "UNet::forward: a condition image given to a model without image conditioning");
   }
-  return ddpm_ ? ddpm_->forward(input, emb) : forward_simple(input, emb);
+  return ddpm_ ? ddpm_->forward(input, emb, context) : forward_simple(input, emb);
 }
 
 Tensor UNet::forward_simple(const Tensor& input, const Tensor& emb) {

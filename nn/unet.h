@@ -7,7 +7,10 @@
 //     DdpmUNetBody (nn/unet_ddpm.h, which lists the tree), registered
 //     directly on this UNet, so its parameter names are diffusers' flat names
 //     ("conv_in.weight", "down_blocks.0.resnets.0.norm1.weight", ...); PyTorch
-//     twin: tests/reference/unet_ddpm_twin.py.
+//     twin: tests/reference/unet_ddpm_twin.py. A class-conditional ddpm
+//     model may also cross-attend to class tokens
+//     (UNetConfig::cross_attention_tokens): forward() makes them from the
+//     same labels as the class embedding.
 // Both take the same inputs, embed time the same way (a sinusoid into an MLP;
 // ddpm: a c0 = base_channels x channel_mult[0] wide sinusoid into
 // time_embedding), add the class embedding to the time embedding and join an

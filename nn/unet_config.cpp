@@ -180,6 +180,14 @@ void validate_ddpm(const UNetConfig& c) {
                                 std::to_string(sinusoid) + " wide; it must be even and >= 4");
   if (!(c.dropout >= 0 && c.dropout < 1))
     throw std::invalid_argument(pre + "dropout must be in [0, 1), got " + format_double(c.dropout));
+  if (c.cross_attention_tokens < 0 || c.cross_attention_tokens > 64)
+    throw std::invalid_argument(pre +
+                                "cross_attention_tokens must be in 0..64 (0: no cross-attention), got " +
+                                std::to_string(c.cross_attention_tokens));
+  if (c.cross_attention_tokens > 0 && c.num_classes <= 0)
+    throw std::invalid_argument(pre + "cross_attention_tokens " + std::to_string(c.cross_attention_tokens) +
+                                " attends to class tokens: it needs a class-conditional model (num_classes > "
+                                "0, --conditional class), got num_classes 0");
 }
 
 }  // namespace
@@ -208,7 +216,13 @@ void UNetConfig::validate() const {
     throw std::invalid_argument(
         "UNetConfig: the sinusoidal embedding needs an even time_embed_dim >= 4, got " +
         std::to_string(time_embed_dim));
-  if (arch == UNetArch::ddpm) validate_ddpm(*this);
+  if (arch == UNetArch::ddpm)
+    validate_ddpm(*this);
+  else if (cross_attention_tokens != 0)
+    throw std::invalid_argument(
+        "UNetConfig: cross_attention_tokens applies to arch ddpm (the simple arch has "
+        "no attention), got " +
+        std::to_string(cross_attention_tokens));
 }
 
 std::map<std::string, std::string> UNetConfig::to_map() const {
@@ -226,6 +240,7 @@ std::map<std::string, std::string> UNetConfig::to_map() const {
     m["attention_resolutions"] = format_int_list(attention_resolutions);
     m["head_channels"] = std::to_string(head_channels);
     m["dropout"] = format_double(dropout);
+    if (cross_attention_tokens != 0) m["cross_attention_tokens"] = std::to_string(cross_attention_tokens);
   }
   return m;
 }
@@ -255,6 +270,7 @@ UNetConfig UNetConfig::from_map(const std::map<std::string, std::string>& m) {
         parse_int_list(need(m, "attention_resolutions"), "UNetConfig::from_map: key 'attention_resolutions'");
     c.head_channels = parse_int(m, "head_channels");
     c.dropout = parse_double(m, "dropout");
+    c.cross_attention_tokens = m.count("cross_attention_tokens") ? parse_int(m, "cross_attention_tokens") : 0;
   }
   c.validate();
   return c;

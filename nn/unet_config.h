@@ -62,6 +62,12 @@ struct UNetConfig {
   // Dropout in the ResBlocks (after the second SiLU), in [0, 1); training
   // forwards only (nn/resblock.h, UNet::set_dropout).
   double dropout = 0;
+  // Cross-attention to class tokens (0: off): a class-conditional model
+  // (num_classes > 0) embeds each label as this many tokens of
+  // time_embed_dim channels (class_tokens), and every attention block
+  // attends to them after its self-attention (nn/attention_block.h). At most
+  // 64.
+  int64_t cross_attention_tokens = 0;
 
   // Throws std::invalid_argument naming the field: all sizes positive,
   // base_channels divisible by groups, time_embed_dim even and >= 4 for the
@@ -69,7 +75,8 @@ struct UNetConfig {
   // 1..16), num_res_blocks (1..16), attention_resolutions (each 32 / 2^l of
   // an existing level), head_channels (dividing every attention level's
   // channels and the middle block's), dropout (in [0, 1)), the sinusoidal
-  // time embedding.
+  // time embedding, cross_attention_tokens (0..64; > 0 only with
+  // num_classes > 0). A simple model must have cross_attention_tokens 0.
   void validate() const;
   // Keys in_channels, base_channels, time_embed_dim, time_embedding, groups
   // (decimal integers and the embedding's name), and num_classes and
@@ -77,12 +84,15 @@ struct UNetConfig {
   // those of files written before they existed), for checkpoint metadata.
   // arch=ddpm adds arch, channel_mult and attention_resolutions (decimal
   // integers joined by commas, "" for none), num_res_blocks, head_channels
-  // and dropout; a simple model writes none of them (its files are those
-  // written before arch existed).
+  // and dropout, and cross_attention_tokens when it is not 0 (so files
+  // without cross-attention are those written before it existed); a simple
+  // model writes none of them (its files are those written before arch
+  // existed).
   std::map<std::string, std::string> to_map() const;
   // Reads those keys (other keys are ignored; num_classes and cond_channels
   // may be missing: 0; arch may be missing: simple, whose ddpm keys are
-  // ignored; a ddpm map needs all of them);
+  // ignored; a ddpm map needs all of them but cross_attention_tokens, which
+  // may be missing: 0);
   // throws std::invalid_argument naming a missing key or a malformed value.
   // The result is validated.
   static UNetConfig from_map(const std::map<std::string, std::string>& m);

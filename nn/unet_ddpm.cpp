@@ -19,6 +19,9 @@ DdpmUNetBody::DdpmUNetBody(Module& owner, const UNetConfig& c) {
   const int64_t levels = c.levels(), r = c.num_res_blocks, d = c.time_embed_dim, g = c.groups;
   auto ch = [&c](int64_t l) { return c.base_channels * c.channel_mult[static_cast<size_t>(l)]; };
   c0_ = ch(0);
+  d_ = d;
+  tokens_ = c.cross_attention_tokens;
+  const int64_t ctx = tokens_ > 0 ? d : 0;  // the attention blocks' context width
 
   conv_in_ = owner.register_module("conv_in",
                                    std::make_shared<Conv2d>(c.in_channels + c.cond_channels, c0_, 3, 1, 1));
@@ -28,6 +31,9 @@ DdpmUNetBody::DdpmUNetBody(Module& owner, const UNetConfig& c) {
   if (c.num_classes > 0)
     class_embedding_ =
         owner.register_module("class_embedding", std::make_shared<Embedding>(c.num_classes + 1, d));
+  if (tokens_ > 0)
+    class_tokens_ =
+        owner.register_module("class_tokens", std::make_shared<Embedding>(c.num_classes + 1, tokens_ * d));
 
   // The channels of the skip connections, pushed on the way down and popped
   // on the way up as forward() does with the tensors.
@@ -45,7 +51,7 @@ DdpmUNetBody::DdpmUNetBody(Module& owner, const UNetConfig& c) {
       cur = ch(l);
       if (attns)
         b.attentions.push_back(attns->register_module(
-            std::to_string(j), std::make_shared<AttentionBlock>(cur, c.head_channels, g)));
+            std::to_string(j), std::make_shared<AttentionBlock>(cur, c.head_channels, g, ctx)));
       skips.push_back(cur);
     }
     if (l < levels - 1) {
@@ -59,7 +65,7 @@ DdpmUNetBody::DdpmUNetBody(Module& owner, const UNetConfig& c) {
   auto mid = child(owner, "mid_block");
   mid_.attentions.push_back(
       child(*mid, "attentions")
-          ->register_module("0", std::make_shared<AttentionBlock>(cur, c.head_channels, g)));
+          ->register_module("0", std::make_shared<AttentionBlock>(cur, c.head_channels, g, ctx)));
   auto mid_res = child(*mid, "resnets");
   for (const char* j : {"0", "1"})
     mid_.resnets.push_back(mid_res->register_module(
@@ -81,7 +87,7 @@ DdpmUNetBody::DdpmUNetBody(Module& owner, const UNetConfig& c) {
       cur = ch(l);
       if (attns)
         b.attentions.push_back(attns->register_module(
-            std::to_string(j), std::make_shared<AttentionBlock>(cur, c.head_channels, g)));
+            std::to_string(j), std::make_shared<AttentionBlock>(cur, c.head_channels, g, ctx)));
     }
     if (i < levels - 1)
       b.resample = child(*child(*blk, "upsamplers"), "0")
@@ -97,13 +103,19 @@ Tensor DdpmUNetBody::embed(const Tensor& sinusoid) {
   return linear_2_->forward(silu(linear_1_->forward(sinusoid)));
 }
 
-Tensor DdpmUNetBody::forward(const Tensor& x, const Tensor& emb) {
+Tensor DdpmUNetBody::tokens(const std::vector<int64_t>& ids) {
+  // Row n of the embedding holds channel d of token j at column d * T + j:
+  // [N, T * D] viewed as [N, D, T].
+  return reshape(class_tokens_->forward(ids), {static_cast<int64_t>(ids.size()), d_, tokens_});
+}
+
+Tensor DdpmUNetBody::forward(const Tensor& x, const Tensor& emb, const Tensor& context) {
   Tensor h = conv_in_->forward(x);
   std::vector<Tensor> skips{h};
   for (const Block& b : down_) {
     for (size_t j = 0; j < b.resnets.size(); ++j) {
       h = b.resnets[j]->forward(h, emb);
-      if (!b.attentions.empty()) h = b.attentions[j]->forward(h);
+      if (!b.attentions.empty()) h = b.attentions[j]->forward(h, context);
       skips.push_back(h);
     }
     if (b.resample) {
@@ -112,13 +124,13 @@ Tensor DdpmUNetBody::forward(const Tensor& x, const Tensor& emb) {
     }
   }
   h = mid_.resnets[0]->forward(h, emb);
-  h = mid_.attentions[0]->forward(h);
+  h = mid_.attentions[0]->forward(h, context);
   h = mid_.resnets[1]->forward(h, emb);
   for (const Block& b : up_) {
     for (size_t j = 0; j < b.resnets.size(); ++j) {
       h = b.resnets[j]->forward(concat({h, skips.back()}, 1), emb);
       skips.pop_back();
-      if (!b.attentions.empty()) h = b.attentions[j]->forward(h);
+      if (!b.attentions.empty()) h = b.attentions[j]->forward(h, context);
     }
     if (b.resample) h = b.resample->forward(upsample_bilinear2d(h, 2));
   }

@@ -9,6 +9,14 @@
 //                   linear_2(silu(linear_1(sinusoid(t) [N, c0])))
 //   class_embedding Embedding(K + 1, D), class-conditional only (added to
 //                   the time embedding, as in the simple UNet)
+//   class_tokens    Embedding(K + 1, T * D), with cross-attention only
+//                   (cross_attention_tokens T > 0, class-conditional): row
+//                   k is class k's T tokens of D channels, row K "no class";
+//                   column d * T + j is channel d of token j, so the rows
+//                   [N, T * D] viewed as [N, D, T] are the channels-first
+//                   context with no transpose. Every attention block (down,
+//                   mid, up) then has norm2 and attn2 (nn/attention_block.h)
+//                   attending to these tokens.
 //   down_blocks.l   attentions.j (levels with attention), resnets.j
 //                   (j < R; ResBlock(ch_{l-1} or ch_l, ch_l), nn/resblock.h),
 //                   downsamplers.0.conv Conv2d(ch_l, ch_l, 3, stride 2, pad 1)
@@ -21,7 +29,7 @@
 // Children of a block in diffusers' order (attentions before resnets), so
 // named_parameters() lists them as diffusers' state_dict does within a block.
 //
-// forward(x, emb):
+// forward(x, emb, context):
 //   h = conv_in(x); skips = [h]
 //   per level l: R times h = resnet(h, emb), then attention(h) at attention
 //     levels, skips += h; then (not the last level) h = downsampler(h),
@@ -30,13 +38,18 @@
 //   per up block: R + 1 times h = resnet(cat(h, skips.pop()), emb), then
 //     attention at attention levels; then (not the last) h = conv(up(h))
 //   return conv_out(silu(conv_norm_out(h)))
+// where every attention(h) is attention(h, context): with cross-attention
+// the class tokens context = class_tokens(labels) viewed as [N, D, T]
+// (tokens()), else undefined.
 // Deviation from diffusers: up(h) is upsample_bilinear2d (align_corners=True,
 // the engine's only upsampling), not nearest; and the sinusoid is the simple
 // UNet's (nn/unet.h: [sin, cos], frequencies over half - 1) rather than
 // diffusers' flip_sin_to_cos [cos, sin] over half. Everything else, shapes
 // and names included, is UNet2DModel with resnet_time_scale_shift "default",
 // mid_block_scale_factor 1, conv down/upsamplers and attention_head_dim =
-// head_channels.
+// head_channels. The class tokens and attn2 are this engine's additions
+// (UNet2DModel has no cross-attention; attn2 is named after diffusers'
+// BasicTransformerBlock, see nn/attention_block.h for how it differs).
 #pragma once
 
 #include <memory>
@@ -56,20 +69,26 @@ namespace ddpm::nn {
 class DdpmUNetBody {
  public:
   // Registers the layers above on `owner` in the order listed (conv_in,
-  // time_embedding, class_embedding, down_blocks, mid_block, up_blocks,
-  // conv_norm_out, conv_out). `config` is validated, arch ddpm.
+  // time_embedding, class_embedding, class_tokens, down_blocks, mid_block,
+  // up_blocks, conv_norm_out, conv_out). `config` is validated, arch ddpm.
   DdpmUNetBody(Module& owner, const UNetConfig& config);
 
   // The width of the sinusoid time_embedding takes: c0.
   int64_t sinusoid_width() const { return c0_; }
   // The time embedding [N, D] of the sinusoid [N, c0].
   Tensor embed(const Tensor& sinusoid);
+  // With cross-attention: the context [N, D, T] of class labels `ids` (each
+  // in [0, num_classes], checked by the caller).
+  Tensor tokens(const std::vector<int64_t>& ids);
   // x [N, in + cond_channels, H, W] (H, W multiples of size_multiple()),
-  // emb [N, D] (time plus class embedding) -> [N, in, H, W].
-  Tensor forward(const Tensor& x, const Tensor& emb);
+  // emb [N, D] (time plus class embedding), context: tokens() with
+  // cross-attention, else undefined -> [N, in, H, W].
+  Tensor forward(const Tensor& x, const Tensor& emb, const Tensor& context = Tensor());
 
   // Null when unconditional.
   const std::shared_ptr<Embedding>& class_embedding() const { return class_embedding_; }
+  // Whether the attention blocks cross-attend to class tokens.
+  bool cross_attention() const { return class_tokens_ != nullptr; }
   // The ResBlocks' dropout masks (nn/resblock.h): training off by default.
   DropoutDraw& dropout_draw() { return draw_; }
 
@@ -80,12 +99,12 @@ class DdpmUNetBody {
     std::shared_ptr<Conv2d> resample;                         // down- or upsampler's conv; may be null
   };
 
-  int64_t c0_;
-  DropoutDraw draw_;        // read by every ResBlock (their index: creation order)
-  uint64_t resblocks_ = 0;  // ResBlocks made so far
+  int64_t c0_, d_, tokens_;  // tokens_: T, 0 without cross-attention
+  DropoutDraw draw_;         // read by every ResBlock (their index: creation order)
+  uint64_t resblocks_ = 0;   // ResBlocks made so far
   std::shared_ptr<Conv2d> conv_in_, conv_out_;
   std::shared_ptr<Linear> linear_1_, linear_2_;
-  std::shared_ptr<Embedding> class_embedding_;
+  std::shared_ptr<Embedding> class_embedding_, class_tokens_;  // class_tokens_: null without cross-attention
   std::vector<Block> down_, up_;
   Block mid_;
   std::shared_ptr<GroupNorm> conv_norm_out_;

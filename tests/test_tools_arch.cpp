@@ -45,6 +45,10 @@ TEST_CASE("tools: ddpm-train --arch ddpm refuses bad layouts naming the flag or 
       {kDdpmFlags + std::vector<std::string>{"--channel-mult", "1,x"}, {"--channel-mult '1,x'"}},
       {kDdpmFlags + std::vector<std::string>{"--time-embedding", "linear"},
        {"--time-embedding linear", "sinusoid"}},
+      {{"--cross-attention-tokens", "2"}, {"--cross-attention-tokens applies to --arch ddpm"}},
+      {kDdpmFlags + std::vector<std::string>{"--cross-attention-tokens", "2"},
+       {"--cross-attention-tokens 2 attends to class tokens", "applies to --conditional class",
+        "--conditional none"}},
   };
   for (const auto& [extra, parts] : cases) {
     CAPTURE(parts.front());
@@ -110,4 +114,53 @@ TEST_CASE("tools: a simple run's files hold no arch keys, and its resume refuses
   check_run(
       run_program(ddpm::test::kTrainExe, {"--out", run, "--resume", "--steps", "2", "--arch", "ddpm"}, tmp),
       1, {"--arch ddpm differs", "arch=simple"});
+}
+
+TEST_CASE(
+    "tools: ddpm-train --cross-attention-tokens trains a class-conditional ddpm model; guided sampling") {
+  TempDir tmp;
+  for (int k = 0; k < 3; ++k)
+    ddpm::test::write_png_folder(tmp.path() / "classes" / std::string(1, static_cast<char>('a' + k)), 4, 8, 8,
+                                 1, 4 * k);
+  const std::string run = tmp.file("run");
+  const std::vector<std::string> flags =
+      set_flag(tiny_train_flags(tmp.file("classes"), run, 3), "--sample-num", "3") + kDdpmFlags +
+      std::vector<std::string>{"--conditional", "class", "--cross-attention-tokens", "2"};
+  check_run(run_program(ddpm::test::kTrainExe, flags, tmp), 0,
+            {"class-conditional, 3 classes", "cross-attention to 2 class tokens"});
+  const SafetensorsFile f = load_safetensors(run + "/model.safetensors");
+  const auto meta = f.metadata();
+  CHECK(meta.at("arch") == "ddpm");
+  CHECK(meta.at("num_classes") == "3");
+  CHECK(meta.at("cross_attention_tokens") == "2");
+  // T x D = 2 x 16 per class and "no class"; keys and values from the
+  // 16-channel tokens to the 16 channels of level 1.
+  CHECK(f.entry("class_tokens.weight").shape == Shape{4, 32});
+  CHECK(f.entry("class_embedding.weight").shape == Shape{4, 16});
+  CHECK(f.entry("down_blocks.1.attentions.0.norm2.weight").shape == Shape{16});
+  CHECK(f.entry("mid_block.attentions.0.attn2.to_k.weight").shape == Shape{16, 16});
+  CHECK(f.entry("up_blocks.0.attentions.1.attn2.to_out.0.weight").shape == Shape{16, 16});
+
+  const std::string model = run + "/model.safetensors";
+  check_run(run_program(ddpm::test::kSampleExe,
+                        {"--model", model, "--class", "b", "--guidance", "3", "--num", "2", "--steps", "2",
+                         "--device", "cpu", "--out", tmp.file("b.png")},
+                        tmp),
+            0, {"class b, guidance 3"});
+  CHECK(fs::exists(tmp.file("b.png")));
+  check_run(run_program(ddpm::test::kSampleExe,
+                        {"--model", model, "--num", "2", "--steps", "2", "--device", "cpu", "--out",
+                         tmp.file("none.png")},
+                        tmp),
+            0, {"no --class: unconditional samples"});
+
+  // A resume keeps the tokens without the flag and refuses another count.
+  check_run(run_program(ddpm::test::kTrainExe,
+                        {"--out", run, "--resume", "--steps", "4", "--threads", "1", "--sample-num", "3",
+                         "--sample-steps", "1"},
+                        tmp),
+            0, {"cross-attention to 2 class tokens", "steps 3..4"});
+  check_run(run_program(ddpm::test::kTrainExe,
+                        {"--out", run, "--resume", "--steps", "5", "--cross-attention-tokens", "3"}, tmp),
+            1, {"--cross-attention-tokens 3 differs", "cross_attention_tokens=2"});
 }

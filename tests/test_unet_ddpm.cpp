@@ -5,6 +5,7 @@
 // the model from its metadata.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -14,9 +15,11 @@
 
 #include "autograd/functions.h"
 #include "diffusion/checkpointer.h"
+#include "diffusion/guidance.h"
 #include "diffusion/model_file.h"
 #include "diffusion/trainer.h"
 #include "io/data.h"
+#include "nn/attention_block.h"
 #include "nn/unet.h"
 #include "tensor/rng.h"
 #include "tests/io_util.h"
@@ -70,6 +73,7 @@ TEST_CASE("nn: UNetConfig arch ddpm round-trips; simple maps hold no ddpm keys a
   CHECK(m.at("attention_resolutions") == "16,8");
   CHECK(m.at("head_channels") == "4");
   CHECK(m.at("dropout") == "0");
+  CHECK(m.count("cross_attention_tokens") == 0);  // off: the files of before it existed
   CHECK(UNetConfig::from_map(m) == d);
   CHECK(d.levels() == 3);
   CHECK(d.size_multiple() == 4);
@@ -109,6 +113,137 @@ TEST_CASE("nn: UNetConfig arch ddpm round-trips; simple maps hold no ddpm keys a
   auto simple_extra = sm;
   simple_extra["channel_mult"] = "garbage";
   CHECK(UNetConfig::from_map(simple_extra) == simple);
+}
+
+TEST_CASE("nn: UNetConfig cross_attention_tokens: written only when on, needs classes and arch ddpm") {
+  UNetConfig d = tiny_ddpm();
+  d.num_classes = 3;
+  d.cross_attention_tokens = 2;
+  const auto m = d.to_map();
+  CHECK(m.at("cross_attention_tokens") == "2");
+  CHECK(UNetConfig::from_map(m) == d);
+  d.cross_attention_tokens = 0;
+  CHECK(d.to_map().count("cross_attention_tokens") == 0);
+  auto missing = m;
+  missing.erase("cross_attention_tokens");
+  CHECK(UNetConfig::from_map(missing) == d);  // a missing key is 0
+
+  auto with = [&m](const std::string& key, std::string value) {
+    auto copy = m;
+    copy.insert_or_assign(key, std::move(value));
+    return copy;
+  };
+  auto refused = [](const std::map<std::string, std::string>& bad, const std::string& part) {
+    CHECK_THROWS_WITH_AS(UNetConfig::from_map(bad), doctest::Contains(part.c_str()), std::invalid_argument);
+  };
+  auto unconditional = m;
+  unconditional.erase("num_classes");
+  refused(unconditional,
+          "cross_attention_tokens 2 attends to class tokens: it needs a class-conditional model");
+  refused(with("cross_attention_tokens", "65"), "cross_attention_tokens must be in 0..64");
+  refused(with("cross_attention_tokens", "-1"), "cross_attention_tokens must be in 0..64");
+  refused(with("cross_attention_tokens", "two"), "'cross_attention_tokens'");
+  // The simple arch has no attention: refused in a config, ignored in a map.
+  UNetConfig simple{1, 8, 32, TimeEmbedding::sinusoidal, 4};
+  simple.num_classes = 3;
+  simple.cross_attention_tokens = 2;
+  CHECK_THROWS_WITH_AS(simple.validate(), doctest::Contains("cross_attention_tokens applies to arch ddpm"),
+                       std::invalid_argument);
+  simple.cross_attention_tokens = 0;
+  auto simple_map = simple.to_map();
+  simple_map.emplace("cross_attention_tokens", "2");
+  CHECK(UNetConfig::from_map(simple_map) == simple);
+}
+
+TEST_CASE("nn: ddpm cross-attention to class tokens: names, shapes, per-image effect, guidance") {
+  UNetConfig cfg = tiny_ddpm();
+  cfg.num_classes = 3;
+  cfg.cross_attention_tokens = 2;
+  UNet u(cfg, 5);
+  const auto names = names_of(u);
+  // class_tokens: 4 rows (3 classes and "no class") of T x D = 2 x 32.
+  CHECK(u.parameter("class_tokens.weight").shape() == Shape{4, 64});
+  CHECK(u.parameter("class_embedding.weight").shape() == Shape{4, 32});
+  for (const std::string block : {"down_blocks.1.attentions.0", "mid_block.attentions.0",
+                                  "up_blocks.0.attentions.0", "up_blocks.0.attentions.1"}) {
+    CAPTURE(block);
+    CHECK(u.parameter(block + ".norm2.weight").shape() == Shape{16});
+    CHECK(u.parameter(block + ".attn2.to_q.weight").shape() == Shape{16, 16});
+    CHECK(u.parameter(block + ".attn2.to_k.weight").shape() == Shape{16, 32});
+    CHECK(u.parameter(block + ".attn2.to_v.weight").shape() == Shape{16, 32});
+    CHECK(u.parameter(block + ".attn2.to_v.bias").shape() == Shape{16});
+    CHECK(u.parameter(block + ".attn2.to_out.0.weight").shape() == Shape{16, 16});
+  }
+  const auto pos = [&](const std::string& n) {
+    return std::find(names.begin(), names.end(), n) - names.begin();
+  };
+  CHECK(pos("class_embedding.weight") < pos("class_tokens.weight"));
+  CHECK(pos("class_tokens.weight") < pos("down_blocks.0.resnets.0.norm1.weight"));
+  CHECK(pos("mid_block.attentions.0.to_out.0.bias") < pos("mid_block.attentions.0.norm2.weight"));
+  CHECK(pos("mid_block.attentions.0.norm2.bias") < pos("mid_block.attentions.0.attn2.to_q.weight"));
+  // 45097 parameters without cross-attention (the class reference), plus
+  // class_tokens 4 x 64 and 4 blocks of norm2 (32), to_q and to_out.0
+  // (272 each), to_k and to_v (528 each): the twin's 51881.
+  CHECK(u.num_parameters() == 45097 + 256 + 4 * 1632);
+
+  const Tensor x = randn({2, 1, 8, 8}, 1, 2);
+  const Tensor t = Tensor::from_vector(std::vector<float>{3, 700}, {2});
+  const auto a = u.forward(x, t, {0, 3}).to_vector<float>(), b = u.forward(x, t, {1, 3}).to_vector<float>();
+  const auto half = static_cast<std::ptrdiff_t>(a.size() / 2);
+  CHECK(!std::equal(a.begin(), a.begin() + half, b.begin()));  // image 0's class changed
+  CHECK(std::equal(a.begin() + half, a.end(), b.begin() + half));
+  // No labels: "no class" for every image.
+  CHECK(u.forward(x, t).to_vector<float>() == u.forward(x, t, {3, 3}).to_vector<float>());
+
+  // The tokens alone condition: with the class embedding's rows equal, the
+  // class still changes the output.
+  {
+    Tensor w = u.parameter("class_embedding.weight");
+    w.copy_(Tensor::zeros(w.shape()));
+  }
+  CHECK(u.forward(x, t, {0, 3}).to_vector<float>() != u.forward(x, t, {1, 3}).to_vector<float>());
+
+  // Classifier-free guidance runs the model on [x; x] with [labels; no
+  // class] and combines the halves.
+  const std::vector<int64_t> labels{2, 0};
+  const Tensor guided = guided_model(u, labels, 3.0)(x, t);
+  const Tensor cond = u.forward(x, t, labels), uncond = u.forward(x, t);
+  const auto g = guided.to_vector<float>(), c = cond.to_vector<float>(), un = uncond.to_vector<float>();
+  double worst = 0;
+  for (size_t i = 0; i < g.size(); ++i)
+    worst = std::max(worst, std::abs(g[i] - (un[i] + 3.0 * (c[i] - un[i]))));
+  CHECK(worst < 1e-4);
+
+  // The backward reaches the tokens (the rows of the classes used) and attn2.
+  Tensor loss = mean(mul(u.forward(x, t, {1, 3}), u.forward(x, t, {1, 3})));
+  autograd::backward(loss);
+  const auto gt = u.parameter("class_tokens.weight").grad().to_vector<float>();
+  auto row_norm = [&gt](int64_t r) {
+    double s = 0;
+    for (int64_t j = 0; j < 64; ++j) s += std::abs(gt[static_cast<size_t>(r * 64 + j)]);
+    return s;
+  };
+  CHECK(row_norm(1) > 0);
+  CHECK(row_norm(3) > 0);
+  CHECK(row_norm(0) == 0);
+  CHECK(row_norm(2) == 0);
+  for (const auto& [name, prm] : u.named_parameters())
+    if (name.find("attn2") != std::string::npos) {
+      CAPTURE(name);
+      REQUIRE(prm.grad().defined());
+    }
+
+  // An attention block with cross-attention needs its context, one without
+  // refuses it.
+  AttentionBlock with_ctx(16, 4, 4, 32), without(16, 4, 4);
+  const Tensor h = randn({2, 16, 4, 4}, 3, 2);
+  CHECK_THROWS_WITH_AS(with_ctx.forward(h), doctest::Contains("needs context [2, 32, T]"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(with_ctx.forward(h, randn({2, 16, 3}, 1, 1)), doctest::Contains("needs context"),
+                       std::invalid_argument);
+  CHECK(with_ctx.forward(h, randn({2, 32, 3}, 1, 1)).shape() == h.shape());
+  CHECK_THROWS_WITH_AS(without.forward(h, randn({2, 32, 3}, 1, 1)),
+                       doctest::Contains("without cross-attention"), std::invalid_argument);
 }
 
 TEST_CASE("nn: the ddpm UNet has diffusers' flat names, its shapes, and checks its inputs") {

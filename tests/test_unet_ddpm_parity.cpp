@@ -2,10 +2,12 @@
 //
 // tests/reference/make_unet_ddpm_reference.py (tests/reference/unet_ddpm_twin.py,
 // torch 1.13) wrote the weights, inputs, output, MSE loss and every parameter
-// gradient, computed in float64, of two tiny DDPM UNets (base 8, GroupNorm(4),
-// channel_mult 1,2, self-attention on the 8x8 level with 4 channels per head,
-// a batch of two 16x16 images): an unconditional one with 2 ResBlocks per
-// level and a class-conditional one with 1 (labels: class 2 and "no class").
+// gradient, computed in float64, of three tiny DDPM UNets (base 8,
+// GroupNorm(4), channel_mult 1,2, self-attention on the 8x8 level with 4
+// channels per head, a batch of two 16x16 images): an unconditional one with
+// 2 ResBlocks per level, a class-conditional one with 1 (labels: class 2 and
+// "no class"), and that class-conditional one with cross-attention to 2
+// class tokens in every attention block (labels: class 1 and "no class").
 // The weights are loaded by name into ddpm::nn::UNet, which runs forward and
 // backward of the same loss in float64 and in float32; the metric is the
 // normalised error ||ours - ref|| / ||ref|| per tensor.
@@ -28,6 +30,7 @@ namespace {
 
 const char* const kUncond = "unet_ddpm_ref.safetensors";
 const char* const kClass = "unet_ddpm_class_ref.safetensors";
+const char* const kXattn = "unet_ddpm_xattn_ref.safetensors";
 
 double l2_norm(const Tensor& t) {
   double s = 0;
@@ -128,19 +131,33 @@ ParityResult run_parity(const std::string& file, DType dtype, double tol) {
 }  // namespace
 
 TEST_CASE("parity: the DDPM UNet's reference files name exactly our parameters, in state_dict order") {
-  for (const std::string file : {kUncond, kClass}) {
+  for (const std::string file : {kUncond, kClass, kXattn}) {
     CAPTURE(file);
     const RefFile& f = ref(file);
     const nn::UNetConfig cfg = nn::UNetConfig::from_map(f.metadata);
     CHECK(cfg.arch == nn::UNetArch::ddpm);
     CHECK(cfg.channel_mult == std::vector<int64_t>{1, 2});
     CHECK(cfg.attention_resolutions == std::vector<int64_t>{16});
+    CHECK(cfg.cross_attention_tokens == (file == kXattn ? 2 : 0));
     nn::UNet model(cfg);
     std::vector<std::string> ours;
     for (const auto& [name, p] : model.named_parameters()) ours.push_back(name);
     CHECK(ours == weight_names(f));
     // Sum of numel over the twin's state_dict (printed by the script).
-    CHECK(model.num_parameters() == (cfg.num_classes > 0 ? 45097 : 64193));
+    CHECK(model.num_parameters() == (file == kXattn ? 51881 : cfg.num_classes > 0 ? 45097 : 64193));
+  }
+  // The cross-attention file's extra tensors: the class tokens (4 rows of
+  // T x D = 2 x 32) and norm2 / attn2 in every attention block.
+  const RefFile& x = ref(kXattn);
+  CHECK(x.tensors.at("class_tokens.weight").shape() == Shape{4, 64});
+  for (const std::string block : {"down_blocks.1.attentions.0", "mid_block.attentions.0",
+                                  "up_blocks.0.attentions.0", "up_blocks.0.attentions.1"}) {
+    CAPTURE(block);
+    CHECK(x.tensors.at(block + ".norm2.weight").shape() == Shape{16});
+    CHECK(x.tensors.at(block + ".attn2.to_q.weight").shape() == Shape{16, 16});
+    CHECK(x.tensors.at(block + ".attn2.to_k.weight").shape() == Shape{16, 32});
+    CHECK(x.tensors.at(block + ".attn2.to_v.bias").shape() == Shape{16});
+    CHECK(x.tensors.at(block + ".attn2.to_out.0.weight").shape() == Shape{16, 16});
   }
 }
 
@@ -148,7 +165,7 @@ TEST_CASE("parity: DDPM UNet output, loss and every parameter gradient match PyT
   // Both sides compute the same function in double; only summation order
   // differs (~1e-16 times the depth's condition), while a wrong formula or
   // wiring gives O(1).
-  for (const std::string file : {kUncond, kClass}) {
+  for (const std::string file : {kUncond, kClass, kXattn}) {
     CAPTURE(file);
     const ParityResult r = run_parity(file, DType::f64, 1e-10);
     MESSAGE(file << " f64: output " << r.output_error << ", loss " << r.loss_error << ", worst gradient "
@@ -161,7 +178,7 @@ TEST_CASE("parity: DDPM UNet output, loss and every parameter gradient match PyT
   // it on every tensor here (printed by the reference script), so a correct
   // float32 implementation is too, up to a small factor; 1e-4 keeps a margin
   // and still catches any real error.
-  for (const std::string file : {kUncond, kClass}) {
+  for (const std::string file : {kUncond, kClass, kXattn}) {
     CAPTURE(file);
     const ParityResult r = run_parity(file, DType::f32, 1e-4);
     MESSAGE(file << " f32: output " << r.output_error << ", loss " << r.loss_error << ", worst gradient "

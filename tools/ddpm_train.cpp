@@ -32,14 +32,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// "simple", or "ddpm 1,2,2 x2, attention 16,8, 32 channels per head" for the log.
+// "simple", or "ddpm 1,2,2 x2, attention 16,8, 32 channels per head" (plus
+// dropout and cross-attention when on) for the log.
 std::string arch_summary(const nn::UNetConfig& m) {
   if (m.arch != nn::UNetArch::ddpm) return "simple";
   const std::string attn =
       m.attention_resolutions.empty() ? "middle only" : nn::format_int_list(m.attention_resolutions);
   return "ddpm " + nn::format_int_list(m.channel_mult) + " x" + std::to_string(m.num_res_blocks) +
          ", attention " + attn + ", " + std::to_string(m.head_channels) + " channels per head" +
-         (m.dropout > 0 ? ", dropout " + std::to_string(m.dropout).substr(0, 5) : "");
+         (m.dropout > 0 ? ", dropout " + std::to_string(m.dropout).substr(0, 5) : "") +
+         (m.cross_attention_tokens > 0
+              ? ", cross-attention to " + std::to_string(m.cross_attention_tokens) + " class tokens"
+              : "");
 }
 
 int run(int argc, char** argv) {
@@ -143,6 +147,12 @@ int run(int argc, char** argv) {
                      "with --arch ddpm: dropout rate in the ResBlocks while training, in [0, 1)")
           ->check(CLI::Range(0.0, 0.999));
   cfg_opts.emplace_back(o_dropout, "dropout");
+  auto* o_cross_attention_tokens =
+      app.add_option("--cross-attention-tokens", cfg.model.cross_attention_tokens,
+                     "with --arch ddpm and --conditional class: every attention block also attends to T "
+                     "learned tokens of the image's class (0: off)")
+          ->check(CLI::Range(int64_t{0}, int64_t{64}));
+  cfg_opts.emplace_back(o_cross_attention_tokens, "cross_attention_tokens");
   auto* o_prediction =
       app.add_option("--prediction", prediction, "what the network predicts: epsilon (the seed) or v")
           ->check(CLI::IsMember({"epsilon", "v"}))
@@ -257,8 +267,8 @@ int run(int argc, char** argv) {
   // The ddpm layout's flags; on a resume they alone imply --arch ddpm (as
   // --task implies --conditional image), so the comparison with the
   // checkpoint names them.
-  const std::vector<CLI::Option*> ddpm_opts = {o_channel_mult, o_num_res_blocks, o_attention_resolutions,
-                                               o_head_channels, o_dropout};
+  const std::vector<CLI::Option*> ddpm_opts = {o_channel_mult,  o_num_res_blocks, o_attention_resolutions,
+                                               o_head_channels, o_dropout,        o_cross_attention_tokens};
   cfg.model.arch = nn::parse_unet_arch(arch);
   for (CLI::Option* o : ddpm_opts)
     if (o->count() && cfg.model.arch != nn::UNetArch::ddpm) {
@@ -297,8 +307,17 @@ int run(int argc, char** argv) {
       throw std::invalid_argument(
           "--time-embedding " + time_embedding +
           ": --arch ddpm embeds time with the sinusoid only (linear is the simple arch's)");
+    if (cfg.model.cross_attention_tokens > 0 && cfg.conditioning != Conditioning::class_label)
+      throw std::invalid_argument(
+          "--cross-attention-tokens " + std::to_string(cfg.model.cross_attention_tokens) +
+          " attends to class tokens: it applies to --conditional class (this run is --conditional " +
+          conditioning_name(cfg.conditioning) + ")");
     try {
-      cfg.model.validate();
+      // The classes are counted when the data is loaded; any count will do
+      // for the layout's checks.
+      nn::UNetConfig check = cfg.model;
+      if (cfg.conditioning == Conditioning::class_label) check.num_classes = 1;
+      check.validate();
     } catch (const std::invalid_argument& e) {
       throw std::invalid_argument(std::string("--arch ddpm: ") + e.what());
     }

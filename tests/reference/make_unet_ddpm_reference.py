@@ -1,6 +1,6 @@
 """Reference data for tests/test_unet_ddpm_parity.cpp (run with /usr/bin/python3).
 
-Builds tests/reference/unet_ddpm_twin.py's UNetDdpmTwin in two tiny
+Builds tests/reference/unet_ddpm_twin.py's UNetDdpmTwin in three tiny
 configurations (base 8, GroupNorm(4, .), time embedding 32, channel_mult 1,2,
 attention at the second level (attention_resolutions 16: 8x8 maps at the
 16x16 input), 4 channels per head):
@@ -8,6 +8,8 @@ attention at the second level (attention_resolutions 16: 8x8 maps at the
   unet_ddpm_class_ref.safetensors  class-conditional (3 classes; labels
                                    [2, 3]: class 2 and "no class"),
                                    num_res_blocks 1
+  unet_ddpm_xattn_ref.safetensors  the class one with cross-attention to 2
+                                   class tokens (labels [1, 3])
 with torch's default init under a fixed seed, draws x [2, 1, 16, 16],
 t = [10, 900] and an MSE target, and runs forward + backward of
 mse_loss(model(x, t, labels), target) in float64 (weights and inputs cast up
@@ -21,7 +23,10 @@ holds, in this order:
 The float32 parity test compares the engine's float32 run with these float64
 results; the script prints how far torch's own float32 run is from them
 (the scale of float32 rounding at this depth). Only float64 results are
-stored, which keeps the two files at about 1.3 MB together.
+stored, which keeps the three files at about 2 MB together.
+
+Usage: make_unet_ddpm_reference.py [FILE ...] writes only the named files
+(all three without arguments); the others stay as they are.
 """
 import copy
 import os
@@ -39,6 +44,8 @@ BASE = dict(in_channels=1, base_channels=8, time_embed_dim=32, groups=4, num_cla
 VARIANTS = [
     ("unet_ddpm_ref.safetensors", dict(BASE), None, 20240801),
     ("unet_ddpm_class_ref.safetensors", dict(BASE, num_classes=3, num_res_blocks=1), [2, 3], 20240802),
+    ("unet_ddpm_xattn_ref.safetensors", dict(BASE, num_classes=3, num_res_blocks=1, cross_attention_tokens=2),
+     [1, 3], 20240803),
 ]
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")
 
@@ -57,6 +64,8 @@ def config_map(c):
     m["attention_resolutions"] = ",".join(str(v) for v in c["attention_resolutions"])
     m["head_channels"] = str(c["head_channels"])
     m["dropout"] = "0"
+    if c.get("cross_attention_tokens", 0):
+        m["cross_attention_tokens"] = str(c["cross_attention_tokens"])
     return m
 
 
@@ -70,7 +79,13 @@ def run(model, x, t, labels, target):
 
 
 def main():
+    wanted = sys.argv[1:]
+    unknown = set(wanted) - {v[0] for v in VARIANTS}
+    if unknown:
+        sys.exit(f"unknown file(s): {', '.join(sorted(unknown))}")
     for file, cfg, labels, seed in VARIANTS:
+        if wanted and file not in wanted:
+            continue
         torch.manual_seed(seed)
         model32 = UNetDdpmTwin(**cfg)
         x = torch.randn(2, cfg["in_channels"], 16, 16)

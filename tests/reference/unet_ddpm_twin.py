@@ -9,6 +9,14 @@ conv_out; a ResBlock holds norm1, conv1, time_emb_proj, norm2, conv2
 (conv_shortcut when its channels change), an attention block group_norm,
 to_q, to_k, to_v, to_out.0 (Linear-shaped [C, C] weights).
 
+With cross_attention_tokens T > 0 (class-conditional only) the model also
+has class_tokens Embedding(K + 1, T * D) after class_embedding, whose row
+[T * D] is read as [D, T] (column d * T + j: channel d of token j), and
+every attention block gains norm2 (GroupNorm) and attn2.{to_q, to_k, to_v,
+to_out.0}: after the self-attention residual, the pixels of norm2(x) attend
+to the T tokens (keys and values Linear(D, C) of the tokens), and the
+result is added back through attn2.to_out.0.
+
 Written from the C++ model's description, not from diffusers; it differs
 from UNet2DModel where the C++ model does: the upsampling is bilinear with
 align_corners=True (diffusers: nearest), and the sinusoid is unet_twin's
@@ -54,8 +62,27 @@ class ResBlock(nn.Module):
         return skip + h
 
 
+def attend(q, k, v, head_channels):
+    """softmax(q^T k / sqrt(head_channels)) applied to v, channels first:
+    q [B, D, Lq], k [B, D, Lk], v [B, E, Lk] -> [B, E, Lq]."""
+    scores = torch.bmm(q.transpose(1, 2), k) / math.sqrt(head_channels)  # [B, Lq, Lk]
+    p = torch.softmax(scores, dim=-1)
+    return torch.bmm(v, p.transpose(1, 2))  # [B, E, Lq]
+
+
+class CrossAttention(nn.Module):
+    """attn2: queries from the pixels (C channels), keys and values from context tokens (Dc channels)."""
+
+    def __init__(self, channels, context_dim):
+        super().__init__()
+        self.to_q = nn.Linear(channels, channels)
+        self.to_k = nn.Linear(context_dim, channels)
+        self.to_v = nn.Linear(context_dim, channels)
+        self.to_out = nn.ModuleList([nn.Linear(channels, channels)])
+
+
 class AttentionBlock(nn.Module):
-    def __init__(self, channels, head_channels, groups):
+    def __init__(self, channels, head_channels, groups, context_dim=0):
         super().__init__()
         assert channels % head_channels == 0
         self.head_channels = head_channels
@@ -64,8 +91,15 @@ class AttentionBlock(nn.Module):
         self.to_k = nn.Linear(channels, channels)
         self.to_v = nn.Linear(channels, channels)
         self.to_out = nn.ModuleList([nn.Linear(channels, channels)])
+        if context_dim > 0:
+            self.norm2 = nn.GroupNorm(groups, channels)
+            self.attn2 = CrossAttention(channels, context_dim)
+        else:
+            self.norm2 = None
+            self.attn2 = None
 
-    def forward(self, x):
+    def forward(self, x, context=None):
+        """x [N, C, H, W]; context [N, Dc, T] (T tokens) with cross-attention."""
         n, c, h, w = x.shape
         heads = c // self.head_channels
         hn = self.group_norm(x)
@@ -73,10 +107,20 @@ class AttentionBlock(nn.Module):
         q = pixelwise(self.to_q, hn).reshape(shape)
         k = pixelwise(self.to_k, hn).reshape(shape)
         v = pixelwise(self.to_v, hn).reshape(shape)
-        scores = torch.bmm(q.transpose(1, 2), k) / math.sqrt(self.head_channels)  # [B, Lq, Lk]
-        p = torch.softmax(scores, dim=-1)
-        o = torch.bmm(v, p.transpose(1, 2))  # [B, E, Lq]
-        return x + pixelwise(self.to_out[0], o.reshape(n, c, h, w))
+        o = attend(q, k, v, self.head_channels)
+        x = x + pixelwise(self.to_out[0], o.reshape(n, c, h, w))
+        if self.attn2 is None:
+            assert context is None
+            return x
+        a = self.attn2
+        tokens = context.shape[2]
+        q2 = pixelwise(a.to_q, self.norm2(x)).reshape(shape)
+        # Keys and values: each token's Dc channels through Linear(Dc, C).
+        token_shape = (n * heads, self.head_channels, tokens)
+        k2 = (torch.einsum("cd,ndt->nct", a.to_k.weight, context) + a.to_k.bias[None, :, None]).reshape(token_shape)
+        v2 = (torch.einsum("cd,ndt->nct", a.to_v.weight, context) + a.to_v.bias[None, :, None]).reshape(token_shape)
+        o2 = attend(q2, k2, v2, self.head_channels)
+        return x + pixelwise(a.to_out[0], o2.reshape(n, c, h, w))
 
 
 class Resample(nn.Module):
@@ -108,8 +152,9 @@ class Block(nn.Module):
 class UNetDdpmTwin(nn.Module):
     def __init__(self, in_channels=1, base_channels=64, time_embed_dim=256, groups=8, num_classes=0,
                  cond_channels=0, channel_mult=(1, 2, 2), num_res_blocks=2, attention_resolutions=(16, 8),
-                 head_channels=32):
+                 head_channels=32, cross_attention_tokens=0):
         super().__init__()
+        assert cross_attention_tokens == 0 or num_classes > 0
         levels = len(channel_mult)
         ch = [base_channels * m for m in channel_mult]
         d, g, r = time_embed_dim, groups, num_res_blocks
@@ -121,6 +166,9 @@ class UNetDdpmTwin(nn.Module):
         self.time_embedding.linear_1 = nn.Linear(ch[0], d)
         self.time_embedding.linear_2 = nn.Linear(d, d)
         self.class_embedding = nn.Embedding(num_classes + 1, d) if num_classes > 0 else None
+        self.tokens = cross_attention_tokens
+        self.class_tokens = nn.Embedding(num_classes + 1, self.tokens * d) if self.tokens > 0 else None
+        ctx = d if self.tokens > 0 else 0  # the attention blocks' context width
 
         skips, cur = [ch[0]], ch[0]
         downs = []
@@ -130,7 +178,7 @@ class UNetDdpmTwin(nn.Module):
                 resnets.append(ResBlock(cur, ch[l], d, g))
                 cur = ch[l]
                 if attn[l]:
-                    attns.append(AttentionBlock(cur, head_channels, g))
+                    attns.append(AttentionBlock(cur, head_channels, g, ctx))
                 skips.append(cur)
             sampler = None
             if l < levels - 1:
@@ -140,7 +188,7 @@ class UNetDdpmTwin(nn.Module):
         self.down_blocks = nn.ModuleList(downs)
 
         self.mid_block = Block([ResBlock(cur, cur, d, g), ResBlock(cur, cur, d, g)],
-                               [AttentionBlock(cur, head_channels, g)])
+                               [AttentionBlock(cur, head_channels, g, ctx)])
 
         ups = []
         for i in range(levels):
@@ -150,7 +198,7 @@ class UNetDdpmTwin(nn.Module):
                 resnets.append(ResBlock(cur + skips.pop(), ch[l], d, g))
                 cur = ch[l]
                 if attn[l]:
-                    attns.append(AttentionBlock(cur, head_channels, g))
+                    attns.append(AttentionBlock(cur, head_channels, g, ctx))
             sampler = Resample(cur, 1) if i < levels - 1 else None
             ups.append(Block(resnets, attns, "upsamplers", sampler))
         self.up_blocks = nn.ModuleList(ups)
@@ -167,10 +215,13 @@ class UNetDdpmTwin(nn.Module):
         """x [N, C, H, W]; t [N] float timesteps of x's dtype; labels [N] class ids
         (null_label: no class; None: no class for every image); cond [N, c, H, W]."""
         emb = self.embed_time(t)
+        context = None
         if self.class_embedding is not None:
             if labels is None:
                 labels = torch.full((x.shape[0],), self.null_label, dtype=torch.long)
             emb = emb + self.class_embedding(labels)
+            if self.class_tokens is not None:
+                context = self.class_tokens(labels).reshape(x.shape[0], -1, self.tokens)  # [N, D, T]
         if cond is not None:
             x = torch.cat([x, cond], dim=1)
         h = self.conv_in(x)
@@ -179,18 +230,18 @@ class UNetDdpmTwin(nn.Module):
             for j, res in enumerate(b.resnets):
                 h = res(h, emb)
                 if b.attentions is not None:
-                    h = b.attentions[j](h)
+                    h = b.attentions[j](h, context)
                 skips.append(h)
             if b.sampler() is not None:
                 h = b.sampler().conv(h)
                 skips.append(h)
         m = self.mid_block
-        h = m.resnets[1](m.attentions[0](m.resnets[0](h, emb)), emb)
+        h = m.resnets[1](m.attentions[0](m.resnets[0](h, emb), context), emb)
         for b in self.up_blocks:
             for j, res in enumerate(b.resnets):
                 h = res(torch.cat([h, skips.pop()], dim=1), emb)
                 if b.attentions is not None:
-                    h = b.attentions[j](h)
+                    h = b.attentions[j](h, context)
             if b.sampler() is not None:
                 h = b.sampler().conv(F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=True))
         return self.conv_out(F.silu(self.conv_norm_out(h)))

@@ -4,32 +4,14 @@
 #include "kernels/silu.h"
 
 #include <algorithm>
-#include <cmath>
 
-#include "kernels/cpu/fast_exp.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/sigmoid.h"
 
 namespace ddpm::kernels::cpu {
 
 namespace {
 constexpr int64_t kChunk = 8192;
-
-// exp(-|x|) in (0, 1]: never overflows. Computed unconditionally and then
-// selected, so the loops stay branch-free: below -87 the polynomial's 2^k would
-// leave float's normal range, and s is 0 or 1 to float precision there anyway.
-inline float exp_neg_abs(float x) {
-  const float a = -std::fabs(x);
-  const float e = fast_exp(std::max(a, -87.0f));
-  return a < -87.0f ? 0.0f : e;
-}
-inline double exp_neg_abs(double x) { return std::exp(-std::fabs(x)); }
-
-template <class T>
-inline T sigmoid(T x) {
-  const T e = exp_neg_abs(x);
-  const T inv = T(1) / (T(1) + e);
-  return x >= T(0) ? inv : e * inv;
-}
 
 template <class T>
 void silu_fwd_range(const T* __restrict x, T* __restrict y, int64_t lo, int64_t hi) {
@@ -41,8 +23,7 @@ template <class T>
 void silu_bwd_range(const T* __restrict x, const T* __restrict g, T* __restrict gx, int64_t lo, int64_t hi) {
 #pragma omp simd
   for (int64_t i = lo; i < hi; ++i) {
-    const T s = sigmoid(x[i]);
-    gx[i] = g[i] * s * (T(1) + x[i] * (T(1) - s));
+    gx[i] = silu_grad(x[i], g[i]);
   }
 }
 

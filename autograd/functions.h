@@ -94,6 +94,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
 // (both defined or both undefined); biased variance, as PyTorch.
 Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta,
                   double eps = 1e-5);
+// silu(group_norm(x, groups, gamma, beta, eps)) in one pass each way
+// (autograd/group_norm_silu.cpp): saves x and the statistics, not the
+// normalised tensor.
+Tensor group_norm_silu(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta,
+                       double eps = 1e-5);
 
 // ---- resampling (autograd/max_pool2d.cpp, autograd/upsample_bilinear2d.cpp) ----
 // kernel x kernel window, stride = kernel, no padding (floor of H/k, W/k).

@@ -6,8 +6,7 @@
 
 namespace ddpm::kernels {
 
-namespace {
-GroupNormDims dims_of(const Tensor& x, int64_t groups, const char* op) {
+GroupNormDims group_norm_dims(const Tensor& x, int64_t groups, const char* op) {
   if (x.dim() < 2)
     throw std::invalid_argument(std::string(op) + ": x is " + x.desc() + ", expected [N, C] or [N, C, H, W]");
   GroupNormDims d;
@@ -21,21 +20,24 @@ GroupNormDims dims_of(const Tensor& x, int64_t groups, const char* op) {
                                 " are not divisible into " + std::to_string(groups) + " groups");
   return d;
 }
-}  // namespace
+
+void check_group_norm_affine(const Tensor& x, const Tensor& gamma, const Tensor& beta, const char* op) {
+  if (gamma.defined() != beta.defined())
+    throw std::invalid_argument(std::string(op) + ": gamma " + gamma.desc() + " and beta " + beta.desc() +
+                                " must be both defined or both undefined");
+  if (gamma.defined()) {
+    check_shape(gamma, {x.size(1)}, op, "gamma");
+    check_shape(beta, {x.size(1)}, op, "beta");
+    check_all_like(op, x, {&gamma, &beta});
+  }
+}
 
 GroupNormForward group_norm_fwd(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta,
                                 double eps) {
   const char* op = "group_norm";
   check_defined(x, op, "x");
-  const GroupNormDims d = dims_of(x, groups, op);
-  if (gamma.defined() != beta.defined())
-    throw std::invalid_argument(std::string(op) + ": gamma " + gamma.desc() + " and beta " + beta.desc() +
-                                " must be both defined or both undefined");
-  if (gamma.defined()) {
-    check_shape(gamma, {d.c}, op, "gamma");
-    check_shape(beta, {d.c}, op, "beta");
-    check_all_like(op, x, {&gamma, &beta});
-  }
+  const GroupNormDims d = group_norm_dims(x, groups, op);
+  check_group_norm_affine(x, gamma, beta, op);
   if (!(eps >= 0.0)) throw std::invalid_argument(std::string(op) + ": eps must be >= 0");
   GroupNormForward out{Tensor::empty(x.shape(), x.dtype(), x.device()),
                        Tensor::empty({d.n, groups}, x.dtype(), x.device()),
@@ -61,7 +63,7 @@ GroupNormGrads group_norm_bwd(const Tensor& x, const Tensor& mean, const Tensor&
   const char* op = "group_norm backward";
   check_defined(x, op, "x");
   check_defined(g, op, "grad_out");
-  const GroupNormDims d = dims_of(x, groups, op);
+  const GroupNormDims d = group_norm_dims(x, groups, op);
   check_shape(g, x.shape(), op, "grad_out");
   check_shape(mean, {d.n, groups}, op, "mean");
   check_shape(rstd, {d.n, groups}, op, "rstd");

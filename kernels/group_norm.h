@@ -46,6 +46,12 @@ struct GroupNormGrads {
   Tensor gx, ggamma, gbeta;  // undefined where not asked for
 };
 
+// The dims of x [N, C, *] in `groups` groups; throws, naming op and x's
+// shape, when x has fewer than 2 dims or C is not divisible by groups.
+GroupNormDims group_norm_dims(const Tensor& x, int64_t groups, const char* op);
+// Throws unless gamma and beta are both undefined or both [C] like x.
+void check_group_norm_affine(const Tensor& x, const Tensor& gamma, const Tensor& beta, const char* op);
+
 // gamma and beta are both [C] or both undefined.
 GroupNormForward group_norm_fwd(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta,
                                 double eps);

@@ -31,6 +31,7 @@
   X(attention, true)             \
   X(conv2d, true)                \
   X(group_norm, true)            \
+  X(group_norm_silu, true)       \
   X(max_pool2d, true)            \
   X(global_avg_pool2d, true)     \
   X(upsample_bilinear2d, true)   \

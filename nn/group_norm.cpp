@@ -28,4 +28,6 @@ void GroupNorm::reset_parameters(uint64_t, const std::string&) {
 
 Tensor GroupNorm::forward(const Tensor& x) { return group_norm(x, groups_, weight_, bias_, eps_); }
 
+Tensor GroupNorm::forward_silu(const Tensor& x) { return group_norm_silu(x, groups_, weight_, bias_, eps_); }
+
 }  // namespace ddpm::nn

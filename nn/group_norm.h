@@ -13,6 +13,8 @@ class GroupNorm : public UnaryModule {
   GroupNorm(int64_t groups, int64_t channels, double eps = 1e-5, bool affine = true);
 
   Tensor forward(const Tensor& x) override;
+  // silu(forward(x)) as the one fused op group_norm_silu (same parameters).
+  Tensor forward_silu(const Tensor& x);
 
   const Tensor& weight() const { return weight_; }  // gamma; undefined unless affine
   const Tensor& bias() const { return bias_; }      // beta; undefined unless affine

@@ -34,9 +34,9 @@ Tensor ResBlock::forward(const Tensor& x, const Tensor& emb) {
   if (x.dim() != 4 || x.size(1) != in_)
     throw std::invalid_argument("ResBlock::forward: x must be [N, " + std::to_string(in_) + ", H, W], got " +
                                 x.desc());
-  Tensor h = conv1_->forward(silu(norm1_->forward(x)));
+  Tensor h = conv1_->forward(norm1_->forward_silu(x));
   h = add(h, reshape(time_emb_proj_->forward(silu(emb)), {h.size(0), out_, 1, 1}));
-  h = silu(norm2_->forward(h));
+  h = norm2_->forward_silu(h);
   if (dropout_ > 0 && draw_->training) {
     if (static_cast<uint64_t>(h.numel()) > kBlockSpan)
       throw std::invalid_argument("ResBlock: dropout over " + h.desc() + " needs more than 2^32 offsets");

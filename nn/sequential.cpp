@@ -2,6 +2,9 @@
 
 #include <string>
 
+#include "nn/group_norm.h"
+#include "nn/silu.h"
+
 namespace ddpm::nn {
 
 Sequential::Sequential(std::vector<std::shared_ptr<UnaryModule>> layers) {
@@ -15,7 +18,18 @@ void Sequential::append(std::shared_ptr<UnaryModule> layer) {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
-  for (auto& l : layers_) y = l->forward(y);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    // A GroupNorm followed by a SiLU runs as the fused group_norm_silu: the
+    // same function in one pass each way (the layers and their parameter
+    // names stay as they are).
+    if (auto* norm = dynamic_cast<GroupNorm*>(layers_[i].get());
+        norm && i + 1 < layers_.size() && dynamic_cast<SiLU*>(layers_[i + 1].get())) {
+      y = norm->forward_silu(y);
+      ++i;
+      continue;
+    }
+    y = layers_[i]->forward(y);
+  }
   return y;
 }
 

@@ -1,5 +1,7 @@
 // Sequential: single-input modules applied in order; child i is named "i",
 // as in PyTorch's nn.Sequential (so parameters read "0.weight", "3.bias").
+// A GroupNorm directly followed by a SiLU is run as one fused op
+// (GroupNorm::forward_silu).
 #pragma once
 
 #include <memory>

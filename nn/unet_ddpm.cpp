@@ -134,7 +134,7 @@ Tensor DdpmUNetBody::forward(const Tensor& x, const Tensor& emb, const Tensor& c
     }
     if (b.resample) h = b.resample->forward(upsample_bilinear2d(h, 2));
   }
-  return conv_out_->forward(silu(conv_norm_out_->forward(h)));
+  return conv_out_->forward(conv_norm_out_->forward_silu(h));
 }
 
 }  // namespace ddpm::nn

@@ -125,7 +125,7 @@ class Bench {
 
   void conv(const std::vector<std::string>& passes);
   void silu(bool fwd, bool bwd);
-  void group_norm(bool fwd, bool bwd);
+  void group_norm(bool fwd, bool bwd, bool silu_fwd, bool silu_bwd);
   void q_sample();
   void ddpm_step();
   void ddim_step();

@@ -10,9 +10,10 @@
 //       FILE (conv2d_torch.py's JSON, same shapes, same rules) PyTorch's time
 //       and the ratio torch / ours (above 1: we are faster).
 //   group_norm fwd / bwd                 the Tensor-level kernels, GB/s.
-//   group_norm_silu fwd, fwd+bwd         silu(group_norm(x, 8)) and its
+//   group_norm_silu fwd, fwd+bwd         the fused group_norm_silu(x, 8) and its
 //       backward through autograd at the first and last group_norm bench
-//       shapes (the twin: bench_layers_torch.py), as bench_layers printed.
+//       shapes, against the unfused silu(group_norm(x, 8)) (the twin:
+//       bench_layers_torch.py).
 //   silu, q_sample, ddpm_step, ddim_step, dpm_solver_step, euler_ancestral_step, adam_update, ema_update
 //       the Tensor-level kernels, GB/s against the copy roofline.
 //   attention fwd, bwd, fwd+bwd          the fused kernels (Tensor level)
@@ -330,7 +331,9 @@ class CpuBench {
             run(r, [&] { go = kernels::group_norm_bwd(x, f.mean, f.rstd, gamma, g, G, true, true); });
         }
       }
-    // GroupNorm + SiLU through autograd (bench_layers; twin bench_layers_torch.py).
+    // GroupNorm + SiLU through autograd (bench_layers; twin bench_layers_torch.py):
+    // the fused group_norm_silu, and as the reference the unfused pair
+    // silu(group_norm(x)) it replaced.
     const bool fwd = o_.selected("group_norm_silu_fwd"), both = o_.selected("group_norm_silu_fwd_bwd");
     if (!fwd && !both) return;
     std::vector<std::string> lines;
@@ -344,29 +347,38 @@ class CpuBench {
         Tensor b = randn({c}, 1, 3).set_requires_grad();
         const Tensor g = randn(s, 1, 4);
         const double n = dbl(shape_numel(s));
-        auto forward = [&] {
+        auto forward = [&](bool fused) {
           x.zero_grad();
           w.zero_grad();
           b.zero_grad();
-          return ddpm::silu(ddpm::group_norm(x, a->groups, w, b));
+          return fused ? ddpm::group_norm_silu(x, a->groups, w, b)
+                       : ddpm::silu(ddpm::group_norm(x, a->groups, w, b));
         };
         Row r;
         r.shape = a->label;
         r.batch = B;
-        std::string line = "group_norm(" + std::to_string(a->groups) + ")+silu f32 " + shape_str(s);
+        std::string line = "group_norm_silu(" + std::to_string(a->groups) + ") f32 " + shape_str(s);
         line.resize(std::max<size_t>(line.size(), 42), ' ');
         line += "threads " + std::to_string(kernels::cpu::num_threads());
-        if (fwd) {
-          r.op = "group_norm_silu_fwd";
-          r.bytes = 2 * n * 4;  // x in, y out (the fused minimum)
-          run(r, [&] { (void)forward(); });
-          line += fmt("  fwd %7.2f ms", rows.back().ours.median_ms);
-        }
-        if (both) {
-          r.op = "group_norm_silu_fwd_bwd";
-          r.bytes = 5 * n * 4;  // + x, g in, gx out
-          run(r, [&] { autograd::backward(forward(), g); });
-          line += fmt("  fwd+bwd %7.2f ms", rows.back().ours.median_ms);
+        for (int pass = 0; pass < 2; ++pass) {
+          if (!(pass == 0 ? fwd : both)) continue;
+          r.op = pass == 0 ? "group_norm_silu_fwd" : "group_norm_silu_fwd_bwd";
+          r.bytes = (pass == 0 ? 2 : 5) * n * 4;  // x in, y out; + x, g in, gx out (the fused minimum)
+          auto call = [&](bool fused) {
+            return std::function<void()>([&, fused, pass] {
+              if (pass == 0)
+                (void)forward(fused);
+              else
+                autograd::backward(forward(fused), g);
+            });
+          };
+          r.ref = timer_.time(call(false)).wall;
+          r.ref_kind = RefKind::unfused;
+          run(r, call(true));
+          const Row& done = rows.back();
+          line += fmt(pass == 0 ? "  fwd %7.2f ms" : "  fwd+bwd %7.2f ms", done.ours.median_ms) +
+                  fmt(" (unfused %7.2f ms", done.ref.median_ms) +
+                  fmt(", x%.2f)", done.ref.median_ms / done.ours.median_ms);
         }
         lines.push_back(line + " (median of " + std::to_string(timer_.repeats()) + ")");
       }

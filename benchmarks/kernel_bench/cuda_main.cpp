@@ -11,6 +11,8 @@
 //   silu fwd / bwd                       vs cuDNN CUDNN_ACTIVATION_SWISH.
 //   group_norm fwd / bwd                 vs the memory roofline only: cuDNN's
 //       legacy API has no GroupNorm.
+//   group_norm_silu fwd / bwd            the fused op vs the unfused
+//       group_norm + silu kernels it replaces (group_norm.cpp).
 //   q_sample, ddpm_step, ddim_step, dpm_solver_step, euler_ancestral_step,      vs the unfused sequence of
 //   one-op adam_update, ema_update                 kernels an eager framework launches
 //       (benchmarks/unfused_kernels.h; the sequences are spelled out below)
@@ -217,8 +219,12 @@ int run_cuda(const Options& o) {
         {!conv_passes.empty(), [&] { bench.conv(conv_passes); }},
         {o.selected("silu_fwd") || o.selected("silu_bwd"),
          [&] { bench.silu(o.selected("silu_fwd"), o.selected("silu_bwd")); }},
-        {o.selected("group_norm_fwd") || o.selected("group_norm_bwd"),
-         [&] { bench.group_norm(o.selected("group_norm_fwd"), o.selected("group_norm_bwd")); }},
+        {o.selected("group_norm_fwd") || o.selected("group_norm_bwd") || o.selected("group_norm_silu_fwd") ||
+             o.selected("group_norm_silu_bwd"),
+         [&] {
+           bench.group_norm(o.selected("group_norm_fwd"), o.selected("group_norm_bwd"),
+                            o.selected("group_norm_silu_fwd"), o.selected("group_norm_silu_bwd"));
+         }},
         {o.selected("q_sample"), [&] { bench.q_sample(); }},
         {o.selected("ddpm_step"), [&] { bench.ddpm_step(); }},
         {o.selected("ddim_step"), [&] { bench.ddim_step(); }},

@@ -74,6 +74,7 @@ const std::vector<EmuOp>& all_emu_ops();
 void emu_binary();                // kernels/cuda/binary.cu: add sub mul div, in place, sum_to
 void emu_unary();                 // kernels/cuda/unary.cu: neg exp log sqrt sin cos
 void emu_silu();                  // kernels/cuda/silu.cu
+void emu_group_norm_silu();       // kernels/cuda/group_norm_silu.cu: forward, backward, affine grads
 void emu_sum();                   // kernels/cuda/sum.cu: sum, mean and their backward
 void emu_attention();             // kernels/cuda/attention.cu: forward, gq, gk and gv
 void emu_max_pool2d();            // kernels/cuda/max_pool2d.cu

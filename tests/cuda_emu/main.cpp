@@ -15,6 +15,7 @@ const std::vector<EmuOp>& all_emu_ops() {
   static const std::vector<EmuOp> ops = {{"binary", emu_binary},
                                          {"unary", emu_unary},
                                          {"silu", emu_silu},
+                                         {"group_norm_silu", emu_group_norm_silu},
                                          {"sum", emu_sum},
                                          {"attention", emu_attention},
                                          {"max_pool2d", emu_max_pool2d},

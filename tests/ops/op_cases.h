@@ -81,6 +81,7 @@ std::vector<OpCases> bmm_op_cases();                // bmm
 std::vector<OpCases> attention_op_cases();          // attention
 std::vector<OpCases> conv2d_op_cases();             // conv2d
 std::vector<OpCases> group_norm_op_cases();         // group_norm
+std::vector<OpCases> group_norm_silu_op_cases();    // group_norm_silu
 std::vector<OpCases> max_pool2d_op_cases();         // max_pool2d
 std::vector<OpCases> upsample_op_cases();           // upsample_bilinear2d
 std::vector<OpCases> concat_op_cases();             // concat

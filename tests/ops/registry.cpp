@@ -9,13 +9,13 @@ namespace ddpm::test {
 namespace {
 std::vector<OpCases> collect() {
   std::vector<OpCases> found;
-  for (auto family : {elementwise_op_cases,   reshape_op_cases,    reduce_op_cases,
-                      silu_op_cases,          mse_loss_op_cases,   matmul_op_cases,
-                      linear_op_cases,        bmm_op_cases,        attention_op_cases,
-                      conv2d_op_cases,        group_norm_op_cases, max_pool2d_op_cases,
-                      upsample_op_cases,      concat_op_cases,     global_avg_pool2d_op_cases,
-                      cross_entropy_op_cases, softmax_op_cases,    dropout_op_cases,
-                      diffusion_op_cases,     optimizer_op_cases})
+  for (auto family :
+       {elementwise_op_cases,   reshape_op_cases,  reduce_op_cases,     silu_op_cases,
+        mse_loss_op_cases,      matmul_op_cases,   linear_op_cases,     bmm_op_cases,
+        attention_op_cases,     conv2d_op_cases,   group_norm_op_cases, group_norm_silu_op_cases,
+        max_pool2d_op_cases,    upsample_op_cases, concat_op_cases,     global_avg_pool2d_op_cases,
+        cross_entropy_op_cases, softmax_op_cases,  dropout_op_cases,    diffusion_op_cases,
+        optimizer_op_cases})
     for (OpCases& c : family()) found.push_back(std::move(c));
   // Ops of kernels/ops.h first, in its order; then any op it lacks (the
   // completeness tests name those).

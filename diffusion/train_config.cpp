@@ -47,6 +47,7 @@ int64_t condition_channels(ImageTask task, int64_t in_channels) {
 }
 
 std::string format_number(double v) {
+  if (std::isnan(v)) return "nan";  // the sign of a NaN means nothing (and varies by kernel path)
   std::ostringstream s;
   s.precision(17);
   s << v;

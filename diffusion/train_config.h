@@ -86,7 +86,8 @@ int64_t superres_factor(const TrainConfig& cfg, int64_t h);
 // outside 1..1000000.
 int64_t per_rank_batch_for_resume(const std::map<std::string, std::string>& meta, int world_size);
 
-// v with 17 significant digits: round-trips a double through text.
+// v with 17 significant digits: round-trips a double through text. Any NaN
+// is written "nan" (no sign).
 std::string format_number(double v);
 
 }  // namespace ddpm

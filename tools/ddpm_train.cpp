@@ -32,6 +32,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// v as %g would print it, except that any NaN is "nan" (its sign means nothing).
+std::string short_number(double v) {
+  if (std::isnan(v)) return "nan";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 // "simple", or "ddpm 1,2,2 x2, attention 16,8, 32 channels per head" (plus
 // dropout and cross-attention when on) for the log.
 std::string arch_summary(const nn::UNetConfig& m) {
@@ -545,8 +553,9 @@ int run(int argc, char** argv) {
       t_last = now;
       if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) {
         if (root)
-          std::fprintf(stderr, "\nddpm-train: step %lld skipped: non-finite loss %g or gradient norm %g\n",
-                       static_cast<long long>(s), r.loss, r.grad_norm);
+          std::fprintf(stderr, "\nddpm-train: step %lld skipped: non-finite loss %s or gradient norm %s\n",
+                       static_cast<long long>(s), short_number(r.loss).c_str(),
+                       short_number(r.grad_norm).c_str());
       } else {
         avg = s == start ? r.loss : 0.98 * avg + 0.02 * r.loss;
       }

@@ -65,7 +65,11 @@ void check_mpi(int rc, const char* what) {
                            std::string(text, static_cast<size_t>(len)) + " (another rank may have died)");
 }
 
-MPI_Datatype mpi_type(DType d) { return d == DType::f64 ? MPI_DOUBLE : MPI_FLOAT; }
+MPI_Datatype mpi_type(DType d) {
+  if (d == DType::bf16)  // gradients and master weights are reduced in f32
+    throw std::invalid_argument("MPI all-reduce of a bf16 tensor: not supported, expected f32 or f64");
+  return d == DType::f64 ? MPI_DOUBLE : MPI_FLOAT;
+}
 
 // Largest element count per MPI call (counts are int).
 constexpr int64_t kChunk = int64_t{1} << 30;

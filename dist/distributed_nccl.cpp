@@ -71,7 +71,11 @@ void check(ncclResult_t r, const char* what) {
     throw std::runtime_error(std::string("NCCL: ") + what + " failed: " + api().error_string(r));
 }
 
-ncclDataType_t nccl_type(DType d) { return d == DType::f64 ? ncclFloat64 : ncclFloat32; }
+ncclDataType_t nccl_type(DType d) {
+  if (d == DType::bf16)  // gradients and master weights are reduced in f32
+    throw std::invalid_argument("NCCL all-reduce of a bf16 tensor: not supported, expected f32 or f64");
+  return d == DType::f64 ? ncclFloat64 : ncclFloat32;
+}
 
 }  // namespace
 

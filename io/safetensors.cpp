@@ -132,9 +132,21 @@ size_t safetensors_dtype_size(const std::string& dtype) {
 
 // ---- writing ----
 
+const char* safetensors_dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::f64:
+      return "F64";
+    case DType::bf16:
+      return "BF16";
+    case DType::f32:
+      break;
+  }
+  return "F32";
+}
+
 SafetensorsBlob safetensors_blob(const std::string& name, const Tensor& t) {
   check_defined(t, "safetensors_blob", name.c_str());
-  SafetensorsBlob b{name, t.dtype() == DType::f32 ? "F32" : "F64", t.shape(), {}};
+  SafetensorsBlob b{name, safetensors_dtype_name(t.dtype()), t.shape(), {}};
   b.bytes.resize(t.nbytes());
   if (!b.bytes.empty()) t.copy_to_host(b.bytes.data());
   return b;
@@ -432,17 +444,16 @@ std::span<const std::byte> SafetensorsFile::bytes(const std::string& name) const
 
 Tensor SafetensorsFile::tensor(const std::string& name) const {
   const SafetensorsEntry& e = entry(name);
-  if (e.dtype != "F32" && e.dtype != "F64")
-    throw std::runtime_error("safetensors file '" + source_ + "': tensor '" + name + "' has dtype " +
-                             e.dtype +
-                             ", expected F32 or F64 (ask for a conversion with tensor(name, dtype))");
-  return tensor(name, e.dtype == "F32" ? DType::f32 : DType::f64);
+  for (const DType d : {DType::f32, DType::f64, DType::bf16})
+    if (e.dtype == safetensors_dtype_name(d)) return tensor(name, d);
+  throw std::runtime_error("safetensors file '" + source_ + "': tensor '" + name + "' has dtype " + e.dtype +
+                           ", expected F32, F64 or BF16 (ask for a conversion with tensor(name, dtype))");
 }
 
 Tensor SafetensorsFile::tensor(const std::string& name, DType dtype) const {
   const SafetensorsEntry& e = entry(name);
   const std::span<const std::byte> src = bytes(name);
-  if ((e.dtype == "F32" && dtype == DType::f32) || (e.dtype == "F64" && dtype == DType::f64)) {
+  if (e.dtype == safetensors_dtype_name(dtype)) {  // the file's own dtype: the bytes as they are
     Tensor t = Tensor::empty(e.shape, dtype);
     if (!src.empty()) std::memcpy(t.raw_data(), src.data(), src.size());
     return t;

@@ -65,7 +65,10 @@ struct SafetensorsBlob {
   std::vector<std::byte> bytes;
 };
 
-// A float tensor as an F32 / F64 blob (copied to host memory).
+// The safetensors name of a tensor dtype: f32 "F32", f64 "F64", bf16 "BF16".
+const char* safetensors_dtype_name(DType dtype);
+
+// A float tensor as an F32 / F64 / BF16 blob (copied to host memory).
 SafetensorsBlob safetensors_blob(const std::string& name, const Tensor& t);
 // Integers (step, RNG counters, data position) as an I64 blob; shape
 // defaults to [values.size()].
@@ -108,7 +111,7 @@ class SafetensorsFile {
   const SafetensorsEntry& entry(const std::string& name) const;
   std::span<const std::byte> bytes(const std::string& name) const;
 
-  // F32 -> f32 tensor, F64 -> f64 tensor; other dtypes throw.
+  // F32 -> f32 tensor, F64 -> f64 tensor, BF16 -> bf16 tensor; other dtypes throw.
   Tensor tensor(const std::string& name) const;
   // Converted to `dtype` from any of F32 F64 F16 BF16 I8..I64 U8..U64 BOOL.
   Tensor tensor(const std::string& name, DType dtype) const;

@@ -21,17 +21,22 @@ inline constexpr bool kHaveCuda = true;
 inline constexpr bool kHaveCuda = false;
 #endif
 
-// Calls f(T{}) with T = float or double according to dtype.
-template <class F>
-decltype(auto) dispatch_float(DType dtype, F&& f) {
-  if (dtype == DType::f32) return f(float{});
-  return f(double{});
+[[noreturn]] inline void no_kernel(const char* op, const Tensor& t) {
+  std::string why;
+  if (t.dtype() == DType::bf16)
+    why = " (bf16 is a storage dtype so far: no op has a bf16 kernel yet; convert with .to(DType::f32))";
+  else if (t.device() == Device::cuda)
+    why = kHaveCuda ? " (CUDA kernels are float32 only)" : " (this build has no CUDA backend)";
+  throw std::runtime_error(std::string(op) + ": no kernel for " + t.desc() + why);
 }
 
-[[noreturn]] inline void no_kernel(const char* op, const Tensor& t) {
-  throw std::runtime_error(std::string(op) + ": no kernel for " + t.desc() +
-                           (t.device() == Device::cuda ? " (this build has no CUDA backend)"
-                                                       : " (CUDA kernels are float32 only)"));
+// Calls f(T{}) with T = float or double according to x's dtype; throws
+// naming op for a dtype no CPU kernel takes (bf16).
+template <class F>
+decltype(auto) dispatch_float(const char* op, const Tensor& x, F&& f) {
+  if (x.dtype() == DType::bf16) no_kernel(op, x);
+  if (x.dtype() == DType::f32) return f(float{});
+  return f(double{});
 }
 
 // The CUDA kernels are float32 only: throws naming op for anything else.
@@ -42,7 +47,8 @@ inline void require_cuda_f32(const char* op, const Tensor& t) {
 // The device switch of every entry point. Runs the op's kernel on x's device
 // (x: the tensor whose device and dtype every operand shares, checked
 // before) and returns what the chosen callable returns:
-//   Device::cpu:  on_cpu(T{}), T = float or double by x's dtype (dispatch_float);
+//   Device::cpu:  on_cpu(T{}), T = float or double by x's dtype (dispatch_float;
+//                 bf16 throws naming op);
 //   Device::cuda: on_cuda(float{}) after require_cuda_f32 (float32 only) when
 //                 this build has CUDA; without it, no_kernel ("... (this build
 //                 has no CUDA backend)").
@@ -62,7 +68,7 @@ decltype(auto) on_device(const char* op, const Tensor& x, CpuFn&& on_cpu, CudaFn
     }
   }
   const OpTimer timer(op);  // the CPU profile (kernels/op_profile.h); off by default
-  return dispatch_float(x.dtype(), on_cpu);
+  return dispatch_float(op, x, on_cpu);
 }
 
 // Throws naming op unless every tensor shares a's dtype and device.

@@ -16,10 +16,17 @@ void fill_with(Tensor& t, F&& f) {
 
 template <class F>
 void fill_any(Tensor& t, F&& f) {
-  if (t.dtype() == DType::f32)
-    fill_with<float>(t, f);
-  else
-    fill_with<double>(t, f);
+  switch (t.dtype()) {
+    case DType::f32:
+      fill_with<float>(t, f);
+      break;
+    case DType::f64:
+      fill_with<double>(t, f);
+      break;
+    case DType::bf16:  // drawn in double like the others, rounded once to bf16 through float
+      fill_with<bf16>(t, f);
+      break;
+  }
 }
 
 }  // namespace

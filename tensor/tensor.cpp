@@ -21,15 +21,26 @@ void convert(Dst* dst, const Src* src, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<Dst>(src[i]);
 }
 
+// Calls f(T{}) with T the element type of dtype (float, double or bf16).
+template <class F>
+decltype(auto) visit_dtype(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::f64:
+      return f(double{});
+    case DType::bf16:
+      return f(bf16{});
+    case DType::f32:
+      break;
+  }
+  return f(float{});
+}
+
 // Converts n host values of type Src into a fresh tensor of dtype on device.
 template <class Src>
 Tensor make_from_host(const Src* data, const Shape& shape, DType dtype, Device device) {
   Tensor cpu = Tensor::empty(shape, dtype, Device::cpu);
   const int64_t n = shape_numel(shape);
-  if (dtype == DType::f32)
-    convert(cpu.data<float>(), data, n);
-  else
-    convert(cpu.data<double>(), data, n);
+  visit_dtype(dtype, [&](auto t) { convert(cpu.data<decltype(t)>(), data, n); });
   return device == Device::cpu ? cpu : cpu.to(device);
 }
 
@@ -141,8 +152,10 @@ const T* Tensor::data() const {
 
 template float* Tensor::data<float>();
 template double* Tensor::data<double>();
+template bf16* Tensor::data<bf16>();
 template const float* Tensor::data<float>() const;
 template const double* Tensor::data<double>() const;
+template const bf16* Tensor::data<bf16>() const;
 
 void Tensor::copy_to_host(void* dst) const { device_copy(dst, Device::cpu, raw_data(), device(), nbytes()); }
 
@@ -150,10 +163,7 @@ template <class T>
 std::vector<T> Tensor::to_vector() const {
   const Tensor host = device() == Device::cpu ? *this : to(Device::cpu);
   std::vector<T> out(static_cast<size_t>(numel()));
-  if (dtype() == DType::f32)
-    convert(out.data(), host.data<float>(), numel());
-  else
-    convert(out.data(), host.data<double>(), numel());
+  visit_dtype(dtype(), [&](auto t) { convert(out.data(), host.data<decltype(t)>(), numel()); });
   return out;
 }
 
@@ -231,13 +241,13 @@ Tensor Tensor::clone() const {
 Tensor Tensor::to(DType dt) const {
   if (dt == dtype()) return clone();
   // Through the host on CUDA: dtype conversions there are rare (f64 tensors
-  // exist on the device only for tests), not worth a kernel.
+  // exist on the device only for tests, bf16 ones for checkpoint export),
+  // not worth a kernel.
   if (device() != Device::cpu) return to(Device::cpu).to(dt).to(device());
   Tensor out = empty(shape(), dt, Device::cpu);
-  if (dt == DType::f32)
-    convert(out.data<float>(), data<double>(), numel());
-  else
-    convert(out.data<double>(), data<float>(), numel());
+  visit_dtype(dt, [&](auto d) {
+    visit_dtype(dtype(), [&](auto s) { convert(out.data<decltype(d)>(), data<decltype(s)>(), numel()); });
+  });
   return out;
 }
 
@@ -260,13 +270,12 @@ void Tensor::fill_(double value) {
     return;
   }
   const int64_t n = numel();
-  if (dtype() == DType::f32) {
-    float* p = data<float>();
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(value);
-  } else {
-    double* p = data<double>();
-    for (int64_t i = 0; i < n; ++i) p[i] = value;
-  }
+  visit_dtype(dtype(), [&](auto t) {
+    using T = decltype(t);
+    T* p = data<T>();
+    const T v = static_cast<T>(value);
+    for (int64_t i = 0; i < n; ++i) p[i] = v;
+  });
 }
 
 bool Tensor::requires_grad() const { return need(impl_).requires_grad; }

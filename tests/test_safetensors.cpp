@@ -156,7 +156,7 @@ TEST_CASE("io: save_safetensors from named Tensors, and converting reads") {
   CHECK(g.tensor("i", DType::f32).to_vector<float>() == std::vector<float>{7.0f, -3.0f});
   CHECK(g.tensor("i", DType::f32).shape() == Shape{1, 2});
   check_contains(error_message<std::runtime_error>([&] { g.tensor("i"); }),
-                 {path, "'i'", "I64", "F32 or F64"});
+                 {path, "'i'", "I64", "F32, F64 or BF16"});
   check_contains(error_message<std::runtime_error>([&] { g.int64s("h"); }),
                  {path, "'h'", "F16", "expected I64"});
   check_contains(error_message<std::out_of_range>([&] { g.tensor("nope"); }),

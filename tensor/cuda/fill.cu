@@ -36,6 +36,9 @@ void fill(void* dst, int64_t n, DType dtype, double value) {
   if (dtype == DType::f32)
     fill_kernel<float><<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(static_cast<float*>(dst), n,
                                                                            static_cast<float>(value));
+  else if (dtype == DType::bf16)
+    fill_kernel<bf16>
+        <<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(static_cast<bf16*>(dst), n, bf16(value));
   else
     fill_kernel<double>
         <<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(static_cast<double*>(dst), n, value);

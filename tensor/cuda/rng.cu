@@ -47,6 +47,9 @@ void fill_normal(void* dst, int64_t n, DType dtype, uint64_t seed, uint64_t rng_
   if (dtype == DType::f32)
     fill_normal_kernel<float><<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(static_cast<float*>(dst), n,
                                                                                   seed, rng_stream, offset);
+  else if (dtype == DType::bf16)
+    fill_normal_kernel<bf16><<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(static_cast<bf16*>(dst), n,
+                                                                                 seed, rng_stream, offset);
   else
     fill_normal_kernel<double><<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(
         static_cast<double*>(dst), n, seed, rng_stream, offset);
@@ -59,6 +62,9 @@ void fill_uniform(void* dst, int64_t n, DType dtype, double lo, double hi, uint6
   if (dtype == DType::f32)
     fill_uniform_kernel<float><<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(
         static_cast<float*>(dst), n, lo, hi, seed, rng_stream, offset);
+  else if (dtype == DType::bf16)
+    fill_uniform_kernel<bf16><<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(
+        static_cast<bf16*>(dst), n, lo, hi, seed, rng_stream, offset);
   else
     fill_uniform_kernel<double><<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(
         static_cast<double*>(dst), n, lo, hi, seed, rng_stream, offset);

@@ -12,8 +12,12 @@
 //                  --batch / (wall time of the whole chain), the median of
 //                  --repeats chains after a 2-step warm-up chain.
 //
-// Precision: float32; on CUDA TF32 is off unless --tf32 (when the kernels
-// have a math mode). CPU: --threads OpenMP threads (Eigen uses the same pool).
+// Precision: --precision fp32 (default: TF32 off), tf32 (CUDA: dense kernels
+// on TF32 tensor cores; the CPU runs FP32) or bf16 (refused until the bf16
+// kernels exist); --tf32 is kept as --precision tf32 for older scripts. A
+// build of older sources without kernels/precision.h knows only --tf32 (when
+// its kernels have a math mode). CPU: --threads OpenMP threads (Eigen uses
+// the same pool).
 // benchmarks/torch_e2e.py is the PyTorch twin with the same flags; the two
 // write the same JSON fields (--json FILE), which benchmarks/report.py pairs.
 #include <CLI/CLI.hpp>
@@ -44,6 +48,10 @@
 #if __has_include("kernels/math_mode.h")
 #include "kernels/math_mode.h"
 #define DDPM_BENCH_MATH_MODE 1
+#endif
+#if __has_include("kernels/precision.h")
+#include "kernels/precision.h"
+#define DDPM_BENCH_PRECISION 1
 #endif
 
 using namespace ddpm;
@@ -157,7 +165,18 @@ int main(int argc, char** argv) {
   app.add_option("--time-embed", embed, "time embedding width")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  std::string precision = "fp32";
+#ifdef DDPM_BENCH_PRECISION
+  app.add_option(
+         "--precision", precision,
+         "fp32; tf32 (CUDA: dense kernels on TF32 tensor cores; the CPU runs FP32); bf16 (refused: no "
+         "bf16 kernels yet)")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
+      ->capture_default_str();
+  app.add_flag("--tf32", tf32, "the same as --precision tf32 (kept for older scripts)");
+#else
   app.add_flag("--tf32", tf32, "CUDA: TF32 tensor cores for the dense kernels (when supported)");
+#endif
   app.add_option(
          "--cpu-conv", cpu_conv,
          "CPU conv2d path: automatic (the rule), or force im2col, shifted or winograd where it applies")
@@ -189,8 +208,18 @@ int main(int argc, char** argv) {
   omp_set_num_threads(threads);
 #endif
   Eigen::setNbThreads(threads);
-  std::string precision = "fp32";
-#ifdef DDPM_BENCH_MATH_MODE
+#ifdef DDPM_BENCH_PRECISION
+  if (tf32) precision = "tf32";
+  try {
+    const std::string precision_note =
+        kernels::apply_precision(kernels::parse_precision(precision), gpu ? Device::cuda : Device::cpu);
+    if (!precision_note.empty()) std::fprintf(stderr, "ddpm-bench-e2e: %s\n", precision_note.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ddpm-bench-e2e: %s\n", e.what());
+    return 2;
+  }
+  if (precision == "tf32" && !gpu) precision = "fp32";  // what actually ran
+#elif defined(DDPM_BENCH_MATH_MODE)
   if (tf32) {
     kernels::set_math_mode(kernels::MathMode::tf32);
     precision = "tf32";

@@ -51,6 +51,7 @@ Checkpointer::Checkpointer(Trainer& tr, Options options, bool root, bool resumed
 std::string Checkpointer::path(const std::string& name) const { return (fs::path(opt_.dir) / name).string(); }
 std::string Checkpointer::state_path() const { return path("state.safetensors"); }
 std::string Checkpointer::model_path() const { return path("model.safetensors"); }
+std::string Checkpointer::model_bf16_path() const { return path("model-bf16.safetensors"); }
 
 std::string Checkpointer::sample_name(int64_t done) {
   char name[64];
@@ -63,7 +64,9 @@ std::vector<std::string> Checkpointer::files_after_step(int64_t done) const {
   if (opt_.cadence.checkpoint_due(done)) {
     files.push_back("loss.csv");
     if (opt_.cadence.eval_every > 0) files.push_back("eval.csv");
-    files.insert(files.end(), {"model.safetensors", "state.safetensors"});
+    files.push_back("model.safetensors");
+    if (opt_.export_bf16) files.push_back("model-bf16.safetensors");
+    files.push_back("state.safetensors");
   }
   if (opt_.cadence.samples_due(done)) files.insert(files.end(), {"samples/" + sample_name(done), "loss.png"});
   return files;
@@ -81,6 +84,8 @@ void Checkpointer::begin(const Tensor& images, const CropBox& crop) {
                {"eval_every", opt_.cadence.eval_every},
                {"parameters", tr_.model().num_parameters()},
                {"world_size", tr_.comm().size()},
+               {"precision", opt_.precision},
+               {"export_bf16", opt_.export_bf16},
                {"global_batch", tr_.global_batch()}};
   write_file_atomic(path("config.json"), cj.dump(2) + "\n");
   if (!resumed_) write_forward_process(tr_, images, path("forward_process.png"), crop);
@@ -113,6 +118,7 @@ void Checkpointer::checkpoint(int64_t done) {
     write_file_atomic(path("loss.csv"), format_loss_csv(rows_));
     if (opt_.cadence.eval_every > 0) write_file_atomic(path("eval.csv"), format_eval_csv(evals_));
     tr_.save_model(model_path(), opt_.shared_meta);
+    if (opt_.export_bf16) tr_.save_model(model_bf16_path(), opt_.shared_meta, DType::bf16);
     tr_.save_state(state_path(), opt_.meta);
   } catch (const std::exception& e) {
     throw std::runtime_error(

@@ -75,6 +75,11 @@ class Checkpointer {
     TrainingEval eval;  // used when cadence.eval_every > 0 (classifier and reference set)
     // Called on the root after each evaluation with its row and its seconds.
     std::function<void(const EvalRow&, double)> on_eval;
+    // What --precision asked for, recorded in config.json's run section.
+    std::string precision = "fp32";
+    // Also write model-bf16.safetensors (the sampling weights in BF16) at
+    // every checkpoint, after model.safetensors.
+    bool export_bf16 = false;
   };
   // root: whether this rank writes files. resumed: the folder's checkpoint is
   // at tr.step_count() and its loss.csv rows before that step are kept (read
@@ -83,6 +88,7 @@ class Checkpointer {
 
   std::string state_path() const;
   std::string model_path() const;
+  std::string model_bf16_path() const;  // model-bf16.safetensors (Options::export_bf16)
   // "step_000120.png" for done = 120
   static std::string sample_name(int64_t done);
   // The files (relative to the folder) after_step(done) writes on the root,

@@ -342,15 +342,19 @@ void Trainer::load_state_here(const std::string& path) {
   cached_epoch_ = -1;
 }
 
-void Trainer::save_model(const std::string& path,
-                         const std::map<std::string, std::string>& extra_meta) const {
+void Trainer::save_model(const std::string& path, const std::map<std::string, std::string>& extra_meta,
+                         DType dtype) const {
+  if (dtype != DType::f32 && dtype != DType::bf16)
+    throw std::invalid_argument(std::string("Trainer::save_model: dtype ") + dtype_name(dtype) +
+                                ", expected f32 or bf16");
   std::vector<SafetensorsBlob> blobs;
   for (const auto& [name, t] : flat_.named_views(sampling_weights()))
-    blobs.push_back(safetensors_blob(name, t));
+    blobs.push_back(safetensors_blob(name, dtype == DType::f32 ? t : t.to(dtype)));
   std::map<std::string, std::string> meta = cfg_.to_map();
   for (const auto& [k, v] : extra_meta) meta[k] = v;
   meta["format"] = "ddpm-engine model v1";
   meta["weights"] = ema_ ? "ema" : "raw";
+  meta["weights_dtype"] = dtype_name(dtype);
   meta["step"] = std::to_string(step_);
   save_safetensors(path, blobs, meta);
 }

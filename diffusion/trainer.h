@@ -117,7 +117,10 @@ class Trainer {
   bool replicas_in_sync();
   // The sampling weights under the model's parameter names, with the
   // configuration (and extra_meta) in __metadata__.
-  void save_model(const std::string& path, const std::map<std::string, std::string>& extra_meta = {}) const;
+  // dtype: f32 (what training keeps), or bf16 for a half-size export (each
+  // weight rounded to nearest even; load_model reads either into f32).
+  void save_model(const std::string& path, const std::map<std::string, std::string>& extra_meta = {},
+                  DType dtype = DType::f32) const;
 
  private:
   // This rank's rows of step `step`, on the host.

@@ -15,6 +15,7 @@
 #include "diffusion/streams.h"
 #include "io/data.h"
 #include "io/images.h"
+#include "kernels/precision.h"
 #include "tools/common.h"
 
 using namespace ddpm;
@@ -181,6 +182,12 @@ int run(int argc, char** argv) {
   app.add_option("--seed", seed, "random seed: the same seed gives the same images")
       ->check(tools::unsigned_integer());
   app.add_option("--device", device_flag, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  std::string precision_flag = "fp32";
+  app.add_option("--precision", precision_flag,
+                 "fp32; tf32 (GPU: convolutions and GEMMs on TF32 tensor cores; the CPU runs FP32); bf16 (no "
+                 "bf16 kernels yet: refused). Any model file works at any precision")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
+      ->capture_default_str();
   app.add_option("--out", out, "write a grid of all images to this PNG")
       ->default_str("samples.png when no other output");
   auto* o_num = app.get_option("--num");
@@ -214,6 +221,9 @@ int run(int argc, char** argv) {
   if (out.empty() && out_dir.empty() && progression.empty()) out = "samples.png";
 
   const Device device = tools::resolve_device(device_flag);
+  const std::string precision_note =
+      kernels::apply_precision(kernels::parse_precision(precision_flag), device);
+  if (!precision_note.empty()) std::fprintf(stderr, "ddpm-sample: %s\n", precision_note.c_str());
   const LoadedModel lm = load_model(model_path, device);
   const TrainConfig& cfg = lm.config;
   const bool image_cond = cfg.conditioning == Conditioning::image;
@@ -287,12 +297,14 @@ int run(int argc, char** argv) {
     throw;
   }
   std::fprintf(stderr,
-               "ddpm-sample: %lld images %lldx%lld, %s %lld steps (%s spacing) on %s (model step %s, %s "
+               "ddpm-sample: %lld images %lldx%lld, %s %lld steps (%s spacing) on %s %s (model step %s, %s%s "
                "weights)\n",
                static_cast<long long>(num), static_cast<long long>(crop_h), static_cast<long long>(crop_w),
                sampler.c_str(), static_cast<long long>(sc.steps), spacing_name(sc.spacing),
-               device_name(device), lm.meta.count("step") ? lm.meta.at("step").c_str() : "?",
-               lm.meta.count("weights") ? lm.meta.at("weights").c_str() : "?");
+               device_name(device), precision_flag.c_str(),
+               lm.meta.count("step") ? lm.meta.at("step").c_str() : "?",
+               lm.meta.count("weights") ? lm.meta.at("weights").c_str() : "?",
+               lm.meta.count("weights_dtype") ? (" " + lm.meta.at("weights_dtype")).c_str() : "");
   if (!labels.empty())
     std::fprintf(stderr, "ddpm-sample: class %s, guidance %s\n",
                  class_flag == "all" ? "grid (one row per class)"

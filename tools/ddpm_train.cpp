@@ -21,6 +21,7 @@
 #include "io/atomic_file.h"
 #include "io/data.h"
 #include "io/stale_temporaries.h"
+#include "kernels/precision.h"
 #include "tools/common.h"
 
 #ifdef _OPENMP
@@ -204,6 +205,16 @@ int run(int argc, char** argv) {
                             ->check(tools::unsigned_integer()),
                         "seed");
   app.add_option("--device", device_flag, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  std::string precision_flag = "fp32";
+  bool export_bf16 = false;
+  app.add_option("--precision", precision_flag,
+                 "fp32; tf32 (GPU: convolutions and GEMMs on TF32 tensor cores, FP32 storage; the CPU runs "
+                 "FP32); bf16 (no bf16 kernels yet: refused)")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
+      ->capture_default_str();
+  app.add_flag("--export-bf16", export_bf16,
+               "at every checkpoint also write model-bf16.safetensors: the sampling weights in BF16, half "
+               "the size (ddpm-sample and ddpm-eval read it like model.safetensors)");
   app.add_flag("--resume", resume, "continue the run in --out from its state.safetensors");
   app.add_flag("--record-data-path", record_data_path,
                "write --data's absolute path into model.safetensors and config.json too (default: the data "
@@ -294,6 +305,10 @@ int run(int argc, char** argv) {
   const bool root = comm.rank() == 0;
   comm.set_timeout(dist_timeout);
   const Device device = tools::resolve_device(device_flag);
+  // Before anything is read or created: bf16 is refused here.
+  const std::string precision_note =
+      kernels::apply_precision(kernels::parse_precision(precision_flag), device);
+  if (root && !precision_note.empty()) std::fprintf(stderr, "ddpm-train: %s\n", precision_note.c_str());
   if (device == Device::cuda) dist::select_local_gpu(comm);
   // Defaults by device. The CPU's are tuned for sample quality (FD) in the
   // quick start's ~14 minutes on a 2-core CPU (docs/evaluation.md, "Tuning
@@ -502,6 +517,8 @@ int run(int argc, char** argv) {
   co.samples = {sample_num, sample_steps, sample_eta, ds.crop(), ds.images.size(2), ds.images.size(3)};
   co.meta = meta;
   co.shared_meta = record_data_path ? meta : shareable_data_metadata(meta);
+  co.precision = precision_flag;
+  co.export_bf16 = export_bf16;
   Checkpointer ck(tr, co, root, resume);
   ck.begin(ds.images, ds.crop());
   if (comm.size() > 1 && root)
@@ -522,13 +539,13 @@ int run(int argc, char** argv) {
   if (root)
     std::fprintf(
         stderr,
-        "ddpm-train: UNet base %lld (%s, %lld parameters), %s schedule T=%lld, batch %lld, lr %s %s, %s, "
+        "ddpm-train: UNet base %lld (%s, %lld parameters), %s schedule T=%lld, batch %lld, lr %s %s, %s %s, "
         "steps %lld..%lld\n",
         static_cast<long long>(cfg.model.base_channels), arch_summary(cfg.model).c_str(),
         static_cast<long long>(tr.model().num_parameters()), beta_schedule_name(cfg.schedule),
         static_cast<long long>(cfg.timesteps), static_cast<long long>(cfg.batch_size),
         format_number(cfg.lr).c_str(), lr_schedule_name(cfg.lr_schedule), device_name(device),
-        static_cast<long long>(start), static_cast<long long>(steps));
+        precision_flag.c_str(), static_cast<long long>(start), static_cast<long long>(steps));
 
   install_stop_signal_handlers();
   auto stop_nonfinite = [&](const char* what) {

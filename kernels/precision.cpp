@@ -1,0 +1,46 @@
+#include "kernels/precision.h"
+
+#include <stdexcept>
+
+#include "kernels/math_mode.h"
+
+namespace ddpm::kernels {
+
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::tf32:
+      return "tf32";
+    case Precision::bf16:
+      return "bf16";
+    case Precision::fp32:
+      break;
+  }
+  return "fp32";
+}
+
+Precision parse_precision(const std::string& name) {
+  for (const Precision p : {Precision::fp32, Precision::tf32, Precision::bf16})
+    if (name == precision_name(p)) return p;
+  throw std::invalid_argument("precision '" + name + "': expected fp32, tf32 or bf16");
+}
+
+std::string apply_precision(Precision p, Device device) {
+  switch (p) {
+    case Precision::bf16:
+      throw std::runtime_error(
+          "--precision bf16: this build has the bf16 dtype and BF16 checkpoint export, but no bf16 "
+          "kernels yet (convolutions, GEMMs, normalisation) on the CPU or the GPU; use --precision fp32" +
+          std::string(device == Device::cuda ? " or tf32" : ""));
+    case Precision::tf32:
+      set_math_mode(MathMode::tf32);
+      return device == Device::cuda ? ""
+                                    : "--precision tf32 on the CPU: the CPU kernels have no TF32 and run "
+                                      "FP32 (TF32 applies to the GPU's dense kernels)";
+    case Precision::fp32:
+      break;
+  }
+  set_math_mode(MathMode::fp32);
+  return "";
+}
+
+}  // namespace ddpm::kernels

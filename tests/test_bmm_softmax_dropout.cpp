@@ -3,6 +3,7 @@
 // itself), dropout's statistics, and the errors for bad shapes and p.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -131,6 +132,61 @@ TEST_CASE("forward: softmax with scale and mask against the formula") {
   // scale 1 without a mask equals the forward-only softmax of evaluation.
   const Tensor x2 = rand_uniform({5, 9}, -3, 3, 5, 2, DType::f32);
   CHECK(softmax(x2).to_vector<float>() == kernels::softmax_fwd(x2).to_vector<float>());
+}
+
+TEST_CASE("forward: softmax's unmasked vector path matches its masked scalar path; inf and NaN rows") {
+  // An all-ones mask sends every row down the scalar path (two libm exps per
+  // element); without a mask finite rows take the vector path (Eigen's
+  // packet exp, one per element). Both compute in double and round once:
+  // float probabilities at most 1 ulp apart (log-probabilities within an
+  // ulp of max(1, |value|): near 0 a 1e-16 difference in the double lse
+  // shows), double ones to ~1e-12 relative (the scalar path rounds z - lse before
+  // its exp).
+  for (const int64_t K : {1, 7, 64, 1000}) {
+    CAPTURE(K);
+    const Tensor x = rand_uniform({9, K}, -30, 30, 5, 3, DType::f32);
+    const Tensor ones = Tensor::ones({K}, DType::f32);
+    for (const bool log : {false, true}) {
+      CAPTURE(log);
+      kernels::SoftmaxDims dims;
+      dims.n = 9;
+      dims.k = K;
+      dims.log = log;
+      dims.scale = 0.37;
+      std::vector<float> vec(static_cast<size_t>(9 * K)), sca(vec.size());
+      const std::vector<float> vx = x.to_vector<float>(), vm = ones.to_vector<float>();
+      dims.mask_rows = 0;
+      kernels::cpu::softmax_fwd(vx.data(), static_cast<const float*>(nullptr), vec.data(), dims);
+      dims.mask_rows = 1;
+      kernels::cpu::softmax_fwd(vx.data(), vm.data(), sca.data(), dims);
+      int64_t far = 0;
+      for (size_t i = 0; i < vec.size(); ++i)
+        if (log ? std::fabs(vec[i] - sca[i]) > 2.5e-7 * std::max(1.0f, std::fabs(sca[i]))
+                : vec[i] != sca[i] && std::nextafter(vec[i], sca[i]) != sca[i])
+          ++far;
+      CHECK(far == 0);
+      const Tensor xd = x.to(DType::f64);
+      const std::vector<double> vxd = xd.to_vector<double>(), vmd(static_cast<size_t>(K), 1.0);
+      std::vector<double> vecd(vec.size()), scad(vec.size());
+      dims.mask_rows = 0;
+      kernels::cpu::softmax_fwd(vxd.data(), static_cast<const double*>(nullptr), vecd.data(), dims);
+      dims.mask_rows = 1;
+      kernels::cpu::softmax_fwd(vxd.data(), vmd.data(), scad.data(), dims);
+      for (size_t i = 0; i < vecd.size(); ++i)
+        CHECK(vecd[i] == doctest::Approx(scad[i]).epsilon(1e-12).scale(log ? 1.0 : 1e-300));
+    }
+  }
+  // Rows the vector path leaves to the scalar one: -inf entries get exactly
+  // 0 and the rest sum to 1; a NaN poisons its row; +inf gives NaN.
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  const Tensor x =
+      Tensor::from_vector(std::vector<float>{1, -kInf, 2, 0, std::nanf(""), 3, kInf, 0, 1}, {3, 3});
+  const std::vector<float> y = kernels::softmax_fwd(x).to_vector<float>();
+  CHECK(y[1] == 0.0f);
+  CHECK(y[0] + y[2] == doctest::Approx(1.0).epsilon(1e-6));
+  CHECK(y[2] == doctest::Approx(std::exp(1.0) / (1.0 + std::exp(1.0))).epsilon(1e-6));
+  for (int j = 3; j < 6; ++j) CHECK(std::isnan(y[static_cast<size_t>(j)]));
+  CHECK(std::isnan(y[6]));
 }
 
 TEST_CASE("forward: softmax of a fully masked row has a zero gradient; bad masks name the shapes") {

@@ -1,6 +1,7 @@
 // ddpm-bench's CUDA mode (compiled only with CUDA): the timer, the Bench
 // class whose methods (one file per op family: conv2d.cpp, silu.cpp,
-// group_norm.cpp, diffusion_ops.cpp, attention.cpp, optimizer.cpp) time our CUDA kernels at
+// group_norm.cpp, diffusion_ops.cpp, attention.cpp, bmm.cpp, softmax.cpp,
+// dropout.cpp, optimizer.cpp) time our CUDA kernels at
 // the shapes the ops declare in tests/ops/ (OpCases::bench).
 // cuda_main.cpp: the machine, the table and the JSON of this mode;
 // common.h: what it shares with the CPU mode (cpu.cpp).
@@ -132,6 +133,9 @@ class Bench {
   void dpm_solver_step();
   void euler_ancestral_step();
   void attention(bool fwd, bool bwd);
+  void bmm(bool fwd, bool bwd);
+  void softmax(bool fwd, bool bwd);
+  void dropout();
   void adam();
   void ema();
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -19,6 +20,7 @@
 #include "kernels/ddpm_step.h"
 #include "kernels/dpm_solver_step.h"
 #include "kernels/euler_ancestral_step.h"
+#include "tensor/rng.h"
 #include "tensor/tensor.h"
 #include "tests/ops/op_cases.h"
 
@@ -141,6 +143,71 @@ inline AttentionCase attention_case(const test::BenchShape& s, int64_t batch) {
 // the exponentials and the softmax are not counted.
 inline double attention_flops(const AttentionCase& a, bool bwd) {
   return (bwd ? 4.0 : 2.0) * dbl(a.b) * dbl(a.lq) * dbl(a.lk) * 2.0 * dbl(a.d);
+}
+
+// A bmm bench shape (tests/ops/bmm.cpp: sample {heads, M, K, N, trans_a,
+// trans_b}) at a batch: a [B, M, K] ([B, K, M] when trans_a), b [B, K, N]
+// ([B, N, K] when trans_b) -> c [B, M, N] with B = batch * heads.
+struct BmmCase {
+  int64_t b, m, k, n;
+  bool trans_a, trans_b;
+  Shape a_shape() const { return trans_a ? Shape{b, k, m} : Shape{b, m, k}; }
+  Shape b_shape() const { return trans_b ? Shape{b, n, k} : Shape{b, k, n}; }
+  Shape c_shape() const { return {b, m, n}; }
+};
+inline BmmCase bmm_case(const test::BenchShape& s, int64_t batch) {
+  const Shape& v = s.sample;
+  if (v.size() != 6 || v[4] < 0 || v[4] > 1 || v[5] < 0 || v[5] > 1)
+    throw std::logic_error("bmm bench shape " + s.label +
+                           ": expected {heads, M, K, N, trans_a, trans_b} with flags 0 or 1");
+  return {batch * v[0], v[1], v[2], v[3], v[4] == 1, v[5] == 1};
+}
+// Nominal FLOPs: forward 2 B M N K; backward 4 B M N K (gA and gB, one GEMM each).
+inline double bmm_flops(const BmmCase& c, bool bwd) {
+  return (bwd ? 4.0 : 2.0) * dbl(c.b) * dbl(c.m) * dbl(c.n) * dbl(c.k);
+}
+// Bytes a bmm must move: forward A, B read and C written once; backward
+// A, B and gC read, gA and gB written once (the two GEMMs together).
+inline double bmm_bytes(const BmmCase& c, bool bwd) {
+  const double a = dbl(c.b * c.m * c.k), b = dbl(c.b * c.k * c.n), cc = dbl(c.b * c.m * c.n);
+  return (bwd ? 2 * (a + b) + cc : a + b + cc) * 4;
+}
+// bmm in FP32 (cuBLAS without TF32) against the CPU kernel (Eigen, FP32):
+// dot products of up to 256 terms (K, or M and N in the backward) summed in
+// different orders, ~sqrt(256) * 2^-24 ~ 1e-6 normalised; 1e-5 leaves 10x.
+constexpr double kTolBmm = 1e-5;
+
+// Softmax (kernels/softmax.h): both of our backends compute in double and
+// round each output once (<= 1 ulp apart); cuDNN's accurate softmax in float
+// on an input pre-scaled in float (one more rounding of s x): a few ulp per
+// element, ~1e-7 normalised.
+constexpr double kTolSoftmax = 1e-5;
+
+// The drop probability of the dropout rows (DDPM's CIFAR-10 rate; the
+// parity cases of tests/ops/dropout.cpp use it too) and its Philox seed and
+// stream (diffusion/streams.h kDropout = 8).
+constexpr double kBenchDropoutP = 0.1;
+constexpr uint64_t kBenchDropoutSeed = 1234, kBenchDropoutStream = 8;
+// An offset past 2^32, as late in a training run (the counter's high word in use).
+constexpr uint64_t kBenchDropoutOffset = (uint64_t{1} << 32) + 12345;
+
+// The fraction of elements whose bits differ (0: bit-identical), for kernels
+// that must match the CPU exactly (dropout: the same Philox bits and one
+// IEEE multiply); 1 when the sizes differ.
+inline double bits_err(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return 1;
+  size_t differ = 0;
+  for (size_t i = 0; i < a.size(); ++i) differ += std::memcmp(&a[i], &b[i], sizeof(float)) != 0 ? 1 : 0;
+  return a.empty() ? 0 : static_cast<double>(differ) / static_cast<double>(a.size());
+}
+
+// Scores-like values for the softmax rows: randn times sqrt(d), the spread
+// of q^T k for unit q, k of head dim d (so scale 1 / sqrt(d) gives unit logits).
+inline std::vector<float> scores(const Shape& s, int64_t d, uint64_t stream) {
+  std::vector<float> v = randn(s, 13, stream).to_vector<float>();
+  const float k = static_cast<float>(std::sqrt(dbl(d)));
+  for (float& x : v) x *= k;
+  return v;
 }
 
 // The flags of both modes (main.cpp parses them).

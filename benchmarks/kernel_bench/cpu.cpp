@@ -22,6 +22,15 @@
 //       attention_flops (common.h), both checked against the fused kernel
 //       in float64; with --torch FILE (attention_torch.py's JSON, same
 //       shapes and timing rules) PyTorch's time and the ratio torch / ours.
+//   bmm fwd / bwd                        the Tensor-level kernels at the
+//       attention products (q^T k, v p^T; B = batch x heads), GFLOP/s by
+//       bmm_flops (common.h).
+//   softmax fwd / bwd, dropout fwd       the Tensor-level kernels at the
+//       attention weights (scale 1 / sqrt(D), no mask) and the activation
+//       shapes (p = kBenchDropoutP), GB/s against the copy roofline.
+//       For these three, --torch FILE (bench_layers_torch.py --json: the
+//       same shapes and timing rules) adds PyTorch's time and the ratio torch
+//       / ours under each row.
 //
 // Method: --warmup untimed calls, then --repeats timed calls (defaults 1 and
 // 7, batch 32); each case records the median and best wall time and the best
@@ -46,6 +55,7 @@
 #include "kernels/bmm.h"
 #include "kernels/conv2d.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/dropout.h"
 #include "kernels/ema_update.h"
 #include "kernels/group_norm.h"
 #include "kernels/q_sample.h"
@@ -157,6 +167,7 @@ class CpuBench {
   std::vector<Row> rows;
   json conv_totals;
   json attention_cmp;  // per attention row: ours, unfused and (--torch) PyTorch times
+  json torch_cmp;      // bmm, softmax, dropout rows with --torch: ours and PyTorch's times
 
   // The --torch JSON when it is the twin of `op` (conv2d_torch.py's has no
   // "op" key), else null.
@@ -579,6 +590,110 @@ class CpuBench {
     std::printf("\n");
   }
 
+  // Runs r as run() does; then, with bench_layers_torch.py's JSON as
+  // --torch, prints PyTorch's median for the same op, shape and batch and
+  // the ratio torch / ours under the row.
+  void run_vs_torch(const Row& r, const std::function<void()>& fn) {
+    run(r, fn);
+    const json& tj = torch_for("layers");
+    if (tj.is_null()) return;
+    const Row& done = rows.back();
+    const json* tr = nullptr;
+    for (const json& t : tj.at("rows"))
+      if (t.at("op").get<std::string>() == done.op && t.at("shape").get<std::string>() == done.shape &&
+          t.at("batch").get<int64_t>() == done.batch)
+        tr = &t;
+    if (!tr) {
+      std::printf(
+          "    (--torch: no row for %s '%s' batch %lld; bench_layers_torch.py's shapes must follow "
+          "tests/ops/)\n",
+          done.op.c_str(), done.shape.c_str(), static_cast<long long>(done.batch));
+      return;
+    }
+    const double tw = tr->at("ms").get<double>(), ms = done.ours.median_ms;
+    std::printf("    torch %s: %.3f ms (best %.3f), torch / ours x%.2f\n",
+                tj.value("torch", std::string("?")).c_str(), tw, tr->at("best_ms").get<double>(), tw / ms);
+    torch_cmp.push_back({{"op", done.op},
+                         {"shape", done.shape},
+                         {"batch", done.batch},
+                         {"ours_ms", num(ms)},
+                         {"ours_best_ms", num(done.ours.min_ms)},
+                         {"torch_ms", tw},
+                         {"torch_best_ms", tr->at("best_ms").get<double>()},
+                         {"torch_cpu_ms", tr->at("cpu_ms").get<double>()}});
+  }
+
+  // bmm_fwd, bmm_bwd at the attention products, GFLOP/s.
+  void bmm() {
+    for (const test::BenchShape& bs : bench_shapes("bmm"))
+      for (int64_t batch : o_.batches) {
+        const BmmCase c = bmm_case(bs, batch);
+        const Tensor a = randn(c.a_shape(), 14, 1), b = randn(c.b_shape(), 14, 2),
+                     gc = randn(c.c_shape(), 14, 3);
+        for (int pass = 0; pass < 2; ++pass) {
+          Row r;
+          r.op = pass == 0 ? "bmm_fwd" : "bmm_bwd";
+          if (!o_.selected(r.op)) continue;
+          r.shape = bs.label;
+          r.batch = batch;
+          r.flops = bmm_flops(c, pass == 1);
+          r.ref_detail = "B = batch x heads = " + std::to_string(c.b);
+          Tensor out, ga, gb;
+          if (pass == 0)
+            run_vs_torch(r, [&] { out = kernels::bmm_fwd(a, b, c.trans_a, c.trans_b); });
+          else
+            run_vs_torch(r, [&] { kernels::bmm_bwd(a, b, c.trans_a, c.trans_b, gc, &ga, &gb); });
+        }
+      }
+  }
+
+  // softmax_fwd, softmax_bwd (from the forward's y) at the attention
+  // weights, scale 1 / sqrt(D), no mask; GB/s.
+  void softmax() {
+    for (const test::BenchShape& bs : bench_shapes("softmax"))
+      for (int64_t batch : o_.batches) {
+        const AttentionCase a = attention_case(bs, batch);
+        const Shape s = {a.b, a.lq, a.lk};
+        const Tensor x = Tensor::from_vector(scores(s, a.d, 1), s), g = randn(s, 13, 2);
+        const Tensor y = kernels::softmax_fwd(x, a.scale, Tensor());
+        const double n = dbl(x.numel());
+        for (int pass = 0; pass < 2; ++pass) {
+          Row r;
+          r.op = pass == 0 ? "softmax_fwd" : "softmax_bwd";
+          if (!o_.selected(r.op)) continue;
+          r.shape = bs.label;
+          r.batch = batch;
+          r.bytes = (pass == 0 ? 2 : 3) * n * 4;
+          Tensor out;
+          run_vs_torch(r, [&] {
+            out =
+                pass == 0 ? kernels::softmax_fwd(x, a.scale, Tensor()) : kernels::softmax_bwd(y, g, a.scale);
+          });
+        }
+      }
+  }
+
+  // dropout_fwd at the activation shapes, p = kBenchDropoutP; GB/s.
+  void dropout() {
+    for (const test::BenchShape& bs : bench_shapes("dropout"))
+      for (int64_t B : o_.batches) {
+        Shape s = bs.sample;
+        s.insert(s.begin(), B);
+        const Tensor x = randn(s, 15, 1);
+        Row r;
+        r.op = "dropout_fwd";
+        r.shape = bs.label;
+        r.batch = B;
+        r.bytes = 2 * dbl(x.numel()) * 4;
+        r.ref_detail = "p " + fmt("%g", kBenchDropoutP);
+        Tensor out;
+        run_vs_torch(r, [&] {
+          out = kernels::dropout_fwd(x, kBenchDropoutP, kBenchDropoutSeed, kBenchDropoutStream,
+                                     kBenchDropoutOffset);
+        });
+      }
+  }
+
   void adam() {
     const int64_t n = unet_parameters();
     kernels::AdamParams ap;
@@ -630,6 +745,13 @@ int run_cpu(const Options& o) {
         o.repeats, o.warmup);
     const CpuTimer timer(o.warmup, o.repeats);
     CpuBench bench(o, timer, torch);
+    if (const json& tl = bench.torch_for("layers"); !tl.is_null()) {
+      const int tr = tl.value("repeats", 0), tw = tl.value("warmup", -1);
+      std::printf(
+          "--torch %s: PyTorch %s, %d threads, median of %d after %d warm-up%s\n\n", o.torch_json.c_str(),
+          tl.value("torch", std::string("?")).c_str(), tl.value("threads", 0), tr, tw,
+          tr == o.repeats && tw == o.warmup ? "" : " (NOT our rules: pass the same --repeats and --warmup)");
+    }
     json j;
     j["benchmark"] = "ddpm-bench";
     j["device"] = "cpu";
@@ -646,6 +768,10 @@ int run_cpu(const Options& o) {
       if (!bench.attention_cmp.is_null()) {
         j["attention"] = bench.attention_cmp;
         if (!bench.torch_for("attention").is_null()) j["attention_torch"] = o.torch_json;
+      }
+      if (!bench.torch_cmp.is_null()) {
+        j["torch_comparison"] = bench.torch_cmp;
+        j["torch_json"] = o.torch_json;
       }
       write_json(j, bench.rows, o.json_path, complete);
     };
@@ -705,6 +831,21 @@ int run_cpu(const Options& o) {
            });
          }},
         {attention, [&] { bench.attention(); }},
+        {o.selected("bmm_fwd") || o.selected("bmm_bwd"),
+         [&] {
+           table();
+           bench.bmm();
+         }},
+        {o.selected("softmax_fwd") || o.selected("softmax_bwd"),
+         [&] {
+           table();
+           bench.softmax();
+         }},
+        {o.selected("dropout_fwd"),
+         [&] {
+           table();
+           bench.dropout();
+         }},
         {o.selected("adam_update"),
          [&] {
            table();

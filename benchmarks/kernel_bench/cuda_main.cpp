@@ -20,6 +20,12 @@
 //   attention fwd / bwd                  vs the unfused sequence of our own
 //       ops (bmm on cuBLAS, softmax, bmm; backward: their backward kernels
 //       from the saved p; attention.cpp), TFLOP/s by attention_flops.
+//   bmm fwd / bwd                        cuBLAS strided-batched itself (ours),
+//       at the attention products: TFLOP/s, the memory roofline in the JSON.
+//   softmax fwd / bwd                    vs cuDNN's accurate softmax over the
+//       last dim and the memory roofline.
+//   dropout fwd                          vs the memory roofline; checked bit
+//       for bit (the same Philox stream on both devices).
 //
 // Method: every case is run once and its output compared with a check
 // reference (for convs cuDNN in FP32 with a transform-free algorithm, so no
@@ -232,6 +238,11 @@ int run_cuda(const Options& o) {
         {o.selected("euler_ancestral_step"), [&] { bench.euler_ancestral_step(); }},
         {o.selected("attention_fwd") || o.selected("attention_bwd"),
          [&] { bench.attention(o.selected("attention_fwd"), o.selected("attention_bwd")); }},
+        {o.selected("bmm_fwd") || o.selected("bmm_bwd"),
+         [&] { bench.bmm(o.selected("bmm_fwd"), o.selected("bmm_bwd")); }},
+        {o.selected("softmax_fwd") || o.selected("softmax_bwd"),
+         [&] { bench.softmax(o.selected("softmax_fwd"), o.selected("softmax_bwd")); }},
+        {o.selected("dropout_fwd"), [&] { bench.dropout(); }},
         {o.selected("adam_update"), [&] { bench.adam(); }},
         {o.selected("ema_update"), [&] { bench.ema(); }},
     };

@@ -8,7 +8,8 @@
 //   --device cpu    our CPU kernels (cpu.cpp; every build, the default of a
 //                   build without CUDA): conv2d fwd / bwd-data / bwd-weight in
 //                   GFLOP/s, GroupNorm(+SiLU), SiLU, q_sample, the DDPM/DDIM
-//                   steps, Adam and EMA in GB/s against the copy roofline.
+//                   steps, softmax, dropout, Adam and EMA in GB/s against
+//                   the copy roofline; attention and bmm in GFLOP/s.
 //
 // This file: the flags, the op names, the dispatch and the JSON rows both
 // modes write (`device` tells which).
@@ -46,6 +47,11 @@ const std::vector<OpName> kOps = {{"conv2d_fwd", true, true},
                                   {"attention_fwd", true, true},
                                   {"attention_bwd", true, true},
                                   {"attention_fwd_bwd", false, true},
+                                  {"bmm_fwd", true, true},
+                                  {"bmm_bwd", true, true},
+                                  {"softmax_fwd", true, true},
+                                  {"softmax_bwd", true, true},
+                                  {"dropout_fwd", true, true},
                                   {"adam_update", true, true},
                                   {"ema_update", true, true}};
 
@@ -161,8 +167,9 @@ int main(int argc, char** argv) {
   app.add_flag("--tf32", o.tf32, "also run the convolutions with TF32 allowed on both sides (CUDA)");
   app.add_flag("--no-l2-flush", o.no_flush, "do not flush L2 between timed calls (CUDA)");
   app.add_option("--torch", o.torch_json,
-                 "CPU: the JSON of benchmarks/conv2d_torch.py (--op conv2d) or attention_torch.py (--op "
-                 "attention), to print PyTorch's times and ratios");
+                 "CPU: the JSON of benchmarks/conv2d_torch.py (--op conv2d), attention_torch.py (--op "
+                 "attention) or bench_layers_torch.py --json (--op bmm,softmax,dropout), to print PyTorch's "
+                 "times and ratios");
   app.add_option("--note", o.note, "free text stored in the JSON (e.g. nvidia-smi clocks)");
   app.add_flag("--list", list, "print the op names of the chosen --device and exit");
   CLI11_PARSE(app, argc, argv);

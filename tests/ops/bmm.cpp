@@ -5,7 +5,8 @@
 // Parity in FP32 (fp32_tol of the longest sum of the case) and, for one
 // attention shape, TF32 (tests/ops/gemm.h); the attention products of the
 // UNet's 16x16 level in the channels-first layout: S = Q^T K
-// (trans_a) and O = V P^T (trans_b).
+// (trans_a) and O = V P^T (trans_b). Bench shapes: those products at 16x16
+// and 8x8.
 #include <algorithm>
 #include <string>
 
@@ -74,6 +75,28 @@ std::vector<OpCases> bmm_op_cases() {
     c.parity.push_back(bmm_case({8, 256, 32, 256, true, false}, false, "attention scores Q^T K, "));
     c.parity.push_back(bmm_case({8, 32, 256, 256, false, true}, false, "attention output V P^T, "));
     c.parity.push_back(bmm_case({8, 256, 32, 256, true, false}, true, "attention scores Q^T K, "));
+  }
+  // ddpm-bench (bmm_fwd, bmm_bwd): the two products of the UNet's
+  // self-attention in the engine's channels-first layout, heads of 32
+  // channels, at 16x16 (C = 128: 4 heads, L = 256 tokens) and 8x8 (C = 256:
+  // 8 heads, L = 64): scores S = Q^T K (q, k [32, L] -> [L, L]) and output
+  // O = V P^T (v [32, L], p [L, L] -> [32, L]). sample = {heads, M, K, N,
+  // trans_a, trans_b}, so the matrices are batch * heads.
+  // benchmarks/bench_layers_torch.py times PyTorch at the same labels.
+  struct BmmBench {
+    const char* label;
+    int64_t heads, l;
+    bool scores;
+  };
+  const BmmBench bench[] = {{"q^T k 16x16 4hx32", 4, 256, true},
+                            {"v p^T 16x16 4hx32", 4, 256, false},
+                            {"q^T k 8x8 8hx32", 8, 64, true},
+                            {"v p^T 8x8 8hx32", 8, 64, false}};
+  for (const BmmBench& a : bench) {
+    BenchShape b;
+    b.label = a.label;
+    b.sample = a.scores ? Shape{a.heads, a.l, 32, a.l, 1, 0} : Shape{a.heads, 32, a.l, a.l, 0, 1};
+    c.bench.push_back(b);
   }
   return {c};
 }

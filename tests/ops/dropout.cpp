@@ -7,6 +7,7 @@
 // sizes. Parity: exact (the same uniform bits and one IEEE multiply on both
 // devices), for those, the UNet's 128x16x16 activations at an offset past
 // 2^32 (the counter's high word), and an unaligned view (the scalar path).
+// Bench shapes: the UNet's activation shapes.
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -51,6 +52,10 @@ std::vector<OpCases> dropout_op_cases() {
   c.parity.push_back(grad_case(
       "dropout", "[3,5,7] (odd, tail) p 0.25 unaligned view", {In{{3, 5, 7}, -1, 1, true, true}},
       [](const Inputs& in) { return dropout(in[0], 0.25, kSeed, kStream, 77); }, kExact, kWhyDropout));
+  // ddpm-bench (dropout_fwd): the ResBlocks' dropout runs on silu(norm2(h)),
+  // the UNet's activation shapes (the bench's p is kBenchDropoutP,
+  // benchmarks/kernel_bench/common.h).
+  c.bench = unet_activation_shapes(0);
   return {c};
 }
 

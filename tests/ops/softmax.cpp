@@ -7,7 +7,8 @@
 // [Rm, K] cycling over the rows, a fully masked row (zeros, zero gradient).
 // Parity: those at 1e-6 (double exp/log/sums on both devices, rounded once),
 // the attention shape of the UNet's 16x16 level with a causal mask, and the
-// forward-only modes: K = 1, K = 10, K > 128, large logits.
+// forward-only modes: K = 1, K = 10, K > 128, large logits. Bench shapes:
+// the UNet's self-attention weights at 16x16 and 8x8.
 #include "kernels/softmax.h"
 
 #include <cmath>
@@ -95,6 +96,19 @@ std::vector<OpCases> softmax_op_cases() {
                                       return NamedResults{{"y", kernels::softmax_fwd(x, log)}};
                                     },
                                     kRounding, kWhyRounding});
+  // ddpm-bench (softmax_fwd, softmax_bwd): the attention weights of the
+  // UNet's self-attention, heads of 32 channels, at 16x16 (4 heads, 256 x 256
+  // scores) and 8x8 (8 heads, 64 x 64), scale 1 / sqrt(32), no mask (the
+  // UNet's self-attention has none). sample = {heads, head dim D, Lq, Lk} as
+  // tests/ops/attention.cpp's, so x is [batch * heads, Lq, Lk] and the scale
+  // 1 / sqrt(D). benchmarks/bench_layers_torch.py times PyTorch at the same labels.
+  for (const auto& [label, heads, l] : std::vector<std::tuple<std::string, int64_t, int64_t>>{
+           {"self 16x16 4hx32", 4, 256}, {"self 8x8 8hx32", 8, 64}}) {
+    BenchShape b;
+    b.label = label;
+    b.sample = {heads, 32, l, l};
+    c.bench.push_back(b);
+  }
   return {c};
 }
 

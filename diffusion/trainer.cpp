@@ -245,8 +245,11 @@ Trainer::StepResult Trainer::step(bool skip_nonfinite) {
     ++step_;
     return {loss_value, norm, lr};
   }
-  adam_->step(lr);
-  if (ema_) ema_->update(flat_, step_);
+  // Adam and the EMA of its result in one pass over the parameters.
+  if (ema_)
+    adam_->step(lr, ema_->weights(), ema_->decay_at(step_));
+  else
+    adam_->step(lr);
   ++step_;
   return {loss_value, norm, lr};
 }

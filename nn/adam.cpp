@@ -13,7 +13,11 @@ Adam::Adam(FlatParameters& params, const AdamConfig& cfg) : params_(params), cfg
   v_ = Tensor::zeros(params.params().shape(), params.params().dtype(), params.params().device());
 }
 
-void Adam::step(double lr) {
+void Adam::step(double lr) { update(lr, nullptr, 0); }
+
+void Adam::step(double lr, Tensor& ema, double ema_decay) { update(lr, &ema, ema_decay); }
+
+void Adam::update(double lr, Tensor* ema, double ema_decay) {
   kernels::AdamParams p;
   p.lr = lr < 0 ? cfg_.lr : lr;
   p.beta1 = cfg_.beta1;
@@ -21,8 +25,12 @@ void Adam::step(double lr) {
   p.eps = cfg_.eps;
   p.weight_decay = cfg_.weight_decay;
   p.decoupled = cfg_.decoupled;
-  p.step = ++step_;
-  kernels::adam_update(params_.params(), params_.grads(), m_, v_, p);
+  p.ema_decay = ema_decay;
+  // The step counter moves only once the update has been accepted (a
+  // refused EMA buffer throws before anything changes).
+  p.step = step_ + 1;
+  kernels::adam_update(params_.params(), params_.grads(), m_, v_, p, ema);
+  ++step_;
 }
 
 }  // namespace ddpm::nn

@@ -23,6 +23,10 @@ class Adam {
   Adam(FlatParameters& params, const AdamConfig& cfg);
   // One update with learning rate lr (the config's when lr < 0).
   void step(double lr = -1);
+  // The same update, and in the same pass ema = ema_decay * ema +
+  // (1 - ema_decay) * the new parameters (nn::Ema's weights; what
+  // Ema::update would do right after step(lr), bit for bit).
+  void step(double lr, Tensor& ema, double ema_decay);
   int64_t steps_taken() const { return step_; }
 
   // State for checkpoints.
@@ -32,6 +36,8 @@ class Adam {
   const AdamConfig& config() const { return cfg_; }
 
  private:
+  void update(double lr, Tensor* ema, double ema_decay);
+
   FlatParameters& params_;
   AdamConfig cfg_;
   Tensor m_, v_;

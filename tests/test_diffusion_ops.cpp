@@ -167,6 +167,44 @@ TEST_CASE("diffusion: adam_update matches torch.optim.Adam and AdamW") {
   }
 }
 
+TEST_CASE("diffusion: adam_update with an EMA buffer equals adam_update then ema_update, bit for bit") {
+  for (const DType dt : {DType::f32, DType::f64})
+    for (const bool decoupled : {false, true}) {
+      CAPTURE(dtype_name(dt));
+      CAPTURE(decoupled);
+      const Tensor g = rand_uniform({4099}, -1, 1, 3, 1, dt);
+      Tensor p1 = rand_uniform({4099}, -1, 1, 3, 2, dt), m1 = Tensor::zeros({4099}, dt),
+             v1 = Tensor::zeros({4099}, dt), e1 = rand_uniform({4099}, -1, 1, 3, 3, dt);
+      Tensor p2 = p1.clone(), m2 = m1.clone(), v2 = v1.clone(), e2 = e1.clone();
+      const Tensor e0 = e1.clone();
+      kernels::AdamParams ap;
+      ap.lr = 3e-3;
+      ap.weight_decay = 0.01;
+      ap.decoupled = decoupled;
+      for (int64_t step = 1; step <= 3; ++step) {
+        ap.step = step;
+        ap.ema_decay = step == 3 ? 0.9999 : 0.5;
+        kernels::adam_update(p1, g, m1, v1, ap, &e1);
+        kernels::adam_update(p2, g, m2, v2, ap);
+        kernels::ema_update(e2, p2, ap.ema_decay);
+      }
+      CHECK(p1.to_vector<double>() == p2.to_vector<double>());
+      CHECK(m1.to_vector<double>() == m2.to_vector<double>());
+      CHECK(v1.to_vector<double>() == v2.to_vector<double>());
+      CHECK(e1.to_vector<double>() == e2.to_vector<double>());
+      CHECK(e1.to_vector<double>() != e0.to_vector<double>());  // the EMA moved
+    }
+  // A bad EMA buffer or decay is refused before anything changes.
+  Tensor p = vec({1, 2}), m = vec({0, 0}), v = vec({0, 0}), bad = vec({1, 2, 3}), e = vec({5, 6});
+  kernels::AdamParams ap;
+  ap.ema_decay = 0.5;
+  CHECK_THROWS_WITH(kernels::adam_update(p, vec({1, 1}), m, v, ap, &bad), doctest::Contains("ema"));
+  ap.ema_decay = 1.0;
+  CHECK_THROWS_WITH(kernels::adam_update(p, vec({1, 1}), m, v, ap, &e), doctest::Contains("ema_decay"));
+  CHECK(p.to_vector<double>() == std::vector<double>{1, 2});
+  CHECK(e.to_vector<double>() == std::vector<double>{5, 6});
+}
+
 TEST_CASE("diffusion: ema_update is decay*ema + (1-decay)*param") {
   Tensor ema = vec({1, 2, 3}), p = vec({3, 2, 1});
   kernels::ema_update(ema, p, 0.75);

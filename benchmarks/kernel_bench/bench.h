@@ -137,6 +137,7 @@ class Bench {
   void softmax(bool fwd, bool bwd);
   void dropout();
   void adam();
+  void adam_ema();
   void ema();
 
  private:

@@ -706,6 +706,15 @@ class CpuBench {
     r.shape = bench_shapes("adam_update").front().label + " " + std::to_string(n);
     r.bytes = 7 * dbl(n) * 4;
     run(r, [&] { kernels::adam_update(p, g, m, v, ap); });
+    // What the trainer runs: the same step with the EMA of the new
+    // parameters in the same pass (compare with this row + ema_update's).
+    Tensor e = randn({n}, 8, 5);
+    ap.ema_decay = 0.995;
+    Row f;
+    f.op = "adam_update";
+    f.shape = r.shape + " + ema";
+    f.bytes = 8 * dbl(n) * 4;
+    run(f, [&] { kernels::adam_update(p, g, m, v, ap, &e); });
   }
 
   void ema() {

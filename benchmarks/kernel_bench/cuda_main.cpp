@@ -243,7 +243,11 @@ int run_cuda(const Options& o) {
         {o.selected("softmax_fwd") || o.selected("softmax_bwd"),
          [&] { bench.softmax(o.selected("softmax_fwd"), o.selected("softmax_bwd")); }},
         {o.selected("dropout_fwd"), [&] { bench.dropout(); }},
-        {o.selected("adam_update"), [&] { bench.adam(); }},
+        {o.selected("adam_update"),
+         [&] {
+           bench.adam();
+           bench.adam_ema();
+         }},
         {o.selected("ema_update"), [&] { bench.ema(); }},
     };
     for (const auto& [on, run] : groups) {

@@ -1,6 +1,8 @@
 // adam_update and ema_update over the base-64 UNet's flat parameter buffer
 // (tests/ops/optimizer.cpp) against the unfused launches of PyTorch's
-// single-tensor path and the memory roofline; checked against the CPU kernels.
+// single-tensor path and the memory roofline; adam_update with the fused EMA
+// (what the trainer runs) against our own two launches, adam_update then
+// ema_update; checked against the CPU kernels.
 #include "benchmarks/kernel_bench/bench.h"
 #include "benchmarks/unfused_kernels.h"
 #include "kernels/adam_update.h"
@@ -65,6 +67,52 @@ void Bench::adam() {
       [&] {
         ours();
         return std::max({norm_err(p, pc), norm_err(m, mc), norm_err(v, vc)});
+      },
+      ours);
+  print(r);
+  rows.push_back(r);
+}
+
+void Bench::adam_ema() {
+  const int64_t n = unet_parameters();
+  kernels::AdamParams ap;
+  ap.lr = 1e-3;
+  ap.step = 10;
+  ap.ema_decay = 0.995;
+  const Tensor p0 = randn({n}, 8, 1, DType::f32, Device::cuda);
+  const Tensor g = randn({n}, 8, 2, DType::f32, Device::cuda);
+  const Tensor m0 = randn({n}, 8, 3, DType::f32, Device::cuda);
+  const Tensor v0 = rand_uniform({n}, 0, 1, 8, 4, DType::f32, Device::cuda);
+  const Tensor e0 = randn({n}, 8, 5, DType::f32, Device::cuda);
+  Tensor pc = p0.to(Device::cpu), mc = m0.to(Device::cpu), vc = v0.to(Device::cpu), ec = e0.to(Device::cpu);
+  kernels::adam_update(pc, g.to(Device::cpu), mc, vc, ap, &ec);
+  Row r;
+  r.op = "adam_update";
+  r.shape = bench_shapes("adam_update").front().label + " " + std::to_string(n) + " + ema";
+  r.bytes = 8 * dbl(n) * 4;  // p, g, m, v, ema in; p, m, v, ema out
+  r.tol = kTolElementwise;
+  r.check_against = "CPU kernel";
+  r.ref_kind = RefKind::unfused;
+  r.ref_detail = "ours unfused, 2 launches: adam_update, then ema_update";
+  Tensor up = p0.clone(), um = m0.clone(), uv = v0.clone(), ue = e0.clone();
+  auto unfused_seq = [&] {
+    kernels::adam_update(up, g, um, uv, ap);
+    kernels::ema_update(ue, up, ap.ema_decay);
+  };
+  run_ref(
+      r,
+      [&] {
+        unfused_seq();
+        return std::max({norm_err(up, pc), norm_err(um, mc), norm_err(uv, vc), norm_err(ue, ec)});
+      },
+      unfused_seq);
+  Tensor p = p0.clone(), m = m0.clone(), v = v0.clone(), e = e0.clone();
+  auto ours = [&] { kernels::adam_update(p, g, m, v, ap, &e); };
+  run_ours(
+      r,
+      [&] {
+        ours();
+        return std::max({norm_err(p, pc), norm_err(m, mc), norm_err(v, vc), norm_err(e, ec)});
       },
       ours);
   print(r);

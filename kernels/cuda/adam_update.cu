@@ -6,7 +6,10 @@
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
 //   p -= step_size * m / (sqrt(v) / sqrt(bc2) + eps)
 // step_size = lr / bc1 and sqrt(bc2) are formed in double on the host and
-// rounded to float, as the CPU kernel does. Flat and memory bound: a thread
+// rounded to float, as the CPU kernel does. With an EMA buffer (the
+// trainer's sampling weights) the same pass also does
+// ema = d ema + (1 - d) p from the new p (kernels/cuda/ema_update.cu's
+// arithmetic; 40 -> 32 bytes per element against a separate EMA launch). Flat and memory bound: a thread
 // per quad of 4 elements (float4 accesses when every buffer is 16-byte
 // aligned) plus the n % 4 tail.
 #include <cmath>
@@ -21,7 +24,7 @@ namespace ddpm::kernels::cuda {
 namespace {
 
 struct Coefs {
-  float lr, b1, b2, eps, wd, step_size, bc2_sqrt, decay;
+  float lr, b1, b2, eps, wd, step_size, bc2_sqrt, decay, ema_d, ema_e;
   bool weight_decay, decoupled;
 };
 
@@ -37,10 +40,14 @@ __device__ __forceinline__ void adam_one(float& w, float g, float& m, float& v, 
   w = w - c.step_size * m / (sqrtf(v) / c.bc2_sqrt + c.eps);
 }
 
-template <bool Vec4>
+__device__ __forceinline__ float ema_one(float e, float w, const Coefs& c) {
+  return c.ema_d * e + c.ema_e * w;
+}
+
+template <bool Vec4, bool Ema>
 __global__ void adam_update_kernel(float* __restrict__ param, const float* __restrict__ grad,
-                                   float* __restrict__ exp_avg, float* __restrict__ exp_avg_sq, int64_t n,
-                                   const Coefs c) {
+                                   float* __restrict__ exp_avg, float* __restrict__ exp_avg_sq,
+                                   float* __restrict__ ema, int64_t n, const Coefs c) {
   for (int64_t q = global_thread(); q < n / 4; q += global_threads()) {
     Quad w = load_quad<Vec4>(param, q), m = load_quad<Vec4>(exp_avg, q), v = load_quad<Vec4>(exp_avg_sq, q);
     const Quad g = load_quad<Vec4>(grad, q);
@@ -49,6 +56,12 @@ __global__ void adam_update_kernel(float* __restrict__ param, const float* __res
     store_quad<Vec4>(param, q, w);
     store_quad<Vec4>(exp_avg, q, m);
     store_quad<Vec4>(exp_avg_sq, q, v);
+    if constexpr (Ema) {
+      Quad e = load_quad<Vec4>(ema, q);
+#pragma unroll
+      for (int k = 0; k < 4; ++k) e.v[k] = ema_one(e.v[k], w.v[k], c);
+      store_quad<Vec4>(ema, q, e);
+    }
   }
   const int64_t i = tail_element(n);
   if (i < n) {
@@ -57,12 +70,14 @@ __global__ void adam_update_kernel(float* __restrict__ param, const float* __res
     param[i] = w;
     exp_avg[i] = m;
     exp_avg_sq[i] = v;
+    if constexpr (Ema) ema[i] = ema_one(ema[i], w, c);
   }
 }
 
 }  // namespace
 
-void adam_update(float* param, const float* grad, float* m, float* v, int64_t n, const AdamParams& p) {
+void adam_update(float* param, const float* grad, float* m, float* v, float* ema, int64_t n,
+                 const AdamParams& p) {
   if (n == 0) return;
   Coefs c;
   c.lr = static_cast<float>(p.lr);
@@ -76,11 +91,21 @@ void adam_update(float* param, const float* grad, float* m, float* v, int64_t n,
   c.decay = 1.0f - c.lr * c.wd;
   c.weight_decay = p.weight_decay != 0;
   c.decoupled = p.decoupled;
+  c.ema_d = static_cast<float>(p.ema_decay);
+  c.ema_e = static_cast<float>(1 - p.ema_decay);
   const cudaStream_t s = ddpm::cuda::stream();
-  if (vec4_ok(param, grad, m, v))
-    adam_update_kernel<true><<<blocks_for_quads(n), kThreads, 0, s>>>(param, grad, m, v, n, c);
-  else
-    adam_update_kernel<false><<<blocks_for_quads(n), kThreads, 0, s>>>(param, grad, m, v, n, c);
+  const bool vec4 = vec4_ok(param, grad, m, v) && (!ema || vec4_ok(ema));
+  const unsigned blocks = blocks_for_quads(n);
+  if (ema) {
+    if (vec4)
+      adam_update_kernel<true, true><<<blocks, kThreads, 0, s>>>(param, grad, m, v, ema, n, c);
+    else
+      adam_update_kernel<false, true><<<blocks, kThreads, 0, s>>>(param, grad, m, v, ema, n, c);
+  } else if (vec4) {
+    adam_update_kernel<true, false><<<blocks, kThreads, 0, s>>>(param, grad, m, v, nullptr, n, c);
+  } else {
+    adam_update_kernel<false, false><<<blocks, kThreads, 0, s>>>(param, grad, m, v, nullptr, n, c);
+  }
   DDPM_CUDA_LAUNCHED("adam_update_kernel", std::to_string(n) + " parameters, step " + std::to_string(p.step));
 }
 

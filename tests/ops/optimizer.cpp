@@ -1,6 +1,7 @@
 // The optimiser ops, without a backward: adam_update (Adam, Adam with L2
-// weight decay, AdamW; two steps) and ema_update (two updates), in place on
-// parameter buffers, aligned or as unaligned views into a flat buffer.
+// weight decay, AdamW; two steps; and AdamW with the fused EMA of the new
+// parameters) and ema_update (two updates), in place on parameter buffers,
+// aligned or as unaligned views into a flat buffer.
 //
 // Parity: 1e-6 (a few float operations per element, fused differently).
 // Bench: one update of the base-64 UNet's flat parameter buffer, against the
@@ -45,6 +46,30 @@ std::vector<OpCases> optimizer_op_cases() {
                                  },
                                  kRounding, kWhyRounding});
     }
+  for (bool unaligned : {false, true})
+    cases.push_back(
+        ParityCase{"adam_update",
+                   std::string("AdamW + fused EMA, 1003 parameters") + (unaligned ? ", unaligned views" : ""),
+                   [unaligned](Device d) {
+                     const Shape s{1003};
+                     Tensor w = make_input({s, -1, 1, false, unaligned}, 10, d);
+                     const Tensor g = make_input({s, -1, 1, false, unaligned}, 11, d);
+                     Tensor m = make_input({s, -1, 1, false, unaligned}, 12, d);
+                     Tensor v = make_input({s, 0, 1, false, unaligned}, 13, d);
+                     Tensor e = make_input({s, -1, 1, false, unaligned}, 14, d);
+                     kernels::AdamParams p;
+                     p.lr = 1e-2;
+                     p.weight_decay = 0.1;
+                     p.decoupled = true;
+                     p.step = 3;
+                     p.ema_decay = 0.9;
+                     kernels::adam_update(w, g, m, v, p, &e);
+                     p.step = 4;
+                     p.ema_decay = 0.995;
+                     kernels::adam_update(w, g, m, v, p, &e);
+                     return NamedResults{{"param", w}, {"exp_avg", m}, {"exp_avg_sq", v}, {"ema", e}};
+                   },
+                   kRounding, kWhyRounding});
   for (bool unaligned : {false, true})
     cases.push_back(ParityCase{"ema_update",
                                std::string("1003 elements") + (unaligned ? ", unaligned views" : ""),

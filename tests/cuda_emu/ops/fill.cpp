@@ -1,9 +1,10 @@
-// The device fill (float32 and float64; -0.0 keeps its sign):
+// The device fill (float32, float64 and bf16; -0.0 keeps its sign):
 // tensor/cuda/fill.cu on the emulation (tests/cuda_emu/emu_check.h).
 // emu-kernels: tensor/cuda/fill.cu
 #include <cmath>
 #include <vector>
 
+#include "tensor/bf16.h"
 #include "tensor/cuda_backend.h"
 #include "tests/cuda_emu/emu_check.h"
 
@@ -23,6 +24,11 @@ void emu_fill() {
     std::vector<double> d(static_cast<size_t>(n));
     dc::fill(d.data(), n, DType::f64, 1.25);
     expect_true("fill f64", d.front() == 1.25 && d.back() == 1.25);
+    // bf16: 1/3 rounded to nearest even through float, as on the CPU.
+    std::vector<bf16> h(static_cast<size_t>(n));
+    dc::fill(h.data(), n, DType::bf16, 1.0 / 3.0);
+    const uint16_t want = float_to_bf16_bits(1.0f / 3.0f);
+    expect_true("fill bf16", h.front().bits == want && h.back().bits == want);
   }
 }
 

@@ -20,6 +20,7 @@
 
 #include "benchmarks/kernel_bench/common.h"
 #include "kernels/dispatch.h"
+#include "kernels/precision.h"
 
 using namespace ddpm;
 using namespace ddpm::bench;
@@ -164,7 +165,12 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", o.warmup, "untimed calls before timing (CPU default: 1)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_flag("--tf32", o.tf32, "also run the convolutions with TF32 allowed on both sides (CUDA)");
+  std::string precision_flag = "fp32";
+  app.add_option("--precision", precision_flag,
+                 "comma-separated: fp32 (always run), tf32 (CUDA: also the convolutions with TF32 allowed on "
+                 "both sides), bf16 (refused: no bf16 kernels yet)")
+      ->capture_default_str();
+  app.add_flag("--tf32", o.tf32, "the same as --precision fp32,tf32 (kept for older scripts)");
   app.add_flag("--no-l2-flush", o.no_flush, "do not flush L2 between timed calls (CUDA)");
   app.add_option("--torch", o.torch_json,
                  "CPU: the JSON of benchmarks/conv2d_torch.py (--op conv2d), attention_torch.py (--op "
@@ -174,6 +180,17 @@ int main(int argc, char** argv) {
   app.add_flag("--list", list, "print the op names of the chosen --device and exit");
   CLI11_PARSE(app, argc, argv);
 
+  for (const std::string& p : split(precision_flag)) {
+    try {
+      // Only the name is checked here: the math mode is per row.
+      if (kernels::parse_precision(p) == kernels::Precision::bf16)
+        (void)kernels::apply_precision(kernels::Precision::bf16, Device::cpu);  // throws, saying why
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ddpm-bench: %s\n", e.what());
+      return 2;
+    }
+    if (p == "tf32") o.tf32 = true;
+  }
   const bool cpu = o.device == "cpu";
   auto in_mode = [&](const OpName& n) { return cpu ? n.cpu : n.cuda; };
   if (list) {

@@ -36,9 +36,22 @@ std::vector<std::shared_ptr<TensorImpl>> topo_order(const std::shared_ptr<Tensor
   return {post.rbegin(), post.rend()};
 }
 
-Tensor accumulate(const Tensor& acc, const Tensor& g) {
-  if (!acc.defined()) return g;
-  return kernels::binary_fwd(kernels::BinaryOp::add, acc, g);
+// The sum of two gradients reaching the same tensor. In place when the
+// running sum alone owns its memory (no other Tensor, view or saved value
+// refers to its impl or its storage: a backward may hand the same gradient
+// to several inputs, as add's does, and that one must not change), which
+// saves a buffer and a write per accumulation; the sum is the same float
+// add either way.
+void accumulate(Tensor& acc, const Tensor& g) {
+  if (!acc.defined()) {
+    acc = g;
+    return;
+  }
+  if (acc.impl_ptr().use_count() == 1 && acc.impl()->storage.use_count() == 1 && !acc.impl()->grad_fn) {
+    kernels::binary_inplace(kernels::BinaryOp::add, acc, g);
+    return;
+  }
+  acc = kernels::binary_fwd(kernels::BinaryOp::add, acc, g);
 }
 
 }  // namespace
@@ -94,8 +107,7 @@ void backward(const Tensor& root, const Tensor& grad) {
                                std::to_string(i) + " " + input.desc());
       TensorImpl* in = input.impl();
       if (in->grad_fn) {
-        Tensor& slot = grads[in];
-        slot = accumulate(slot, gi);
+        accumulate(grads[in], gi);
       } else {
         // A leaf accumulates in place when it already has a gradient buffer
         // (flattened modules bind grads to views of one flat buffer), else

@@ -35,6 +35,28 @@ TEST_CASE("autograd: a tensor used twice gets both contributions (diamond)") {
   CHECK(x.grad().item() == 16.0);
 }
 
+TEST_CASE("autograd: accumulating a shared gradient leaves its other holders unchanged") {
+  // add's backward hands the same gradient tensor to both inputs, and the
+  // caller's seed is the root's gradient: the engine adds in place only into
+  // a running sum nothing else holds.
+  Tensor x = vec({1, 2, 3}).set_requires_grad();
+  Tensor h = mul_scalar(x, 3);  // a non-leaf that three gradients reach
+  Tensor t = h + h;
+  Tensor y = t + h;  // 3h = 9x
+  const Tensor seed = vec({1, 10, 100});
+  autograd::backward(y, seed);
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{9, 90, 900});
+  CHECK(seed.to_vector<double>() == std::vector<double>{1, 10, 100});
+  // A longer chain of sums into one node (the running sum is then owned by
+  // the engine alone and grows in place).
+  Tensor z = vec({0.5, -1}).set_requires_grad();
+  Tensor u = mul_scalar(z, 2);
+  Tensor acc = u;
+  for (int i = 0; i < 5; ++i) acc = acc + mul_scalar(u, static_cast<double>(i));
+  autograd::backward(sum(acc));  // u (1 + 0 + 1 + 2 + 3 + 4) = 11 u = 22 z
+  CHECK(z.grad().to_vector<double>() == std::vector<double>{22, 22});
+}
+
 TEST_CASE("autograd: leaf gradients accumulate across backward calls") {
   Tensor x = vec({1, 1}).set_requires_grad();
   autograd::backward(sum(mul_scalar(x, 3)));

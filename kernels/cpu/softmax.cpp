@@ -7,7 +7,8 @@
 // to float), the exponentials kept in a per-thread row buffer and scaled by
 // 1 / sum, so one exp per element instead of two. Masked rows, and rows with
 // an inf or a NaN (whose exact IEEE behaviour the scalar path defines: a NaN
-// poisons the row, -inf entries get 0), take the scalar path.
+// poisons the row, -inf entries get 0) or a spread of logits past 700
+// (where exp underflows), take the scalar path.
 #include "kernels/softmax.h"
 
 #include <Eigen/Core>
@@ -31,6 +32,10 @@ bool softmax_row_vector(const T* row, T* out, const SoftmaxDims& d) {
   z = d.scale * Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(row, d.k).template cast<double>();
   if (!std::isfinite(z.sum())) return false;  // an inf or a NaN (or a sum past the double range)
   const double m = z.maxCoeff();
+  // Past a spread of ~708 exp(z - m) leaves the normal doubles, where
+  // Eigen's exp (clamped, and on SSE2 not flushed to 0) and libm part ways:
+  // such rows take the scalar path, so exp(-1e4) is exactly 0 as there.
+  if (!(m - z.minCoeff() < 700.0)) return false;
   Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> y(out, d.k);
   if (d.log) {
     const double lse = m + std::log((z - m).exp().sum());

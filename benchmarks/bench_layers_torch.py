@@ -28,11 +28,12 @@ unless another is installed (docs/benchmarks.md, "Attention on the CPU")."""
 import argparse
 import json
 import math
-import statistics
 import time
 
 import torch
 import torch.nn.functional as F
+
+from attention_torch import timed  # the same timing rule as the attention twin
 
 # The bench shapes of tests/ops/, same labels (ddpm-bench --torch matches them).
 # bmm: (label, heads, M, K, N, trans_a, trans_b); a [B, M, K] ([B, K, M] when
@@ -48,18 +49,6 @@ SOFTMAX = [("self 16x16 4hx32", 4, 32, 256, 256), ("self 8x8 8hx32", 8, 32, 64, 
 # dropout: the UNet's activation shapes (C, H = W); p as ddpm-bench's kBenchDropoutP.
 DROPOUT = [("64x32x32", 64, 32), ("128x16x16", 128, 16), ("256x8x8", 256, 8), ("512x4x4", 512, 4)]
 DROPOUT_P = 0.1
-
-
-def timed(fn, warmup, reps):
-    for _ in range(warmup):
-        fn()
-    wall, cpu = [], 1e30
-    for _ in range(reps):
-        c0, t0 = time.process_time(), time.perf_counter()
-        fn()
-        wall.append(time.perf_counter() - t0)
-        cpu = min(cpu, time.process_time() - c0)
-    return 1e3 * statistics.median(wall), 1e3 * min(wall), 1e3 * cpu
 
 
 def group_norm_silu(args):

@@ -24,22 +24,6 @@ using namespace ddpm;
 
 namespace {
 
-// The message of the E that f throws ("" and a failed check when it throws
-// nothing or something else).
-template <class E, class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (...) {
-    FAIL_CHECK("threw an exception of another type");
-    return "";
-  }
-  FAIL_CHECK("threw nothing");
-  return "";
-}
-
 // Round to nearest even by exhaustive reasoning in double, independent of
 // the bit trick in tensor/bf16.h: the two bf16 neighbours of f (truncation
 // and the next value away from zero), the nearer one, ties to the even
@@ -136,7 +120,7 @@ TEST_CASE("tensor: bf16 tensors convert, fill, draw and describe themselves") {
 
 TEST_CASE("tensor: an op without a bf16 kernel refuses a bf16 tensor by name") {
   const Tensor b = Tensor::ones({2, 4}, DType::bf16);
-  const std::string e = error_of<std::runtime_error>([&] { (void)kernels::silu_fwd(b); });
+  const std::string e = test::error_message<std::runtime_error>([&] { (void)kernels::silu_fwd(b); });
   CHECK(e.find("silu") != std::string::npos);
   CHECK(e.find("bf16") != std::string::npos);
   CHECK(e.find(".to(DType::f32)") != std::string::npos);
@@ -166,7 +150,8 @@ TEST_CASE("tools: --precision names parse, set the math mode, and bf16 is refuse
   const kernels::MathModeScope keep(kernels::MathMode::fp32);
   for (const Precision p : {Precision::fp32, Precision::tf32, Precision::bf16})
     CHECK(kernels::parse_precision(kernels::precision_name(p)) == p);
-  const std::string bad = error_of<std::invalid_argument>([] { (void)kernels::parse_precision("fp16"); });
+  const std::string bad =
+      test::error_message<std::invalid_argument>([] { (void)kernels::parse_precision("fp16"); });
   CHECK(bad.find("'fp16'") != std::string::npos);
   CHECK(bad.find("bf16") != std::string::npos);
   CHECK(kernels::apply_precision(Precision::tf32, Device::cuda).empty());
@@ -175,8 +160,8 @@ TEST_CASE("tools: --precision names parse, set the math mode, and bf16 is refuse
   CHECK(kernels::math_mode() == kernels::MathMode::fp32);
   CHECK(kernels::apply_precision(Precision::tf32, Device::cpu).find("run") != std::string::npos);
   kernels::set_math_mode(kernels::MathMode::fp32);
-  const std::string refused =
-      error_of<std::runtime_error>([] { (void)kernels::apply_precision(Precision::bf16, Device::cpu); });
+  const std::string refused = test::error_message<std::runtime_error>(
+      [] { (void)kernels::apply_precision(Precision::bf16, Device::cpu); });
   CHECK(refused.find("--precision bf16") != std::string::npos);
   CHECK(refused.find("fp32") != std::string::npos);
   CHECK(kernels::math_mode() == kernels::MathMode::fp32);  // a refusal changes nothing

@@ -11,12 +11,12 @@
 // (where exp underflows), take the scalar path.
 #include "kernels/softmax.h"
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
 
+#include "kernels/cpu/gemm.h"  // brings Eigen; see its note on GCC 12
 #include "kernels/cpu/parallel.h"
 
 namespace ddpm::kernels::cpu {

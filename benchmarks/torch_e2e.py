@@ -18,7 +18,10 @@ math as nn/unet.h). Same flags and JSON fields as ddpm-bench-e2e:
 --mode eager or compile (torch.compile(model), PyTorch >= 2; the optimizer and
 the sampler's update stay eager, as a user would write them). Precision FP32
 with TF32 off (torch.backends.cuda.matmul.allow_tf32 = False,
-torch.backends.cudnn.allow_tf32 = False) unless --tf32. cuDNN autotuning
+torch.backends.cudnn.allow_tf32 = False) unless --precision tf32 (alias
+--tf32); --precision bf16 runs the model under torch.autocast(bfloat16) (the
+PyTorch user's mixed precision: weights, optimizer and loss stay FP32, the
+model's output is cast back to FP32 for the loss and the sampler). cuDNN autotuning
 (torch.backends.cudnn.benchmark) is on unless --no-cudnn-benchmark: the
 fastest eager PyTorch. CPU: torch.set_num_threads(--threads).
 """
@@ -71,6 +74,30 @@ def sampling_timesteps(K):
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def groupnorm_in_fp32(model):
+    """GroupNorm in FP32 with the result cast back to its input's dtype.
+
+    torch 1.13's CPU autocast has no rule for group_norm, so a bf16 input
+    meets FP32 affine weights and fails; this is the usual fix (OpenAI's
+    guided-diffusion GroupNorm32), and where autocast has a rule (CUDA) it is
+    what autocast does anyway.
+    """
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.GroupNorm):
+            def gn(x, mod=mod):
+                return F.group_norm(x.float(), mod.num_groups, mod.weight, mod.bias, mod.eps).to(x.dtype)
+            mod.forward = gn
+
+
+def autocast_bf16(fwd, device):
+    """fwd under torch.autocast(bfloat16), its output cast back to FP32."""
+    def f(x, t):
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+            y = fwd(x, t)
+        return y.float()
+    return f
 
 
 def bench_train(a, device, fwd, model, out):
@@ -195,7 +222,8 @@ def main():
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--channels", type=int, default=1)
     ap.add_argument("--time-embed", type=int, default=256)
-    ap.add_argument("--tf32", action="store_true")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"])
+    ap.add_argument("--tf32", action="store_true", help="the same as --precision tf32")
     ap.add_argument("--no-cudnn-benchmark", action="store_true")
     ap.add_argument("--json", default="")
     ap.add_argument("--note", default="")
@@ -244,13 +272,17 @@ def main():
         print("torch_e2e: " + out["error"], file=sys.stderr)
         return finish(1)
 
+    if a.tf32:
+        a.precision = "tf32"
+    a.tf32 = a.precision == "tf32"
     device = torch.device(a.device)
     torch.backends.cuda.matmul.allow_tf32 = a.tf32
     torch.backends.cudnn.allow_tf32 = a.tf32
     torch.backends.cudnn.benchmark = gpu and not a.no_cudnn_benchmark
     if not gpu:
         torch.set_num_threads(a.threads)
-    out["precision"] = "tf32 (TF32 allowed)" if a.tf32 else "fp32 (TF32 off)"
+    out["precision"] = {"tf32": "tf32 (TF32 allowed)", "bf16": "bf16 (torch.autocast bfloat16)"}.get(
+        a.precision, "fp32 (TF32 off)")
     out["cudnn_benchmark"] = torch.backends.cudnn.benchmark
     machine = f"{cpu_model()}, {os.cpu_count()} cpus"
     if gpu:
@@ -266,6 +298,9 @@ def main():
     fwd = model
     if a.mode == "compile":
         fwd = torch.compile(model, mode=None if a.compile_mode == "default" else a.compile_mode)
+    if a.precision == "bf16":
+        groupnorm_in_fp32(model)
+        fwd = autocast_bf16(fwd, device)
     print(f"torch_e2e: {impl}, {a.what} on {machine}, {out['precision']}, torch {torch.__version__}"
           + ("" if gpu else f", threads {torch.get_num_threads()}"), flush=True)
     try:

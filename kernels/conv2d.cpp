@@ -3,7 +3,9 @@
 #include <atomic>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
+#include "kernels/cpu/conv2d_bf16.h"
 #include "kernels/dispatch.h"
 #include "kernels/math_mode.h"
 
@@ -101,6 +103,10 @@ Tensor conv2d_fwd(const Tensor& x, const Tensor& w, const Tensor& b, int64_t str
       "conv2d", x,
       [&](auto t) {
         using T = decltype(t);
+        if constexpr (std::is_same_v<T, float>)
+          if (math_mode() == MathMode::bf16)
+            return cpu::conv2d_fwd_bf16(x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr,
+                                        y.data<T>(), d);
         cpu::conv2d_fwd<T>(x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>(), d);
       },
       [&](auto) {
@@ -123,6 +129,9 @@ Tensor conv2d_bwd_data(const Tensor& grad_out, const Tensor& w, const Shape& x_s
       op, w,
       [&](auto t) {
         using T = decltype(t);
+        if constexpr (std::is_same_v<T, float>)
+          if (math_mode() == MathMode::bf16)
+            return cpu::conv2d_bwd_data_bf16(grad_out.data<T>(), w.data<T>(), gx.data<T>(), d);
         cpu::conv2d_bwd_data<T>(grad_out.data<T>(), w.data<T>(), gx.data<T>(), d);
       },
       [&](auto) {
@@ -146,8 +155,11 @@ Tensor conv2d_bwd_weight(const Tensor& x, const Tensor& grad_out, const Shape& w
       op, x,
       [&](auto t) {
         using T = decltype(t);
-        cpu::conv2d_bwd_weight<T>(x.data<T>(), grad_out.data<T>(), gw.data<T>(),
-                                  grad_bias ? grad_bias->data<T>() : nullptr, d);
+        T* gb = grad_bias ? grad_bias->data<T>() : nullptr;
+        if constexpr (std::is_same_v<T, float>)
+          if (math_mode() == MathMode::bf16)
+            return cpu::conv2d_bwd_weight_bf16(x.data<T>(), grad_out.data<T>(), gw.data<T>(), gb, d);
+        cpu::conv2d_bwd_weight<T>(x.data<T>(), grad_out.data<T>(), gw.data<T>(), gb, d);
       },
       [&](auto) {
         cuda::conv2d_bwd_weight(x.data<float>(), grad_out.data<float>(), gw.data<float>(),

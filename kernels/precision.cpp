@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "kernels/cpu/bf16_gemm.h"
 #include "kernels/math_mode.h"
 
 namespace ddpm::kernels {
@@ -27,10 +28,16 @@ Precision parse_precision(const std::string& name) {
 std::string apply_precision(Precision p, Device device) {
   switch (p) {
     case Precision::bf16:
-      throw std::runtime_error(
-          "--precision bf16: this build has the bf16 dtype and BF16 checkpoint export, but no bf16 "
-          "kernels yet (convolutions, GEMMs, normalisation) on the CPU or the GPU; use --precision fp32" +
-          std::string(device == Device::cuda ? " or tf32" : ""));
+      if (device == Device::cuda)
+        throw std::runtime_error(
+            "--precision bf16: the GPU has no bf16 kernels yet (convolutions, GEMMs, normalisation); use "
+            "--precision tf32 or fp32 on the GPU (bf16 runs on the CPU: --device cpu)");
+      set_math_mode(MathMode::bf16);
+      return std::string(
+                 "--precision bf16 on the CPU: convolutions multiply BF16-rounded operands with FP32 "
+                 "accumulation (") +
+             cpu::bf16gemm::backend_name(cpu::bf16gemm::backend()) +
+             "); weights, activations, optimizer state and every other op stay FP32";
     case Precision::tf32:
       set_math_mode(MathMode::tf32);
       return device == Device::cuda ? ""

@@ -7,10 +7,13 @@
 //         matmul) round their operands to TF32 on tensor cores with FP32
 //         accumulation (MathMode::tf32). The CPU kernels have no TF32 and run
 //         FP32: asking for it there is allowed and says so.
-//   bf16  BF16 activations and conv inputs, FP32 master weights and
-//         accumulation. The tensor library has the bf16 dtype (tensor/bf16.h)
-//         and checkpoints export to BF16, but no op has bf16 kernels yet, so
-//         apply_precision refuses it with a message saying what to use.
+//   bf16  on the CPU (MathMode::bf16): the convolutions round their
+//         operands to BF16 and accumulate in FP32 (Intel AMX or AVX512-BF16
+//         where the machine has them, kernels/cpu/bf16_gemm.h); weights,
+//         activations, gradients, Adam and EMA stay FP32 (so the FP32 weights
+//         are the master copy). Not yet on the GPU: apply_precision refuses
+//         it there with what to use. The tensor library also has a bf16
+//         storage dtype (tensor/bf16.h) and checkpoints export to BF16.
 #pragma once
 
 #include <string>
@@ -28,10 +31,11 @@ const char* precision_name(Precision p);
 // value and the choices.
 Precision parse_precision(const std::string& name);
 
-// Sets up the process to run at p on device: the MathMode for fp32 and tf32.
-// Returns a note for the log where the request means less than it says
-// ("" when none: tf32 on the CPU runs FP32). Throws std::runtime_error for
-// bf16, whose kernels do not exist yet, leaving the MathMode unchanged.
+// Sets up the process to run at p on device (the MathMode). Returns a note
+// for the log where the request means less or other than it says ("" when
+// none): tf32 on the CPU runs FP32; bf16 on the CPU names what runs in BF16.
+// Throws std::runtime_error for bf16 on the GPU, leaving the MathMode
+// unchanged.
 std::string apply_precision(Precision p, Device device);
 
 }  // namespace ddpm::kernels

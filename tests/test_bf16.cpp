@@ -145,7 +145,8 @@ TEST_CASE("io: bf16 tensors round-trip through safetensors as BF16") {
   CHECK(std::string(safetensors_dtype_name(DType::bf16)) == "BF16");
 }
 
-TEST_CASE("tools: --precision names parse, set the math mode, and bf16 is refused clearly") {
+TEST_CASE(
+    "tools: --precision names parse, set the math mode; bf16 runs on the CPU and is refused on the GPU") {
   using kernels::Precision;
   const kernels::MathModeScope keep(kernels::MathMode::fp32);
   for (const Precision p : {Precision::fp32, Precision::tf32, Precision::bf16})
@@ -160,9 +161,17 @@ TEST_CASE("tools: --precision names parse, set the math mode, and bf16 is refuse
   CHECK(kernels::math_mode() == kernels::MathMode::fp32);
   CHECK(kernels::apply_precision(Precision::tf32, Device::cpu).find("run") != std::string::npos);
   kernels::set_math_mode(kernels::MathMode::fp32);
+  // bf16 on the CPU: the mode, and a note naming what runs in BF16.
+  const std::string note = kernels::apply_precision(Precision::bf16, Device::cpu);
+  CHECK(kernels::math_mode() == kernels::MathMode::bf16);
+  CHECK(note.find("BF16") != std::string::npos);
+  CHECK(note.find("FP32") != std::string::npos);
+  CHECK(std::string(kernels::math_mode_name(kernels::MathMode::bf16)) == "bf16");
+  kernels::set_math_mode(kernels::MathMode::fp32);
   const std::string refused = test::error_message<std::runtime_error>(
-      [] { (void)kernels::apply_precision(Precision::bf16, Device::cpu); });
+      [] { (void)kernels::apply_precision(Precision::bf16, Device::cuda); });
   CHECK(refused.find("--precision bf16") != std::string::npos);
-  CHECK(refused.find("fp32") != std::string::npos);
+  CHECK(refused.find("tf32") != std::string::npos);
+  CHECK(refused.find("--device cpu") != std::string::npos);
   CHECK(kernels::math_mode() == kernels::MathMode::fp32);  // a refusal changes nothing
 }

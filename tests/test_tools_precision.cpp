@@ -13,27 +13,44 @@ using namespace ddpm;
 using namespace ddpm::test;
 namespace fs = std::filesystem;
 
-TEST_CASE("tools: --precision bf16 is refused with what to use instead, creating nothing") {
+TEST_CASE(
+    "tools: --precision bf16 trains on the CPU, says what runs in BF16, and either precision samples it") {
   TempDir tmp;
   write_png_folder(tmp.path() / "png", 8, 8, 8);
-  const std::string run = tmp.file("run");
-  const RunResult r =
-      run_program(kTrainExe, set_flag(tiny_train_flags(tmp.file("png"), run, 2), "--precision", "bf16"), tmp);
-  check_run(r, 1, {"--precision bf16", "no bf16 kernels", "--precision fp32"});
-  CHECK_FALSE(fs::exists(run));
+  const std::string run = tmp.file("run"), plain = tmp.file("plain");
   check_run(
       run_program(kTrainExe, set_flag(tiny_train_flags(tmp.file("png"), run, 2), "--precision", "fp16"), tmp),
       2, {"--precision"});
   CHECK_FALSE(fs::exists(run));
 
-  REQUIRE(run_program(kTrainExe, tiny_train_flags(tmp.file("png"), run, 1), tmp).status == 0);
-  const std::string png = tmp.file("s.png");
-  const RunResult s = run_program(kSampleExe,
-                                  {"--model", run + "/model.safetensors", "--num", "1", "--steps", "1",
-                                   "--device", "cpu", "--precision", "bf16", "--out", png},
-                                  tmp);
-  check_run(s, 1, {"--precision bf16"});
-  CHECK_FALSE(fs::exists(png));
+  const RunResult r =
+      run_program(kTrainExe, set_flag(tiny_train_flags(tmp.file("png"), run, 3), "--precision", "bf16"), tmp);
+  check_run(r, 0, {"--precision bf16 on the CPU", "BF16", "cpu bf16"});
+  CHECK(nlohmann::json::parse(read_file(run + "/config.json"))["run"]["precision"] == "bf16");
+  REQUIRE(run_program(kTrainExe, tiny_train_flags(tmp.file("png"), plain, 3), tmp).status == 0);
+  // The convolutions ran in BF16: the weights differ from FP32's, but the
+  // optimizer keeps FP32 weights (the file stays F32).
+  const SafetensorsFile fb = load_safetensors(run + "/model.safetensors"),
+                        ff = load_safetensors(plain + "/model.safetensors");
+  REQUIRE(fb.names() == ff.names());
+  bool differs = false;
+  for (const std::string& n : fb.names()) {
+    CHECK(fb.tensor(n).dtype() == DType::f32);  // stored as F32
+    const auto x = fb.bytes(n), y = ff.bytes(n);
+    differs = differs || !std::equal(x.begin(), x.end(), y.begin(), y.end());
+  }
+  CHECK(differs);
+
+  // A bf16-trained model samples at fp32, an fp32-trained one at bf16.
+  for (const auto& [model, precision] : {std::pair{run, "fp32"}, std::pair{plain, "bf16"}}) {
+    const std::string png = tmp.file(std::string("s-") + precision + ".png");
+    const RunResult s = run_program(kSampleExe,
+                                    {"--model", model + "/model.safetensors", "--num", "2", "--steps", "2",
+                                     "--device", "cpu", "--precision", precision, "--out", png},
+                                    tmp);
+    CHECK(s.status == 0);
+    CHECK(fs::exists(png));
+  }
 }
 
 TEST_CASE("tools: --precision tf32 on the CPU says it runs FP32 and trains the same weights") {

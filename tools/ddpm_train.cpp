@@ -305,7 +305,7 @@ int run(int argc, char** argv) {
   const bool root = comm.rank() == 0;
   comm.set_timeout(dist_timeout);
   const Device device = tools::resolve_device(device_flag);
-  // Before anything is read or created: bf16 is refused here.
+  // Before anything is read or created: bf16 on the GPU is refused here.
   const std::string precision_note =
       kernels::apply_precision(kernels::parse_precision(precision_flag), device);
   if (root && !precision_note.empty()) std::fprintf(stderr, "ddpm-train: %s\n", precision_note.c_str());

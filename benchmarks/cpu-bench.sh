@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CPU end-to-end suite: training and sampling images/s of the seed UNet,
 # ours (ddpm-bench-e2e) against the PyTorch twin (torch_e2e.py, Debian's
-# /usr/bin/python3), same shapes, same thread count, FP32. torch.compile is
+# /usr/bin/python3), same shapes, same thread count, same precision (FP32 unless
+# PRECISION says bf16). torch.compile is
 # attempted and recorded as skipped where it does not exist (torch 1.13).
 #
 #   benchmarks/cpu-bench.sh [BUILD_DIR [OUTDIR]]
@@ -10,7 +11,9 @@
 #   report.py takes the median over rounds), TRAIN_ITERS (3), TRAIN_BATCH
 #   (128), SAMPLE_BATCH (16), DDIM_STEPS (50), DDPM_STEPS (100), PYTHON
 #   (/usr/bin/python3), BASE (64: UNet base channels), TIME_EMBED (256: time
-#   embedding width; ddpm-train's default model is BASE=32 TIME_EMBED=128).
+#   embedding width; ddpm-train's default model is BASE=32 TIME_EMBED=128),
+#   PRECISION (fp32, or bf16: ours with BF16 convolutions, the twin under
+#   torch.autocast(bfloat16); both keep FP32 weights and optimizer).
 #
 # Sampling is scaled down from the GPU suite's batch 256 x (DDPM 1000, DDIM
 # 50) steps, which would take hours on 2 cores: batch 16, DDIM 50 and DDPM
@@ -33,13 +36,14 @@ ddpm_steps="${DDPM_STEPS:-100}"
 py="${PYTHON:-/usr/bin/python3}"
 base="${BASE:-64}"
 embed="${TIME_EMBED:-256}"
+precision="${PRECISION:-fp32}"
 ours="$build/benchmarks/ddpm-bench-e2e"
 [[ -x "$ours" ]] || { echo "cpu-bench.sh: $ours not built (ninja -C $build ddpm-bench-e2e)" >&2; exit 1; }
 mkdir -p "$out"
 runs="$(mktemp -d)"
 trap 'rm -rf "$runs"' EXIT
 uptime_before="$(uptime)"
-echo "cpu-bench: $(nproc) cpus, $threads threads, $rounds rounds; $uptime_before"
+echo "cpu-bench: $(nproc) cpus, $threads threads, $rounds rounds, $precision; $uptime_before"
 
 n=0
 run() {  # run NAME COMMAND...: one measurement into its own JSON
@@ -53,7 +57,7 @@ run() {  # run NAME COMMAND...: one measurement into its own JSON
 scaled="scaled down for the CPU: batch $sample_batch instead of 256"
 for r in $(seq "$rounds"); do
   echo "=== round $r"
-  common=(--device cpu --threads "$threads" --base "$base" --time-embed "$embed")
+  common=(--device cpu --threads "$threads" --base "$base" --time-embed "$embed" --precision "$precision")
   run "train-ours" "$ours" "${common[@]}" --what train --batch "$train_batch" --iters "$train_iters" --warmup 1
   run "train-torch" "$py" "$here/torch_e2e.py" "${common[@]}" --what train --batch "$train_batch" \
     --iters "$train_iters" --warmup 1
@@ -68,7 +72,7 @@ for r in $(seq "$rounds"); do
   done
 done
 run "train-torch-compile" "$py" "$here/torch_e2e.py" --device cpu --threads "$threads" --base "$base" \
-  --time-embed "$embed" --what train \
+  --time-embed "$embed" --what train --precision "$precision" \
   --batch "$train_batch" --mode compile
 
 uptime_after="$(uptime)"

@@ -230,8 +230,10 @@ int main(int argc, char** argv) {
     return 2;
   }
 #endif
-  const std::string precision_text =
-      precision == "fp32" ? "fp32 (TF32 off)" : "tf32 (dense ops on TF32 tensor cores)";
+  const std::string precision_text = precision == "fp32" ? "fp32 (TF32 off)"
+                                     : precision == "bf16"
+                                         ? "bf16 (BF16 convolutions, FP32 accumulation and weights)"
+                                         : "tf32 (dense ops on TF32 tensor cores)";
 
   json j;
   j["benchmark"] = "e2e";

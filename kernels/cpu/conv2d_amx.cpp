@@ -136,60 +136,58 @@ DDPM_AMX void forward_item(const uint32_t* xp, int64_t S, const Geo& g, const ui
   const int64_t Kt = g.Cp / 32, Mt = Mp / 16, taps = g.K * g.K, pairs = Mt / 2;
   const int64_t ublocks = g.Uc / kU;
   const int64_t ldx = S * 4, hw = g.Hout * g.Wout;
-  {
-    configure_tiles();
-    alignas(64) float stage[32 * kW];
-    const int64_t mp = item % pairs, ug = item / pairs;
-    const int64_t ub0 = ug * kUGroup, ub1 = std::min(ublocks, ub0 + kUGroup);
-    const uint16_t* xb = reinterpret_cast<const uint16_t*>(xp);
-    for (int64_t ub = ub0; ub < ub1; ++ub) {
-      const int64_t u0 = ub * kU;
-      _tile_zero(0);
-      _tile_zero(1);
-      _tile_zero(2);
-      _tile_zero(3);
-      for (int64_t t = 0; t < taps; ++t) {
-        const uint16_t* b = xb + (u0 + g.shift(t)) * 2;
-        const uint16_t* a0 = a + ((t * Mt + 2 * mp) * Kt) * kTile;
-        const uint16_t* a1 = a0 + Kt * kTile;
-        for (int64_t kb = 0; kb < Kt; ++kb) {
-          _tile_loadd(4, a0 + kb * kTile, 64);
-          _tile_loadd(5, a1 + kb * kTile, 64);
-          _tile_loadd(6, b + kb * 16 * S * 2, ldx);
-          _tile_loadd(7, b + kb * 16 * S * 2 + 32, ldx);
-          _tile_dpbf16ps(0, 4, 6);
-          _tile_dpbf16ps(1, 4, 7);
-          _tile_dpbf16ps(2, 5, 6);
-          _tile_dpbf16ps(3, 5, 7);
-        }
+  configure_tiles();
+  alignas(64) float stage[32 * kW];
+  const int64_t mp = item % pairs, ug = item / pairs;
+  const int64_t ub0 = ug * kUGroup, ub1 = std::min(ublocks, ub0 + kUGroup);
+  const uint16_t* xb = reinterpret_cast<const uint16_t*>(xp);
+  for (int64_t ub = ub0; ub < ub1; ++ub) {
+    const int64_t u0 = ub * kU;
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t t = 0; t < taps; ++t) {
+      const uint16_t* b = xb + (u0 + g.shift(t)) * 2;
+      const uint16_t* a0 = a + ((t * Mt + 2 * mp) * Kt) * kTile;
+      const uint16_t* a1 = a0 + Kt * kTile;
+      for (int64_t kb = 0; kb < Kt; ++kb) {
+        _tile_loadd(4, a0 + kb * kTile, 64);
+        _tile_loadd(5, a1 + kb * kTile, 64);
+        _tile_loadd(6, b + kb * 16 * S * 2, ldx);
+        _tile_loadd(7, b + kb * 16 * S * 2 + 32, ldx);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
       }
-      float* c = stage + (ub - ub0) * kU;
-      constexpr int64_t ld = kW * static_cast<int64_t>(sizeof(float));
-      _tile_stored(0, c, ld);
-      _tile_stored(1, c + 16, ld);
-      _tile_stored(2, c + 16 * kW, ld);
-      _tile_stored(3, c + 16 * kW + 16, ld);
     }
-    // Copy the valid pixels of [u_lo, u_hi) out, an image row at a time.
-    const int64_t u_lo = ub0 * kU, u_hi = std::min(g.U, ub1 * kU);
-    const int64_t m_end = std::min<int64_t>(32, M - mp * 32);
-    for (int64_t u = u_lo; u < u_hi;) {
-      const int64_t n = u / (g.Hp * g.Wp), row = (u / g.Wp) % g.Hp, col = u % g.Wp;
-      const int64_t run = std::min(g.Wp - col, u_hi - u);
-      if (row < g.Hout && col < g.Wout) {
-        const int64_t len = std::min(run, g.Wout - col);
-        for (int64_t m = 0; m < m_end; ++m) {
-          const int64_t co = mp * 32 + m;
-          const float bv = bias ? bias[co] : 0.f;
-          const float* src = stage + m * kW + (u - u_lo);
-          float* dst = out + (n * M + co) * hw + row * g.Wout + col;
-          for (int64_t k = 0; k < len; ++k) dst[k] = src[k] + bv;
-        }
-      }
-      u += run;
-    }
-    _tile_release();
+    float* c = stage + (ub - ub0) * kU;
+    constexpr int64_t ld = kW * static_cast<int64_t>(sizeof(float));
+    _tile_stored(0, c, ld);
+    _tile_stored(1, c + 16, ld);
+    _tile_stored(2, c + 16 * kW, ld);
+    _tile_stored(3, c + 16 * kW + 16, ld);
   }
+  // Copy the valid pixels of [u_lo, u_hi) out, an image row at a time.
+  const int64_t u_lo = ub0 * kU, u_hi = std::min(g.U, ub1 * kU);
+  const int64_t m_end = std::min<int64_t>(32, M - mp * 32);
+  for (int64_t u = u_lo; u < u_hi;) {
+    const int64_t n = u / (g.Hp * g.Wp), row = (u / g.Wp) % g.Hp, col = u % g.Wp;
+    const int64_t run = std::min(g.Wp - col, u_hi - u);
+    if (row < g.Hout && col < g.Wout) {
+      const int64_t len = std::min(run, g.Wout - col);
+      for (int64_t m = 0; m < m_end; ++m) {
+        const int64_t co = mp * 32 + m;
+        const float bv = bias ? bias[co] : 0.f;
+        const float* src = stage + m * kW + (u - u_lo);
+        float* dst = out + (n * M + co) * hw + row * g.Wout + col;
+        for (int64_t k = 0; k < len; ++k) dst[k] = src[k] + bv;
+      }
+    }
+    u += run;
+  }
+  _tile_release();
 }
 
 void forward_tiles(const uint32_t* xp, int64_t S, const Geo& g, const uint16_t* a, int64_t M, int64_t Mp,
@@ -240,32 +238,30 @@ DDPM_AMX void pixel_pair(const float* x, const Geo& g, uint16_t* xt, int64_t up)
   const __m512i idx =
       _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                          _mm512_set1_epi32(static_cast<int>(HW)));
-  {
-    const float* src[2];
+  const float* src[2];
+  for (int k = 0; k < 2; ++k) {
+    const int64_t u = 2 * up + k, n = u / (g.Hp * g.Wp);
+    const int64_t ih = (u / g.Wp) % g.Hp - g.pad, iw = u % g.Wp - g.pad;
+    src[k] =
+        u < g.U && ih >= 0 && ih < g.H && iw >= 0 && iw < g.W ? x + n * g.C * HW + ih * g.W + iw : nullptr;
+  }
+  uint32_t* dst = reinterpret_cast<uint32_t*>(xt) + up * g.Cp;
+  for (int64_t cb = 0; cb < cblocks; ++cb) {
+    const int64_t left = g.C - cb * 16;
+    const __mmask16 m = left >= 16  ? __mmask16(0xffff)
+                        : left <= 0 ? __mmask16(0)
+                                    : __mmask16((1u << left) - 1);
+    __m512i lanes[2];
     for (int k = 0; k < 2; ++k) {
-      const int64_t u = 2 * up + k, n = u / (g.Hp * g.Wp);
-      const int64_t ih = (u / g.Wp) % g.Hp - g.pad, iw = u % g.Wp - g.pad;
-      src[k] =
-          u < g.U && ih >= 0 && ih < g.H && iw >= 0 && iw < g.W ? x + n * g.C * HW + ih * g.W + iw : nullptr;
+      const __m512 v = src[k]
+                           ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, src[k] + cb * 16 * HW, 4)
+                           : _mm512_setzero_ps();
+      lanes[k] = round16(v);
     }
-    uint32_t* dst = reinterpret_cast<uint32_t*>(xt) + up * g.Cp;
-    for (int64_t cb = 0; cb < cblocks; ++cb) {
-      const int64_t left = g.C - cb * 16;
-      const __mmask16 m = left >= 16  ? __mmask16(0xffff)
-                          : left <= 0 ? __mmask16(0)
-                                      : __mmask16((1u << left) - 1);
-      __m512i lanes[2];
-      for (int k = 0; k < 2; ++k) {
-        const __m512 v = src[k]
-                             ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, src[k] + cb * 16 * HW, 4)
-                             : _mm512_setzero_ps();
-        lanes[k] = round16(v);
-      }
-      const __m512i pair =
-          _mm512_or_si512(_mm512_srli_epi32(lanes[0], 16),
-                          _mm512_and_si512(lanes[1], _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
-      _mm512_storeu_si512(dst + cb * 16, pair);
-    }
+    const __m512i pair =
+        _mm512_or_si512(_mm512_srli_epi32(lanes[0], 16),
+                        _mm512_and_si512(lanes[1], _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+    _mm512_storeu_si512(dst + cb * 16, pair);
   }
 }
 
@@ -277,21 +273,19 @@ void to_pixel_pairs(const float* x, const Geo& g, uint16_t* xt) {
 // u_out; zero at the junk pixels, past M and in the margins.
 DDPM_AMX void grad_row(const float* gy, const Geo& g, int64_t M, int64_t G, int64_t margin, uint16_t* r,
                        int64_t m) {
-  {
-    uint16_t* row = r + m * G;
-    std::memset(row, 0, static_cast<size_t>(G) * sizeof(uint16_t));
-    if (m >= M) return;
-    for (int64_t n = 0; n < g.N; ++n)
-      for (int64_t oh = 0; oh < g.Hout; ++oh) {
-        const float* src = gy + ((n * M + m) * g.Hout + oh) * g.Wout;
-        uint16_t* o = row + margin + g.u_of(n, oh, 0);
-        for (int64_t ow = 0; ow < g.Wout; ow += 16) {
-          const int64_t k = std::min<int64_t>(16, g.Wout - ow);
-          _mm512_mask_cvtepi32_storeu_epi16(o + ow, static_cast<__mmask16>((1u << k) - 1),
-                                            _mm512_srli_epi32(round16(load16(src + ow, k)), 16));
-        }
+  uint16_t* row = r + m * G;
+  std::memset(row, 0, static_cast<size_t>(G) * sizeof(uint16_t));
+  if (m >= M) return;
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t oh = 0; oh < g.Hout; ++oh) {
+      const float* src = gy + ((n * M + m) * g.Hout + oh) * g.Wout;
+      uint16_t* o = row + margin + g.u_of(n, oh, 0);
+      for (int64_t ow = 0; ow < g.Wout; ow += 16) {
+        const int64_t k = std::min<int64_t>(16, g.Wout - ow);
+        _mm512_mask_cvtepi32_storeu_epi16(o + ow, static_cast<__mmask16>((1u << k) - 1),
+                                          _mm512_srli_epi32(round16(load16(src + ow, k)), 16));
       }
-  }
+    }
 }
 
 void to_rows(const float* gy, const Geo& g, int64_t M, int64_t Mp, int64_t G, int64_t margin, uint16_t* r) {
@@ -302,40 +296,38 @@ DDPM_AMX void weight_blocks(const uint16_t* gyr, int64_t G, int64_t margin, cons
                             int64_t Mp, float* gwp, Range mine) {
   const int64_t mpairs = Mp / 32, cpairs = g.Cp / 32, ublocks = g.Uc / kU;
   const int64_t lda = G * 2, ldb = g.Cp * 4, ldc = g.Cp * static_cast<int64_t>(sizeof(float));
-  {
-    if (mine.begin >= mine.end) return;
-    configure_tiles();
-    for (int64_t u_lo = 0; u_lo < ublocks; u_lo += kUChunk) {
-      const int64_t u_hi = std::min(ublocks, u_lo + kUChunk);
-      for (int64_t blk = mine.begin; blk < mine.end; ++blk) {
-        const int64_t cp = blk % cpairs, mp = (blk / cpairs) % mpairs, t = blk / (cpairs * mpairs);
-        float* c = gwp + (t * Mp + mp * 32) * g.Cp + cp * 32;
-        _tile_loadd(0, c, ldc);
-        _tile_loadd(1, c + 16, ldc);
-        _tile_loadd(2, c + 16 * g.Cp, ldc);
-        _tile_loadd(3, c + 16 * g.Cp + 16, ldc);
-        const uint16_t* a0 = gyr + (mp * 32) * G + margin - g.shift(t);
-        const uint16_t* a1 = a0 + 16 * G;
-        for (int64_t ub = u_lo; ub < u_hi; ++ub) {
-          const int64_t u0 = ub * kU;
-          const uint16_t* b0 = xt + ((u0 / 2) * g.Cp + cp * 32) * 2;
-          _tile_loadd(4, a0 + u0, lda);
-          _tile_loadd(5, a1 + u0, lda);
-          _tile_loadd(6, b0, ldb);
-          _tile_loadd(7, b0 + 32, ldb);
-          _tile_dpbf16ps(0, 4, 6);
-          _tile_dpbf16ps(1, 4, 7);
-          _tile_dpbf16ps(2, 5, 6);
-          _tile_dpbf16ps(3, 5, 7);
-        }
-        _tile_stored(0, c, ldc);
-        _tile_stored(1, c + 16, ldc);
-        _tile_stored(2, c + 16 * g.Cp, ldc);
-        _tile_stored(3, c + 16 * g.Cp + 16, ldc);
+  if (mine.begin >= mine.end) return;
+  configure_tiles();
+  for (int64_t u_lo = 0; u_lo < ublocks; u_lo += kUChunk) {
+    const int64_t u_hi = std::min(ublocks, u_lo + kUChunk);
+    for (int64_t blk = mine.begin; blk < mine.end; ++blk) {
+      const int64_t cp = blk % cpairs, mp = (blk / cpairs) % mpairs, t = blk / (cpairs * mpairs);
+      float* c = gwp + (t * Mp + mp * 32) * g.Cp + cp * 32;
+      _tile_loadd(0, c, ldc);
+      _tile_loadd(1, c + 16, ldc);
+      _tile_loadd(2, c + 16 * g.Cp, ldc);
+      _tile_loadd(3, c + 16 * g.Cp + 16, ldc);
+      const uint16_t* a0 = gyr + (mp * 32) * G + margin - g.shift(t);
+      const uint16_t* a1 = a0 + 16 * G;
+      for (int64_t ub = u_lo; ub < u_hi; ++ub) {
+        const int64_t u0 = ub * kU;
+        const uint16_t* b0 = xt + ((u0 / 2) * g.Cp + cp * 32) * 2;
+        _tile_loadd(4, a0 + u0, lda);
+        _tile_loadd(5, a1 + u0, lda);
+        _tile_loadd(6, b0, ldb);
+        _tile_loadd(7, b0 + 32, ldb);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
       }
+      _tile_stored(0, c, ldc);
+      _tile_stored(1, c + 16, ldc);
+      _tile_stored(2, c + 16 * g.Cp, ldc);
+      _tile_stored(3, c + 16 * g.Cp + 16, ldc);
     }
-    _tile_release();
   }
+  _tile_release();
 }
 
 void weight_tiles(const uint16_t* gyr, int64_t G, int64_t margin, const uint16_t* xt, const Geo& g,

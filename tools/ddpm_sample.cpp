@@ -183,9 +183,11 @@ int run(int argc, char** argv) {
       ->check(tools::unsigned_integer());
   app.add_option("--device", device_flag, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   std::string precision_flag = "fp32";
-  app.add_option("--precision", precision_flag,
-                 "fp32; tf32 (GPU: convolutions and GEMMs on TF32 tensor cores; the CPU runs FP32); bf16 (no "
-                 "bf16 kernels yet: refused). Any model file works at any precision")
+  app.add_option(
+         "--precision", precision_flag,
+         "fp32; tf32 (GPU: convolutions and GEMMs on TF32 tensor cores; the CPU runs FP32); bf16 (CPU: "
+         "convolutions on BF16 operands, FP32 accumulation; refused on the GPU). Any model file works "
+         "at any precision")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
       ->capture_default_str();
   app.add_option("--out", out, "write a grid of all images to this PNG")

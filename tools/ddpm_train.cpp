@@ -207,9 +207,11 @@ int run(int argc, char** argv) {
   app.add_option("--device", device_flag, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   std::string precision_flag = "fp32";
   bool export_bf16 = false;
-  app.add_option("--precision", precision_flag,
-                 "fp32; tf32 (GPU: convolutions and GEMMs on TF32 tensor cores, FP32 storage; the CPU runs "
-                 "FP32); bf16 (no bf16 kernels yet: refused)")
+  app.add_option(
+         "--precision", precision_flag,
+         "fp32; tf32 (GPU: convolutions and GEMMs on TF32 tensor cores, FP32 storage; the CPU runs "
+         "FP32); bf16 (CPU: convolutions on BF16 operands with FP32 accumulation and FP32 weights, AMX "
+         "where the CPU has it; refused on the GPU)")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
       ->capture_default_str();
   app.add_flag("--export-bf16", export_bf16,

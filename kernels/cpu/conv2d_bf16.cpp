@@ -5,7 +5,7 @@
 
 #include "kernels/cpu/bf16_gemm.h"
 #include "kernels/cpu/conv2d_amx.h"
-#include "kernels/cpu/gemm.h"  // first: see the note on GCC 12 there
+#include "kernels/cpu/gemm.h"  // scratch buffers and threading
 
 namespace ddpm::kernels::cpu {
 

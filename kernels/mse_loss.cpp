@@ -19,17 +19,26 @@ MseLossDims check(const Tensor& p, const Tensor& t, const char* op) {
 }
 }  // namespace
 
-Tensor mse_loss_fwd(const Tensor& p, const Tensor& t) {
+Tensor mse_loss_fwd(const Tensor& p, const Tensor& t) { return mse_loss_fwd(p, t, nullptr); }
+
+Tensor mse_loss_fwd(const Tensor& p, const Tensor& t, Tensor* gp) {
   const MseLossDims d = check(p, t, "mse_loss");
+  if (gp) *gp = Tensor::empty(p.shape(), p.dtype(), p.device());
   return on_device(
       "mse_loss", p,
       [&](auto tag) {
         using T = decltype(tag);
-        return Tensor::full({}, cpu::mse_loss_fwd<T>(p.data<T>(), t.data<T>(), d), p.dtype(), p.device());
+        const double loss = cpu::mse_loss_fwd<T>(p.data<T>(), t.data<T>(), gp ? gp->data<T>() : nullptr, d);
+        return Tensor::full({}, loss, p.dtype(), p.device());
       },
       [&](auto) {
         Tensor out = Tensor::empty({}, p.dtype(), p.device());
         cuda::mse_loss_fwd(p.data<float>(), t.data<float>(), out.data<float>(), d);
+        if (gp) {
+          const Tensor one = Tensor::ones({}, p.dtype(), p.device());
+          cuda::mse_loss_bwd(p.data<float>(), t.data<float>(), one.data<float>(), gp->data<float>(), nullptr,
+                             d);
+        }
         return out;
       });
 }

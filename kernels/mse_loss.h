@@ -19,14 +19,21 @@ struct MseLossDims {
 };
 
 Tensor mse_loss_fwd(const Tensor& pred, const Tensor& target);
+// The loss and, in the same pass on the CPU, *grad_pred = d loss / d pred =
+// 2 (p - t) / n (the backward for an upstream gradient of 1, bit for bit what
+// mse_loss_bwd gives then). The training step's loss always feeds its
+// backward, so the CPU reads pred and target once instead of twice. On CUDA:
+// the two kernels, one after the other.
+Tensor mse_loss_fwd(const Tensor& pred, const Tensor& target, Tensor* grad_pred);
 // g: the scalar upstream gradient. Either out-pointer may be null.
 void mse_loss_bwd(const Tensor& pred, const Tensor& target, const Tensor& grad_out, Tensor* grad_pred,
                   Tensor* grad_target);
 
 namespace cpu {
-// Returns the mean of the squared differences.
+// Returns the mean of the squared differences; gp (may be null) gets
+// 2 (p - t) / n in the same pass.
 template <class T>
-double mse_loss_fwd(const T* pred, const T* target, const MseLossDims& d);
+double mse_loss_fwd(const T* pred, const T* target, T* gp, const MseLossDims& d);
 // g points at the one upstream value; gp / gt may be null.
 template <class T>
 void mse_loss_bwd(const T* pred, const T* target, const T* g, T* gp, T* gt, const MseLossDims& d);

@@ -18,7 +18,10 @@
 #include <omp.h>
 #endif
 
+#include "autograd/engine.h"
 #include "autograd/functions.h"
+#include "kernels/mse_loss.h"
+#include "kernels/op_profile.h"
 #include "tensor/rng.h"
 #include "tests/gradcheck.h"
 
@@ -243,4 +246,43 @@ TEST_CASE("forward: group_norm and its gradients do not depend on the thread cou
   omp_set_num_threads(saved);
   for (size_t i = 0; i < one.size(); ++i) CHECK(one[i] == two[i]);
 #endif
+}
+
+TEST_CASE("forward: mse_loss's fused loss and gradient equal the two-pass kernels bit for bit") {
+  // The forward that also writes d loss / d pred (the training step's path)
+  // against mse_loss_fwd then mse_loss_bwd with an upstream gradient of 1,
+  // across the chunk size (8192) and both dtypes; and the autograd function
+  // with an upstream gradient other than 1 (the two-pass backward).
+  for (const DType dt : {DType::f32, DType::f64})
+    for (const int64_t n : {int64_t{7}, int64_t{8192 * 2 + 5}}) {
+      CAPTURE(n);
+      const Tensor p = randn({n}, 21, 1, dt), t = randn({n}, 21, 2, dt);
+      Tensor fused;
+      const Tensor loss = kernels::mse_loss_fwd(p, t, &fused);
+      Tensor two;
+      kernels::mse_loss_bwd(p, t, Tensor::ones({}, dt), &two, nullptr);
+      CHECK(loss.item() == kernels::mse_loss_fwd(p, t).item());
+      CHECK(fused.to(DType::f64).to_vector<double>() == two.to(DType::f64).to_vector<double>());
+
+      // The autograd function takes the fused path: no backward kernel runs.
+      Tensor pg = p.detach().set_requires_grad();
+      kernels::set_op_profiling(true);
+      kernels::reset_op_profile();
+      autograd::backward(mse_loss(pg, t));
+      int64_t bwd_calls = 0, fwd_calls = 0;
+      for (const kernels::OpTime& o : kernels::op_profile()) {
+        if (o.op == "mse_loss backward") bwd_calls += o.calls;
+        if (o.op == "mse_loss") fwd_calls += o.calls;
+      }
+      kernels::set_op_profiling(false);
+      kernels::reset_op_profile();
+      CHECK(fwd_calls == 1);
+      CHECK(bwd_calls == 0);
+      CHECK(pg.grad().to(DType::f64).to_vector<double>() == two.to(DType::f64).to_vector<double>());
+      Tensor pg3 = p.detach().set_requires_grad();
+      autograd::backward(mul_scalar(mse_loss(pg3, t), 3.0));
+      Tensor three;
+      kernels::mse_loss_bwd(p, t, Tensor::full({}, 3.0, dt), &three, nullptr);
+      CHECK(pg3.grad().to(DType::f64).to_vector<double>() == three.to(DType::f64).to_vector<double>());
+    }
 }

@@ -1,5 +1,6 @@
 // CPU mean squared error: a blocked double-precision sum (fixed chunks, fixed
-// order of partials) and an elementwise backward.
+// order of partials), optionally writing the gradient in the same pass, and
+// an elementwise backward.
 #include "kernels/mse_loss.h"
 
 #include <algorithm>
@@ -14,16 +15,27 @@ constexpr int64_t kChunk = 8192;
 }
 
 template <class T>
-double mse_loss_fwd(const T* p, const T* t, const MseLossDims& d) {
+double mse_loss_fwd(const T* p, const T* t, T* gp, const MseLossDims& d) {
   const int64_t chunks = (d.n + kChunk - 1) / kChunk;
   std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
+  // mse_loss_bwd's scale for g = 1, so that gp is bit for bit its result.
+  const T scale = static_cast<T>(2.0 * 1.0 / static_cast<double>(d.n));
   parallel_for(chunks, kChunk * 2, [&](int64_t c) {
     const int64_t lo = c * kChunk, hi = std::min(d.n, lo + kChunk);
     double acc = 0;
+    if (gp) {
 #pragma omp simd reduction(+ : acc)
-    for (int64_t i = lo; i < hi; ++i) {
-      const double e = static_cast<double>(p[i]) - static_cast<double>(t[i]);
-      acc += e * e;
+      for (int64_t i = lo; i < hi; ++i) {
+        const double e = static_cast<double>(p[i]) - static_cast<double>(t[i]);
+        acc += e * e;
+        gp[i] = scale * (p[i] - t[i]);
+      }
+    } else {
+#pragma omp simd reduction(+ : acc)
+      for (int64_t i = lo; i < hi; ++i) {
+        const double e = static_cast<double>(p[i]) - static_cast<double>(t[i]);
+        acc += e * e;
+      }
     }
     partial[static_cast<size_t>(c)] = acc;
   });
@@ -46,8 +58,8 @@ void mse_loss_bwd(const T* p, const T* t, const T* g, T* gp, T* gt, const MseLos
   });
 }
 
-template double mse_loss_fwd<float>(const float*, const float*, const MseLossDims&);
-template double mse_loss_fwd<double>(const double*, const double*, const MseLossDims&);
+template double mse_loss_fwd<float>(const float*, const float*, float*, const MseLossDims&);
+template double mse_loss_fwd<double>(const double*, const double*, double*, const MseLossDims&);
 template void mse_loss_bwd<float>(const float*, const float*, const float*, float*, float*,
                                   const MseLossDims&);
 template void mse_loss_bwd<double>(const double*, const double*, const double*, double*, double*,

@@ -4,13 +4,18 @@
 // and interleaved (each round times every path once), so that the ratios
 // between paths hold on a machine whose speed drifts. Prints the best of
 // --repeats rounds in ms and the totals weighted by how often the UNet uses
-// each shape; docs/conv2d_cpu.md quotes it to justify the rule.
+// each shape; docs/conv2d_cpu.md quotes it to justify the rule. With
+// --precision bf16 the same under MathMode::bf16: im2col and shifted then
+// both mean the direct BF16 convolution (AMX's or im2col's), winograd the
+// BF16 Winograd (kernels/cpu/conv2d_bf16.cpp).
 //
 //   ddpm-bench-conv-paths [--batch 128] [--base 32] [--repeats 5] [--threads 2]
+//                         [--precision fp32|bf16]
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #ifdef _OPENMP
@@ -18,6 +23,7 @@
 #endif
 
 #include "kernels/conv2d.h"
+#include "kernels/math_mode.h"
 #include "tensor/rng.h"
 
 using namespace ddpm;
@@ -47,7 +53,12 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--threads", threads, "OpenMP threads")->check(CLI::PositiveNumber)->capture_default_str();
+  std::string precision = "fp32";
+  app.add_option("--precision", precision, "fp32, or bf16 (MathMode::bf16: BF16 operands, FP32 sums)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  const kernels::MathModeScope mode(precision == "bf16" ? kernels::MathMode::bf16 : kernels::MathMode::fp32);
 #ifdef _OPENMP
   omp_set_num_threads(threads);
 #endif
@@ -63,9 +74,9 @@ int main(int argc, char** argv) {
   constexpr int kAlgos = 4;
   double total[kAlgos][3] = {};
   std::printf(
-      "batch %lld, base %lld, %d threads, best of %d interleaved rounds, ms; per direction: im2col, "
+      "batch %lld, base %lld, %s, %d threads, best of %d interleaved rounds, ms; per direction: im2col, "
       "shifted, winograd, the rule (automatic)\n",
-      static_cast<long long>(batch), static_cast<long long>(base), threads, repeats);
+      static_cast<long long>(batch), static_cast<long long>(base), precision.c_str(), threads, repeats);
   uint64_t stream = 1;
   for (const ConvShape& s : shapes) {
     const Tensor x = randn({batch, s.cin, s.size, s.size}, 3, stream++);

@@ -33,11 +33,18 @@ std::string apply_precision(Precision p, Device device) {
             "--precision bf16: the GPU has no bf16 kernels yet (convolutions, GEMMs, normalisation); use "
             "--precision tf32 or fp32 on the GPU (bf16 runs on the CPU: --device cpu)");
       set_math_mode(MathMode::bf16);
-      return std::string(
-                 "--precision bf16 on the CPU: convolutions multiply BF16-rounded operands with FP32 "
-                 "accumulation (") +
-             cpu::bf16gemm::backend_name(cpu::bf16gemm::backend()) +
-             "); weights, activations, optimizer state and every other op stay FP32";
+      {
+        const cpu::bf16gemm::Backend b = cpu::bf16gemm::backend();
+        return std::string(
+                   "--precision bf16 on the CPU: convolutions multiply BF16-rounded operands with FP32 "
+                   "accumulation (") +
+               cpu::bf16gemm::backend_name(b) +
+               (b == cpu::bf16gemm::Backend::amx
+                    ? ""
+                    : "; 3x3 convolutions by Winograd F(2x2,3x3), whose transforms "
+                      "are the rounded operands") +
+               "); weights, activations, optimizer state and every other op stay FP32";
+      }
     case Precision::tf32:
       set_math_mode(MathMode::tf32);
       return device == Device::cuda ? ""

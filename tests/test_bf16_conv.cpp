@@ -1,7 +1,9 @@
 // --precision bf16 on the CPU: the BF16 GEMM (kernels/cpu/bf16_gemm.h) on
 // every backend this machine runs, its packing against the scalar
-// definition, and conv2d under MathMode::bf16 in all three directions
-// against a float64 convolution of the BF16-rounded operands.
+// definition, and conv2d under MathMode::bf16 in all three directions: the
+// direct convolution against a float64 convolution of the BF16-rounded
+// operands, the BF16 Winograd against the exact result within its stated
+// bound.
 #include <doctest/doctest.h>
 #include <omp.h>
 
@@ -169,7 +171,7 @@ double scaled_error(const Tensor& got, const Tensor& ref) {
 
 }  // namespace
 
-TEST_CASE("forward: conv2d under MathMode::bf16 equals a float64 conv of the BF16-rounded operands") {
+TEST_CASE("forward: direct conv2d under MathMode::bf16 equals a float64 conv of the BF16-rounded operands") {
   struct Case {
     int64_t n, cin, h, w, cout, k, stride, pad;
   };
@@ -178,6 +180,8 @@ TEST_CASE("forward: conv2d under MathMode::bf16 equals a float64 conv of the BF1
   // 1x1, no padding, more than 32 channels each way (several channel blocks
   // and output pairs on AMX), and 4096 padded pixels (several pixel chunks
   // of the AMX weight gradient).
+  // The direct path (im2col, or AMX's shifted tiles), not Winograd.
+  const kernels::Conv2dCpuAlgoScope direct(kernels::Conv2dCpuAlgo::im2col);
   for (const bg::Backend backend : backends_here()) {
     const BackendScope scope(backend);
     for (const Case c :
@@ -213,6 +217,192 @@ TEST_CASE("forward: conv2d under MathMode::bf16 equals a float64 conv of the BF1
       (void)kernels::conv2d_bwd_weight(x.to(DType::f64), gy.to(DType::f64), w.shape(), c.stride, c.pad,
                                        &gb_plain);
       CHECK(scaled_error(gb, gb_plain) < 1e-6);
+    }
+  }
+}
+
+namespace {
+
+// The bound of Winograd F(2x2, 3x3) on BF16-rounded transforms
+// (kernels/cpu/conv2d_bf16.cpp): a forward conv (x [N, C, H, W], w [O, C, 3,
+// 3], stride 1, pad p) computes per 2x2 tile A^T [ sum_c U_c (.) V_c ] A
+// with U = G g G^T and V = B^T d B each rounded to BF16 (relative error
+// 2^-8), so every output is off the exact sum by at most
+//   (2^-7 + 2^-16 + FP32 terms) * sum_c |A|^T [ (|G| |g| |G|^T) (.) (|B|^T |d| |B|) ] |A|,
+// the "absolute Winograd" of |x| and |w|, which this computes in float64
+// (outputs in y's layout).
+std::vector<double> abs_winograd_fwd(const std::vector<double>& x, const std::vector<double>& w, int64_t N,
+                                     int64_t C, int64_t H, int64_t W, int64_t O, int64_t p) {
+  const int64_t Ho = H + 2 * p - 2, Wo = W + 2 * p - 2;
+  std::vector<double> y(static_cast<size_t>(N * O * Ho * Wo), 0.0);
+  const double g_abs[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, 0.5, 0.5}, {0, 0, 1}};
+  const double bt_abs[4][4] = {{1, 0, 1, 0}, {0, 1, 1, 0}, {0, 1, 1, 0}, {0, 1, 0, 1}};
+  const double at_abs[2][4] = {{1, 1, 1, 0}, {0, 1, 1, 1}};
+  auto xs = [&](int64_t n, int64_t c, int64_t iy, int64_t ix) {
+    return iy < 0 || iy >= H || ix < 0 || ix >= W
+               ? 0.0
+               : std::fabs(x[static_cast<size_t>(((n * C + c) * H + iy) * W + ix)]);
+  };
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t ty = 0; 2 * ty < Ho; ++ty)
+        for (int64_t tx = 0; 2 * tx < Wo; ++tx) {
+          double m[4][4] = {};
+          for (int64_t c = 0; c < C; ++c) {
+            double u[4][4] = {}, v[4][4] = {};
+            for (int a = 0; a < 4; ++a)
+              for (int b = 0; b < 4; ++b)
+                for (int i = 0; i < 3; ++i)
+                  for (int j = 0; j < 3; ++j)
+                    u[a][b] += g_abs[a][i] *
+                               std::fabs(w[static_cast<size_t>(((o * C + c) * 3 + i) * 3 + j)]) * g_abs[b][j];
+            for (int a = 0; a < 4; ++a)
+              for (int b = 0; b < 4; ++b)
+                for (int i = 0; i < 4; ++i)
+                  for (int j = 0; j < 4; ++j)
+                    v[a][b] += bt_abs[a][i] * xs(n, c, 2 * ty + i - p, 2 * tx + j - p) * bt_abs[b][j];
+            for (int a = 0; a < 4; ++a)
+              for (int b = 0; b < 4; ++b) m[a][b] += u[a][b] * v[a][b];
+          }
+          for (int a = 0; a < 2; ++a)
+            for (int b = 0; b < 2; ++b) {
+              const int64_t oy = 2 * ty + a, ox = 2 * tx + b;
+              if (oy >= Ho || ox >= Wo) continue;
+              double s = 0;
+              for (int i = 0; i < 4; ++i)
+                for (int j = 0; j < 4; ++j) s += at_abs[a][i] * m[i][j] * at_abs[b][j];
+              y[static_cast<size_t>(((n * O + o) * Ho + oy) * Wo + ox)] = s;
+            }
+        }
+  return y;
+}
+
+// The same bound for the weight gradient, gW = G^T [ sum_tiles V (.) Wg ] G
+// with V = B^T d B and Wg = A dY A^T rounded to BF16: per (o, c, kh, kw)
+// |G|^T [ sum_tiles (|B|^T |d| |B|) (.) (|A| |dY| |A|^T) ] |G|.
+std::vector<double> abs_winograd_bwd_weight(const std::vector<double>& x, const std::vector<double>& gy,
+                                            int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                                            int64_t p) {
+  const int64_t Ho = H + 2 * p - 2, Wo = W + 2 * p - 2;
+  std::vector<double> gw(static_cast<size_t>(O * C * 9), 0.0);
+  const double g_abs[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, 0.5, 0.5}, {0, 0, 1}};
+  const double bt_abs[4][4] = {{1, 0, 1, 0}, {0, 1, 1, 0}, {0, 1, 1, 0}, {0, 1, 0, 1}};
+  const double a_abs[4][2] = {{1, 0}, {1, 1}, {1, 1}, {0, 1}};
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < C; ++c) {
+      double m[4][4] = {};
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t ty = 0; 2 * ty < Ho; ++ty)
+          for (int64_t tx = 0; 2 * tx < Wo; ++tx) {
+            double v[4][4] = {}, g[4][4] = {};
+            for (int a = 0; a < 4; ++a)
+              for (int b = 0; b < 4; ++b)
+                for (int i = 0; i < 4; ++i)
+                  for (int j = 0; j < 4; ++j) {
+                    const int64_t iy = 2 * ty + i - p, ix = 2 * tx + j - p;
+                    if (iy >= 0 && iy < H && ix >= 0 && ix < W)
+                      v[a][b] += bt_abs[a][i] *
+                                 std::fabs(x[static_cast<size_t>(((n * C + c) * H + iy) * W + ix)]) *
+                                 bt_abs[b][j];
+                  }
+            for (int a = 0; a < 4; ++a)
+              for (int b = 0; b < 4; ++b)
+                for (int i = 0; i < 2; ++i)
+                  for (int j = 0; j < 2; ++j) {
+                    const int64_t oy = 2 * ty + i, ox = 2 * tx + j;
+                    if (oy < Ho && ox < Wo)
+                      g[a][b] += a_abs[a][i] *
+                                 std::fabs(gy[static_cast<size_t>(((n * O + o) * Ho + oy) * Wo + ox)]) *
+                                 a_abs[b][j];
+                  }
+            for (int a = 0; a < 4; ++a)
+              for (int b = 0; b < 4; ++b) m[a][b] += v[a][b] * g[a][b];
+          }
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) {
+          double s = 0;
+          for (int a = 0; a < 4; ++a)
+            for (int b = 0; b < 4; ++b) s += g_abs[a][i] * m[a][b] * g_abs[b][j];
+          gw[static_cast<size_t>((o * C + c) * 9 + i * 3 + j)] = s;
+        }
+    }
+  return gw;
+}
+
+// The largest |got - exact| / bound over the elements (bound > 0 where the
+// exact value is not 0 by structure).
+double bound_ratio(const Tensor& got, const Tensor& exact, const std::vector<double>& bound, double factor) {
+  const std::vector<double> g = got.to(DType::f64).to_vector<double>(), e = exact.to_vector<double>();
+  REQUIRE(g.size() == bound.size());
+  double worst = 0;
+  for (size_t i = 0; i < g.size(); ++i)
+    worst = std::max(worst, std::fabs(g[i] - e[i]) / (factor * bound[i] + 1e-300));
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("forward: BF16 Winograd conv2d stays within its stated bound of the exact result, every backend") {
+  struct Case {
+    int64_t n, cin, h, w, cout, pad;
+  };
+  // De-interleaved planes (8x8, 7x8 odd height), rows (32 wide), gathers
+  // (4x4, 10x10 with pad 0: bwd-data's full correlation with pad 2), K past
+  // a whole tile (33 and 40 channels), output channels past a whole tile.
+  for (const bg::Backend backend : backends_here()) {
+    const BackendScope scope(backend);
+    const kernels::Conv2dCpuAlgoScope wino(kernels::Conv2dCpuAlgo::winograd);
+    for (const Case c : {Case{2, 16, 8, 8, 20, 1}, Case{2, 33, 7, 8, 16, 1}, Case{1, 16, 32, 32, 17, 1},
+                         Case{3, 40, 4, 4, 24, 1}, Case{2, 18, 10, 10, 16, 0}}) {
+      CAPTURE(bg::backend_name(backend));
+      CAPTURE(c.cin);
+      CAPTURE(c.h);
+      CAPTURE(c.pad);
+      const Tensor x = randn({c.n, c.cin, c.h, c.w}, 14, 1, DType::f32);
+      const Tensor w = randn({c.cout, c.cin, 3, 3}, 14, 2, DType::f32);
+      const int64_t ho = c.h + 2 * c.pad - 2, wo = c.w + 2 * c.pad - 2;
+      const Tensor gy = randn({c.n, c.cout, ho, wo}, 14, 3, DType::f32);
+      const Tensor x64 = x.to(DType::f64), w64 = w.to(DType::f64), gy64 = gy.to(DType::f64);
+      const std::vector<double> xv = x64.to_vector<double>(), wv = w64.to_vector<double>(),
+                                gv = gy64.to_vector<double>();
+      // bwd-data is the forward conv of gY by the flipped, transposed kernel
+      // with pad 2 - pad.
+      std::vector<double> wf(wv.size());
+      for (int64_t o = 0; o < c.cout; ++o)
+        for (int64_t i = 0; i < c.cin; ++i)
+          for (int64_t k = 0; k < 9; ++k)
+            wf[static_cast<size_t>((i * c.cout + o) * 9 + 8 - k)] =
+                wv[static_cast<size_t>((o * c.cin + i) * 9 + k)];
+      const std::vector<double> by = abs_winograd_fwd(xv, wv, c.n, c.cin, c.h, c.w, c.cout, c.pad);
+      const std::vector<double> bx = abs_winograd_fwd(gv, wf, c.n, c.cout, ho, wo, c.cin, 2 - c.pad);
+      const std::vector<double> bw = abs_winograd_bwd_weight(xv, gv, c.n, c.cin, c.h, c.w, c.cout, c.pad);
+      // The exact results by another path than the one under test.
+      Tensor y64, gx64, gw64;
+      {
+        const kernels::Conv2dCpuAlgoScope ref(kernels::Conv2dCpuAlgo::im2col);
+        y64 = kernels::conv2d_fwd(x64, w64, Tensor(), 1, c.pad);
+        gx64 = kernels::conv2d_bwd_data(gy64, w64, x.shape(), 1, c.pad);
+        gw64 = kernels::conv2d_bwd_weight(x64, gy64, w.shape(), 1, c.pad, nullptr);
+      }
+      const kernels::MathModeScope mode(kernels::MathMode::bf16);
+      const Tensor y = kernels::conv2d_fwd(x, w, Tensor(), 1, c.pad);
+      const Tensor gx = kernels::conv2d_bwd_data(gy, w, x.shape(), 1, c.pad);
+      const Tensor gw = kernels::conv2d_bwd_weight(x, gy, w.shape(), 1, c.pad, nullptr);
+      // Two BF16 roundings per product (2^-7 + 2^-16), FP32 transforms and
+      // sums over at most K + 24 terms.
+      const double u = std::ldexp(1.0, -24);
+      const double fy = std::ldexp(1.0, -7) + std::ldexp(1.0, -16) + static_cast<double>(c.cin + 24) * 2 * u;
+      const double fx = std::ldexp(1.0, -7) + std::ldexp(1.0, -16) + static_cast<double>(c.cout + 24) * 2 * u;
+      const double fw =
+          std::ldexp(1.0, -7) + std::ldexp(1.0, -16) + static_cast<double>(c.n * ho * wo + 24) * 2 * u;
+      CHECK(bound_ratio(y, y64, by, fy) <= 1.0);
+      CHECK(bound_ratio(gx, gx64, bx, fx) <= 1.0);
+      CHECK(bound_ratio(gw, gw64, bw, fw) <= 1.0);
+      // Winograd ran, not the direct path (whose roundings differ).
+      const kernels::Conv2dCpuAlgoScope direct(kernels::Conv2dCpuAlgo::im2col);
+      CHECK(scaled_error(kernels::conv2d_fwd(x, w, Tensor(), 1, c.pad), y.to(DType::f64)) > 0);
+      CHECK(scaled_error(kernels::conv2d_bwd_weight(x, gy, w.shape(), 1, c.pad, nullptr), gw.to(DType::f64)) >
+            0);
     }
   }
 }

@@ -212,6 +212,12 @@ TEST_CASE("forward: conv2d at larger shapes matches a direct convolution (every 
       // 20 and 7; bwd-data 13 and 32), odd sizes, K = 5.
       {3, 13, 20, 17, 19, 3, 1, 1, true},
       {2, 32, 7, 16, 16, 5, 1, 2, false},
+      // Winograd's de-interleaved planes (images of whole vectors of tiles,
+      // 16 tiles here: float64 vectors are 8): pad 1, an odd height, and
+      // pad 0, whose bwd-data is the full correlation with pad 2.
+      {3, 16, 16, 8, 8, 3, 1, 1, true},
+      {2, 16, 17, 7, 8, 3, 1, 1, false},
+      {3, 17, 16, 8, 8, 3, 1, 0, true},
   };
   // Every CPU path, forced where it applies (the rule picks among them).
   for (const kernels::Conv2dCpuAlgo algo :

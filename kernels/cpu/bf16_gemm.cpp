@@ -242,13 +242,16 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void gemm_avx512bf16(int6
                                                                             const uint16_t* b, float* c,
                                                                             int64_t ldc, bool accumulate) {
   const int64_t Mt = tiles(M, kTileRows), Nt = tiles(N, kTileCols), Kt = tiles(K, kTileK);
-  alignas(64) float buf[256];
   for (int64_t mb = 0; mb < Mt; ++mb)
     for (int64_t nb = 0; nb < Nt; ++nb) {
+      // C's tile straight in and out of the accumulators, by masked rows
+      // (a copy through a buffer cost a third of the time at K = 32).
       const CTile ct = c_tile(c, ldc, M, N, mb, nb);
-      ct.load(buf, accumulate);
+      const __mmask16 cols = static_cast<__mmask16>((1u << ct.cols) - 1u);
       __m512 acc[16];
-      for (int r = 0; r < 16; ++r) acc[r] = _mm512_load_ps(buf + r * 16);
+      for (int r = 0; r < 16; ++r)
+        acc[r] =
+            accumulate && r < ct.rows ? _mm512_maskz_loadu_ps(cols, ct.c + r * ct.ldc) : _mm512_setzero_ps();
       const uint16_t* ap = a + mb * Kt * kTileElems;
       const uint16_t* bp = b + nb * Kt * kTileElems;
       for (int64_t kb = 0; kb < Kt; ++kb, ap += kTileElems, bp += kTileElems)
@@ -260,8 +263,7 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void gemm_avx512bf16(int6
             acc[r] = _mm512_dpbf16_ps(acc[r], reinterpret_cast<__m512bh>(_mm512_set1_epi32(pair)), bv);
           }
         }
-      for (int r = 0; r < 16; ++r) _mm512_store_ps(buf + r * 16, acc[r]);
-      ct.store(buf);
+      for (int r = 0; r < ct.rows; ++r) _mm512_mask_storeu_ps(ct.c + r * ct.ldc, cols, acc[r]);
     }
 }
 

@@ -5,6 +5,7 @@
 
 #include "kernels/cpu/bf16_gemm.h"
 #include "kernels/cpu/conv2d_amx.h"
+#include "kernels/cpu/conv2d_winograd.h"
 #include "kernels/cpu/gemm.h"  // scratch buffers and threading
 
 namespace ddpm::kernels::cpu {
@@ -14,6 +15,31 @@ namespace {
 namespace bg = bf16gemm;
 
 constexpr int64_t kChunkCols = 256;  // output columns per GEMM (16 tiles of B)
+
+// Whether a conv (given as a forward conv: for bwd-data, the full
+// correlation's geometry) runs as Winograd F(2x2, 3x3) with BF16-rounded
+// transforms. The rule: 3x3 stride 1 with 16+ channels each way (FP32's
+// rule), unless the backend is AMX, whose direct convolution
+// (conv2d_amx.cpp) needs no transforms and no im2col. Without AMX the
+// direct BF16 GEMM does 9 multiply-adds per output and input channel where
+// Winograd does 4, at 1.6x the FP32 FMA rate (docs/conv2d_cpu.md), so FP32
+// Winograd beat it. conv2d_cpu_algo() forces either path (tests, benches).
+bool winograd_bf16(const Conv2dDims& d) {
+  const Conv2dCpuAlgo algo = conv2d_cpu_algo();
+  if (!winograd::applies(d) || algo == Conv2dCpuAlgo::im2col || algo == Conv2dCpuAlgo::shifted) return false;
+  if (algo == Conv2dCpuAlgo::winograd) return true;
+  return bg::backend() != bg::Backend::amx && d.Cin >= 16 && d.Cout >= 16;
+}
+
+// The 16 transformed kernels U_e of w (flip: of the full correlation, for
+// bwd-data), packed as BF16.
+Scratch<uint16_t> packed_u(const float* w, int64_t cout, int64_t cin, bool flip) {
+  auto u = scratch<float>(16 * cout * cin);
+  winograd::transform_weights(w, cout, cin, flip, u.get());
+  auto ub = scratch<uint16_t>(16 * bg::packed_a_size(cout, cin));
+  winograd::pack_u_bf16(u.get(), cout, cin, ub.get());
+  return ub;
+}
 
 // col[r - r0][j - j0] = im2col(x)[r][j] for rows [r0, r1) and the flattened
 // output columns [j0, j1) (column j = image j / P, pixel j % P).
@@ -88,6 +114,10 @@ void gather_columns(const float* gy, const Conv2dDims& d, int64_t j0, int64_t j1
 void conv2d_fwd_bf16(const float* x, const float* w, const float* bias, float* y, const Conv2dDims& d) {
   const int64_t P = d.Hout * d.Wout, CKK = d.Cin * d.K * d.K, total = d.N * P;
   if (total == 0 || d.Cout == 0) return;
+  if (winograd_bf16(d)) {
+    const auto ub = packed_u(w, d.Cout, d.Cin, false);
+    return winograd::convolve<float>(x, nullptr, bias, y, d, ub.get());
+  }
   if (amx_conv::applies(d) && CKK > 0) return amx_conv::fwd(x, w, bias, y, d);
   auto pa = scratch<uint16_t>(bg::packed_a_size(d.Cout, CKK));
   bg::pack_a(d.Cout, CKK, w, CKK, 1, pa.get());
@@ -115,6 +145,14 @@ void conv2d_fwd_bf16(const float* x, const float* w, const float* bias, float* y
 
 void conv2d_bwd_data_bf16(const float* grad_out, const float* w, float* grad_x, const Conv2dDims& d) {
   const int64_t P = d.Hout * d.Wout, CKK = d.Cin * d.K * d.K;
+  if (d.stride == 1 && d.pad <= d.K - 1 && d.N > 0 && P > 0) {
+    // Winograd writes every element of grad_x.
+    const Conv2dDims full{d.N, d.Cout, d.Hout, d.Wout, d.Cin, d.K, 1, d.K - 1 - d.pad, d.H, d.W};
+    if (winograd_bf16(full)) {
+      const auto ub = packed_u(w, d.Cin, d.Cout, true);
+      return winograd::convolve<float>(grad_out, nullptr, nullptr, grad_x, full, ub.get());
+    }
+  }
   std::fill(grad_x, grad_x + d.N * d.Cin * d.H * d.W, 0.f);
   if (d.N == 0 || P == 0 || CKK == 0) return;
   if (amx_conv::applies(d) && d.Cout > 0) return amx_conv::bwd_data(grad_out, w, grad_x, d);
@@ -161,6 +199,7 @@ void conv2d_bwd_weight_bf16(const float* x, const float* grad_out, float* grad_w
     std::fill(grad_w, grad_w + d.Cout * CKK, 0.f);
     return;
   }
+  if (winograd_bf16(d)) return winograd::bwd_weight<float>(x, grad_out, grad_w, d, true);
   if (amx_conv::applies(d)) return amx_conv::bwd_weight(x, grad_out, grad_w, d);
   auto gwt = scratch<float>(CKK * d.Cout);  // gW^T [CKK, Cout]
   const int64_t units = (CKK + 31) / 32, chunks = (total + kChunkCols - 1) / kChunkCols;

@@ -4,14 +4,25 @@
 // packs them (kernels/cpu/bf16_gemm.h: Intel AMX where the machine has it,
 // AVX512-BF16 or plain loops otherwise) and sums in FP32.
 //
-// All three directions are im2col GEMMs (kernels/conv2d.h gives the
-// matrices), over chunks of 256 output columns (or whole images for
-// bwd-data, whose col2im must not race):
-//   fwd        Y [Cout, cols] = W [Cout, CKK] . col [CKK, cols]
-//   bwd-data   gcol [CKK, cols] = W^T [CKK, Cout] . gY [Cout, cols]; col2im
-//   bwd-weight gW^T [CKK, Cout] += col [CKK, cols] . gY^T [cols, Cout],
-//              rows of gW^T split between threads, chunks in order, so the
-//              result does not depend on the thread count.
+// Which path runs (a fixed rule, conv2d_bf16.cpp's winograd_bf16; no
+// timing):
+//   - Winograd F(2x2, 3x3) (kernels/cpu/conv2d_winograd.h) for 3x3 stride-1
+//     convs of 16+ channels each way when the GEMM backend is not AMX: the
+//     transformed operands (G g G^T and B^T d B; for the weight gradient
+//     B^T d B and A dY A^T) are rounded to BF16, so each output is within
+//     (2^-7 + 2^-16 + FP32 sums) of the "absolute Winograd" of |x| and |w|
+//     (tests/test_bf16_conv.cpp computes and checks that bound);
+//   - on AMX, stride 1: the direct convolution of conv2d_amx.h;
+//   - otherwise im2col GEMMs (kernels/conv2d.h gives the matrices), over
+//     chunks of 256 output columns (or whole images for bwd-data, whose
+//     col2im must not race):
+//       fwd        Y [Cout, cols] = W [Cout, CKK] . col [CKK, cols]
+//       bwd-data   gcol [CKK, cols] = W^T [CKK, Cout] . gY [Cout, cols]; col2im
+//       bwd-weight gW^T [CKK, Cout] += col [CKK, cols] . gY^T [cols, Cout],
+//                  rows of gW^T split between threads, chunks in order, so
+//                  the result does not depend on the thread count.
+// The direct paths round the operands themselves (every product exact in
+// FP32); Winograd rounds their transforms, an error of the same order.
 // The bias and its gradient stay FP32 (the gradient summed in double).
 #pragma once
 

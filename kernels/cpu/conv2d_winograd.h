@@ -36,10 +36,12 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "kernels/conv2d.h"
+#include "kernels/cpu/bf16_gemm.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/packed_gemm.h"
 #include "kernels/cpu/parallel.h"
@@ -114,6 +116,14 @@ void transform_weights(const T* w, int64_t cout, int64_t cin, bool flip, T* u) {
   });
 }
 
+// The 16 U_e [Cout][Cin] of u (transform_weights' layout) packed as BF16
+// A operands (rounded to nearest even), one after another, for convolve's
+// BF16 GEMMs.
+inline void pack_u_bf16(const float* u, int64_t cout, int64_t cin, uint16_t* ub) {
+  const int64_t stride = bf16gemm::packed_a_size(cout, cin);
+  for (int64_t e = 0; e < 16; ++e) bf16gemm::pack_a(cout, cin, u + e * cout * cin, cin, 1, ub + e * stride);
+}
+
 // The input transform of one vector of tiles: load(k) gives patch element
 // k = r*4 + c of the vector's tiles; B^T d B goes to v (16 planes es apart).
 template <class T, class Load>
@@ -178,8 +188,10 @@ struct Tiles {
   const Conv2dDims& d;
   int64_t th, tw, per_image, hw_in, hw_out;
   // Images whose tile rows are whole vectors (32x32 and up for float) read
-  // their patches from de-interleaved rows; the others gather them.
-  bool by_rows;
+  // their patches from de-interleaved rows; images of whole vectors of
+  // tiles (8x8 and 16x16 for float) from eight de-interleaved planes; the
+  // others (4x4) gather them through the index table.
+  bool by_rows, by_planes;
   int64_t prow, cols;  // de-interleaved padded rows: prow rows of cols even and cols odd values
   // Where patch element (r, c) of tile t comes from (relative to the
   // chunk's first image's channel plane; -1: padding), and where output
@@ -196,8 +208,14 @@ struct Tiles {
         hw_in(dims.H * dims.W),
         hw_out(dims.Hout * dims.Wout),
         by_rows(tw % gemm::Simd<T>::L == 0),
+        by_planes(!by_rows && per_image % gemm::Simd<T>::L == 0),
         prow(2 * th + 2),
         cols(tw + 1) {}
+
+  // Values of the scratch transform_input reads the patches from.
+  int64_t rows_size() const { return by_rows ? 2 * prow * cols : by_planes ? 8 * plane() + 2 * tw + 4 : 1; }
+  // One de-interleaved plane (by_planes): th + 1 rows of tw values.
+  int64_t plane() const { return (th + 1) * tw; }
 
   // Images per chunk for V rows of `channels` channels: about kChunkValues
   // values of V, in whole NR-tile panels where the image's tiles allow (8x8:
@@ -285,6 +303,45 @@ struct Tiles {
                   vc + ty * tw + tx, es);
             }
         }
+    } else if (by_planes) {
+      // Plane (c, q) holds at [j * tw + tx] the padded input's element
+      // (2j + q, 2tx + c): patch element (r, c) of tile t = ty * tw + tx is
+      // then at [t + (r / 2) * tw] of plane (c, r % 2), so a vector of an
+      // image's tiles is one load, however many tile rows it spans.
+      const int64_t pl = plane();
+      // One padded input row, zero outside the image: line[2 tx + c] is
+      // padded column 2 tx + c (the 4 * tw + 4 values the planes read).
+      T* line = rows + 8 * pl;
+      const int64_t line_len = 2 * tw + 4;
+      for (int64_t img = 0; img < ng; ++img)
+        for (int64_t ci = c0; ci < c1; ++ci) {
+          const T* xs = x + ((n0 + img) * d.Cin + ci) * hw_in;
+          for (int64_t py = 0; py < prow; ++py) {
+            const int64_t iy = py - d.pad;
+            T* dst = rows + (py % 2) * pl + (py / 2) * tw;  // row py / 2 of plane (0, py % 2)
+            if (iy < 0 || iy >= d.H) {
+              for (int64_t c = 0; c < 4; ++c) std::fill(dst + 2 * c * pl, dst + 2 * c * pl + tw, T(0));
+              continue;
+            }
+            const int64_t n = std::min(d.W, line_len - d.pad);
+            std::fill(line, line + d.pad, T(0));
+            std::memcpy(line + d.pad, xs + iy * d.W, sizeof(T) * static_cast<size_t>(n));
+            std::fill(line + d.pad + n, line + line_len, T(0));
+            for (int64_t c = 0; c < 4; ++c) {
+              T* out = dst + 2 * c * pl;
+              const T* in = line + c;
+              for (int64_t tx = 0; tx < tw; ++tx) out[tx] = in[2 * tx];
+            }
+          }
+          T* vc = v + ci * ldv + img * per_image;
+          for (int64_t t = 0; t < per_image; t += gemm::Simd<T>::L)
+            input_transform_vector<T>(
+                [&](int k) {
+                  const int64_t r = k / 4, c = k % 4;
+                  return gemm::Simd<T>::load(rows + (c * 2 + r % 2) * pl + (r / 2) * tw + t);
+                },
+                vc + t, es);
+        }
     } else {
       // Gather each channel's patches through the index table, transform.
       for (int64_t ci = c0; ci < c1; ++ci) {
@@ -305,16 +362,20 @@ struct Tiles {
 };
 
 // The convolution (as a forward conv with dims d) of x by the transformed
-// kernel u, plus bias (may be null), into y.
+// kernel u, plus bias (may be null), into y. With ub (float only: the 16
+// U_e packed by pack_u_bf16, so rounded to BF16) the 16 GEMMs run on BF16
+// operands instead: each chunk's V_e is rounded to BF16 as it is packed, and
+// the sums stay FP32 (--precision bf16; kernels/cpu/conv2d_bf16.cpp).
 template <class T>
-void convolve(const T* x, const T* u, const T* bias, T* y, const Conv2dDims& d) {
+void convolve(const T* x, const T* u, const T* bias, T* y, const Conv2dDims& d,
+              const uint16_t* ub = nullptr) {
   constexpr int NR = gemm::nr<T>();
   const Tiles<T> geo(d);
   // At least one chunk per thread (a batch of 16 at 4x4 would otherwise be
   // one chunk on one thread). Each output's sums do not depend on the chunk
   // it falls in, so neither do the results.
-  const int64_t group =
-      std::min(geo.group(d.Cin), std::max<int64_t>(1, (d.N + num_threads() - 1) / num_threads()));
+  const int64_t group = std::min(geo.group(std::max(d.Cin, d.Cout)),
+                                 std::max<int64_t>(1, (d.N + num_threads() - 1) / num_threads()));
   const int64_t chunks = (d.N + group - 1) / group;
   const int64_t ld_max = geo.padded(group);
   const int64_t flops = 2 * d.N * d.Cout * geo.hw_out * d.Cin * 9;
@@ -331,13 +392,15 @@ void convolve(const T* x, const T* u, const T* bias, T* y, const Conv2dDims& d) 
     auto v = scratch<T>(16 * es_max);
     auto m = scratch<T>(16 * ms_max);
     auto patch = scratch<T>(16 * (ld_max + 16));  // one channel's 4x4 patches, 16 rows
-    auto rows = scratch<T>(tiles.by_rows ? 2 * tiles.prow * tiles.cols : 1);
+    auto rows = scratch<T>(tiles.rows_size());
     std::vector<T> tile_row(static_cast<size_t>(2 * tiles.tw));
     auto outs = scratch<T>(4 * (ld_max + 16));  // one channel's 2x2 outputs, 4 rows
     // The transforms run in whole vectors: patch lanes past a chunk's tiles
     // are never gathered into, so they stay zero.
     std::fill(patch.get(), patch.get() + 16 * (ld_max + 16), T(0));
     std::vector<int64_t> boff(static_cast<size_t>(d.Cin));
+    auto vb = scratch<uint16_t>(ub ? bf16gemm::packed_b_size(d.Cin, ld_max) : 1);
+    const int64_t ub_stride = bf16gemm::packed_a_size(d.Cout, d.Cin);
     for (int64_t c = r.begin; c < r.end; ++c) {
       const int64_t n0 = c * group, ng = std::min(group, d.N - n0);
       const int64_t ntiles = ng * tiles.per_image, ld = tiles.padded(ng);
@@ -350,6 +413,13 @@ void convolve(const T* x, const T* u, const T* bias, T* y, const Conv2dDims& d) 
         const T* ue = u + e * d.Cout * d.Cin;
         const T* ve = v.get() + e * es;
         T* me = m.get() + e * ms;
+        if constexpr (std::is_same_v<T, float>) {
+          if (ub) {
+            bf16gemm::pack_b(d.Cin, ld, ve, ldv, 1, vb.get());
+            bf16gemm::gemm(d.Cout, ld, d.Cin, ub + e * ub_stride, vb.get(), me, ldv, false);
+            continue;
+          }
+        }
         for (int64_t j = 0; j < ld; j += NR)
           for (int64_t co = 0; co < d.Cout; co += gemm::kMr) {
             const int mr = static_cast<int>(std::min<int64_t>(gemm::kMr, d.Cout - co));
@@ -397,9 +467,11 @@ void convolve(const T* x, const T* u, const T* bias, T* y, const Conv2dDims& d) 
 //   M_e^T [Cin, Cout] += V_e [Cin, tiles] . Wg_e^T [tiles, Cout],  Wg = A dY A^T,
 // with K = the tiles (long), then gW = G^T M G. Threads share each chunk's
 // transforms (split by channel) and then split the 16 GEMMs, so every sum
-// runs over the chunks in order whatever the thread count.
+// runs over the chunks in order whatever the thread count. bf16 (float
+// only): the GEMMs round V_e and Wg_e to BF16 as they pack them and sum in
+// FP32 (--precision bf16).
 template <class T>
-void bwd_weight(const T* x, const T* gy, T* grad_w, const Conv2dDims& d) {
+void bwd_weight(const T* x, const T* gy, T* grad_w, const Conv2dDims& d, bool bf16 = false) {
   constexpr int NR = gemm::nr<T>(), L = gemm::Simd<T>::L;
   const Tiles<T> geo(d);
   const int64_t group = geo.group(std::max(d.Cin, d.Cout));
@@ -416,8 +488,10 @@ void bwd_weight(const T* x, const T* gy, T* grad_w, const Conv2dDims& d) {
     Tiles<T> tiles(d);
     auto patch = scratch<T>(16 * (ld_max + 16));
     std::fill(patch.get(), patch.get() + 16 * (ld_max + 16), T(0));
-    auto rows = scratch<T>(tiles.by_rows ? 2 * tiles.prow * tiles.cols : 1);
+    auto rows = scratch<T>(tiles.rows_size());
     auto bbuf = scratch<T>(gemm::packed_b_size<T>());
+    auto va = scratch<uint16_t>(bf16 ? bf16gemm::packed_a_size(d.Cin, ld_max) : 1);
+    auto gb = scratch<uint16_t>(bf16 ? bf16gemm::packed_b_size(ld_max, d.Cout) : 1);
     const Range ci = thread_range(d.Cin, t, nt), co = thread_range(d.Cout, t, nt),
                 es16 = thread_range(16, t, nt);
     for (int64_t c = 0; c < chunks; ++c) {
@@ -464,6 +538,15 @@ void bwd_weight(const T* x, const T* gy, T* grad_w, const Conv2dDims& d) {
       for (int64_t e = es16.begin; e < es16.end; ++e) {
         const T* ve = v.get() + e * es;
         const T* ge = g.get() + e * gs;
+        if constexpr (std::is_same_v<T, float>) {
+          if (bf16) {
+            bf16gemm::pack_a(d.Cin, ld, ve, ldv, 1, va.get());
+            bf16gemm::pack_b(ld, d.Cout, ge, 1, ldv, gb.get());  // Wg_e^T
+            bf16gemm::gemm(d.Cin, d.Cout, ld, va.get(), gb.get(), acc.get() + e * d.Cin * d.Cout, d.Cout,
+                           true);
+            continue;
+          }
+        }
         gemm::gemm<T>(
             d.Cin, d.Cout, ld, 120,
             [&](int64_t ic, int64_t, int64_t pc, int64_t) { return std::pair(ve + ic * ldv + pc, ldv); },

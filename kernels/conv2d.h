@@ -55,6 +55,10 @@ template <class T>
 void conv2d_bwd_data(const T* grad_out, const T* w, T* grad_x, const Conv2dDims& d);
 template <class T>
 void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, const Conv2dDims& d);
+// The bias gradient alone: per output channel, grad_out summed over images
+// and pixels in double, in a fixed order (the BF16 paths share it).
+template <class T>
+void conv2d_bias_grad(const T* grad_out, T* grad_bias, const Conv2dDims& d);
 }  // namespace cpu
 
 // Which kernels the CPU runs for conv2d (kernels/cpu/conv2d.cpp). The

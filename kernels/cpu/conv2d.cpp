@@ -732,8 +732,10 @@ void bwd_weight_shifted(const T* x, const T* gy, T* grad_w, const Conv2dDims& d)
   });
 }
 
+}  // namespace
+
 template <class T>
-void bias_grad(const T* grad_out, T* grad_bias, const Conv2dDims& d) {
+void conv2d_bias_grad(const T* grad_out, T* grad_bias, const Conv2dDims& d) {
   const int64_t hw = d.Hout * d.Wout;
   parallel_for(d.Cout, d.N * hw, [&](int64_t co) {
     // Eight running sums (lane k takes i = k mod 8 of every image) added at
@@ -751,8 +753,6 @@ void bias_grad(const T* grad_out, T* grad_bias, const Conv2dDims& d) {
   });
 }
 
-}  // namespace
-
 template <class T>
 void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, const Conv2dDims& d) {
   // Winograd's weight gradient multiplies [Cin, tiles] by [tiles, Cout];
@@ -765,12 +765,12 @@ void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, c
   if (use_winograd<T>(d) &&
       (winograd_pays || conv2d_cpu_algo() == Conv2dCpuAlgo::winograd || !shifted_bwd_weight_applies<T>(d))) {
     winograd::bwd_weight(x, grad_out, grad_w, d);
-    if (grad_bias) bias_grad(grad_out, grad_bias, d);
+    if (grad_bias) conv2d_bias_grad(grad_out, grad_bias, d);
     return;
   }
   if (shifted_bwd_weight_applies<T>(d)) {
     bwd_weight_shifted(x, grad_out, grad_w, d);
-    if (grad_bias) bias_grad(grad_out, grad_bias, d);
+    if (grad_bias) conv2d_bias_grad(grad_out, grad_bias, d);
     return;
   }
   const Plan p = make_plan(d);
@@ -854,7 +854,7 @@ void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, c
     }
   });
   transpose(gwt.get(), p.ckk, d.Cout, grad_w, false);
-  if (grad_bias) bias_grad(grad_out, grad_bias, d);
+  if (grad_bias) conv2d_bias_grad(grad_out, grad_bias, d);
 }
 
 template void conv2d_fwd<float>(const float*, const float*, const float*, float*, const Conv2dDims&);
@@ -863,5 +863,7 @@ template void conv2d_bwd_data<float>(const float*, const float*, float*, const C
 template void conv2d_bwd_data<double>(const double*, const double*, double*, const Conv2dDims&);
 template void conv2d_bwd_weight<float>(const float*, const float*, float*, float*, const Conv2dDims&);
 template void conv2d_bwd_weight<double>(const double*, const double*, double*, double*, const Conv2dDims&);
+template void conv2d_bias_grad<float>(const float*, float*, const Conv2dDims&);
+template void conv2d_bias_grad<double>(const double*, double*, const Conv2dDims&);
 
 }  // namespace ddpm::kernels::cpu

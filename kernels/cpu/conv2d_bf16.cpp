@@ -179,21 +179,7 @@ void conv2d_bwd_data_bf16(const float* grad_out, const float* w, float* grad_x, 
 void conv2d_bwd_weight_bf16(const float* x, const float* grad_out, float* grad_w, float* grad_bias,
                             const Conv2dDims& d) {
   const int64_t P = d.Hout * d.Wout, CKK = d.Cin * d.K * d.K, total = d.N * P;
-  if (grad_bias)
-    parallel_for(d.Cout, total, [&](int64_t co) {
-      // Eight running sums (lane k takes p = k mod 8), added at the end: a
-      // fixed order that the compiler vectorises.
-      double lane[8] = {}, s = 0;
-      for (int64_t n = 0; n < d.N; ++n) {
-        const float* g = grad_out + (n * d.Cout + co) * P;
-        int64_t p = 0;
-        for (; p + 8 <= P; p += 8)
-          for (int k = 0; k < 8; ++k) lane[k] += static_cast<double>(g[p + k]);
-        for (; p < P; ++p) s += static_cast<double>(g[p]);
-      }
-      for (int k = 0; k < 8; ++k) s += lane[k];
-      grad_bias[co] = static_cast<float>(s);
-    });
+  if (grad_bias) conv2d_bias_grad(grad_out, grad_bias, d);  // FP32 data, summed in double
   if (CKK == 0 || d.Cout == 0) return;
   if (total == 0) {
     std::fill(grad_w, grad_w + d.Cout * CKK, 0.f);

@@ -22,8 +22,8 @@ constexpr int64_t kChunkCols = 256;  // output columns per GEMM (16 tiles of B)
 // rule), unless the backend is AMX, whose direct convolution
 // (conv2d_amx.cpp) needs no transforms and no im2col. Without AMX the
 // direct BF16 GEMM does 9 multiply-adds per output and input channel where
-// Winograd does 4, at 1.6x the FP32 FMA rate (docs/conv2d_cpu.md), so FP32
-// Winograd beat it. conv2d_cpu_algo() forces either path (tests, benches).
+// Winograd does 4, at about twice the FP32 FMA rate (docs/conv2d_cpu.md),
+// so FP32 Winograd beat it. conv2d_cpu_algo() forces either path (tests, benches).
 bool winograd_bf16(const Conv2dDims& d) {
   const Conv2dCpuAlgo algo = conv2d_cpu_algo();
   if (!winograd::applies(d) || algo == Conv2dCpuAlgo::im2col || algo == Conv2dCpuAlgo::shifted) return false;

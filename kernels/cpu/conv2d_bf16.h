@@ -10,7 +10,7 @@
 //     convs of 16+ channels each way when the GEMM backend is not AMX: the
 //     transformed operands (G g G^T and B^T d B; for the weight gradient
 //     B^T d B and A dY A^T) are rounded to BF16, so each output is within
-//     (2^-7 + 2^-16 + FP32 sums) of the "absolute Winograd" of |x| and |w|
+//     (2^-7 + 2^-16 + FP32 sums) times the "absolute Winograd" of |x|, |w|
 //     (tests/test_bf16_conv.cpp computes and checks that bound);
 //   - on AMX, stride 1: the direct convolution of conv2d_amx.h;
 //   - otherwise im2col GEMMs (kernels/conv2d.h gives the matrices), over

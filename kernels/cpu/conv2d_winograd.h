@@ -354,7 +354,7 @@ struct Tiles {
       // image's tiles is one load, however many tile rows it spans.
       const int64_t pl = plane();
       // One padded input row, zero outside the image: line[2 tx + c] is
-      // padded column 2 tx + c (the 4 * tw + 4 values the planes read).
+      // padded column 2 tx + c (the 2 * tw + 4 values the planes read).
       T* line = rows + 8 * pl;
       const int64_t line_len = 2 * tw + 4;
       for (int64_t img = 0; img < ng; ++img)

@@ -23,7 +23,9 @@ else
 fi
 flags=(-std=c++20 -O1 -g1 "${sanitize[@]}" -fopenmp -pthread -DDDPM_CUDA=1 -I tests/cuda_emu/include -I .
        -isystem /usr/include/eigen3 -include tests/cuda_emu_dense/dense_extras.h)
-srcs=(tests/cuda_emu_dense/check_dense.cpp tests/cuda_emu/emu_runtime.cpp kernels/cpu/conv2d.cpp kernels/cpu/group_norm.cpp)
+# conv2d.cpp reaches the BF16 GEMM through Winograd (--precision bf16).
+srcs=(tests/cuda_emu_dense/check_dense.cpp tests/cuda_emu/emu_runtime.cpp kernels/cpu/conv2d.cpp kernels/cpu/group_norm.cpp
+      kernels/cpu/bf16_gemm.cpp)
 for f in kernels/cuda/conv2d.cu kernels/cuda/group_norm.cu; do
   dst="$out/src/$(basename "$f" .cu).cpp"
   python3 tests/cuda_emu/transform.py "$f" "$dst"

@@ -14,6 +14,11 @@ namespace ddpm {
 
 void* device_alloc(Device device, size_t bytes);
 void device_free(Device device, void* ptr, size_t bytes);
+// CPU blocks of 32 MB and more are kept when freed, for the next allocation
+// of the same size (up to 2 GB; tensor/allocator.cpp says why). What is kept
+// now, and giving it all back to the system:
+size_t cpu_cached_bytes();
+void cpu_release_cached();
 // Copies `bytes` from src (on src_device) to dst (on dst_device).
 void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 

@@ -2,8 +2,11 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <set>
+#include <vector>
 
+#include "tensor/allocator.h"
 #include "tensor/device_query.h"
 #include "tensor/philox.h"
 #include "tensor/rng.h"
@@ -122,4 +125,36 @@ TEST_CASE("tensor: device query answers without a GPU") {
   } else {
     CHECK(cuda_available());
   }
+}
+
+TEST_CASE("tensor: CPU blocks of 32 MB and more are reused by size, up to the cache's cap") {
+  cpu_release_cached();
+  const size_t big = size_t{40} << 20;  // kept as 40 MB (a 2 MB multiple)
+  void* a = device_alloc(Device::cpu, big);
+  CHECK(reinterpret_cast<uintptr_t>(a) % (size_t{2} << 20) == 0);
+  static_cast<char*>(a)[big - 1] = 1;  // the whole block is usable
+  device_free(Device::cpu, a, big);
+  CHECK(cpu_cached_bytes() == big);
+  // Another size does not take it; the same size (after rounding) does.
+  void* b = device_alloc(Device::cpu, big + (size_t{4} << 20));
+  CHECK(b != a);
+  CHECK(cpu_cached_bytes() == big);
+  void* c = device_alloc(Device::cpu, big - 1000);
+  CHECK(c == a);
+  CHECK(cpu_cached_bytes() == 0);
+  device_free(Device::cpu, b, big + (size_t{4} << 20));
+  device_free(Device::cpu, c, big - 1000);
+  CHECK(cpu_cached_bytes() == 2 * big + (size_t{4} << 20));
+  // Small blocks go back to malloc at once.
+  device_free(Device::cpu, device_alloc(Device::cpu, 1 << 20), 1 << 20);
+  CHECK(cpu_cached_bytes() == 2 * big + (size_t{4} << 20));
+  // Past 2 GB the oldest blocks are freed (untouched, so no memory is used).
+  std::vector<void*> many;
+  const size_t each = size_t{300} << 20;
+  for (int i = 0; i < 8; ++i) many.push_back(device_alloc(Device::cpu, each));
+  for (void* p : many) device_free(Device::cpu, p, each);
+  CHECK(cpu_cached_bytes() <= (size_t{2} << 30));
+  CHECK(cpu_cached_bytes() == 6 * each);  // 7 x 300 MB would pass 2 GB; the two 40s and the 44 went first
+  cpu_release_cached();
+  CHECK(cpu_cached_bytes() == 0);
 }

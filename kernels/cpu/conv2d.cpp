@@ -755,15 +755,15 @@ void conv2d_bias_grad(const T* grad_out, T* grad_bias, const Conv2dDims& d) {
 
 template <class T>
 void conv2d_bwd_weight(const T* x, const T* grad_out, T* grad_w, T* grad_bias, const Conv2dDims& d) {
-  // Winograd's weight gradient multiplies [Cin, tiles] by [tiles, Cout];
-  // where shifted GEMMs apply (rows of 16+) they were faster up to 64 input
-  // channels (batch 128, one process, the two paths interleaved: 32 -> 32
-  // @32 19.3 against 38.3 ms, 64 -> 64 @16 17.3 against 21.7) and slower
-  // beyond (192 -> 64 @16: 43.5 against 33.9). Below 16 columns (8x8, 4x4)
-  // Winograd beats im2col (128 -> 128 @8: 11.3 against 16.7).
-  const bool winograd_pays = d.Cin >= 128 && d.Cout >= 64;
-  if (use_winograd<T>(d) &&
-      (winograd_pays || conv2d_cpu_algo() == Conv2dCpuAlgo::winograd || !shifted_bwd_weight_applies<T>(d))) {
+  // Winograd's weight gradient multiplies [Cin, tiles] by [tiles, Cout].
+  // Wherever it applies (16+ channels each way) it is the fastest path
+  // (AMD EPYC Zen 4, batch 128, 2 threads, best of 5, the paths alternated:
+  // 32 -> 32 @32 14.8 against 17.3 ms by shifted GEMMs, 32 -> 64 @16 7.1
+  // against 8.8, 64 -> 64 @16 10.1 against 16.7, 96 -> 32 @32 33-36 against
+  // 43-45; below 16 columns (8x8, 4x4), where shifted GEMMs do not apply,
+  // 128 -> 128 @8 8.5-9 against 13-14 by im2col). Until its B operand was
+  // packed by register tiles, shifted GEMMs had won up to 64 input channels.
+  if (use_winograd<T>(d)) {
     winograd::bwd_weight(x, grad_out, grad_w, d);
     if (grad_bias) conv2d_bias_grad(grad_out, grad_bias, d);
     return;

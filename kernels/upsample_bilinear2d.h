@@ -5,10 +5,12 @@
 //   source row of output row i: r = i * (H - 1) / (H*s - 1)  (0 when H*s == 1)
 //   h0 = floor(r), h1 = min(h0 + 1, H - 1), lh = r - h0   (columns alike)
 //   y[i, j] = (1-lh) * ((1-lw) x[h0,w0] + lw x[h0,w1]) + lh * ((1-lw) x[h1,w0] + lw x[h1,w1])
-//   bwd: each g[i, j] is scattered to the same four inputs with the same weights.
+//   bwd: each g[i, j] goes to the same four inputs with the same weights,
+//        summed separably: gx[y][x] = sum_j lw_j (sum_i lh_i g[i][j]) over
+//        the rows i and columns j whose taps include y and x, in order.
 // Weights and indices are computed per output row and column once, in the
 // input's dtype (as PyTorch does). Parallel over (n, c) planes: a plane's
-// scatter touches only its own gx plane, so there are no races and the
+// sums touch only its own gx plane, so there are no races and the
 // summation order is fixed.
 #pragma once
 

@@ -8,13 +8,13 @@
 // l0 = 1 - l1; so the GPU uses the same source indices and weights.
 // Forward: a thread per output element (grid-stride), four reads.
 // Backward, gather form (no atomics, no zeroing pass): a thread per element
-// (y, x) of gx adds the contributions of the output rows whose taps include
-// y and the output columns whose taps include x. Taps are monotone in the
-// output index, so those rows form one short run, found by starting a little
-// before (y-1)/scale and stopping once i0 > y (about 2*factor + 3 rows; the
-// same for columns). Contributions are added in the CPU's scatter order
-// (row, then column, then tap (0,0), (0,1), (1,0), (1,1)), so the sum differs
-// from the CPU's only where the compilers fuse a multiply-add differently.
+// (y, x) of gx sums the output columns whose taps include x, each column's
+// value being the sum over the output rows whose taps include y. Taps are
+// monotone in the output index, so those rows form one short run, found by
+// starting a little before (y-1)/scale and stopping once i0 > y (about
+// 2*factor + 3 rows; the same for columns). The sums are fused multiply-adds
+// in the CPU kernel's order (rows in order within a column, columns in
+// order; tap 0 before tap 1), so both give the same bits.
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -69,24 +69,24 @@ __global__ void upsample_bilinear2d_bwd_kernel(const float* __restrict__ g, floa
     const int64_t p = e / per_plane, r = e - p * per_plane;
     const int64_t yy = r / d.w, xx = r - yy * d.w;
     const float* gp = g + p * d.oh * d.ow;
-    const int64_t j_first = first_candidate(xx, scale_w);
+    const int64_t i_first = first_candidate(yy, scale_h);
     float acc = 0.0f;
-    for (int64_t i = first_candidate(yy, scale_h); i < d.oh; ++i) {
-      const Tap th = tap_of(i, d.h, scale_h);
-      if (th.i0 > yy) break;
-      const bool row0 = th.i0 == yy, row1 = th.i1 == yy;
-      if (!row0 && !row1) continue;
-      for (int64_t j = j_first; j < d.ow; ++j) {
-        const Tap tw = tap_of(j, d.w, scale_w);
-        if (tw.i0 > xx) break;
-        const bool col0 = tw.i0 == xx, col1 = tw.i1 == xx;
-        if (!col0 && !col1) continue;
+    for (int64_t j = first_candidate(xx, scale_w); j < d.ow; ++j) {
+      const Tap tw = tap_of(j, d.w, scale_w);
+      if (tw.i0 > xx) break;
+      const bool col0 = tw.i0 == xx, col1 = tw.i1 == xx;
+      if (!col0 && !col1) continue;
+      float column = 0.0f;
+      for (int64_t i = i_first; i < d.oh; ++i) {
+        const Tap th = tap_of(i, d.h, scale_h);
+        if (th.i0 > yy) break;
+        if (th.i0 != yy && th.i1 != yy) continue;
         const float v = gp[i * d.ow + j];
-        if (row0 && col0) acc += th.l0 * tw.l0 * v;
-        if (row0 && col1) acc += th.l0 * tw.l1 * v;
-        if (row1 && col0) acc += th.l1 * tw.l0 * v;
-        if (row1 && col1) acc += th.l1 * tw.l1 * v;
+        if (th.i0 == yy) column = fmaf(th.l0, v, column);
+        if (th.i1 == yy) column = fmaf(th.l1, v, column);
       }
+      if (col0) acc = fmaf(tw.l0, column, acc);
+      if (col1) acc = fmaf(tw.l1, column, acc);
     }
     gx[e] = acc;
   }

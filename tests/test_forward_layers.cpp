@@ -134,47 +134,58 @@ TEST_CASE("forward: max_pool2d by hand, with ties and dropped edges") {
   CHECK(z.grad().to_vector<double>() == std::vector<double>{7, 0, 0, 0});
 }
 
-TEST_CASE("forward: max_pool2d 2x2 follows the window rule with ties and NaNs (vectorised path)") {
+TEST_CASE("forward: max_pool2d 2x2 follows the window rule with ties and NaNs (vectorised paths)") {
   // Integers in [0, 3) make ties in most windows; some windows get one or two
   // NaNs. Reference: scan the window in row-major order, take a value that is
   // greater than the best so far or is NaN (so the first maximum wins a tie
-  // and the last NaN wins). Odd sizes leave a row and a column out.
-  const int64_t N = 2, C = 3, H = 9, W = 11, OH = 4, OW = 5;
-  std::vector<double> xv = rand_uniform({N, C, H, W}, 0.0, 3.0, 5, 1, DType::f64).to_vector<double>();
-  for (double& v : xv) v = std::floor(v);
-  const double nan = std::nan("");
-  for (size_t i = 0; i < xv.size(); i += 7) xv[i] = nan;
-  for (size_t i = 3; i < xv.size(); i += 29) xv[i] = nan;
-  for (const DType dt : {DType::f64, DType::f32}) {
-    CAPTURE(dtype_name(dt));
-    Tensor x = Tensor::from_vector(xv, {N, C, H, W}).to(dt).set_requires_grad();
-    Tensor y = max_pool2d(x, 2);
-    std::vector<double> gv(static_cast<size_t>(N * C * OH * OW));
-    for (size_t i = 0; i < gv.size(); ++i) gv[i] = static_cast<double>(i + 1);
-    autograd::backward(y, Tensor::from_vector(gv, y.shape()).to(dt));
-    const std::vector<double> yv = y.to(DType::f64).to_vector<double>();
-    const std::vector<double> gx = x.grad().to(DType::f64).to_vector<double>();
-    std::vector<double> want_gx(xv.size(), 0.0);
-    for (int64_t p = 0; p < N * C; ++p)
-      for (int64_t i = 0; i < OH; ++i)
-        for (int64_t j = 0; j < OW; ++j) {
-          int64_t best = p * H * W + 2 * i * W + 2 * j;
-          for (int64_t a = 0; a < 2; ++a)
-            for (int64_t b = 0; b < 2; ++b) {
-              const int64_t at = p * H * W + (2 * i + a) * W + 2 * j + b;
-              const double v = xv[static_cast<size_t>(at)];
-              if (v > xv[static_cast<size_t>(best)] || std::isnan(v)) best = at;
+  // and the last NaN wins). Odd sizes leave a row and a column out. The
+  // float32 backward has AVX-512 paths for rows of 16+ windows (with and
+  // without a remainder), 8 and 4 windows (2 and 4 window rows at once, with
+  // window rows left over), which the other shapes reach.
+  struct Hw {
+    int64_t H, W;
+  };
+  for (const Hw hw :
+       {Hw{9, 11}, Hw{32, 32}, Hw{4, 40}, Hw{16, 16}, Hw{9, 16}, Hw{8, 8}, Hw{14, 8}, Hw{6, 8}}) {
+    const int64_t N = 2, C = 3, H = hw.H, W = hw.W, OH = H / 2, OW = W / 2;
+    CAPTURE(H);
+    CAPTURE(W);
+    std::vector<double> xv = rand_uniform({N, C, H, W}, 0.0, 3.0, 5, 1, DType::f64).to_vector<double>();
+    for (double& v : xv) v = std::floor(v);
+    const double nan = std::nan("");
+    for (size_t i = 0; i < xv.size(); i += 7) xv[i] = nan;
+    for (size_t i = 3; i < xv.size(); i += 29) xv[i] = nan;
+    for (const DType dt : {DType::f64, DType::f32}) {
+      CAPTURE(dtype_name(dt));
+      Tensor x = Tensor::from_vector(xv, {N, C, H, W}).to(dt).set_requires_grad();
+      Tensor y = max_pool2d(x, 2);
+      std::vector<double> gv(static_cast<size_t>(N * C * OH * OW));
+      for (size_t i = 0; i < gv.size(); ++i) gv[i] = static_cast<double>(i + 1);
+      autograd::backward(y, Tensor::from_vector(gv, y.shape()).to(dt));
+      const std::vector<double> yv = y.to(DType::f64).to_vector<double>();
+      const std::vector<double> gx = x.grad().to(DType::f64).to_vector<double>();
+      std::vector<double> want_gx(xv.size(), 0.0);
+      for (int64_t p = 0; p < N * C; ++p)
+        for (int64_t i = 0; i < OH; ++i)
+          for (int64_t j = 0; j < OW; ++j) {
+            int64_t best = p * H * W + 2 * i * W + 2 * j;
+            for (int64_t a = 0; a < 2; ++a)
+              for (int64_t b = 0; b < 2; ++b) {
+                const int64_t at = p * H * W + (2 * i + a) * W + 2 * j + b;
+                const double v = xv[static_cast<size_t>(at)];
+                if (v > xv[static_cast<size_t>(best)] || std::isnan(v)) best = at;
+              }
+            const size_t o = static_cast<size_t>((p * OH + i) * OW + j);
+            const double want = xv[static_cast<size_t>(best)];
+            if (std::isnan(want)) {
+              CHECK(std::isnan(yv[o]));
+            } else {
+              CHECK(yv[o] == want);
             }
-          const size_t o = static_cast<size_t>((p * OH + i) * OW + j);
-          const double want = xv[static_cast<size_t>(best)];
-          if (std::isnan(want)) {
-            CHECK(std::isnan(yv[o]));
-          } else {
-            CHECK(yv[o] == want);
+            want_gx[static_cast<size_t>(best)] = gv[o];
           }
-          want_gx[static_cast<size_t>(best)] = gv[o];
-        }
-    CHECK(gx == want_gx);
+      CHECK(gx == want_gx);
+    }
   }
 }
 

@@ -300,7 +300,8 @@ struct Tiles {
   }
 
   // V = B^T d B of input channels [c0, c1) of images [n0, n0 + ng) (after
-  // build(ng)) into v: plane e at v + e * es, channel ci's row at ci * ldv;
+  // build(ng)) into v: plane e at v + e * es, channel ci's row at
+  // (ci - c0) * ldv;
   // the lanes past the tiles up to ld are zeroed. Scratch: rows (2 * prow *
   // cols values, by_rows only) and patch (16 rows of lp values, its lanes
   // past the tiles zero).
@@ -334,7 +335,7 @@ struct Tiles {
             std::fill(line + d.pad + n, line + 2 * cols, T(0));
             deinterleave(line, cols, e, o);
           }
-          T* vc = v + ci * ldv + img * per_image;
+          T* vc = v + (ci - c0) * ldv + img * per_image;
           for (int64_t ty = 0; ty < th; ++ty)
             for (int64_t tx = 0; tx < tw; tx += gemm::Simd<T>::L) {
               const T* e = ev + 2 * ty * cols + tx;
@@ -374,7 +375,7 @@ struct Tiles {
             deinterleave(line, tw, dst, dst + 2 * pl);               // c = 0, 1
             deinterleave(line + 2, tw, dst + 4 * pl, dst + 6 * pl);  // c = 2, 3
           }
-          T* vc = v + ci * ldv + img * per_image;
+          T* vc = v + (ci - c0) * ldv + img * per_image;
           for (int64_t t = 0; t < per_image; t += gemm::Simd<T>::L)
             input_transform_vector<T>(
                 [&](int k) {
@@ -389,14 +390,14 @@ struct Tiles {
         const T* src = x + (n0 * d.Cin + ci) * hw_in;
         for (int64_t k = 0; k < 16; ++k)
           gemm::gather_run(patch + k * lp, src, src_idx.data() + k * ntiles, ntiles);
-        input_transform(patch, lp, ntiles, v + ci * ldv, es);
+        input_transform(patch, lp, ntiles, v + (ci - c0) * ldv, es);
       }
     }
     // Lanes past the chunk's tiles: zero, so that what they compute stays finite.
     if (ld > ntiles)
       for (int64_t e = 0; e < 16; ++e)
         for (int64_t ci = c0; ci < c1; ++ci) {
-          T* p = v + e * es + ci * ldv;
+          T* p = v + e * es + (ci - c0) * ldv;
           std::fill(p + ntiles, p + ld, T(0));
         }
   }
@@ -506,11 +507,16 @@ void convolve(const T* x, const T* u, const T* bias, T* y, const Conv2dDims& d,
 //   dL/dU = (A dY A^T) (.) V  and  dL/dg = G^T (dL/dU) G,
 // summed over tiles and images: per position e of the 4x4 transform a GEMM
 //   M_e^T [Cin, Cout] += V_e [Cin, tiles] . Wg_e^T [tiles, Cout],  Wg = A dY A^T,
-// with K = the tiles (long), then gW = G^T M G. Threads share each chunk's
-// transforms (split by channel) and then split the 16 GEMMs, so every sum
-// runs over the chunks in order whatever the thread count. bf16 (float
-// only): the GEMMs round V_e and Wg_e to BF16 as they pack them and sum in
-// FP32 (--precision bf16).
+// with K = the tiles (long), then gW = G^T M G. Threads split the input
+// channels: each transforms its channels' V and the whole Wg (every thread
+// computes it), and runs its rows of the 16 GEMMs, chunk after chunk, so
+// threads share no transform and never wait for each other, and every sum
+// runs over the chunks in order whatever the thread count. (Splitting the
+// transforms and then the 16 GEMMs between threads needed two barriers per
+// chunk and moved each chunk's transforms between cores: on the 2-vCPU AMD
+// EPYC that made this gradient twice as slow in the phases where the other
+// core was slow to answer.) bf16 (float only): the GEMMs round V_e and Wg_e
+// to BF16 as they pack them and sum in FP32 (--precision bf16).
 template <class T>
 void bwd_weight(const T* x, const T* gy, T* grad_w, const Conv2dDims& d, bool bf16 = false) {
   constexpr int NR = gemm::nr<T>(), L = gemm::Simd<T>::L;
@@ -518,34 +524,38 @@ void bwd_weight(const T* x, const T* gy, T* grad_w, const Conv2dDims& d, bool bf
   const int64_t group = geo.group(std::max(d.Cin, d.Cout));
   const int64_t chunks = (d.N + group - 1) / group;
   const int64_t ld_max = geo.padded(group);
-  const int64_t es_max = d.Cin * (ld_max + 16) + 32, gs_max = d.Cout * (ld_max + 16) + 32;
   const int64_t flops = 2 * d.N * d.Cout * geo.hw_out * d.Cin * 9;
-  const int threads = flops < (int64_t{1} << 21) ? 1 : std::min(num_threads(), 16);
-  auto v = scratch<T>(16 * es_max);            // V_e of the chunk, shared
-  auto g = scratch<T>(16 * gs_max);            // Wg_e of the chunk, shared
+  // At least 8 input channels per thread.
+  const int threads = flops < (int64_t{1} << 21)
+                          ? 1
+                          : static_cast<int>(std::clamp<int64_t>(d.Cin / 8, 1, std::min(num_threads(), 16)));
   auto acc = scratch<T>(16 * d.Cin * d.Cout);  // M_e^T [Cin][Cout]
   std::fill(acc.get(), acc.get() + 16 * d.Cin * d.Cout, T(0));
   run_on_threads(threads, [&](int t, int nt) {
+    const Range ci = thread_range(d.Cin, t, nt);
+    const int64_t nci = ci.end - ci.begin;
+    if (nci == 0) return;
     Tiles<T> tiles(d);
+    const int64_t es_max = nci * (ld_max + 16) + 32, gs_max = d.Cout * (ld_max + 16) + 32;
+    auto v = scratch<T>(16 * es_max);  // V_e of the chunk, this thread's channels
+    auto g = scratch<T>(16 * gs_max);  // Wg_e of the chunk
     auto patch = scratch<T>(16 * (ld_max + 16));
     std::fill(patch.get(), patch.get() + 16 * (ld_max + 16), T(0));
     auto rows = scratch<T>(tiles.rows_size());
     auto bbuf = scratch<T>(gemm::packed_b_size<T>());
     auto line = scratch<T>(2 * tiles.tw);  // an output row of odd width, zero-extended
-    auto va = scratch<uint16_t>(bf16 ? bf16gemm::packed_a_size(d.Cin, ld_max) : 1);
+    auto va = scratch<uint16_t>(bf16 ? bf16gemm::packed_a_size(nci, ld_max) : 1);
     auto gb = scratch<uint16_t>(bf16 ? bf16gemm::packed_b_size(ld_max, d.Cout) : 1);
-    const Range ci = thread_range(d.Cin, t, nt), co = thread_range(d.Cout, t, nt),
-                es16 = thread_range(16, t, nt);
     for (int64_t c = 0; c < chunks; ++c) {
       const int64_t n0 = c * group, ng = std::min(group, d.N - n0);
       const int64_t ntiles = ng * tiles.per_image, ld = tiles.padded(ng);
-      const int64_t ldv = ld + 16, es = d.Cin * ldv + 32, gs = d.Cout * ldv + 32, lp = ld + 16;
+      const int64_t ldv = ld + 16, es = nci * ldv + 32, gs = d.Cout * ldv + 32, lp = ld + 16;
       tiles.build(ng);
       tiles.transform_input(x, n0, ng, ci.begin, ci.end, v.get(), ldv, es, ld, rows.get(), patch.get(), lp);
-      // Wg = A dY A^T, A = [1 0; 1 1; 1 -1; 0 -1], for this thread's output channels.
+      // Wg = A dY A^T, A = [1 0; 1 1; 1 -1; 0 -1], every output channel.
       using S = gemm::Simd<T>;
       using V = typename S::V;
-      for (int64_t o = co.begin; o < co.end; ++o) {
+      for (int64_t o = 0; o < d.Cout; ++o) {
         // dY (a, b) of every tile into patch row a * 2 + b: each output row
         // de-interleaved into its even and odd columns (zero past an odd edge).
         for (int64_t img = 0; img < ng; ++img) {
@@ -587,26 +597,21 @@ void bwd_weight(const T* x, const T* gy, T* grad_w, const Conv2dDims& d, bool bf
         if (ld > ntiles)
           for (int64_t e = 0; e < 16; ++e) std::fill(gd + e * gs + ntiles, gd + e * gs + ld, T(0));
       }
-#ifdef _OPENMP
-      if (nt > 1) {
-#pragma omp barrier
-      }
-#endif
-      // This thread's GEMMs: M_e^T += V_e . Wg_e^T (K = the chunk's tiles).
-      for (int64_t e = es16.begin; e < es16.end; ++e) {
+      // This thread's rows of the 16 GEMMs: M_e^T += V_e . Wg_e^T (K = the chunk's tiles).
+      for (int64_t e = 0; e < 16; ++e) {
         const T* ve = v.get() + e * es;
         const T* ge = g.get() + e * gs;
+        T* me = acc.get() + e * d.Cin * d.Cout + ci.begin * d.Cout;
         if constexpr (std::is_same_v<T, float>) {
           if (bf16) {
-            bf16gemm::pack_a(d.Cin, ld, ve, ldv, 1, va.get());
+            bf16gemm::pack_a(nci, ld, ve, ldv, 1, va.get());
             bf16gemm::pack_b(ld, d.Cout, ge, 1, ldv, gb.get());  // Wg_e^T
-            bf16gemm::gemm(d.Cin, d.Cout, ld, va.get(), gb.get(), acc.get() + e * d.Cin * d.Cout, d.Cout,
-                           true);
+            bf16gemm::gemm(nci, d.Cout, ld, va.get(), gb.get(), me, d.Cout, true);
             continue;
           }
         }
         gemm::gemm<T>(
-            d.Cin, d.Cout, ld, 120,
+            nci, d.Cout, ld, 120,
             [&](int64_t ic, int64_t, int64_t pc, int64_t) { return std::pair(ve + ic * ldv + pc, ldv); },
             [&](int64_t pc, int64_t kc, int64_t jc, int64_t nc, T* dst) {
               // Wg_e^T panels: dst[(n / NR) * kc * NR + k * NR + n % NR] = Wg_e[jc + n][pc + k],
@@ -627,13 +632,8 @@ void bwd_weight(const T* x, const T* gy, T* grad_w, const Conv2dDims& d, bool bf
                       dst[(n / NR) * kc * NR + k * NR + n % NR] = n < nc ? ge[(jc + n) * ldv + pc + k] : T(0);
                 }
             },
-            [](int64_t, int64_t) {}, acc.get() + e * d.Cin * d.Cout, d.Cout, true, bbuf.get());
+            [](int64_t, int64_t) {}, me, d.Cout, true, bbuf.get());
       }
-#ifdef _OPENMP
-      if (nt > 1) {
-#pragma omp barrier
-      }
-#endif
     }
   });
   // gW = G^T M G per (co, ci), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].

@@ -418,7 +418,8 @@ def main():
     if cpu_runs:
         img = f"e2e_{a.cpu_section.replace('-', '_')}.png"
         lines, rows = e2e_markdown(cpu_runs, "cpu", f"{rel}/{img}")
-        plot_e2e(rows, os.path.join(img_dir, img), "CPU: images/s, ours vs PyTorch (same threads, FP32)")
+        prec = cpu_runs[0].get("precision", "fp32").split(" ")[0].upper()
+        plot_e2e(rows, os.path.join(img_dir, img), f"CPU: images/s, ours vs PyTorch (same threads, {prec})")
         sections[a.cpu_section] = lines
 
     gpu_runs = [r for r in runs if r.get("device") == "cuda"]

@@ -130,8 +130,9 @@ void* device_alloc(Device device, size_t bytes) {
 
 void device_free(Device device, void* ptr, size_t bytes) {
   if (device == Device::cpu) {
-    if (ptr && cpu_block_bytes(bytes) >= kLargeBlock)
-      large_blocks().keep(ptr, cpu_block_bytes(bytes));
+    const size_t block = cpu_block_bytes(bytes);
+    if (ptr && block >= kLargeBlock)
+      large_blocks().keep(ptr, block);
     else
       std::free(ptr);
   } else

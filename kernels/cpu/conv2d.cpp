@@ -340,19 +340,8 @@ template <class T>
 void transpose(const T* src, int64_t rows, int64_t cols, T* dst, bool add) {
   constexpr int64_t tb = gemm::kTransposeTile<T>;
   parallel_for((cols + tb - 1) / tb, tb * rows, [&](int64_t b) {
-    const int64_t c0 = b * tb, nc = std::min(tb, cols - c0);
-    for (int64_t r0 = 0; r0 < rows; r0 += tb) {
-      const int64_t nr = std::min(tb, rows - r0);
-      if (nr == tb && nc == tb) {
-        gemm::transpose_tile(src + r0 * cols + c0, cols, dst + c0 * rows + r0, rows, add);
-        continue;
-      }
-      for (int64_t j = 0; j < nc; ++j) {
-        T* o = dst + (c0 + j) * rows + r0;
-        for (int64_t i = 0; i < nr; ++i)
-          o[i] = add ? o[i] + src[(r0 + i) * cols + c0 + j] : src[(r0 + i) * cols + c0 + j];
-      }
-    }
+    const int64_t c0 = b * tb;
+    gemm::transpose_block(src + c0, cols, rows, std::min(tb, cols - c0), dst + c0 * rows, rows, add);
   });
 }
 

@@ -237,6 +237,27 @@ inline void transpose_tile(const T* src, int64_t lds, T* dst, int64_t ldd, bool 
   }
 }
 
+// dst[c * ldd + r] = (or +=) src[r * lds + c] for r < rows, c < cols: by
+// transpose_tile where a tile is whole, value by value at the edges.
+template <class T>
+inline void transpose_block(const T* src, int64_t lds, int64_t rows, int64_t cols, T* dst, int64_t ldd,
+                            bool add) {
+  constexpr int64_t tb = kTransposeTile<T>;
+  for (int64_t c0 = 0; c0 < cols; c0 += tb)
+    for (int64_t r0 = 0; r0 < rows; r0 += tb) {
+      const int64_t nrow = std::min(tb, rows - r0), ncol = std::min(tb, cols - c0);
+      if (nrow == tb && ncol == tb) {
+        transpose_tile(src + r0 * lds + c0, lds, dst + c0 * ldd + r0, ldd, add);
+        continue;
+      }
+      for (int64_t j = 0; j < ncol; ++j) {
+        T* o = dst + (c0 + j) * ldd + r0;
+        for (int64_t i = 0; i < nrow; ++i)
+          o[i] = add ? o[i] + src[(r0 + i) * lds + c0 + j] : src[(r0 + i) * lds + c0 + j];
+      }
+    }
+}
+
 // Columns of a B panel / of the C tile.
 template <class T>
 constexpr int nr() {

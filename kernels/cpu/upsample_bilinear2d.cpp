@@ -44,21 +44,6 @@ Taps<T> make_taps(int64_t in, int64_t out) {
   return t;
 }
 
-// dst [cols][rows] = the transpose of src [rows][cols]: by register tiles
-// where whole, value by value at the edges.
-template <class T>
-void transpose_plane(const T* src, int64_t rows, int64_t cols, T* dst) {
-  constexpr int64_t tt = gemm::kTransposeTile<T>;
-  for (int64_t r0 = 0; r0 < rows; r0 += tt)
-    for (int64_t c0 = 0; c0 < cols; c0 += tt) {
-      if (r0 + tt <= rows && c0 + tt <= cols) {
-        gemm::transpose_tile(src + r0 * cols + c0, cols, dst + c0 * rows + r0, rows, false);
-        continue;
-      }
-      for (int64_t r = r0; r < std::min(r0 + tt, rows); ++r)
-        for (int64_t c = c0; c < std::min(c0 + tt, cols); ++c) dst[c * rows + r] = src[r * cols + c];
-    }
-}
 }  // namespace
 
 // Separable: each source row is interpolated along the width once (h rows,
@@ -156,7 +141,7 @@ void upsample_bilinear2d_bwd(const T* g, T* gx, const UpsampleBilinear2dDims& d)
     thread_local std::vector<T> part_t, out_t;
     part_t.resize(static_cast<size_t>(d.ow * d.h));
     out_t.resize(static_cast<size_t>(d.w * d.h));
-    transpose_plane(part.data(), d.h, d.ow, part_t.data());
+    gemm::transpose_block(part.data(), d.ow, d.h, d.ow, part_t.data(), d.h, false);
     for (int64_t x = 0; x < d.w; ++x) {
       T* acc = out_t.data() + x * d.h;
       std::fill(acc, acc + d.h, T(0));
@@ -166,7 +151,7 @@ void upsample_bilinear2d_bwd(const T* g, T* gx, const UpsampleBilinear2dDims& d)
         for (int64_t y = 0; y < d.h; ++y) acc[y] = std::fma(wt, col[y], acc[y]);
       }
     }
-    transpose_plane(out_t.data(), d.w, d.h, op);
+    gemm::transpose_block(out_t.data(), d.h, d.w, d.h, op, d.w, false);
   });
 }
 

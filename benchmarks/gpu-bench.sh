@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU benchmark suite, for one short run on the lent H100/H200:
-#   kernels  ddpm-bench --tf32: every CUDA kernel at the UNet's shapes against
+#   kernels  ddpm-bench --precision fp32,tf32,bf16: every CUDA kernel at the UNet's shapes against
 #            cuDNN / the unfused sequence / the copy-bandwidth roofline
 #   train    training images/s (batch 128): ours, PyTorch eager, torch.compile
 #   sample   sampling images/s (batch 256): DDIM 50 and DDPM 1000 steps,
@@ -23,6 +23,7 @@
 # PARTS ("kernels train sample"), BUDGET_S (570: seconds for the whole
 # script, build included; each part gets at most what is left and a part cut
 # short is recorded as such), REPEATS (20), BATCHES (1,16,128), TF32 (1),
+# BF16 (1: the convolutions' BF16 rows too),
 # TRAIN_ITERS (20), SAMPLE_BATCH (256), DDIM_STEPS (50), DDPM_STEPS (1000),
 # MODES ("ours eager compile").
 set -uo pipefail
@@ -39,6 +40,7 @@ budget="${BUDGET_S:-570}"
 repeats="${REPEATS:-20}"
 batches="${BATCHES:-1,16,128}"
 tf32="${TF32:-1}"
+bf16="${BF16:-1}"
 train_iters="${TRAIN_ITERS:-20}"
 sample_batch="${SAMPLE_BATCH:-256}"
 ddim_steps="${DDIM_STEPS:-50}"
@@ -114,10 +116,11 @@ fi
 # Kernels.
 if has kernels; then
   echo "== kernels"
-  tf32_flag=()
-  [[ "$tf32" == 1 ]] && tf32_flag=(--tf32)
+  precision=fp32
+  [[ "$tf32" == 1 ]] && precision+=,tf32
+  [[ "$bf16" == 1 ]] && precision+=,bf16
   limited 330 "$build/benchmarks/ddpm-bench" --json "$out/kernels.json" --repeats "$repeats" --batch "$batches" \
-    "${tf32_flag[@]}" --note "$smi_note"
+    --precision "$precision" --note "$smi_note"
   rc=$?
   ((rc == 124 || rc == 137)) && echo "gpu-bench: ddpm-bench cut short (kernels.json holds the groups it finished)"
 fi

@@ -245,20 +245,24 @@ def kernel_markdown(k, conv_img, roof_img):
             what = r.get("error") or f"error {r['err']:.1e} > tolerance {r['tol']:.0e}"
             lines.append(f"- {r['op']} {r['shape']} batch {r['batch'] or '–'} {r['precision']}: {what}")
         lines.append("")
-    for prec in ("fp32", "tf32"):
+    for prec in ("fp32", "tf32", "bf16"):
         pr = [r for r in conv if r["precision"] == prec]
         if not pr:
             continue
         lines.append(f"#### conv2d vs cuDNN, {prec}")
         lines.append("")
-        lines.append("| pass | shape | batch | ours ms | cuDNN ms | cuDNN / ours | ours TFLOP/s | % peak | cuDNN algo | err |")
-        lines.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+        lines.append("| pass | shape | batch | ours ms | cuDNN ms | cuDNN / ours | ours TFLOP/s | % peak | cuDNN algo | err "
+                     "| our variant (autotuned) | each variant, ms |")
+        lines.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |")
         for r in pr:
             algo = re.sub(r"cuDNN algo (\d+), workspace (\d+) B", lambda mm: f"{mm.group(1)} ({int(mm.group(2)) >> 10} KiB)",
                           r.get("ref_detail", ""))
             lines.append(f"| {r['op'].replace('conv2d_', '')} | {r['shape']} | {r['batch']} | {fmt(r['ours_ms'], '.4f')} | "
                          f"{fmt(r['ref_ms'], '.4f')} | {fmt(r['ratio_ref_over_ours'])} | {fmt(r.get('tflops'))} | "
-                         f"{fmt(r.get('pct_peak'), '.0f')} | {algo} | {fmt(r['err'], '.1e')} |")
+                         f"{fmt(r.get('pct_peak'), '.0f')} | {algo} | {fmt(r['err'], '.1e')} | "
+                         f"{r.get('variant', '–').replace('implicit_gemm_', '')} | "
+                         + (", ".join(f"{k.replace('implicit_gemm_', '')} {fmt(v, '.4f')}"
+                                      for k, v in r.get("variants_ms", {}).items()) or "–") + " |")
         lines.append("")
     if attn:
         lines.append("#### attention vs the unfused bmm + softmax + bmm of our own ops, fp32")
@@ -300,7 +304,7 @@ def kernel_markdown(k, conv_img, roof_img):
 
 def bars_markdown(conv, mem, gpu_rows):
     lines = ["| bar (goal) | where we stand | met |", "| --- | --- | --- |"]
-    for prec in ("fp32", "tf32"):
+    for prec in ("fp32", "tf32", "bf16"):
         rs = [r for r in conv if r["precision"] == prec and r.get("ratio_ref_over_ours")]
         if not rs:
             continue
@@ -333,7 +337,7 @@ def plot_conv(conv, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     passes = ["conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight"]
-    precs = [p for p in ("fp32", "tf32") if any(r["precision"] == p for r in conv)]
+    precs = [p for p in ("fp32", "tf32", "bf16") if any(r["precision"] == p for r in conv)]
     shapes = list(dict.fromkeys(r["shape"] for r in conv))
     batches = sorted({r["batch"] for r in conv})
     fig, axes = plt.subplots(len(precs), 3, figsize=(14, 3.6 * len(precs)), squeeze=False, sharey=True)

@@ -56,14 +56,9 @@ Shape out_shape(const Conv2dDims& d) { return {d.N, d.Cout, d.Hout, d.Wout}; }
 
 std::atomic<Conv2dCudaAlgo> g_cuda_algo{Conv2dCudaAlgo::automatic};
 
-// The setting, with automatic replaced by the GEMM path of the math mode.
+// The setting (automatic is resolved by the CUDA side's autotuner).
 // Called only from the CUDA lambdas (not instantiated in a build without CUDA).
-[[maybe_unused]] Conv2dCudaAlgo resolved_cuda_algo() {
-  const Conv2dCudaAlgo a = conv2d_cuda_algo();
-  if (a != Conv2dCudaAlgo::automatic) return a;
-  return math_mode() == MathMode::tf32 ? Conv2dCudaAlgo::implicit_gemm_tf32
-                                       : Conv2dCudaAlgo::implicit_gemm_fp32;
-}
+[[maybe_unused]] Conv2dCudaAlgo resolved_cuda_algo() { return conv2d_cuda_algo(); }
 
 }  // namespace
 
@@ -81,6 +76,14 @@ const char* conv2d_cuda_algo_name(Conv2dCudaAlgo algo) {
       return "implicit_gemm_fp32";
     case Conv2dCudaAlgo::implicit_gemm_tf32:
       return "implicit_gemm_tf32";
+    case Conv2dCudaAlgo::implicit_gemm_fp32_pipelined:
+      return "implicit_gemm_fp32_pipelined";
+    case Conv2dCudaAlgo::implicit_gemm_tf32_pipelined:
+      return "implicit_gemm_tf32_pipelined";
+    case Conv2dCudaAlgo::implicit_gemm_bf16:
+      return "implicit_gemm_bf16";
+    case Conv2dCudaAlgo::implicit_gemm_bf16_pipelined:
+      return "implicit_gemm_bf16_pipelined";
   }
   return "?";
 }

@@ -89,13 +89,32 @@ class Conv2dCpuAlgoScope {
 };
 
 // Which kernels the CUDA backend runs for conv2d (the CPU ignores it):
-//   automatic: the tiled implicit GEMM in FP32 SIMT, or on TF32 tensor cores
-//              when math_mode() is tf32 (kernels/math_mode.h);
+//   automatic: the tiled implicit GEMM of the math mode (kernels/math_mode.h:
+//              TF32 tensor cores when it is tf32, BF16 ones when it is bf16,
+//              FP32 SIMT otherwise), in the
+//              main-loop variant the autotuner (kernels/autotune.h) measured
+//              fastest for the pass, shape and precision on this GPU;
 //   direct:    one thread per output element (one block per weight element
 //              for the weight gradient): slow and simple, a reference;
-//   implicit_gemm_fp32 / implicit_gemm_tf32: that GEMM path, whatever the
-//              math mode (tests compare the paths).
-enum class Conv2dCudaAlgo { automatic, direct, implicit_gemm_fp32, implicit_gemm_tf32 };
+//   implicit_gemm_fp32 / implicit_gemm_tf32: that GEMM with the register-
+//              staged double-buffered main loop (the untuned default);
+//   implicit_gemm_fp32_pipelined / implicit_gemm_tf32_pipelined: that GEMM
+//              with the 3-stage cp.async main loop (sm_80+);
+//   implicit_gemm_bf16 / implicit_gemm_bf16_pipelined: the GEMM on BF16
+//              tensor cores (operands rounded to BF16 as the fragments are
+//              read, FP32 accumulate; sm_80+), what automatic runs when the
+//              math mode is bf16, in either main loop.
+// Every variant but automatic runs whatever the math mode (tests force each).
+enum class Conv2dCudaAlgo {
+  automatic,
+  direct,
+  implicit_gemm_fp32,
+  implicit_gemm_tf32,
+  implicit_gemm_fp32_pipelined,
+  implicit_gemm_tf32_pipelined,
+  implicit_gemm_bf16,
+  implicit_gemm_bf16_pipelined
+};
 Conv2dCudaAlgo conv2d_cuda_algo();
 void set_conv2d_cuda_algo(Conv2dCudaAlgo algo);
 const char* conv2d_cuda_algo_name(Conv2dCudaAlgo algo);
@@ -116,9 +135,9 @@ class Conv2dCudaAlgoScope {
 
 namespace cuda {
 // Raw contiguous NCHW float32 device buffers, launched on ddpm::cuda::stream().
-// bias / grad_bias may be null (no bias). algo is never automatic here (the
-// entry points resolve it). Throws std::invalid_argument when a size does not
-// fit the kernels' 32-bit pixel and channel indices.
+// bias / grad_bias may be null (no bias). algo automatic is resolved here, by
+// the autotuner (timing the variants the first time a shape is seen). Throws std::invalid_argument when a
+// size does not fit the kernels' 32-bit pixel and channel indices.
 void conv2d_fwd(const float* x, const float* w, const float* bias, float* y, const Conv2dDims& d,
                 Conv2dCudaAlgo algo);
 void conv2d_bwd_data(const float* grad_out, const float* w, float* grad_x, const Conv2dDims& d,

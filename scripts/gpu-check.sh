@@ -222,13 +222,15 @@ if [ $built = 1 ]; then
   # each buffer's exact bounds (the caching allocator would hide overruns).
   # DDPM_PARITY_SMALL=1: the dense parity cases at their small shapes only
   # (small_only() in tests/ops/common.cpp; conv2d, group_norm), which keeps the sanitizers within budget.
-  step memcheck 300 'DDPM_PARITY_SMALL=1 DDPM_CUDA_DIRECT_ALLOC=1 compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 100 \
+  # DDPM_AUTOTUNE=0: conv2d's automatic runs its default variant untimed (the
+  # parity cases force every variant anyway), so no timing runs under them.
+  step memcheck 300 'DDPM_AUTOTUNE=0 DDPM_PARITY_SMALL=1 DDPM_CUDA_DIRECT_ALLOC=1 compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 100 \
       "$build/tests/gpu/ddpm_gpu_tests" --no-intro --test-case-exclude="gpu-nccl:*"'
   # (NCCL is left out of memcheck: its own kernels and proxy threads are not
   # ours to check, and the smoke run above already ran its one-rank case.)
   # Shared-memory kernels (conv2d, group_norm, the reductions) are what
   # racecheck is for; the parity test runs every one of them.
-  step racecheck 240 'DDPM_PARITY_SMALL=1 compute-sanitizer --tool racecheck --error-exitcode 99 --print-limit 100 \
+  step racecheck 240 'DDPM_AUTOTUNE=0 DDPM_PARITY_SMALL=1 compute-sanitizer --tool racecheck --error-exitcode 99 --print-limit 100 \
       "$build/tests/gpu/ddpm_gpu_tests" --no-intro "--test-case=gpu: CUDA results match*"'
 else
   for s in memcheck racecheck; do skip "$s" "the build failed" fail; done

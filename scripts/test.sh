@@ -6,7 +6,10 @@
 # Usage: scripts/test.sh [BUILD_DIR]   (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh --mpi  # Open MPI: the distributed tests
+deps=(--mpi)  # Open MPI: the distributed tests
+# With the CUDA toolkit, cuobjdump too: the kernel_sass test reads the SASS.
+if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then deps+=(--sass); fi
+bash scripts/install-deps.sh "${deps[@]}"
 
 build=${1:-build}
 jobs=$(nproc 2>/dev/null || echo 2)

@@ -20,6 +20,7 @@
 
 #include "kernels/conv2d.h"
 #include "kernels/cuda/conv2d_igemm.h"
+#include "tensor/bf16.h"
 
 namespace ddpm::test {
 
@@ -50,11 +51,14 @@ float from_bits(uint32_t u) {
   std::memcpy(&f, &u, sizeof f);
   return f;
 }
-void compute(std::vector<ig::Tf32Core>& core, const Smem<ig::Tf32Core>& sm) {
+// Both TF32 cores: the one rounding on the store (Tf32Core) and the one
+// rounding each fragment element as it is read (Tf32ReadCore).
+template <bool kRoundOnRead>
+void compute(std::vector<ig::Tf32CoreT<kRoundOnRead>>& core, const Smem<ig::Tf32CoreT<kRoundOnRead>>& sm) {
   for (int warp = 0; warp < ig::kThreads / 32; ++warp) {
     uint32_t a[32][2][4], b[32][4][2];
     for (int lane = 0; lane < 32; ++lane)
-      ig::Tf32Core::fragments(sm.as, sm.bs, warp * 32 + lane, a[lane], b[lane]);
+      ig::Tf32CoreT<kRoundOnRead>::fragments(sm.as, sm.bs, warp * 32 + lane, a[lane], b[lane]);
     for (int mi = 0; mi < 2; ++mi)
       for (int ni = 0; ni < 4; ++ni) {
         float A[16][8], B[8][8];
@@ -66,6 +70,44 @@ void compute(std::vector<ig::Tf32Core>& core, const Smem<ig::Tf32Core>& sm) {
           A[g + 8][t + 4] = from_bits(a[lane][mi][3]);
           B[t][g] = from_bits(b[lane][ni][0]);
           B[t + 4][g] = from_bits(b[lane][ni][1]);
+        }
+        for (int lane = 0; lane < 32; ++lane) {
+          const int g = lane / 4, t = lane % 4;
+          for (int q = 0; q < 4; ++q) {
+            const int row = g + 8 * (q / 2), col = 2 * t + q % 2;
+            double dot = 0;
+            for (int k = 0; k < 8; ++k)
+              dot += static_cast<double>(A[row][k]) * static_cast<double>(B[k][col]);
+            float& d = core[static_cast<size_t>(warp * 32 + lane)].acc[mi][ni][q];
+            d = static_cast<float>(static_cast<double>(d) + dot);
+          }
+        }
+      }
+  }
+}
+
+// mma.sync.m16n8k8 bf16 for each warp, from the lanes' packed fragments by
+// the PTX layout: a0 = {A(g, 2t), A(g, 2t+1)}, a1 = {A(g+8, 2t), A(g+8,
+// 2t+1)}, b0 = {B(2t, g), B(2t+1, g)}, the lower k in the lower 16 bits; D as
+// for TF32. BF16 products are exact in float64, as on the tensor cores.
+float bf16_lo(uint32_t u) { return bf16_bits_to_float(static_cast<uint16_t>(u & 0xffffu)); }
+float bf16_hi(uint32_t u) { return bf16_bits_to_float(static_cast<uint16_t>(u >> 16)); }
+void compute(std::vector<ig::Bf16Core>& core, const Smem<ig::Bf16Core>& sm) {
+  for (int warp = 0; warp < ig::kThreads / 32; ++warp) {
+    uint32_t a[32][2][2], b[32][4];
+    for (int lane = 0; lane < 32; ++lane)
+      ig::Bf16Core::fragments(sm.as, sm.bs, warp * 32 + lane, a[lane], b[lane]);
+    for (int mi = 0; mi < 2; ++mi)
+      for (int ni = 0; ni < 4; ++ni) {
+        float A[16][8], B[8][8];
+        for (int lane = 0; lane < 32; ++lane) {
+          const int g = lane / 4, t = lane % 4;
+          A[g][2 * t] = bf16_lo(a[lane][mi][0]);
+          A[g][2 * t + 1] = bf16_hi(a[lane][mi][0]);
+          A[g + 8][2 * t] = bf16_lo(a[lane][mi][1]);
+          A[g + 8][2 * t + 1] = bf16_hi(a[lane][mi][1]);
+          B[2 * t][g] = bf16_lo(b[lane][ni]);
+          B[2 * t + 1][g] = bf16_hi(b[lane][ni]);
         }
         for (int lane = 0; lane < 32; ++lane) {
           const int g = lane / 4, t = lane % 4;
@@ -198,9 +240,18 @@ std::vector<float> random_floats(size_t n, uint32_t seed) {
   return v;
 }
 
-std::vector<double> to_double(const std::vector<float>& v, bool tf32) {
+// The operand rounding a core applies before it multiplies.
+enum class Round { none, tf32, bf16 };
+
+float rounded(float v, Round r) {
+  if (r == Round::tf32) return ig::round_tf32(v);
+  if (r == Round::bf16) return bf16_bits_to_float(float_to_bf16_bits(v));
+  return v;
+}
+
+std::vector<double> to_double(const std::vector<float>& v, Round r) {
   std::vector<double> d(v.size());
-  for (size_t i = 0; i < v.size(); ++i) d[i] = static_cast<double>(tf32 ? ig::round_tf32(v[i]) : v[i]);
+  for (size_t i = 0; i < v.size(); ++i) d[i] = static_cast<double>(rounded(v[i], r));
   return d;
 }
 
@@ -225,7 +276,7 @@ struct Spec {
 // same (for TF32: TF32-rounded) inputs. Both sides then differ only by float
 // summation: errors ~ sqrt(K/2) 2^-24 (K <= 1152 here, ~1.4e-6); 1e-5.
 template <class Core>
-void check_passes(const Spec& s, bool tf32, int sms) {
+void check_passes(const Spec& s, Round round, int sms) {
   const ig::Geom g = ig::make_geom(s.n, s.cin, s.h, s.w, s.cout, s.k, s.stride, s.pad);
   kernels::Conv2dDims d{};
   d.N = s.n;
@@ -242,8 +293,8 @@ void check_passes(const Spec& s, bool tf32, int sms) {
   const std::vector<float> w = random_floats(static_cast<size_t>(s.cout) * g.CKK, 2);
   const std::vector<float> b = random_floats(static_cast<size_t>(s.cout), 3);
   const std::vector<float> gy = random_floats(static_cast<size_t>(s.n) * s.cout * g.HWo, 4);
-  const std::vector<double> xd = to_double(x, tf32), wd = to_double(w, tf32), gyd = to_double(gy, tf32);
-  const std::vector<double> bd = to_double(b, false);  // the bias is added in the epilogue, unrounded
+  const std::vector<double> xd = to_double(x, round), wd = to_double(w, round), gyd = to_double(gy, round);
+  const std::vector<double> bd = to_double(b, Round::none);  // the bias is added in the epilogue, unrounded
   constexpr double tol = 1e-5;
 
   std::vector<double> want(static_cast<size_t>(s.n) * s.cout * g.HWo);
@@ -287,7 +338,7 @@ std::string spec_str(const Spec& s) {
 TEST_CASE("parity: CUDA conv2d implicit-GEMM tiles (FP32 SIMT core), emulated on the CPU, match conv2d") {
   for (const Spec& s : kSpecs) {
     INFO(spec_str(s));
-    check_passes<ig::SimtCore>(s, false, 132);
+    check_passes<ig::SimtCore>(s, Round::none, 132);
   }
 }
 
@@ -296,8 +347,75 @@ TEST_CASE(
     "inputs") {
   for (const Spec& s : kSpecs) {
     INFO(spec_str(s));
-    check_passes<ig::Tf32Core>(s, true, 132);
+    check_passes<ig::Tf32Core>(s, Round::tf32, 132);
   }
+}
+
+// The BF16 core: operands rounded to BF16 (nearest even) and packed in pairs
+// as the fragments are read; the reference multiplies the same BF16 values
+// in float64, so the two differ by float accumulation only (1e-5, as above).
+TEST_CASE(
+    "parity: CUDA conv2d implicit-GEMM tiles (BF16 mma core), emulated on the CPU, match conv2d on BF16 "
+    "inputs") {
+  for (const Spec& s : kSpecs) {
+    INFO(spec_str(s));
+    check_passes<ig::Bf16Core>(s, Round::bf16, 132);
+  }
+  // The packing: the lower k in the lower half, each value rounded to nearest even.
+  CHECK(ig::Bf16Core::pack(1.0f, -2.0f) == 0xc0003f80u);
+  const float up = 1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -12);  // past the halfway point: up
+  const float tie = 1.0f + std::ldexp(1.0f, -8);                         // a tie at an even bf16: down
+  CHECK(ig::Bf16Core::pack(up, tie) == ((0x3f80u << 16) | 0x3f81u));
+}
+
+// The cp.async main loop's TF32 core: shared memory holds the operands
+// unrounded and the fragments round them. Its results must be those of the
+// register-staged core bit for bit (same rounded operands, same k order).
+TEST_CASE(
+    "parity: CUDA conv2d TF32 core rounding on fragment reads (the cp.async path) gives the bits of the one "
+    "rounding on stores") {
+  const auto same_bits = [](const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  };
+  for (const Spec& s : kSpecs) {
+    INFO(spec_str(s));
+    check_passes<ig::Tf32ReadCore>(s, Round::tf32, 132);
+    const ig::Geom g = ig::make_geom(s.n, s.cin, s.h, s.w, s.cout, s.k, s.stride, s.pad);
+    const std::vector<float> x = random_floats(static_cast<size_t>(s.n) * s.cin * s.h * s.w, 11);
+    const std::vector<float> w = random_floats(static_cast<size_t>(s.cout) * g.CKK, 12);
+    const std::vector<float> gy = random_floats(static_cast<size_t>(s.n) * s.cout * g.HWo, 13);
+    CHECK(same_bits(emu_fwd<ig::Tf32ReadCore>(x, w, nullptr, g), emu_fwd<ig::Tf32Core>(x, w, nullptr, g)));
+    CHECK(same_bits(emu_bwd_data<ig::Tf32ReadCore>(gy, w, g), emu_bwd_data<ig::Tf32Core>(gy, w, g)));
+    int s1 = 0, s2 = 0;
+    CHECK(same_bits(emu_bwd_weight<ig::Tf32ReadCore>(x, gy, g, 132, &s1),
+                    emu_bwd_weight<ig::Tf32Core>(x, gy, g, 132, &s2)));
+  }
+  // Unrounded values in shared memory are rounded on the way to the mma (and
+  // not by Tf32Core, whose stores have rounded them already).
+  auto sm = std::make_unique<Smem<ig::Tf32ReadCore>>();
+  const std::vector<float> v =
+      random_floats(static_cast<size_t>(ig::kBK) * (ig::Tf32ReadCore::kLda + ig::Tf32ReadCore::kLdb), 14);
+  size_t at = 0;
+  for (auto& row : sm->as)
+    for (float& f : row) f = v[at++];
+  for (auto& row : sm->bs)
+    for (float& f : row) f = v[at++];
+  int unrounded = 0, raw = 0;
+  for (int tid = 0; tid < ig::kThreads; ++tid) {
+    uint32_t a[2][4], b[4][2], a0[2][4], b0[4][2];
+    ig::Tf32ReadCore::fragments(sm->as, sm->bs, tid, a, b);
+    ig::Tf32Core::fragments(sm->as, sm->bs, tid, a0, b0);
+    for (int i = 0; i < 8; ++i) {
+      const uint32_t r = a[i / 4][i % 4], r0 = a0[i / 4][i % 4];
+      unrounded += (r & 0x1fffu) != 0 || from_bits(r) != ig::round_tf32(from_bits(r0));
+      raw += (r0 & 0x1fffu) != 0;
+      const uint32_t q = b[i / 2][i % 2], q0 = b0[i / 2][i % 2];
+      unrounded += (q & 0x1fffu) != 0 || from_bits(q) != ig::round_tf32(from_bits(q0));
+      raw += (q0 & 0x1fffu) != 0;
+    }
+  }
+  CHECK(unrounded == 0);
+  CHECK(raw > 0);  // the test values had low bits to lose
 }
 
 TEST_CASE("parity: CUDA conv2d weight-gradient split plans cover the pixels with no empty split") {
@@ -322,7 +440,7 @@ TEST_CASE("parity: CUDA conv2d weight-gradient split plans cover the pixels with
   const std::vector<float> b = emu_bwd_weight<ig::SimtCore>(x, gy, g, 1000, &s2);
   CHECK(s1 == 1);
   CHECK(s2 > 1);
-  const double err = rel_error(a, to_double(b, false));
+  const double err = rel_error(a, to_double(b, Round::none));
   CHECK(err <= 1e-5);  // 646 pixels summed in two orders: ~sqrt(323) 2^-24 ~ 1e-6 each
 }
 

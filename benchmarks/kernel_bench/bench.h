@@ -124,6 +124,9 @@ class Bench {
 
   std::vector<Row> rows;
 
+  // Also BF16 conv rows (our BF16 tensor-core core against cuDNN on BF16 tensors).
+  void set_bf16(bool on) { bf16_ = on; }
+
   void conv(const std::vector<std::string>& passes);
   void silu(bool fwd, bool bwd);
   void group_norm(bool fwd, bool bwd, bool silu_fwd, bool silu_bwd);
@@ -164,6 +167,7 @@ class Bench {
   GpuTimer& timer_;
   cudaStream_t s_;
   bool tf32_;
+  bool bf16_ = false;
   std::vector<int64_t> batches_;
 #ifdef DDPM_BENCH_CUDNN
   static constexpr size_t kFindWorkspace = size_t{1} << 30;

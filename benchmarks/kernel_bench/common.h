@@ -82,12 +82,23 @@ struct Row {
   double ref_err = NAN;         // the timed reference against the check reference
   std::string check_against;    // what err was measured against
   std::string error;            // why a side did not run
+  // Ops with variants (conv2d): the one `ours` ran (the autotuner's pick) and
+  // each variant's own timing, forced.
+  std::string variant;
+  std::vector<std::pair<std::string, Timing>> variants;
 };
 
 struct Machine {
   double copy_gbps = 0;  // CUDA: device-to-device copy; CPU: a STREAM-style copy over all threads
   double peak_fp32_tflops = NAN, peak_tf32_tflops = NAN;
 };
+
+// The nominal tensor-core / FP32 peak of a row's precision (BF16 dense: twice TF32's).
+inline double peak_tflops(const std::string& precision, const Machine& m) {
+  if (precision == "tf32") return m.peak_tf32_tflops;
+  if (precision == "bf16") return 2 * m.peak_tf32_tflops;
+  return m.peak_fp32_tflops;
+}
 
 inline double roofline_ms(const Row& r, const Machine& m) {
   return r.bytes > 0 ? r.bytes / (m.copy_gbps * 1e6) : NAN;
@@ -112,6 +123,9 @@ constexpr double kTolConvFp32 = 1e-4;
 // mantissas (2^-11 each), random signs keep the relative error of the sums
 // near 5e-4.
 constexpr double kTolConvTf32 = 5e-3;
+// BF16 convs against cuDNN's FP32 result: operands rounded to 8 significant
+// bits (up to 2^-8 each), ~2e-3 rms relative per sum.
+constexpr double kTolConvBf16 = 2e-2;
 // Elementwise kernels: a few float operations per element whose rounding may
 // differ (expf, sqrtf, division vs reciprocal): a few ulp, ~1e-7 normalised.
 constexpr double kTolElementwise = 1e-5;
@@ -216,7 +230,7 @@ struct Options {
   std::function<bool(const std::string&)> selected;  // --op: is this row name wanted?
   std::vector<int64_t> batches;
   int repeats = 20, warmup = 3;
-  bool tf32 = false, no_flush = false;
+  bool tf32 = false, bf16 = false, no_flush = false;
   std::string json_path, note, torch_json;
 };
 

@@ -3,11 +3,19 @@
 // conv of the base-64 UNet (tests/ops/conv2d.cpp's bench shapes; no bias on
 // either side), FP32 with TF32 off (CUDNN_FMA_MATH; ours MathMode::fp32), and
 // with --tf32 again with TF32 allowed on both sides (CUDNN_TENSOR_OP_MATH;
-// ours MathMode::tf32). Checked against cuDNN in FP32 with a transform-free
-// algorithm (or, without cuDNN, the CPU kernel).
+// ours MathMode::tf32), and with --precision ...,bf16 on BF16 tensor cores
+// (cuDNN: BF16 tensors, FLOAT compute, tensor-op math; ours MathMode::bf16,
+// which takes the FP32 tensors and rounds the operands in the kernel).
+// Checked against cuDNN in FP32 with a transform-free
+// algorithm (or, without cuDNN, the CPU kernel). Ours is Conv2dCudaAlgo::
+// automatic (the autotuner's pick, named in the row's "variant"); each
+// main-loop variant is then timed forced ("variants_ms").
 #include "kernels/conv2d.h"
 
 #include "benchmarks/kernel_bench/bench.h"
+#if __has_include("kernels/autotune.h")
+#include "kernels/autotune.h"
+#endif
 #include "tensor/rng.h"
 
 namespace ddpm::bench {
@@ -18,20 +26,19 @@ struct CudnnConv {
   cudnnTensorDescriptor_t x{}, y{};
   cudnnFilterDescriptor_t w{};
   cudnnConvolutionDescriptor_t conv{};
-  CudnnConv(const kernels::Conv2dDims& d, cudnnMathType_t math) {
+  // dt: the tensors' type (FLOAT, or BFLOAT16 for the BF16 rows); the
+  // convolution computes in FLOAT either way.
+  CudnnConv(const kernels::Conv2dDims& d, cudnnMathType_t math, cudnnDataType_t dt = CUDNN_DATA_FLOAT) {
     check_cudnn(cudnnCreateTensorDescriptor(&x), "cudnnCreateTensorDescriptor");
     check_cudnn(cudnnCreateTensorDescriptor(&y), "cudnnCreateTensorDescriptor");
     check_cudnn(cudnnCreateFilterDescriptor(&w), "cudnnCreateFilterDescriptor");
     check_cudnn(cudnnCreateConvolutionDescriptor(&conv), "cudnnCreateConvolutionDescriptor");
     auto i = [](int64_t v) { return static_cast<int>(v); };
-    check_cudnn(
-        cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, i(d.N), i(d.Cin), i(d.H), i(d.W)),
-        "cudnnSetTensor4dDescriptor");
-    check_cudnn(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, i(d.N), i(d.Cout),
-                                           i(d.Hout), i(d.Wout)),
+    check_cudnn(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, dt, i(d.N), i(d.Cin), i(d.H), i(d.W)),
                 "cudnnSetTensor4dDescriptor");
-    check_cudnn(cudnnSetFilter4dDescriptor(w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, i(d.Cout), i(d.Cin),
-                                           i(d.K), i(d.K)),
+    check_cudnn(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, dt, i(d.N), i(d.Cout), i(d.Hout), i(d.Wout)),
+                "cudnnSetTensor4dDescriptor");
+    check_cudnn(cudnnSetFilter4dDescriptor(w, dt, CUDNN_TENSOR_NCHW, i(d.Cout), i(d.Cin), i(d.K), i(d.K)),
                 "cudnnSetFilter4dDescriptor");
     check_cudnn(cudnnSetConvolution2dDescriptor(conv, i(d.pad), i(d.pad), i(d.stride), i(d.stride), 1, 1,
                                                 CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
@@ -64,8 +71,9 @@ const Perf* best_perf(const Perf* p, int n, bool allow_tensor_ops) {
 #endif
 
 void Bench::conv(const std::vector<std::string>& passes) {
-  std::vector<bool> modes = {false};
-  if (tf32_) modes.push_back(true);
+  std::vector<std::string> precisions = {"fp32"};
+  if (tf32_) precisions.emplace_back("tf32");
+  if (bf16_) precisions.emplace_back("bf16");
   for (const test::BenchShape& cs : bench_shapes("conv2d"))
     for (int64_t B : batches_) {
       const int64_t cin = cs.sample[0], hw = cs.sample[1], pad = cs.k / 2;
@@ -77,9 +85,24 @@ void Bench::conv(const std::vector<std::string>& passes) {
           2.0 * dbl(d.N) * dbl(d.Cout) * dbl(d.Hout) * dbl(d.Wout) * dbl(d.Cin) * dbl(d.K * d.K);
       // The check reference per pass: cuDNN's FP32 result (or the CPU's).
       std::vector<std::vector<float>> exact(passes.size());
-      for (bool tf32 : modes) {
+      // BF16 rows: cuDNN reads BF16 copies of the inputs and writes BF16
+      // (ours takes the FP32 tensors and rounds inside the kernel).
+      Tensor xb, wb, gyb;
+      for (const std::string& prec : precisions) {
+        const bool tf32 = prec == "tf32", bf16 = prec == "bf16";
+        if (bf16 && !xb.defined()) {
+          xb = x.to(DType::bf16);
+          wb = w.to(DType::bf16);
+          gyb = gy.to(DType::bf16);
+        }
+        // cuDNN's inputs for this row.
+        [[maybe_unused]] const void* xp = bf16 ? xb.raw_data() : x.raw_data();
+        [[maybe_unused]] const void* wp = bf16 ? wb.raw_data() : w.raw_data();
+        [[maybe_unused]] const void* gyp = bf16 ? gyb.raw_data() : gy.raw_data();
+        [[maybe_unused]] const bool tensor_ops = tf32 || bf16;
 #ifdef DDPM_BENCH_CUDNN
-        CudnnConv desc(d, tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH);
+        CudnnConv desc(d, tensor_ops ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH,
+                       bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT);
 #endif
         for (size_t pi = 0; pi < passes.size(); ++pi) {
           const std::string& pass = passes[pi];
@@ -87,17 +110,18 @@ void Bench::conv(const std::vector<std::string>& passes) {
           r.op = pass;
           r.shape = cs.label;
           r.batch = B;
-          r.precision = tf32 ? "tf32" : "fp32";
+          r.precision = prec;
           r.flops = flops;
-          r.tol = tf32 ? kTolConvTf32 : kTolConvFp32;
+          r.tol = tf32 ? kTolConvTf32 : bf16 ? kTolConvBf16 : kTolConvFp32;
           Tensor ref_out;
 #ifdef DDPM_BENCH_CUDNN
           r.ref_kind = RefKind::cudnn;
           r.check_against = "cuDNN FP32, transform-free algorithm (implicit GEMM / ALGO_1), FMA math";
           try {
             const bool fwd = pass == "conv2d_fwd", bdata = pass == "conv2d_bwd_data";
-            ref_out =
-                Tensor::empty(fwd ? gy.shape() : (bdata ? x.shape() : w.shape()), DType::f32, Device::cuda);
+            ref_out = Tensor::empty(fwd ? gy.shape() : (bdata ? x.shape() : w.shape()),
+                                    bf16 ? DType::bf16 : DType::f32, Device::cuda);
+            void* refp = ref_out.raw_data();
             const float one = 1.0f, zero = 0.0f;
             auto set_math = [&](cudnnMathType_t m) {
               check_cudnn(cudnnSetConvolutionMathType(desc.conv, m), "cudnnSetConvolutionMathType");
@@ -105,28 +129,26 @@ void Bench::conv(const std::vector<std::string>& passes) {
             // Runs this pass with cuDNN algorithm `algo` (of this pass's enum) into ref_out.
             auto run_algo = [&](int algo, size_t ws) {
               if (fwd)
-                check_cudnn(
-                    cudnnConvolutionForward(cudnn_, &one, desc.x, x.data<float>(), desc.w, w.data<float>(),
-                                            desc.conv, static_cast<cudnnConvolutionFwdAlgo_t>(algo), find_ws_,
-                                            ws, &zero, desc.y, ref_out.data<float>()),
-                    "cudnnConvolutionForward");
+                check_cudnn(cudnnConvolutionForward(cudnn_, &one, desc.x, xp, desc.w, wp, desc.conv,
+                                                    static_cast<cudnnConvolutionFwdAlgo_t>(algo), find_ws_,
+                                                    ws, &zero, desc.y, refp),
+                            "cudnnConvolutionForward");
               else if (bdata)
-                check_cudnn(cudnnConvolutionBackwardData(cudnn_, &one, desc.w, w.data<float>(), desc.y,
-                                                         gy.data<float>(), desc.conv,
+                check_cudnn(cudnnConvolutionBackwardData(cudnn_, &one, desc.w, wp, desc.y, gyp, desc.conv,
                                                          static_cast<cudnnConvolutionBwdDataAlgo_t>(algo),
-                                                         find_ws_, ws, &zero, desc.x, ref_out.data<float>()),
+                                                         find_ws_, ws, &zero, desc.x, refp),
                             "cudnnConvolutionBackwardData");
               else
-                check_cudnn(cudnnConvolutionBackwardFilter(
-                                cudnn_, &one, desc.x, x.data<float>(), desc.y, gy.data<float>(), desc.conv,
-                                static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), find_ws_, ws, &zero,
-                                desc.w, ref_out.data<float>()),
+                check_cudnn(cudnnConvolutionBackwardFilter(cudnn_, &one, desc.x, xp, desc.y, gyp, desc.conv,
+                                                           static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo),
+                                                           find_ws_, ws, &zero, desc.w, refp),
                             "cudnnConvolutionBackwardFilter");
             };
             // The check reference, once per pass: an algorithm that sums the
             // products directly (no Winograd or FFT transform, whose own
             // rounding error would blur the comparison), TF32 off.
             if (exact[pi].empty()) {
+              if (bf16) throw std::runtime_error("no FP32 check reference (its row failed)");
               set_math(CUDNN_FMA_MATH);
               const int direct = fwd ? static_cast<int>(CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM)
                                      : (bdata ? static_cast<int>(CUDNN_CONVOLUTION_BWD_DATA_ALGO_1)
@@ -154,12 +176,12 @@ void Bench::conv(const std::vector<std::string>& passes) {
             }
             // The timed reference: the fastest algorithm cudnnFind*Ex reports
             // at the requested math (tensor-op results skipped with TF32 off).
-            set_math(tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH);
+            set_math(tensor_ops ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH);
             int algo = -1, n = 0;
             size_t ws = 0;
             cudnnMathType_t found = CUDNN_FMA_MATH;
             auto pick = [&](const auto* perf, int count) {
-              const auto* p = best_perf(perf, count, tf32);
+              const auto* p = best_perf(perf, count, tensor_ops);
               if (!p) throw std::runtime_error("no cuDNN algorithm ran for " + pass);
               algo = static_cast<int>(p->algo);
               ws = p->memory;
@@ -168,31 +190,28 @@ void Bench::conv(const std::vector<std::string>& passes) {
             if (fwd) {
               cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
               check_cudnn(cudnnFindConvolutionForwardAlgorithmEx(
-                              cudnn_, desc.x, x.data<float>(), desc.w, w.data<float>(), desc.conv, desc.y,
-                              ref_out.data<float>(), CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf, find_ws_,
-                              kFindWorkspace),
+                              cudnn_, desc.x, xp, desc.w, wp, desc.conv, desc.y, refp,
+                              CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf, find_ws_, kFindWorkspace),
                           "cudnnFindConvolutionForwardAlgorithmEx");
               pick(perf, n);
             } else if (bdata) {
               cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
               check_cudnn(cudnnFindConvolutionBackwardDataAlgorithmEx(
-                              cudnn_, desc.w, w.data<float>(), desc.y, gy.data<float>(), desc.conv, desc.x,
-                              ref_out.data<float>(), CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf,
-                              find_ws_, kFindWorkspace),
+                              cudnn_, desc.w, wp, desc.y, gyp, desc.conv, desc.x, refp,
+                              CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf, find_ws_, kFindWorkspace),
                           "cudnnFindConvolutionBackwardDataAlgorithmEx");
               pick(perf, n);
             } else {
               cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
               check_cudnn(cudnnFindConvolutionBackwardFilterAlgorithmEx(
-                              cudnn_, desc.x, x.data<float>(), desc.y, gy.data<float>(), desc.conv, desc.w,
-                              ref_out.data<float>(), CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf,
-                              find_ws_, kFindWorkspace),
+                              cudnn_, desc.x, xp, desc.y, gyp, desc.conv, desc.w, refp,
+                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf, find_ws_, kFindWorkspace),
                           "cudnnFindConvolutionBackwardFilterAlgorithmEx");
               pick(perf, n);
             }
             // With TF32 allowed the algorithm runs with the math type Find
             // timed it with; with TF32 off the descriptor stays at FMA math.
-            if (tf32) set_math(found);
+            if (tensor_ops) set_math(found);
             r.ref_detail = "cuDNN algo " + std::to_string(algo) + ", workspace " + std::to_string(ws) + " B" +
                            (found == CUDNN_TENSOR_OP_MATH || found == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION
                                 ? ", tensor-op math"
@@ -202,7 +221,7 @@ void Bench::conv(const std::vector<std::string>& passes) {
                 r,
                 [&] {
                   run();
-                  return norm_err(host(ref_out), exact[pi]);
+                  return norm_err(host(bf16 ? ref_out.to(DType::f32) : ref_out), exact[pi]);
                 },
                 run);
           } catch (const std::exception& e) {
@@ -223,7 +242,9 @@ void Bench::conv(const std::vector<std::string>& passes) {
           Tensor out;
           auto ours = [&] {
 #ifdef DDPM_BENCH_MATH_MODE
-            kernels::MathModeScope mode(tf32 ? kernels::MathMode::tf32 : kernels::MathMode::fp32);
+            kernels::MathModeScope mode(tf32   ? kernels::MathMode::tf32
+                                        : bf16 ? kernels::MathMode::bf16
+                                               : kernels::MathMode::fp32);
 #endif
             if (pass == "conv2d_fwd")
               out = kernels::conv2d_fwd(x, w, Tensor(), 1, pad);
@@ -239,6 +260,31 @@ void Bench::conv(const std::vector<std::string>& passes) {
                 return exact[pi].empty() ? NAN : norm_err(host(out), exact[pi]);
               },
               ours);
+#if __has_include("kernels/autotune.h")
+          // Which variant the autotuner picked for `ours`, and each variant forced.
+          const std::string tpass = pass == "conv2d_fwd"        ? "fwd"
+                                    : pass == "conv2d_bwd_data" ? "bwd-data"
+                                                                : "bwd-weight";
+          const std::string key = kernels::conv2d_autotune_key(tpass, d, prec);
+          for (const kernels::Autotuner::Choice& c : kernels::conv2d_autotuner().choices())
+            if (c.key == key) r.variant = c.variant;
+          const kernels::Conv2dCudaAlgo family[3][2] = {
+              {kernels::Conv2dCudaAlgo::implicit_gemm_fp32,
+               kernels::Conv2dCudaAlgo::implicit_gemm_fp32_pipelined},
+              {kernels::Conv2dCudaAlgo::implicit_gemm_tf32,
+               kernels::Conv2dCudaAlgo::implicit_gemm_tf32_pipelined},
+              {kernels::Conv2dCudaAlgo::implicit_gemm_bf16,
+               kernels::Conv2dCudaAlgo::implicit_gemm_bf16_pipelined}};
+          for (const kernels::Conv2dCudaAlgo a : family[tf32 ? 1 : bf16 ? 2 : 0]) {
+            try {
+              kernels::Conv2dCudaAlgoScope use(a);
+              r.variants.emplace_back(kernels::conv2d_cuda_algo_name(a), timer_.time(ours));
+            } catch (const std::exception& e) {
+              r.error += std::string(r.error.empty() ? "" : "; ") + kernels::conv2d_cuda_algo_name(a) + ": " +
+                         e.what();
+            }
+          }
+#endif
           print(r);
           rows.push_back(r);
         }

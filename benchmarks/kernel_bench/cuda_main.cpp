@@ -75,7 +75,7 @@ void Bench::print(const Row& r) {
   if (r.flops > 0 && !std::isnan(ours)) {
     const double tf = r.flops / (ours * 1e9);
     perf = fmt("%.2f TF", tf);
-    const double peak = r.precision == "tf32" ? g_machine.peak_tf32_tflops : g_machine.peak_fp32_tflops;
+    const double peak = peak_tflops(r.precision, g_machine);
     if (!std::isnan(peak)) roof = fmt("%.0f%%", 100 * tf / peak);
   } else if (r.bytes > 0 && !std::isnan(ours)) {
     perf = fmt("%.0f GB/s", r.bytes / (ours * 1e6));
@@ -90,6 +90,12 @@ void Bench::print(const Row& r) {
               ratio.c_str(), perf.c_str(), roof.c_str(), std::isnan(r.err) ? "-" : fmt("%.1e", r.err).c_str(),
               flag.c_str());
   if (!r.error.empty()) std::printf("    ! %s\n", r.error.c_str());
+  if (!r.variants.empty()) {
+    std::string v = "    variants:";
+    for (const auto& [name, t] : r.variants)
+      v += " " + name + (name == r.variant ? " (picked) " : " ") + fmt("%.4f", t.median_ms) + " ms;";
+    std::printf("%s\n", v.c_str());
+  }
   std::fflush(stdout);
 }
 
@@ -184,6 +190,12 @@ int run_cuda(const Options& o) {
 
     GpuTimer timer(s, !o.no_flush, size_t{256} << 20, o.warmup, o.repeats);
     Bench bench(timer, s, tf32, o.batches);
+#if __has_include("kernels/autotune.h")
+    bench.set_bf16(o.bf16);  // the BF16 conv core exists since the autotuner does
+#else
+    if (o.bf16)
+      std::fprintf(stderr, "ddpm-bench: --precision bf16: these sources have no BF16 conv kernels\n");
+#endif
     json j;
     j["benchmark"] = "ddpm-bench";
     j["machine"] = {{"gpu", prop.name},

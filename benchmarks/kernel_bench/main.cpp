@@ -91,7 +91,7 @@ json row_json(const Row& r) {
   j["bytes"] = r.bytes > 0 ? json(r.bytes) : json(nullptr);
   if (r.flops > 0) {
     const double tf = r.flops / (r.ours.median_ms * 1e9);
-    const double peak = r.precision == "tf32" ? g_machine.peak_tf32_tflops : g_machine.peak_fp32_tflops;
+    const double peak = peak_tflops(r.precision, g_machine);
     j["tflops"] = num(tf);
     j["ref_tflops"] = num(r.flops / (r.ref.median_ms * 1e9));
     j["pct_peak"] = num(100 * tf / peak);
@@ -109,6 +109,11 @@ json row_json(const Row& r) {
   j["check_against"] = r.check_against;
   j["ok"] = std::isnan(r.err) ? json(nullptr) : json(err_ok(r));
   if (!r.error.empty()) j["error"] = r.error;
+  if (!r.variant.empty()) j["variant"] = r.variant;
+  if (!r.variants.empty()) {
+    j["variants_ms"] = json::object();
+    for (const auto& [name, t] : r.variants) j["variants_ms"][name] = num(t.median_ms);
+  }
   return j;
 }
 
@@ -166,9 +171,11 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   std::string precision_flag = "fp32";
-  app.add_option("--precision", precision_flag,
-                 "comma-separated: fp32 (always run), tf32 (CUDA: also the convolutions with TF32 allowed on "
-                 "both sides), bf16 (refused here: the CPU's BF16 convolutions are timed by ddpm-bench-e2e)")
+  app.add_option(
+         "--precision", precision_flag,
+         "comma-separated: fp32 (always run), tf32 (CUDA: also the convolutions with TF32 allowed on "
+         "both sides), bf16 (CUDA: also the convolutions on BF16 tensor cores, against cuDNN with BF16 "
+         "tensors; refused on the CPU, whose BF16 convolutions ddpm-bench-e2e times)")
       ->capture_default_str();
   app.add_flag("--tf32", o.tf32, "the same as --precision fp32,tf32 (kept for older scripts)");
   app.add_flag("--no-l2-flush", o.no_flush, "do not flush L2 between timed calls (CUDA)");
@@ -183,15 +190,16 @@ int main(int argc, char** argv) {
   for (const std::string& p : split(precision_flag)) {
     try {
       // Only the name is checked here: the math mode is per row.
-      if (kernels::parse_precision(p) == kernels::Precision::bf16)
+      if (kernels::parse_precision(p) == kernels::Precision::bf16 && o.device == "cpu")
         throw std::runtime_error(
-            "--precision bf16: this bench times the FP32 and TF32 kernels only; the CPU's BF16 "
-            "convolutions are timed end to end by ddpm-bench-e2e --device cpu --precision bf16");
+            "--precision bf16 --device cpu: this bench's CPU mode times the FP32 kernels only; the CPU's "
+            "BF16 convolutions are timed end to end by ddpm-bench-e2e --device cpu --precision bf16");
     } catch (const std::exception& e) {
       std::fprintf(stderr, "ddpm-bench: %s\n", e.what());
       return 2;
     }
     if (p == "tf32") o.tf32 = true;
+    if (p == "bf16") o.bf16 = true;
   }
   const bool cpu = o.device == "cpu";
   auto in_mode = [&](const OpName& n) { return cpu ? n.cpu : n.cuda; };

@@ -37,14 +37,22 @@
 // k-tile, along mappings chosen so a warp's global reads are contiguous where
 // the layout allows and its shared-memory stores are bank-conflict free.
 //
-// Two compute cores share the loaders and the epilogues:
+// Three compute cores share the loaders and the epilogues:
 //   simt (FP32, default): thread (tm, tn) = (tid / 16, tid % 16) owns rows
 //     4tm..4tm+3 and columns 4tn..4tn+3 and 64+4tn..64+4tn+3: 32 accumulators,
 //     per k one float4 of As and two of Bs, 32 FMAs.
 //   tf32 (tensor cores): 8 warps as 2 (m) x 4 (n), each a 32 x 32 warp tile of
 //     2 x 4 mma.sync.m16n8k8 tf32 tiles (FP32 accumulate). Operands are
-//     rounded to TF32 (cvt.rna) as they are stored into shared memory.
-// The summation order over k of either core is fixed, so results are bitwise
+//     rounded to TF32 (cvt.rna) as they are stored into shared memory, or, in
+//     the pipelined loop, as the fragments are read (same bits).
+//   bf16 (tensor cores): the same warp tiling with mma.sync.m16n8k8 bf16;
+//     operands rounded to BF16 (cvt.rn) and packed in pairs as the fragments
+//     are read.
+// and two main loops: the register-staged double buffer above, and a 3-stage
+// cp.async pipeline (mainloop_pipelined). Both feed a core the same values in
+// the same order, so a core gives the same bits in either; the autotuner
+// (Conv2dCudaAlgo::automatic) picks the faster per pass, shape and precision.
+// The summation order over k of every core is fixed, so results are bitwise
 // reproducible run to run.
 //
 // direct (Conv2dCudaAlgo::direct): one thread per y / gx element looping over
@@ -62,13 +70,17 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "kernels/autotune.h"
 #include "kernels/conv2d.h"
 #include "kernels/cuda/conv2d_igemm.h"
 #include "kernels/cuda/device_info.cuh"
 #include "kernels/cuda/scratch.cuh"
+#include "kernels/math_mode.h"
 #include "tensor/cuda/launch.cuh"
 #include "tensor/cuda_backend.h"
 
@@ -143,6 +155,50 @@ __device__ void mainloop(Core& core, Loader& ld, int kt_begin, int kt_end) {
   }
 }
 
+// The multi-stage main loop: kStages shared-memory stages filled by cp.async
+// (no register staging), kStages - 1 k-tiles in flight while one is computed.
+// Iteration kt waits for its own copies of tile kt (all but the newest
+// kStages - 2 groups), then a barrier makes every thread's copies of tile kt
+// visible and ends every thread's reads of tile kt - 1, whose stage is then
+// refilled with tile kt + kStages - 1. One commit per iteration, empty past
+// the end, keeps the group count the wait relies on. The cores' prep() must
+// be the identity (copies cannot round): SimtCore, Tf32ReadCore.
+template <int kStages, class Core, class Loader>
+__device__ void mainloop_pipelined(Core& core, Loader& ld, int kt_begin, int kt_end) {
+  static_assert(kStages >= 2, "a pipeline needs two stages");
+  static_assert(Core::kCopyable, "cp.async cannot apply the core's prep()");
+  __shared__ __align__(16) float as[kStages][kBK][Core::kLda];
+  __shared__ __align__(16) float bs[kStages][kBK][Core::kLdb];
+  const int tid = static_cast<int>(threadIdx.x);
+  core.zero();
+  if (kt_begin >= kt_end) return;  // uniform over the block
+  DDPM_UNROLL
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (kt_begin + s < kt_end) ld.template issue<Core>(kt_begin + s, as[s], bs[s]);
+    cp_async_commit();
+  }
+  int stage = 0;  // (kt - kt_begin) % kStages
+  for (int kt = kt_begin; kt < kt_end; ++kt) {
+    cp_async_wait<kStages - 2>();
+    __syncthreads();
+    const int refill = stage == 0 ? kStages - 1 : stage - 1;  // tile kt - 1's stage
+    if (kt + kStages - 1 < kt_end) ld.template issue<Core>(kt + kStages - 1, as[refill], bs[refill]);
+    cp_async_commit();
+    core.compute(as[stage], bs[stage], tid);
+    stage = stage == kStages - 1 ? 0 : stage + 1;
+  }
+  cp_async_wait<0>();  // nothing real is left in flight; the groups are empty
+}
+
+// kStages 0: the register-staged double buffer; else the cp.async pipeline.
+template <int kStages, class Core, class Loader>
+__device__ void run_mainloop(Core& core, Loader& ld, int kt_begin, int kt_end) {
+  if constexpr (kStages == 0)
+    mainloop(core, ld, kt_begin, kt_end);
+  else
+    mainloop_pipelined<kStages>(core, ld, kt_begin, kt_end);
+}
+
 // Writes y = conv(x, w) + b for the block's 64 x 128 tile of (co, pixel),
 // summed over the k-tiles [z*tiles_per_split, (z+1)*tiles_per_split) of the
 // (ci,kh,kw) reduction, z = blockIdx.z, into out = y (one split, with the
@@ -150,7 +206,7 @@ __device__ void mainloop(Core& core, Loader& ld, int kt_begin, int kt_end) {
 // kSplit false compiles the one-split case with constant bounds: on the H100
 // the run-time bounds cost the unsplit batch-128 launches 3-5% (run B,
 // docs/gpu-runs/2026-11-26-h100-b).
-template <class Core, bool kSplit>
+template <class Core, int kStages, bool kSplit>
 __global__ void __launch_bounds__(kThreads)
     conv2d_fwd_kernel(const float* __restrict__ x, const float* __restrict__ w,
                       const float* __restrict__ bias, float* __restrict__ out, Geom g, int tiles_per_split) {
@@ -163,11 +219,11 @@ __global__ void __launch_bounds__(kThreads)
   if constexpr (kSplit) {
     const int z = static_cast<int>(blockIdx.z);
     const int kt_begin = z * tiles_per_split;
-    mainloop(core, ld, kt_begin, imin(tiles, kt_begin + tiles_per_split));
+    run_mainloop<kStages>(core, ld, kt_begin, imin(tiles, kt_begin + tiles_per_split));
     core.for_each(tid, FwdEpilogue{out + static_cast<int64_t>(z) * g.pix_out * g.Cout, bias, g, m0, j0});
   } else {
     (void)tiles_per_split;
-    mainloop(core, ld, 0, tiles);
+    run_mainloop<kStages>(core, ld, 0, tiles);
     core.for_each(tid, FwdEpilogue{out, bias, g, m0, j0});
   }
 }
@@ -175,7 +231,7 @@ __global__ void __launch_bounds__(kThreads)
 // Writes gx for the block's 64 x 128 tile of (ci, input pixel), over the
 // k-tiles of split z = blockIdx.z of the (co,kh,kw) reduction, into out = gx
 // (one split) or partial + z*N*Cin*H*W.
-template <class Core, bool kUnitStride>
+template <class Core, int kStages, bool kUnitStride>
 __global__ void __launch_bounds__(kThreads)
     conv2d_bwd_data_kernel(const float* __restrict__ gy, const float* __restrict__ w, float* __restrict__ out,
                            Geom g, int tiles_per_split) {
@@ -186,14 +242,14 @@ __global__ void __launch_bounds__(kThreads)
   BwdDataLoader<kUnitStride> ld(gy, w, g, m0, j0, tid);
   Core core;
   const int kt_begin = z * tiles_per_split;
-  mainloop(core, ld, kt_begin, imin(ceil_div(g.CoKK, kBK), kt_begin + tiles_per_split));
+  run_mainloop<kStages>(core, ld, kt_begin, imin(ceil_div(g.CoKK, kBK), kt_begin + tiles_per_split));
   core.for_each(tid, BwdDataEpilogue{out + static_cast<int64_t>(z) * g.pix_in * g.Cin, g, m0, j0});
 }
 
 // The block's 64 x 128 tile of gw (co, (ci,kh,kw)) summed over the pixels of
 // k-tiles [z*tiles_per_split, (z+1)*tiles_per_split), z = blockIdx.z, into
 // out = gw (one split) or partial + z*Cout*CKK.
-template <class Core>
+template <class Core, int kStages>
 __global__ void __launch_bounds__(kThreads)
     conv2d_bwd_weight_kernel(const float* __restrict__ x, const float* __restrict__ gy,
                              float* __restrict__ out, Geom g, int tiles_per_split) {
@@ -204,7 +260,7 @@ __global__ void __launch_bounds__(kThreads)
   BwdWeightLoader ld(x, gy, g, m0, c0, tid);
   Core core;
   const int kt_begin = z * tiles_per_split;
-  mainloop(core, ld, kt_begin, imin(ceil_div(g.pix_out, kBK), kt_begin + tiles_per_split));
+  run_mainloop<kStages>(core, ld, kt_begin, imin(ceil_div(g.pix_out, kBK), kt_begin + tiles_per_split));
   core.for_each(tid, BwdWeightEpilogue{out + static_cast<int64_t>(z) * g.Cout * g.CKK, g, m0, c0});
 }
 
@@ -394,6 +450,92 @@ void check_grid_rows(int rows, const Conv2dDims& d, const char* op) {
                                 " has too many channels for the CUDA kernels");
 }
 
+// The GEMM variants: a core and a main loop (kStages 0: register-staged
+// double buffer; kPipeStages: the cp.async pipeline).
+constexpr int kPipeStages = 3;
+template <class C, int S>
+struct Cfg {
+  using Core = C;
+  static constexpr int kStages = S;
+};
+
+// Calls f(Cfg<...>{}) for a GEMM algorithm (not automatic, not direct).
+template <class F>
+void with_cfg(Conv2dCudaAlgo algo, const F& f) {
+  switch (algo) {
+    case Conv2dCudaAlgo::implicit_gemm_fp32:
+      return f(Cfg<SimtCore, 0>{});
+    case Conv2dCudaAlgo::implicit_gemm_tf32:
+      return f(Cfg<Tf32Core, 0>{});
+    case Conv2dCudaAlgo::implicit_gemm_fp32_pipelined:
+      return f(Cfg<SimtCore, kPipeStages>{});
+    case Conv2dCudaAlgo::implicit_gemm_tf32_pipelined:
+      return f(Cfg<Tf32ReadCore, kPipeStages>{});
+    case Conv2dCudaAlgo::implicit_gemm_bf16:
+      return f(Cfg<Bf16Core, 0>{});
+    case Conv2dCudaAlgo::implicit_gemm_bf16_pipelined:
+      return f(Cfg<Bf16Core, kPipeStages>{});
+    default:
+      throw std::logic_error(std::string("conv2d: ") + conv2d_cuda_algo_name(algo) +
+                             " is not a GEMM variant");
+  }
+}
+
+std::string kernel_name(const char* kernel, Conv2dCudaAlgo algo) {
+  return std::string(kernel) + "<" + conv2d_cuda_algo_name(algo) + ">";
+}
+
+// One run of `launch` on the stream, timed by events, in seconds.
+double time_on_stream(cudaStream_t s, const std::function<void()>& launch) {
+  const char* op = "conv2d autotune";
+  cudaEvent_t start = nullptr, stop = nullptr;
+  check(cudaEventCreate(&start), op, "cudaEventCreate");
+  check(cudaEventCreate(&stop), op, "cudaEventCreate");
+  float ms = 0;
+  try {
+    check(cudaEventRecord(start, s), op, "cudaEventRecord");
+    launch();
+    check(cudaEventRecord(stop, s), op, "cudaEventRecord");
+    check(cudaEventSynchronize(stop), op, "cudaEventSynchronize");
+    check(cudaEventElapsedTime(&ms, start, stop), op, "cudaEventElapsedTime");
+  } catch (...) {
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    throw;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return static_cast<double>(ms) * 1e-3;
+}
+
+// Conv2dCudaAlgo::automatic: the GEMM variants of the math mode (TF32 tensor
+// cores when it is tf32, BF16 ones when it is bf16, FP32 SIMT otherwise), the
+// register-staged one first (the default), timed by conv2d_autotuner() per
+// (pass, shape, precision). While the stream is being captured into a CUDA
+// graph nothing is timed: a key chosen before keeps its choice, a new one
+// gets the default.
+Conv2dCudaAlgo tuned(const char* pass, const Conv2dDims& d, const std::function<void(Conv2dCudaAlgo)>& run) {
+  const MathMode mode = math_mode();
+  const char* precision = mode == MathMode::tf32 ? "tf32" : mode == MathMode::bf16 ? "bf16" : "fp32";
+  std::vector<Conv2dCudaAlgo> algos = {Conv2dCudaAlgo::implicit_gemm_fp32,
+                                       Conv2dCudaAlgo::implicit_gemm_fp32_pipelined};
+  if (mode == MathMode::tf32)
+    algos = {Conv2dCudaAlgo::implicit_gemm_tf32, Conv2dCudaAlgo::implicit_gemm_tf32_pipelined};
+  else if (mode == MathMode::bf16)
+    algos = {Conv2dCudaAlgo::implicit_gemm_bf16, Conv2dCudaAlgo::implicit_gemm_bf16_pipelined};
+  std::vector<std::string> names;
+  for (Conv2dCudaAlgo a : algos) names.emplace_back(conv2d_cuda_algo_name(a));
+  const std::string key = conv2d_autotune_key(pass, d, precision);
+  cudaStream_t s = ddpm::cuda::stream();
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  check(cudaStreamIsCapturing(s, &capture), "conv2d autotune", "cudaStreamIsCapturing");
+  Autotuner& tuner = conv2d_autotuner();
+  if (capture != cudaStreamCaptureStatusNone) return algos[static_cast<size_t>(tuner.peek(key, names))];
+  const int i = tuner.pick(
+      key, names, [&](int v) { return time_on_stream(s, [&] { run(algos[static_cast<size_t>(v)]); }); });
+  return algos[static_cast<size_t>(i)];
+}
+
 }  // namespace
 
 void conv2d_fwd(const float* x, const float* w, const float* bias, float* y, const Conv2dDims& d,
@@ -402,6 +544,8 @@ void conv2d_fwd(const float* x, const float* w, const float* bias, float* y, con
   const Geom g = geometry(d, op);
   const int64_t ysize = static_cast<int64_t>(g.N) * g.Cout * g.HWo;
   if (ysize == 0) return;
+  if (algo == Conv2dCudaAlgo::automatic)
+    algo = tuned("fwd", d, [&](Conv2dCudaAlgo a) { conv2d_fwd(x, w, bias, y, d, a); });
   const std::string detail = launch_detail(d, algo);
   cudaStream_t s = ddpm::cuda::stream();
   if (algo == Conv2dCudaAlgo::direct) {
@@ -412,21 +556,18 @@ void conv2d_fwd(const float* x, const float* w, const float* bias, float* y, con
   check_grid_rows(g.Cout, d, op);
   const SplitPlan plan = output_split(ceil_div(g.CKK, kBK), ceil_div(g.Cout, kBM) * ceil_div(g.pix_out, kBN));
   const dim3 grid = gemm_grid(g.Cout, g.pix_out, plan.splits);
-  const bool tf32 = algo == Conv2dCudaAlgo::implicit_gemm_tf32;
-  const char* kname = tf32 ? "conv2d_fwd_kernel<tf32>" : "conv2d_fwd_kernel<fp32>";
+  const std::string kname = kernel_name("conv2d_fwd_kernel", algo);
   const int tps = plan.tiles_per_split;
-  run_splits(plan, ysize, y, bias, g.Cout, g.HWo, kname, detail, s, [&](float* out, bool split) {
-    if (split) {  // the bias is added by the second pass
-      if (tf32)
-        conv2d_fwd_kernel<Tf32Core, true><<<grid, kThreads, 0, s>>>(x, w, nullptr, out, g, tps);
+  with_cfg(algo, [&](auto cfg) {
+    using C = decltype(cfg);
+    run_splits(plan, ysize, y, bias, g.Cout, g.HWo, kname.c_str(), detail, s, [&](float* out, bool split) {
+      if (split)  // the bias is added by the second pass
+        conv2d_fwd_kernel<typename C::Core, C::kStages, true>
+            <<<grid, kThreads, 0, s>>>(x, w, nullptr, out, g, tps);
       else
-        conv2d_fwd_kernel<SimtCore, true><<<grid, kThreads, 0, s>>>(x, w, nullptr, out, g, tps);
-    } else {
-      if (tf32)
-        conv2d_fwd_kernel<Tf32Core, false><<<grid, kThreads, 0, s>>>(x, w, bias, out, g, tps);
-      else
-        conv2d_fwd_kernel<SimtCore, false><<<grid, kThreads, 0, s>>>(x, w, bias, out, g, tps);
-    }
+        conv2d_fwd_kernel<typename C::Core, C::kStages, false>
+            <<<grid, kThreads, 0, s>>>(x, w, bias, out, g, tps);
+    });
   });
 }
 
@@ -436,6 +577,8 @@ void conv2d_bwd_data(const float* grad_out, const float* w, float* grad_x, const
   const Geom g = geometry(d, op);
   const int64_t xsize = static_cast<int64_t>(g.N) * g.Cin * g.HW;
   if (xsize == 0) return;
+  if (algo == Conv2dCudaAlgo::automatic)
+    algo = tuned("bwd-data", d, [&](Conv2dCudaAlgo a) { conv2d_bwd_data(grad_out, w, grad_x, d, a); });
   const std::string detail = launch_detail(d, algo);
   cudaStream_t s = ddpm::cuda::stream();
   if (algo == Conv2dCudaAlgo::direct) {
@@ -447,21 +590,18 @@ void conv2d_bwd_data(const float* grad_out, const float* w, float* grad_x, const
   const SplitPlan plan = output_split(ceil_div(g.CoKK, kBK), ceil_div(g.Cin, kBM) * ceil_div(g.pix_in, kBN));
   const dim3 grid = gemm_grid(g.Cin, g.pix_in, plan.splits);
   const bool unit = g.stride == 1;
-  const bool tf32 = algo == Conv2dCudaAlgo::implicit_gemm_tf32;
-  const char* kname = tf32 ? "conv2d_bwd_data_kernel<tf32>" : "conv2d_bwd_data_kernel<fp32>";
+  const std::string kname = kernel_name("conv2d_bwd_data_kernel", algo);
   const int tps = plan.tiles_per_split;
-  run_splits(plan, xsize, grad_x, nullptr, 1, 1, kname, detail, s, [&](float* out, bool) {
-    if (tf32) {
+  with_cfg(algo, [&](auto cfg) {
+    using C = decltype(cfg);
+    run_splits(plan, xsize, grad_x, nullptr, 1, 1, kname.c_str(), detail, s, [&](float* out, bool) {
       if (unit)
-        conv2d_bwd_data_kernel<Tf32Core, true><<<grid, kThreads, 0, s>>>(grad_out, w, out, g, tps);
+        conv2d_bwd_data_kernel<typename C::Core, C::kStages, true>
+            <<<grid, kThreads, 0, s>>>(grad_out, w, out, g, tps);
       else
-        conv2d_bwd_data_kernel<Tf32Core, false><<<grid, kThreads, 0, s>>>(grad_out, w, out, g, tps);
-    } else {
-      if (unit)
-        conv2d_bwd_data_kernel<SimtCore, true><<<grid, kThreads, 0, s>>>(grad_out, w, out, g, tps);
-      else
-        conv2d_bwd_data_kernel<SimtCore, false><<<grid, kThreads, 0, s>>>(grad_out, w, out, g, tps);
-    }
+        conv2d_bwd_data_kernel<typename C::Core, C::kStages, false>
+            <<<grid, kThreads, 0, s>>>(grad_out, w, out, g, tps);
+    });
   });
 }
 
@@ -469,15 +609,19 @@ void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, flo
                        const Conv2dDims& d, Conv2dCudaAlgo algo) {
   const char* op = "conv2d backward-weight";
   const Geom g = geometry(d, op);
-  const std::string detail = launch_detail(d, algo);
   cudaStream_t s = ddpm::cuda::stream();
   const int64_t wsize = static_cast<int64_t>(g.Cout) * g.CKK;
   if (g.pix_out == 0) {  // an empty batch: the sums are empty
+    const std::string detail = launch_detail(d, algo);
     check(cudaMemsetAsync(grad_w, 0, static_cast<size_t>(wsize) * sizeof(float), s), op, detail);
     if (grad_bias)
       check(cudaMemsetAsync(grad_bias, 0, static_cast<size_t>(g.Cout) * sizeof(float), s), op, detail);
     return;
   }
+  if (algo == Conv2dCudaAlgo::automatic)  // timed without the bias gradient, which every variant shares
+    algo = tuned("bwd-weight", d,
+                 [&](Conv2dCudaAlgo a) { conv2d_bwd_weight(x, grad_out, grad_w, nullptr, d, a); });
+  const std::string detail = launch_detail(d, algo);
   if (grad_bias && g.Cout > 0) {
     // Enough image ranges for about two blocks per SM (one per channel when
     // the channels alone fill them).
@@ -503,13 +647,13 @@ void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, flo
       split_plan(ceil_div(g.pix_out, kBK), ceil_div(g.Cout, kBM) * ceil_div(g.CKK, kBN), sm_count());
   const int tps = plan.tiles_per_split;
   const dim3 grid = gemm_grid(g.Cout, g.CKK, plan.splits);
-  const bool tf32 = algo == Conv2dCudaAlgo::implicit_gemm_tf32;
-  const char* kname = tf32 ? "conv2d_bwd_weight_kernel<tf32>" : "conv2d_bwd_weight_kernel<fp32>";
-  run_splits(plan, wsize, grad_w, nullptr, 1, 1, kname, detail, s, [&](float* out, bool) {
-    if (tf32)
-      conv2d_bwd_weight_kernel<Tf32Core><<<grid, kThreads, 0, s>>>(x, grad_out, out, g, tps);
-    else
-      conv2d_bwd_weight_kernel<SimtCore><<<grid, kThreads, 0, s>>>(x, grad_out, out, g, tps);
+  const std::string kname = kernel_name("conv2d_bwd_weight_kernel", algo);
+  with_cfg(algo, [&](auto cfg) {
+    using C = decltype(cfg);
+    run_splits(plan, wsize, grad_w, nullptr, 1, 1, kname.c_str(), detail, s, [&](float* out, bool) {
+      conv2d_bwd_weight_kernel<typename C::Core, C::kStages>
+          <<<grid, kThreads, 0, s>>>(x, grad_out, out, g, tps);
+    });
   });
 }
 

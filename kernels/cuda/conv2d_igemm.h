@@ -19,6 +19,7 @@
 #if defined(__CUDACC__)
 #include <cuda_runtime.h>
 #endif
+#include "tensor/bf16.h"
 #include "tensor/host_device.h"
 #if defined(__CUDA_ARCH__)
 #define DDPM_UNROLL _Pragma("unroll")
@@ -142,6 +143,85 @@ DDPM_HD float round_tf32(float v) {
 }
 
 // ---------------------------------------------------------------------------
+// cp.async (sm_80+): a thread copies one float from global to shared memory
+// without passing through its registers; the copy lands when the thread waits
+// for the group that holds it. Copies are grouped by commit(); wait<N>() waits
+// until at most the N newest groups of this thread are still in flight.
+// `valid` false fills the slot with zero (src-size 0; src is not read but must
+// be a valid global address). Off the GPU (the CPU emulations) the copies are
+// queued per thread and land only at the wait, as late as the GPU may land
+// them, so a tile read before its wait reads the previous tile, and a stage
+// refilled while another thread still reads it races (ThreadSanitizer).
+// ---------------------------------------------------------------------------
+#if !defined(__CUDA_ARCH__)
+struct CpAsyncQueue {
+  struct Copy {
+    float* dst;
+    const float* src;
+    bool valid;
+  };
+  Copy pending[64];  // at most 6 copies per k-tile and 4 stages in flight
+  int count = 0;
+  int group_end[8] = {};  // copies [0, group_end[i]) belong to groups 0..i
+  int groups = 0;
+};
+inline thread_local CpAsyncQueue t_cp_async;
+#endif
+
+DDPM_HD void cp_async_f32(float* dst, const float* src, bool valid) {
+#if defined(__CUDA_ARCH__)
+#if __CUDA_ARCH__ >= 800
+  const unsigned saddr = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(saddr), "l"(src), "r"(valid ? 4 : 0)
+               : "memory");
+#else
+  (void)dst;
+  (void)src;
+  (void)valid;
+  __trap();
+#endif
+#else
+  CpAsyncQueue& q = t_cp_async;
+  if (q.count == static_cast<int>(sizeof q.pending / sizeof q.pending[0])) std::abort();
+  q.pending[q.count++] = CpAsyncQueue::Copy{dst, src, valid};
+#endif
+}
+
+DDPM_HD void cp_async_commit() {
+#if defined(__CUDA_ARCH__)
+#if __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+#else
+  CpAsyncQueue& q = t_cp_async;
+  if (q.groups == static_cast<int>(sizeof q.group_end / sizeof q.group_end[0])) std::abort();
+  q.group_end[q.groups++] = q.count;
+#endif
+}
+
+template <int N>
+DDPM_HD void cp_async_wait() {
+#if defined(__CUDA_ARCH__)
+#if __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+#else
+  CpAsyncQueue& q = t_cp_async;
+  if (q.groups <= N) return;
+  const int done = q.groups - N;  // the oldest `done` groups land
+  const int landed = q.group_end[done - 1];
+  for (int i = 0; i < landed; ++i) {
+    const CpAsyncQueue::Copy& c = q.pending[i];
+    *c.dst = c.valid ? *c.src : 0.f;
+  }
+  for (int i = landed; i < q.count; ++i) q.pending[i - landed] = q.pending[i];
+  q.count -= landed;
+  for (int i = done; i < q.groups; ++i) q.group_end[i - done] = q.group_end[i] - landed;
+  q.groups -= done;
+#endif
+}
+
+// ---------------------------------------------------------------------------
 // Compute cores: accumulate one shared-memory k-tile (As[k][m], Bs[k][n]) into
 // per-thread results; for_each(tid, f) hands f(row, col, value) each result.
 // ---------------------------------------------------------------------------
@@ -150,8 +230,9 @@ DDPM_HD float round_tf32(float v) {
 // columns 4tn..4tn+3 and 64+4tn..64+4tn+3: per k one float4 of As and two of
 // Bs, 32 FMAs.
 struct SimtCore {
-  static constexpr int kLda = kBM + 4;  // row stride of As[k][m], in floats
-  static constexpr int kLdb = kBN + 4;  // row stride of Bs[k][n]
+  static constexpr int kLda = kBM + 4;     // row stride of As[k][m], in floats
+  static constexpr int kLdb = kBN + 4;     // row stride of Bs[k][n]
+  static constexpr bool kCopyable = true;  // prep() is the identity: cp.async can fill the tiles
   float acc[4][8];
 
   DDPM_HD static float prep(float v) { return v; }
@@ -191,16 +272,23 @@ struct SimtCore {
 //   A 16 x 8 (m, k):  a0 (g, t)  a1 (g+8, t)  a2 (g, t+4)  a3 (g+8, t+4)
 //   B 8 x 8 (k, n):   b0 (t, g)  b1 (t+4, g)
 //   D 16 x 8 (m, n):  d0 (g, 2t) d1 (g, 2t+1) d2 (g+8, 2t) d3 (g+8, 2t+1)
-struct Tf32Core {
+// kRoundOnRead false: operands are rounded to TF32 as the loaders store them
+// into shared memory (the register-staged main loop). true: shared memory
+// holds them as loaded (cp.async copies bytes, it cannot round) and each
+// fragment element is rounded as it is read. Either way the mma sees the same
+// rounded operands in the same k order, so both give the same bits.
+template <bool kRoundOnRead>
+struct Tf32CoreT {
   // Strides = 8 (mod 32) words: the fragment reads As[t][m0 + g] and
   // Bs[t][n0 + g] (t = 0..3, g = 0..7) hit 32 different banks.
   static constexpr int kLda = kBM + 8;
   static constexpr int kLdb = kBN + 8;
   static_assert(kBK == 8, "one m16n8k8 step per k-tile");
+  static constexpr bool kCopyable = kRoundOnRead;
   float acc[2][4][4];  // [m16 tile][n8 tile][d0..d3]
 
-  // Operands are rounded as they are stored into shared memory.
-  DDPM_HD static float prep(float v) { return round_tf32(v); }
+  DDPM_HD static float prep(float v) { return kRoundOnRead ? v : round_tf32(v); }
+  DDPM_HD static uint32_t operand(float v) { return f32_bits(kRoundOnRead ? round_tf32(v) : v); }
 
   DDPM_HD void zero() {
     for (int i = 0; i < 2; ++i)
@@ -217,16 +305,16 @@ struct Tf32Core {
     DDPM_UNROLL
     for (int mi = 0; mi < 2; ++mi) {
       const int r = m0 + mi * 16 + g;
-      a[mi][0] = f32_bits(as[t][r]);
-      a[mi][1] = f32_bits(as[t][r + 8]);
-      a[mi][2] = f32_bits(as[t + 4][r]);
-      a[mi][3] = f32_bits(as[t + 4][r + 8]);
+      a[mi][0] = operand(as[t][r]);
+      a[mi][1] = operand(as[t][r + 8]);
+      a[mi][2] = operand(as[t + 4][r]);
+      a[mi][3] = operand(as[t + 4][r + 8]);
     }
     DDPM_UNROLL
     for (int ni = 0; ni < 4; ++ni) {
       const int c = n0 + ni * 8 + g;
-      b[ni][0] = f32_bits(bs[t][c]);
-      b[ni][1] = f32_bits(bs[t + 4][c]);
+      b[ni][0] = operand(bs[t][c]);
+      b[ni][1] = operand(bs[t + 4][c]);
     }
   }
 
@@ -269,15 +357,168 @@ struct Tf32Core {
       f(m0 + mi * 16 + g + (q / 2) * 8, n0 + ni * 8 + t * 2 + (q % 2), acc[mi][ni][q]);
   }
 };
+using Tf32Core = Tf32CoreT<false>;     // the register-staged main loop's
+using Tf32ReadCore = Tf32CoreT<true>;  // the cp.async main loop's
+
+// BF16 tensor cores: the warp tiling of the TF32 core (warp w = (w / 4, w % 4)
+// owns a 32 x 32 tile as 2 x 4 tiles of m16n8k8) with
+// mma.sync.m16n8k8.row.col.f32.bf16.bf16.f32 (FP32 accumulate). Shared memory
+// holds the operands as FP32, as loaded; each fragment rounds them to BF16
+// (nearest, ties to even: cvt.rn.bf16x2.f32) and packs two per register, the
+// lower k in the lower half. PTX fragment layouts (g = lane / 4, t = lane % 4):
+//   A 16 x 8 (m, k):  a0 = {(g, 2t), (g, 2t+1)}  a1 = {(g+8, 2t), (g+8, 2t+1)}
+//   B 8 x 8 (k, n):   b0 = {(2t, g), (2t+1, g)}
+//   D 16 x 8 (m, n):  as the TF32 core's.
+// The SIMT strides (4 mod 32 words) make the fragment reads As[2t][m0 + g]
+// (t = 0..3, g = 0..7) hit banks 8t + g: 32 different ones (likewise Bs).
+struct Bf16Core {
+  static constexpr int kLda = kBM + 4;
+  static constexpr int kLdb = kBN + 4;
+  static constexpr bool kCopyable = true;
+  static_assert(kBK == 8, "one m16n8k8 step per k-tile");
+  float acc[2][4][4];  // [m16 tile][n8 tile][d0..d3]
+
+  DDPM_HD static float prep(float v) { return v; }
+
+  // {lo, hi} rounded to BF16 and packed: lo in bits 0..15.
+  DDPM_HD static uint32_t pack(float lo, float hi) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    uint32_t r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+#else
+    return static_cast<uint32_t>(float_to_bf16_bits(lo)) |
+           (static_cast<uint32_t>(float_to_bf16_bits(hi)) << 16);
+#endif
+  }
+
+  DDPM_HD void zero() {
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 4; ++j)
+        for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.f;
+  }
+
+  DDPM_HD static void fragments(const float (*as)[kLda], const float (*bs)[kLdb], int tid,
+                                uint32_t (&a)[2][2], uint32_t (&b)[4]) {
+    const int warp = tid / 32, lane = tid % 32;
+    const int g = lane / 4, t = lane % 4;
+    const int m0 = (warp / 4) * 32, n0 = (warp % 4) * 32;
+    DDPM_UNROLL
+    for (int mi = 0; mi < 2; ++mi) {
+      const int r = m0 + mi * 16 + g;
+      a[mi][0] = pack(as[2 * t][r], as[2 * t + 1][r]);
+      a[mi][1] = pack(as[2 * t][r + 8], as[2 * t + 1][r + 8]);
+    }
+    DDPM_UNROLL
+    for (int ni = 0; ni < 4; ++ni) {
+      const int c = n0 + ni * 8 + g;
+      b[ni] = pack(bs[2 * t][c], bs[2 * t + 1][c]);
+    }
+  }
+
+  // The warp-wide mma.sync: GPU only (the CPU tests emulate it from fragments()).
+  DDPM_HD void compute(const float (*as)[kLda], const float (*bs)[kLdb], int tid) {
+#if defined(__CUDA_ARCH__)
+    uint32_t a[2][2], b[4];
+    fragments(as, bs, tid, a, b);
+    DDPM_UNROLL
+    for (int mi = 0; mi < 2; ++mi) DDPM_UNROLL
+    for (int ni = 0; ni < 4; ++ni) {
+#if __CUDA_ARCH__ >= 800
+      float(&d)[4] = acc[mi][ni];
+      asm volatile(
+          "mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
+          : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+          : "r"(a[mi][0]), "r"(a[mi][1]), "r"(b[ni]));
+#else
+      __trap();
+#endif
+    }
+#else
+    (void)as;
+    (void)bs;
+    (void)tid;
+    std::abort();
+#endif
+  }
+
+  template <class F>
+  DDPM_HD void for_each(int tid, const F& f) const {
+    const int warp = tid / 32, lane = tid % 32;
+    const int g = lane / 4, t = lane % 4;
+    const int m0 = (warp / 4) * 32, n0 = (warp % 4) * 32;
+    DDPM_UNROLL
+    for (int mi = 0; mi < 2; ++mi) DDPM_UNROLL
+    for (int ni = 0; ni < 4; ++ni) DDPM_UNROLL
+    for (int q = 0; q < 4; ++q)
+      f(m0 + mi * 16 + g + (q / 2) * 8, n0 + ni * 8 + t * 2 + (q % 2), acc[mi][ni][q]);
+  }
+};
 
 // ---------------------------------------------------------------------------
-// Loaders: made per thread for its block's tile; load(kt) reads the thread's
-// share of k-tile kt from global memory into registers (zeros outside the
-// problem), store<Core>(As, Bs) writes them into the shared tiles.
+// Loaders: made per thread for its block's tile. A loader says, for k-tile
+// kt, where its thread's 2 elements of A and 4 of B are in global memory
+// (gather(kt, fa, fb) calls fa(e, address) for A's e = 0, 1 and fb(e,
+// address) for B's e = 0..3, in order; the address is null where the element
+// is a zero: padding, past the problem) and which shared-memory slots they go
+// to (a_slot(e) = (k, m), b_slot(e) =
+// (k, n)). LoaderBase turns that into the two ways of filling a tile:
+//   load(kt) then store<Core>(As, Bs): through registers (the register-staged
+//     main loop: the loads of tile kt+1 are in flight during tile kt's math);
+//   issue<Core>(kt, As, Bs): cp.async straight into shared memory (the
+//     multi-stage main loop), landing at the thread's cp_async_wait.
 // ---------------------------------------------------------------------------
+
+struct Slot {
+  int k, mn;
+};
+
+template <class Derived>
+struct LoaderBase {
+  float ra[2] = {0.f, 0.f}, rb[4] = {0.f, 0.f, 0.f, 0.f};
+  const float* any_a = nullptr;  // a valid global address for zero-filled A copies
+  const float* any_b = nullptr;  // and for B copies
+
+  DDPM_HD const Derived& self() const { return *static_cast<const Derived*>(this); }
+
+  DDPM_HD void load(int kt) {
+    self().gather(
+        kt, [&](int e, const float* p) { ra[e] = p ? *p : 0.f; },
+        [&](int e, const float* p) { rb[e] = p ? *p : 0.f; });
+  }
+
+  template <class Core>
+  DDPM_HD void store(float (*as)[Core::kLda], float (*bs)[Core::kLdb]) const {
+    DDPM_UNROLL
+    for (int e = 0; e < 2; ++e) {
+      const Slot s = self().a_slot(e);
+      as[s.k][s.mn] = Core::prep(ra[e]);
+    }
+    DDPM_UNROLL
+    for (int e = 0; e < 4; ++e) {
+      const Slot s = self().b_slot(e);
+      bs[s.k][s.mn] = Core::prep(rb[e]);
+    }
+  }
+
+  // Cores whose prep() is not the identity (Tf32Core) cannot take this path.
+  template <class Core>
+  DDPM_HD void issue(int kt, float (*as)[Core::kLda], float (*bs)[Core::kLdb]) const {
+    self().gather(
+        kt,
+        [&](int e, const float* p) {
+          const Slot s = self().a_slot(e);
+          cp_async_f32(&as[s.k][s.mn], p ? p : any_a, p != nullptr);
+        },
+        [&](int e, const float* p) {
+          const Slot s = self().b_slot(e);
+          cp_async_f32(&bs[s.k][s.mn], p ? p : any_b, p != nullptr);
+        });
+  }
+};
 
 // ---- fwd: y[n,co,p] = b[co] + sum_k w[co,k] col[k,(n,p)] ----
-struct FwdLoader {
+struct FwdLoader : LoaderBase<FwdLoader> {
   // A: row am = tid / 4 of the tile, k = kt*8 + ak + {0,1}, ak = 2 (tid % 4):
   //    a warp reads 8 rows x 32 contiguous bytes of w; the stores
   //    As[ak+e][am] fall in 32 different banks.
@@ -291,9 +532,10 @@ struct FwdLoader {
   int ih0, iw0;  // top-left input pixel of this output pixel's window
   bool col_ok;   // the pixel exists
   int CKK, KK, K, H, W, HW;
-  float ra[2], rb[4];
 
   DDPM_HD FwdLoader(const float* x, const float* w, const Geom& g, int m0, int j0, int tid) {
+    any_a = w;
+    any_b = x;
     CKK = g.CKK;
     KK = g.KK;
     K = g.K;
@@ -314,16 +556,18 @@ struct FwdLoader {
     ih0 = oh * g.stride - g.pad;
     iw0 = ow * g.stride - g.pad;
     xn = x + static_cast<int64_t>(n) * g.Cin * g.HW;
-    ra[0] = ra[1] = 0.f;
-    rb[0] = rb[1] = rb[2] = rb[3] = 0.f;
   }
 
-  DDPM_HD void load(int kt) {
+  DDPM_HD Slot a_slot(int e) const { return Slot{ak + e, am}; }
+  DDPM_HD Slot b_slot(int e) const { return Slot{bk + e, bj}; }
+
+  template <class FA, class FB>
+  DDPM_HD void gather(int kt, const FA& fa, const FB& fb) const {
     const int k0 = kt * kBK;
     DDPM_UNROLL
     for (int e = 0; e < 2; ++e) {
       const int k = k0 + ak + e;
-      ra[e] = (wrow && k < CKK) ? wrow[k] : 0.f;
+      fa(e, (wrow && k < CKK) ? wrow + k : nullptr);
     }
     const int kb = k0 + bk;
     int ci = kb / KK;
@@ -334,7 +578,7 @@ struct FwdLoader {
       const int ih = ih0 + kh, iw = iw0 + kw;
       const bool ok = col_ok && kb + e < CKK && static_cast<unsigned>(ih) < static_cast<unsigned>(H) &&
                       static_cast<unsigned>(iw) < static_cast<unsigned>(W);
-      rb[e] = ok ? xn[static_cast<int64_t>(ci) * HW + ih * W + iw] : 0.f;
+      fb(e, ok ? xn + (static_cast<int64_t>(ci) * HW + ih * W + iw) : nullptr);
       if (++kw == K) {
         kw = 0;
         if (++kh == K) {
@@ -343,12 +587,6 @@ struct FwdLoader {
         }
       }
     }
-  }
-
-  template <class Core>
-  DDPM_HD void store(float (*as)[Core::kLda], float (*bs)[Core::kLdb]) const {
-    for (int e = 0; e < 2; ++e) as[ak + e][am] = Core::prep(ra[e]);
-    for (int e = 0; e < 4; ++e) bs[bk + e][bj] = Core::prep(rb[e]);
   }
 };
 
@@ -369,7 +607,7 @@ struct FwdEpilogue {
 // ---- bwd-data: gx[n,ci,q] = sum_{co,kh,kw} w[co,ci,kh,kw] gy[n,co,oh,ow] ----
 // kUnitStride drops the divisibility tests of the general stride.
 template <bool kUnitStride>
-struct BwdDataLoader {
+struct BwdDataLoader : LoaderBase<BwdDataLoader<kUnitStride>> {
   // A(ci, k = (co,kh,kw)) = w[(co*Cin + ci)*KK + kh*K + kw]: row am = tid / 4,
   //   k = kt*8 + ak + {0,1}, ak = 2 (tid % 4).
   const float* w;
@@ -383,9 +621,10 @@ struct BwdDataLoader {
   int ihp, iwp;  // ih + pad, iw + pad
   bool col_ok;
   int CoKK, KK, K, Cin, stride, Hout, Wout, HWo;
-  float ra[2], rb[4];
 
   DDPM_HD BwdDataLoader(const float* gy, const float* w_, const Geom& g, int m0, int j0, int tid) {
+    this->any_a = w_;
+    this->any_b = gy;
     w = w_;
     CoKK = g.CoKK;
     KK = g.KK;
@@ -408,21 +647,23 @@ struct BwdDataLoader {
     ihp = ih + g.pad;
     iwp = iw + g.pad;
     gyn = gy + static_cast<int64_t>(n) * g.Cout * g.HWo;
-    ra[0] = ra[1] = 0.f;
-    rb[0] = rb[1] = rb[2] = rb[3] = 0.f;
   }
 
-  DDPM_HD void load(int kt) {
+  DDPM_HD Slot a_slot(int e) const { return Slot{ak + e, am}; }
+  DDPM_HD Slot b_slot(int e) const { return Slot{bk + e, bj}; }
+
+  template <class FA, class FB>
+  DDPM_HD void gather(int kt, const FA& fa, const FB& fb) const {
     const int k0 = kt * kBK;
     DDPM_UNROLL
     for (int e = 0; e < 2; ++e) {
       const int k = k0 + ak + e;
-      float v = 0.f;
+      const float* p = nullptr;
       if (ci >= 0 && k < CoKK) {
         const int co = k / KK, r = k - co * KK;
-        v = w[(static_cast<int64_t>(co) * Cin + ci) * KK + r];
+        p = w + ((static_cast<int64_t>(co) * Cin + ci) * KK + r);
       }
-      ra[e] = v;
+      fa(e, p);
     }
     const int kb = k0 + bk;
     int co = kb / KK;
@@ -432,13 +673,15 @@ struct BwdDataLoader {
     for (int e = 0; e < 4; ++e) {
       int oh = ihp - kh, ow = iwp - kw;  // = oh*s, ow*s
       bool ok = col_ok && kb + e < CoKK && oh >= 0 && ow >= 0;
-      if (!kUnitStride) {
-        ok = ok && oh % stride == 0 && ow % stride == 0;
-        oh /= stride;
-        ow /= stride;
+      if (!kUnitStride) {  // unsigned: oh, ow < 0 are refused above (and signed % spilled in one variant)
+        const unsigned us = static_cast<unsigned>(stride);
+        const unsigned qh = static_cast<unsigned>(oh) / us, qw = static_cast<unsigned>(ow) / us;
+        ok = ok && qh * us == static_cast<unsigned>(oh) && qw * us == static_cast<unsigned>(ow);
+        oh = static_cast<int>(qh);
+        ow = static_cast<int>(qw);
       }
       ok = ok && oh < Hout && ow < Wout;
-      rb[e] = ok ? gyn[static_cast<int64_t>(co) * HWo + oh * Wout + ow] : 0.f;
+      fb(e, ok ? gyn + (static_cast<int64_t>(co) * HWo + oh * Wout + ow) : nullptr);
       if (++kw == K) {
         kw = 0;
         if (++kh == K) {
@@ -447,12 +690,6 @@ struct BwdDataLoader {
         }
       }
     }
-  }
-
-  template <class Core>
-  DDPM_HD void store(float (*as)[Core::kLda], float (*bs)[Core::kLdb]) const {
-    for (int e = 0; e < 2; ++e) as[ak + e][am] = Core::prep(ra[e]);
-    for (int e = 0; e < 4; ++e) bs[bk + e][bj] = Core::prep(rb[e]);
   }
 };
 
@@ -470,7 +707,7 @@ struct BwdDataEpilogue {
 };
 
 // ---- bwd-weight: gw[co,c] = sum_j gy[co,j] col[c,j] over a pixel range ----
-struct BwdWeightLoader {
+struct BwdWeightLoader : LoaderBase<BwdWeightLoader> {
   // Both operands are read along the reduction (pixels j): r = tid % 8 is
   // this thread's pixel within the k-tile, for A and B alike, so one
   // decomposition j -> (n, oh, ow) per k-tile serves both.
@@ -486,9 +723,10 @@ struct BwdWeightLoader {
   int xoff[4];   // ci*HW of each B column, -1 past CKK
   int khs[4], kws[4];
   int pix, HWo, Wout, Cout, Cin, HW, H, W, stride, pad;
-  float ra[2], rb[4];
 
   DDPM_HD BwdWeightLoader(const float* x_, const float* gy_, const Geom& g, int m0, int c0, int tid) {
+    any_a = gy_;
+    any_b = x_;
     x = x_;
     gy = gy_;
     pix = g.pix_out;
@@ -518,22 +756,25 @@ struct BwdWeightLoader {
         xoff[e] = -1;
       }
     }
-    ra[0] = ra[1] = 0.f;
-    rb[0] = rb[1] = rb[2] = rb[3] = 0.f;
   }
 
-  DDPM_HD void load(int kt) {
+  DDPM_HD Slot a_slot(int e) const { return Slot{r, am + 32 * e}; }
+  DDPM_HD Slot b_slot(int e) const { return Slot{r, am + 32 * e}; }
+
+  template <class FA, class FB>
+  DDPM_HD void gather(int kt, const FA& fa, const FB& fb) const {
     const int j = kt * kBK + r;
     if (j >= pix) {
-      ra[0] = ra[1] = 0.f;
-      for (int e = 0; e < 4; ++e) rb[e] = 0.f;
+      fa(0, nullptr);
+      fa(1, nullptr);
+      for (int e = 0; e < 4; ++e) fb(e, nullptr);
       return;
     }
     const int n = j / HWo, p = j - n * HWo;
     const int oh = p / Wout, ow = p - oh * Wout;
-    const float* gyn = gy + static_cast<int64_t>(n) * Cout * HWo + p;
-    ra[0] = co0 >= 0 ? gyn[static_cast<int64_t>(co0) * HWo] : 0.f;
-    ra[1] = co1 >= 0 ? gyn[static_cast<int64_t>(co1) * HWo] : 0.f;
+    const float* gyn = gy + (static_cast<int64_t>(n) * Cout * HWo + p);
+    fa(0, co0 >= 0 ? gyn + static_cast<int64_t>(co0) * HWo : nullptr);
+    fa(1, co1 >= 0 ? gyn + static_cast<int64_t>(co1) * HWo : nullptr);
     const float* xn = x + static_cast<int64_t>(n) * Cin * HW;
     const int ih0 = oh * stride - pad, iw0 = ow * stride - pad;
     DDPM_UNROLL
@@ -541,15 +782,8 @@ struct BwdWeightLoader {
       const int ih = ih0 + khs[e], iw = iw0 + kws[e];
       const bool ok = xoff[e] >= 0 && static_cast<unsigned>(ih) < static_cast<unsigned>(H) &&
                       static_cast<unsigned>(iw) < static_cast<unsigned>(W);
-      rb[e] = ok ? xn[static_cast<int64_t>(xoff[e]) + ih * W + iw] : 0.f;
+      fb(e, ok ? xn + (static_cast<int64_t>(xoff[e]) + ih * W + iw) : nullptr);
     }
-  }
-
-  template <class Core>
-  DDPM_HD void store(float (*as)[Core::kLda], float (*bs)[Core::kLdb]) const {
-    as[r][am] = Core::prep(ra[0]);
-    as[r][am + 32] = Core::prep(ra[1]);
-    for (int e = 0; e < 4; ++e) bs[r][am + 32 * e] = Core::prep(rb[e]);
   }
 };
 

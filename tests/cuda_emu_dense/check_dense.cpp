@@ -1,5 +1,5 @@
 // Runs the launchers and kernels of kernels/cuda/conv2d.cu (FP32 implicit GEMM
-// and direct paths; mma.sync cannot be emulated, the TF32 core is covered by
+// in both main loops, automatic, and direct paths; mma.sync cannot be emulated, the TF32 core is covered by
 // tests/test_conv2d_igemm_emulation.cpp) and kernels/cuda/group_norm.cu on the
 // CPU through the tests/cuda_emu stand-in (each block's threads are real
 // threads, __syncthreads a real barrier), and compares every output with the
@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -23,7 +24,18 @@
 // Defined in kernels/conv2d.cpp, which the emulation does not build.
 namespace ddpm::kernels {
 const char* conv2d_cuda_algo_name(Conv2dCudaAlgo algo) {
-  return algo == Conv2dCudaAlgo::direct ? "direct" : "gemm";
+  switch (algo) {
+    case Conv2dCudaAlgo::automatic:
+      return "automatic";
+    case Conv2dCudaAlgo::direct:
+      return "direct";
+    case Conv2dCudaAlgo::implicit_gemm_fp32:
+      return "fp32";
+    case Conv2dCudaAlgo::implicit_gemm_fp32_pipelined:
+      return "fp32_pipelined";
+    default:
+      return "gemm";
+  }
 }
 }  // namespace ddpm::kernels
 
@@ -62,7 +74,15 @@ void compare(const char* what, const std::string& label, const std::vector<float
   std::printf("%s %-10s %-44s err %.3g\n", ok ? "ok  " : "FAIL", what, label.c_str(), err);
 }
 
-void check_conv(int n, int cin, int cout, int h, int w, int k, int s, int p, bool bias, Conv2dCudaAlgo algo) {
+// The outputs of one conv's three passes, to compare variants bit for bit.
+struct ConvOut {
+  std::vector<float> y, gx, gw;
+};
+
+// same_as: another variant's outputs of the same case, which these must equal
+// bit for bit (the main loops feed the core the same values in the same order).
+ConvOut check_conv(int n, int cin, int cout, int h, int w, int k, int s, int p, bool bias,
+                   Conv2dCudaAlgo algo, const ConvOut* same_as = nullptr) {
   Conv2dDims d{};
   d.N = n;
   d.Cin = cin;
@@ -81,7 +101,7 @@ void check_conv(int n, int cin, int cout, int h, int w, int k, int s, int p, boo
   const std::string label = "x [" + std::to_string(n) + "," + std::to_string(cin) + "," + std::to_string(h) +
                             "," + std::to_string(w) + "] -> " + std::to_string(cout) + " k" +
                             std::to_string(k) + " s" + std::to_string(s) + " p" + std::to_string(p) +
-                            (bias ? " bias" : "") + (algo == Conv2dCudaAlgo::direct ? " direct" : " fp32");
+                            (bias ? " bias" : "") + " " + conv2d_cuda_algo_name(algo);
   std::vector<float> y(ny, NAN), gx(nx, NAN), gw(nw, NAN), gb(static_cast<size_t>(cout), NAN);
   cuda::conv2d_fwd(x.data(), wt.data(), bias ? b.data() : nullptr, y.data(), d, algo);
   cuda::conv2d_bwd_data(gy.data(), wt.data(), gx.data(), d, algo);
@@ -95,6 +115,16 @@ void check_conv(int n, int cin, int cout, int h, int w, int k, int s, int p, boo
   compare("conv gx", label, gx, rgx, 1e-5);
   compare("conv gw", label, gw, rgw, 1e-5);
   if (bias) compare("conv gb", label, gb, rgb, 1e-6);
+  if (same_as) {
+    const auto bits = [](const std::vector<float>& a, const std::vector<float>& b) {
+      return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+    };
+    const bool ok = bits(y, same_as->y) && bits(gx, same_as->gx) && bits(gw, same_as->gw);
+    if (!ok) ++g_failures;
+    std::printf("%s %-10s %-44s\n", ok ? "ok  " : "FAIL", "same bits",
+                (label + " as register-staged").c_str());
+  }
+  return ConvOut{y, gx, gw};
 }
 
 void check_group_norm(int n, int c, int hw, int groups, bool affine, float lo, float hi) {
@@ -153,10 +183,22 @@ int main() {
                           {2, 36, 33, 9, 8, 3, 2, 1},
                           // Batch 40, 3 channels: the bias gradient over image ranges.
                           {40, 3, 3, 4, 4, 3, 1, 1}};
-  for (const auto& s : convs)
-    for (const Conv2dCudaAlgo algo : {Conv2dCudaAlgo::implicit_gemm_fp32, Conv2dCudaAlgo::direct})
-      for (const bool bias : {true, false})
-        check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], bias, algo);
+  // The FP32 GEMM in both main loops (the pipelined one's cp.async copies are
+  // queued per thread and land only at its waits: cp_async_f32 in
+  // kernels/cuda/conv2d_igemm.h) and the reference kernels, on every shape;
+  // automatic (the autotuner times both main loops four times each, then
+  // runs its pick) on the first two.
+  int i = 0;
+  for (const auto& s : convs) {
+    for (const bool bias : {true, false}) {
+      const ConvOut staged = check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], bias,
+                                        Conv2dCudaAlgo::implicit_gemm_fp32);
+      check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], bias,
+                 Conv2dCudaAlgo::implicit_gemm_fp32_pipelined, &staged);
+      check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], bias, Conv2dCudaAlgo::direct);
+    }
+    if (i++ < 2) check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], true, Conv2dCudaAlgo::automatic);
+  }
   check_group_norm(2, 16, 64, 4, true, -1, 1);   // 4 splits per group forward
   check_group_norm(3, 6, 35, 3, true, 1, 2);     // mean 5 std
   check_group_norm(2, 4, 15, 2, false, -1, 1);   // no affine

@@ -28,3 +28,34 @@ inline cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr, int) {
   *value = 132;
   return cudaSuccess;
 }
+
+// The autotuner's timing (kernels/cuda/conv2d.cu, Conv2dCudaAlgo::automatic):
+// events read a steady clock (the emulated launches run synchronously), and
+// the stream is never being captured.
+#include <chrono>
+struct EmuEvent {
+  std::chrono::steady_clock::time_point t;
+};
+using cudaEvent_t = EmuEvent*;
+inline cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  *e = new EmuEvent{};
+  return cudaSuccess;
+}
+inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  e->t = std::chrono::steady_clock::now();
+  return cudaSuccess;
+}
+inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+inline cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
+  *ms = std::chrono::duration<float, std::milli>(b->t - a->t).count();
+  return cudaSuccess;
+}
+enum cudaStreamCaptureStatus { cudaStreamCaptureStatusNone = 0, cudaStreamCaptureStatusActive = 1 };
+inline cudaError_t cudaStreamIsCapturing(cudaStream_t, cudaStreamCaptureStatus* status) {
+  *status = cudaStreamCaptureStatusNone;
+  return cudaSuccess;
+}

@@ -5,14 +5,18 @@
 // stride 2, kernels 1, 2, 3, 5), the 1x1 direct (no im2col) path, and batches
 // where several images share one GEMM. Each also runs as an FP32 parity case.
 //
-// Parity: three CUDA variants: the FP32 SIMT implicit GEMM (the default), the
-// TF32 tensor-core GEMM (math mode tf32) and the direct reference kernels; on
-// small odd shapes (sizes that are not multiples of any tile: 64 x 128 block
-// tiles, k-tiles of 8) and the seed UNet's real layers at batch 2.
+// Parity: the CUDA variants: the FP32 SIMT implicit GEMM (the default), the
+// TF32 and BF16 tensor-core GEMMs (math mode tf32, bf16), each as the
+// autotuner picks and in each main loop forced (register-staged, cp.async
+// pipelined), and the direct reference kernels; on small odd shapes (sizes
+// that are not multiples of any tile: 64 x 128 block tiles, k-tiles of 8) and
+// the seed UNet's real layers at batch 2.
 //   FP32: fp32_tol(k) of the longest sum of the case (tests/ops/common.h).
 //   TF32: each operand is rounded (cvt.rna) to 11 significant bits, a relative
 //     error uniform in +-2^-11, so a product is off by ~2^-11 sqrt(2/3) ~ 4e-4
 //     rms, and a sum of random-sign products by the same relative amount: 2e-3.
+//   BF16: 8 significant bits, rounding errors up to 2^-8 relative: ~2e-3 rms
+//     per product and per sum; 1e-2 (the CPU side runs FP32).
 //
 // Bench: every conv of the base-64 UNet (3x3 pad 1 unless 1x1), in forward
 // order, with how often the UNet uses each shape; against cuDNN on the GPU.
@@ -36,6 +40,11 @@ using kernels::MathMode;
 
 constexpr double kTf32Tol = 2e-3;
 const char* kTf32Why = "TF32 operands (11 significant bits): ~4e-4 rms relative per product and per sum";
+// BF16 operands (8 significant bits): each rounded by at most 2^-8 relative,
+// ~2e-3 rms per product and per sum of random-sign products; against the
+// CPU's FP32 (the CPU side of a BF16 case runs FP32).
+constexpr double kBf16Tol = 1e-2;
+const char* kBf16Why = "BF16 operands (8 significant bits): ~2e-3 rms relative per product and per sum";
 
 // The longest sum of a conv's three passes: Cin*K*K (fwd), Cout*K*K
 // (bwd-data), N*Hout*Wout (bwd-weight).
@@ -55,20 +64,37 @@ std::string conv_label(const ConvSpec& s, const char* variant) {
          variant;
 }
 
-// variant: "fp32" (automatic, FP32 math: the SIMT GEMM), "tf32" (automatic,
-// TF32 math: the tensor-core GEMM), "direct" (the reference kernels).
+// variant: "fp32" (automatic, FP32 math: the SIMT GEMM in the main loop the
+// autotuner picks), "tf32" / "bf16" (automatic, TF32 / BF16 math: the
+// tensor-core GEMMs), each main loop forced ("fp32-registers",
+// "fp32-pipelined", "tf32-registers", "tf32-pipelined", "bf16-registers",
+// "bf16-pipelined"), "direct" (the reference kernels).
+Conv2dCudaAlgo variant_algo(const std::string& variant) {
+  if (variant == "direct") return Conv2dCudaAlgo::direct;
+  if (variant == "fp32-registers") return Conv2dCudaAlgo::implicit_gemm_fp32;
+  if (variant == "fp32-pipelined") return Conv2dCudaAlgo::implicit_gemm_fp32_pipelined;
+  if (variant == "tf32-registers") return Conv2dCudaAlgo::implicit_gemm_tf32;
+  if (variant == "tf32-pipelined") return Conv2dCudaAlgo::implicit_gemm_tf32_pipelined;
+  if (variant == "bf16-registers") return Conv2dCudaAlgo::implicit_gemm_bf16;
+  if (variant == "bf16-pipelined") return Conv2dCudaAlgo::implicit_gemm_bf16_pipelined;
+  return Conv2dCudaAlgo::automatic;
+}
+
 ParityCase conv_case(const ConvSpec& s, const std::string& variant) {
   const int64_t hout = (s.h + 2 * s.pad - s.k) / s.stride + 1, wout = (s.w + 2 * s.pad - s.k) / s.stride + 1;
   const int64_t longest = longest_sum(s.n, s.cin, s.cout, s.k, hout, wout);
-  const bool tf32 = variant == "tf32";
-  const Conv2dCudaAlgo algo = variant == "direct" ? Conv2dCudaAlgo::direct : Conv2dCudaAlgo::automatic;
+  const bool tf32 = variant.rfind("tf32", 0) == 0, bf16 = variant.rfind("bf16", 0) == 0;
+  const Conv2dCudaAlgo algo = variant_algo(variant);
   ParityCase c;
   c.op = "conv2d";
   c.label = conv_label(s, variant.c_str());
-  c.tol = tf32 ? kTf32Tol : fp32_tol(longest);
-  c.why = tf32 ? kTf32Why : fp32_why(longest);
-  c.run = [s, hout, wout, tf32, algo](Device dev) {
-    kernels::MathModeScope mode(tf32 ? MathMode::tf32 : MathMode::fp32);
+  c.tol = tf32 ? kTf32Tol : bf16 ? kBf16Tol : fp32_tol(longest);
+  c.why = tf32 ? kTf32Why : bf16 ? kBf16Why : fp32_why(longest);
+  c.run = [s, hout, wout, tf32, bf16, algo](Device dev) {
+    // BF16 math on the GPU only: the CPU side is the FP32 reference.
+    const MathMode m =
+        tf32 ? MathMode::tf32 : (bf16 && dev == Device::cuda ? MathMode::bf16 : MathMode::fp32);
+    kernels::MathModeScope mode(m);
     kernels::Conv2dCudaAlgoScope use(algo);
     Tensor x = parity_input({s.n, s.cin, s.h, s.w}, 1, dev, -1, 1, true);
     Tensor w = parity_input({s.cout, s.cin, s.k, s.k}, 2, dev, -1, 1, true);
@@ -140,7 +166,8 @@ void add_parity_cases(OpCases& c) {
       {2, 64, 1, 32, 32, 1, 1, 0, true},    // final 1x1
   };
   const bool big = !small_only();
-  for (const char* variant : {"fp32", "tf32", "direct"}) {
+  for (const char* variant : {"fp32", "tf32", "bf16", "fp32-registers", "fp32-pipelined", "tf32-registers",
+                              "tf32-pipelined", "bf16-registers", "bf16-pipelined", "direct"}) {
     for (const ConvSpec& s : small) c.parity.push_back(conv_case(s, variant));
     if (big && std::string(variant) != "direct")
       for (const ConvSpec& s : unet) c.parity.push_back(conv_case(s, variant));

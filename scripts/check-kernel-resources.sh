@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The compiled conv2d kernels, checked without a GPU (issue #20; docs/gpu.md,
-# "Resource checks"). nvcc compiles kernels/cuda/conv2d.cu for sm_90 as the
-# build does, then:
+# "conv2d: variants, the autotuner, and the checks without a GPU"). nvcc
+# compiles kernels/cuda/conv2d.cu (and, for ptxas, conv2d_winograd.cu) for
+# sm_90 as the build does, then:
 #   ptxas: from -Xptxas -v, every kernel's registers, spills and static
 #          shared memory; fails on any spill or more than 48 KB of static
 #          shared memory;
@@ -26,11 +27,19 @@ if [ -z "$nvcc" ]; then
 fi
 src=kernels/cuda/conv2d.cu
 obj="$work/conv2d.o"
-flags=(-std=c++17 -O3 -arch=sm_90 --expt-relaxed-constexpr -lineinfo -I "$root" -c "$root/$src" -o "$obj")
+# compile SOURCE OBJECT [nvcc flags...]: as the build compiles it for sm_90.
+compile() {
+  "$nvcc" -std=c++17 -O3 -arch=sm_90 --expt-relaxed-constexpr -lineinfo -I "$root" -c "$root/$1" -o "$2" "${@:3}"
+}
 case "$mode" in
   ptxas)
-    "$nvcc" "${flags[@]}" -Xptxas -v > "$work/ptxas.txt" 2>&1 || { cat "$work/ptxas.txt"; exit 1; }
-    python3 "$root/scripts/kernel_resources.py" ptxas "$src" < "$work/ptxas.txt"
+    # The implicit GEMMs and the Winograd path's transform kernels.
+    rc=0
+    for s in "$src" kernels/cuda/conv2d_winograd.cu; do
+      compile "$s" "$work/ptxas.o" -Xptxas -v > "$work/ptxas.txt" 2>&1 || { cat "$work/ptxas.txt"; exit 1; }
+      python3 "$root/scripts/kernel_resources.py" ptxas "$s" < "$work/ptxas.txt" || rc=1
+    done
+    exit $rc
     ;;
   sass)
     cuobjdump=$(command -v cuobjdump || true)
@@ -44,7 +53,7 @@ case "$mode" in
       echo "check-kernel-resources: sass: skipped: no cuobjdump (scripts/install-deps.sh --sass installs pip's nvidia-cuda-cuobjdump wheel)"
       exit 77
     fi
-    "$nvcc" "${flags[@]}" > "$work/nvcc.txt" 2>&1 || { cat "$work/nvcc.txt"; exit 1; }
+    compile "$src" "$obj" > "$work/nvcc.txt" 2>&1 || { cat "$work/nvcc.txt"; exit 1; }
     "$cuobjdump" --dump-sass "$obj" > "$work/sass.txt"
     python3 "$root/scripts/kernel_resources.py" sass "$src" < "$work/sass.txt"
     ;;

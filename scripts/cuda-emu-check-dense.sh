@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs kernels/cuda/conv2d.cu and kernels/cuda/group_norm.cu on the CPU through
+# Runs kernels/cuda/conv2d.cu (with conv2d_winograd.cu, its cuBLAS GEMMs by a
+# plain-loop stand-in) and kernels/cuda/group_norm.cu on the CPU through
 # the CUDA stand-in of tests/cuda_emu (real threads per block, a real barrier
 # for __syncthreads) and compares them with the float64 CPU kernels, under
 # AddressSanitizer + UBSan, or with SANITIZER=thread under ThreadSanitizer
@@ -27,7 +28,7 @@ flags=(-std=c++20 -O1 -g1 "${sanitize[@]}" -fopenmp -pthread -DDDPM_CUDA=1 -I te
 # conv2d.cu's automatic algorithm reads the math mode and times through the autotuner.
 srcs=(tests/cuda_emu_dense/check_dense.cpp tests/cuda_emu/emu_runtime.cpp kernels/cpu/conv2d.cpp kernels/cpu/group_norm.cpp
       kernels/cpu/bf16_gemm.cpp kernels/math_mode.cpp kernels/autotune.cpp)
-for f in kernels/cuda/conv2d.cu kernels/cuda/group_norm.cu; do
+for f in kernels/cuda/conv2d.cu kernels/cuda/conv2d_winograd.cu kernels/cuda/group_norm.cu; do
   dst="$out/src/$(basename "$f" .cu).cpp"
   python3 tests/cuda_emu/transform.py "$f" "$dst"
   srcs+=("$dst")

@@ -32,6 +32,7 @@ me=cuda-emu-check
 # CUDA files without an emulation twin here, each with its reason.
 declare -A exempt=(
   [kernels/cuda/conv2d.cu]="emulated by scripts/cuda-emu-check-dense.sh (tests/cuda_emu_dense)"
+  [kernels/cuda/conv2d_winograd.cu]="emulated by scripts/cuda-emu-check-dense.sh (tests/cuda_emu_dense)"
   [kernels/cuda/group_norm.cu]="emulated by scripts/cuda-emu-check-dense.sh (tests/cuda_emu_dense)"
   [kernels/cuda/linear.cu]="cuBLAS GEMMs (the emulation has no cuBLAS); GPU parity tests only"
   [kernels/cuda/matmul.cu]="cuBLAS GEMMs only; GPU parity tests only"

@@ -268,14 +268,18 @@ void Bench::conv(const std::vector<std::string>& passes) {
           const std::string key = kernels::conv2d_autotune_key(tpass, d, prec);
           for (const kernels::Autotuner::Choice& c : kernels::conv2d_autotuner().choices())
             if (c.key == key) r.variant = c.variant;
-          const kernels::Conv2dCudaAlgo family[3][2] = {
-              {kernels::Conv2dCudaAlgo::implicit_gemm_fp32,
-               kernels::Conv2dCudaAlgo::implicit_gemm_fp32_pipelined},
-              {kernels::Conv2dCudaAlgo::implicit_gemm_tf32,
-               kernels::Conv2dCudaAlgo::implicit_gemm_tf32_pipelined},
-              {kernels::Conv2dCudaAlgo::implicit_gemm_bf16,
-               kernels::Conv2dCudaAlgo::implicit_gemm_bf16_pipelined}};
-          for (const kernels::Conv2dCudaAlgo a : family[tf32 ? 1 : bf16 ? 2 : 0]) {
+          std::vector<kernels::Conv2dCudaAlgo> family = {
+              kernels::Conv2dCudaAlgo::implicit_gemm_fp32,
+              kernels::Conv2dCudaAlgo::implicit_gemm_fp32_pipelined};
+          if (tf32)
+            family = {kernels::Conv2dCudaAlgo::implicit_gemm_tf32,
+                      kernels::Conv2dCudaAlgo::implicit_gemm_tf32_pipelined};
+          else if (bf16)
+            family = {kernels::Conv2dCudaAlgo::implicit_gemm_bf16,
+                      kernels::Conv2dCudaAlgo::implicit_gemm_bf16_pipelined};
+          else if (pass != "conv2d_bwd_weight" && cs.k == 3)  // Winograd: fwd and bwd-data of 3x3 convs
+            family.push_back(kernels::Conv2dCudaAlgo::winograd_fp32);
+          for (const kernels::Conv2dCudaAlgo a : family) {
             try {
               kernels::Conv2dCudaAlgoScope use(a);
               r.variants.emplace_back(kernels::conv2d_cuda_algo_name(a), timer_.time(ours));

@@ -78,6 +78,7 @@
 #include "kernels/autotune.h"
 #include "kernels/conv2d.h"
 #include "kernels/cuda/conv2d_igemm.h"
+#include "kernels/cuda/conv2d_winograd.cuh"
 #include "kernels/cuda/device_info.cuh"
 #include "kernels/cuda/scratch.cuh"
 #include "kernels/math_mode.h"
@@ -523,6 +524,8 @@ Conv2dCudaAlgo tuned(const char* pass, const Conv2dDims& d, const std::function<
     algos = {Conv2dCudaAlgo::implicit_gemm_tf32, Conv2dCudaAlgo::implicit_gemm_tf32_pipelined};
   else if (mode == MathMode::bf16)
     algos = {Conv2dCudaAlgo::implicit_gemm_bf16, Conv2dCudaAlgo::implicit_gemm_bf16_pipelined};
+  else if (std::string(pass) != "bwd-weight" && winograd_applies(d))
+    algos.push_back(Conv2dCudaAlgo::winograd_fp32);
   std::vector<std::string> names;
   for (Conv2dCudaAlgo a : algos) names.emplace_back(conv2d_cuda_algo_name(a));
   const std::string key = conv2d_autotune_key(pass, d, precision);
@@ -546,6 +549,10 @@ void conv2d_fwd(const float* x, const float* w, const float* bias, float* y, con
   if (ysize == 0) return;
   if (algo == Conv2dCudaAlgo::automatic)
     algo = tuned("fwd", d, [&](Conv2dCudaAlgo a) { conv2d_fwd(x, w, bias, y, d, a); });
+  if (algo == Conv2dCudaAlgo::winograd_fp32) {
+    if (winograd_applies(d)) return conv2d_fwd_winograd(x, w, bias, y, d);
+    algo = Conv2dCudaAlgo::implicit_gemm_fp32;
+  }
   const std::string detail = launch_detail(d, algo);
   cudaStream_t s = ddpm::cuda::stream();
   if (algo == Conv2dCudaAlgo::direct) {
@@ -579,6 +586,10 @@ void conv2d_bwd_data(const float* grad_out, const float* w, float* grad_x, const
   if (xsize == 0) return;
   if (algo == Conv2dCudaAlgo::automatic)
     algo = tuned("bwd-data", d, [&](Conv2dCudaAlgo a) { conv2d_bwd_data(grad_out, w, grad_x, d, a); });
+  if (algo == Conv2dCudaAlgo::winograd_fp32) {
+    if (winograd_applies(d)) return conv2d_bwd_data_winograd(grad_out, w, grad_x, d);
+    algo = Conv2dCudaAlgo::implicit_gemm_fp32;
+  }
   const std::string detail = launch_detail(d, algo);
   cudaStream_t s = ddpm::cuda::stream();
   if (algo == Conv2dCudaAlgo::direct) {
@@ -621,6 +632,8 @@ void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, flo
   if (algo == Conv2dCudaAlgo::automatic)  // timed without the bias gradient, which every variant shares
     algo = tuned("bwd-weight", d,
                  [&](Conv2dCudaAlgo a) { conv2d_bwd_weight(x, grad_out, grad_w, nullptr, d, a); });
+  if (algo == Conv2dCudaAlgo::winograd_fp32)
+    algo = Conv2dCudaAlgo::implicit_gemm_fp32;  // no Winograd gW here
   const std::string detail = launch_detail(d, algo);
   if (grad_bias && g.Cout > 0) {
     // Enough image ranges for about two blocks per SM (one per channel when

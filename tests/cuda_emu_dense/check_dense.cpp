@@ -33,11 +33,35 @@ const char* conv2d_cuda_algo_name(Conv2dCudaAlgo algo) {
       return "fp32";
     case Conv2dCudaAlgo::implicit_gemm_fp32_pipelined:
       return "fp32_pipelined";
+    case Conv2dCudaAlgo::winograd_fp32:
+      return "winograd_fp32";
     default:
       return "gemm";
   }
 }
 }  // namespace ddpm::kernels
+
+// cuBLAS is not in the emulation: conv2d_winograd.cu's 16 GEMMs run through
+// this plain-loop stand-in of kernels/cuda/cublas_gemm.cu's entry point
+// (k ascending, FMAs in float, as one cuBLAS summation order may do).
+namespace ddpm::kernels::cuda {
+void gemm_strided_batched_row_major(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N,
+                                    int64_t K, const float* A, int64_t stride_a, const float* B,
+                                    int64_t stride_b, float* C, int64_t stride_c, const char*,
+                                    const std::string&) {
+  for (int64_t i = 0; i < batch; ++i)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        float acc = 0.f;
+        for (int64_t k = 0; k < K; ++k) {
+          const float a = trans_a ? A[i * stride_a + k * M + m] : A[i * stride_a + m * K + k];
+          const float b = trans_b ? B[i * stride_b + n * K + k] : B[i * stride_b + k * N + n];
+          acc = std::fma(a, b, acc);
+        }
+        C[i * stride_c + m * N + n] = acc;
+      }
+}
+}  // namespace ddpm::kernels::cuda
 
 namespace {
 
@@ -182,7 +206,11 @@ int main() {
                           {1, 32, 40, 6, 5, 3, 1, 1},
                           {2, 36, 33, 9, 8, 3, 2, 1},
                           // Batch 40, 3 channels: the bias gradient over image ranges.
-                          {40, 3, 3, 4, 4, 3, 1, 1}};
+                          {40, 3, 3, 4, 4, 3, 1, 1},
+                          // 3x3 without padding and with padding 2: Winograd's bwd-data
+                          // then pads by 2 and by 0; odd output sizes leave partial tiles.
+                          {2, 4, 6, 7, 8, 3, 1, 0},
+                          {1, 5, 3, 5, 6, 3, 1, 2}};
   // The FP32 GEMM in both main loops (the pipelined one's cp.async copies are
   // queued per thread and land only at its waits: cp_async_f32 in
   // kernels/cuda/conv2d_igemm.h) and the reference kernels, on every shape;
@@ -196,6 +224,9 @@ int main() {
       check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], bias,
                  Conv2dCudaAlgo::implicit_gemm_fp32_pipelined, &staged);
       check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], bias, Conv2dCudaAlgo::direct);
+      // Winograd for fwd and bwd-data where it applies (3x3 stride 1), the
+      // FP32 GEMM elsewhere.
+      check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], bias, Conv2dCudaAlgo::winograd_fp32);
     }
     if (i++ < 2) check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], true, Conv2dCudaAlgo::automatic);
   }

@@ -104,10 +104,10 @@ class Conv2dCpuAlgoScope {
 //              tensor cores (operands rounded to BF16 as the fragments are
 //              read, FP32 accumulate; sm_80+), what automatic runs when the
 //              math mode is bf16, in either main loop;
-//   winograd_fp32: Winograd F(2x2, 3x3) with 16 cuBLAS FP32 GEMMs for fwd
-//              and bwd-data of 3x3 stride-1 convs (padding <= 2; kernels/
-//              cuda/conv2d_winograd.cu), implicit_gemm_fp32 elsewhere (the
-//              weight gradient, other shapes). One of automatic's FP32
+//   winograd_fp32: Winograd F(2x2, 3x3) with 16 cuBLAS FP32 GEMMs for the
+//              three passes of 3x3 stride-1 convs (padding <= 2; kernels/
+//              cuda/conv2d_winograd.cu), implicit_gemm_fp32 for other
+//              shapes. One of automatic's FP32
 //              candidates: FP32 math allows it, as cuDNN's FMA math does and
 //              the CPU's FP32 path already does (docs/gpu.md).
 // Every variant but automatic runs whatever the math mode (tests force each).

@@ -277,7 +277,7 @@ void Bench::conv(const std::vector<std::string>& passes) {
           else if (bf16)
             family = {kernels::Conv2dCudaAlgo::implicit_gemm_bf16,
                       kernels::Conv2dCudaAlgo::implicit_gemm_bf16_pipelined};
-          else if (pass != "conv2d_bwd_weight" && cs.k == 3)  // Winograd: fwd and bwd-data of 3x3 convs
+          else if (cs.k == 3)  // Winograd: the 3x3 convs
             family.push_back(kernels::Conv2dCudaAlgo::winograd_fp32);
           for (const kernels::Conv2dCudaAlgo a : family) {
             try {

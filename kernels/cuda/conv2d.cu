@@ -524,7 +524,7 @@ Conv2dCudaAlgo tuned(const char* pass, const Conv2dDims& d, const std::function<
     algos = {Conv2dCudaAlgo::implicit_gemm_tf32, Conv2dCudaAlgo::implicit_gemm_tf32_pipelined};
   else if (mode == MathMode::bf16)
     algos = {Conv2dCudaAlgo::implicit_gemm_bf16, Conv2dCudaAlgo::implicit_gemm_bf16_pipelined};
-  else if (std::string(pass) != "bwd-weight" && winograd_applies(d))
+  else if (winograd_applies(d))
     algos.push_back(Conv2dCudaAlgo::winograd_fp32);
   std::vector<std::string> names;
   for (Conv2dCudaAlgo a : algos) names.emplace_back(conv2d_cuda_algo_name(a));
@@ -632,8 +632,8 @@ void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, flo
   if (algo == Conv2dCudaAlgo::automatic)  // timed without the bias gradient, which every variant shares
     algo = tuned("bwd-weight", d,
                  [&](Conv2dCudaAlgo a) { conv2d_bwd_weight(x, grad_out, grad_w, nullptr, d, a); });
-  if (algo == Conv2dCudaAlgo::winograd_fp32)
-    algo = Conv2dCudaAlgo::implicit_gemm_fp32;  // no Winograd gW here
+  const bool winograd = algo == Conv2dCudaAlgo::winograd_fp32 && winograd_applies(d);
+  if (algo == Conv2dCudaAlgo::winograd_fp32 && !winograd) algo = Conv2dCudaAlgo::implicit_gemm_fp32;
   const std::string detail = launch_detail(d, algo);
   if (grad_bias && g.Cout > 0) {
     // Enough image ranges for about two blocks per SM (one per channel when
@@ -649,6 +649,7 @@ void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, flo
     DDPM_CUDA_LAUNCHED("conv2d_bwd_bias_reduce_kernel", detail);
     part.release();
   }
+  if (winograd) return conv2d_bwd_weight_winograd(x, grad_out, grad_w, d);
   if (algo == Conv2dCudaAlgo::direct) {
     conv2d_bwd_weight_direct_kernel<<<static_cast<unsigned>(wsize), kDirectWeightThreads, 0, s>>>(x, grad_out,
                                                                                                   grad_w, g);

@@ -1,12 +1,12 @@
-// Winograd F(2x2, 3x3) on the GPU for conv2d's forward and backward-data
-// (3x3, stride 1), the same transforms as the CPU's (kernels/cpu/
+// Winograd F(2x2, 3x3) on the GPU for conv2d's three passes (3x3, stride 1),
+// the same transforms as the CPU's (kernels/cpu/
 // conv2d_winograd.h): each 2x2 block of outputs ("tile") comes from the 4x4
 // patch d of the zero-padded input under it as
 //   Y = A^T [ sum_c U_c (.) V_c ] A,  V = B^T d B,  U = G g G^T,
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],
 //   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
 //   A^T = [1 1 1 0; 0 1 -1 -1].
-// Four steps, each over the whole batch:
+// Forward, four steps, each over the whole batch:
 //   1. weight transform: U_e [R, C] for the 16 positions e of a 4x4 transform;
 //   2. input transform:  V_e [C, P], P = N * tile rows * tile columns;
 //   3. 16 GEMMs on cuBLAS: M_e [R, P] = U_e V_e (FP32 math whatever the math
@@ -16,7 +16,9 @@
 // 2.25x fewer multiply-adds than the direct sum, and the reduction runs in
 // cuBLAS's SGEMM, at its FP32 rate. Backward-data is the forward correlation
 // of gy with the flipped, transposed weight (g(r, c, k) = w[c, r, 8 - k]) and
-// padding 2 - pad.
+// padding 2 - pad. The weight gradient transforms gy (Wg = A dY A^T) and x
+// (V as above), reduces over the tiles in 16 GEMMs dU_e = Wg_e V_e^T, and
+// maps back with G^T dU G.
 //
 // Error: every transform coefficient is 0, +-1 or +-1/2, so the result
 // differs from the direct sum by rounding only, with a dot product's kind of
@@ -25,8 +27,9 @@
 // unknown but is a sum of C products). The tests hold it to twice the FP32
 // tolerance of the direct paths (tests/ops/conv2d.cpp, the dense emulation).
 //
-// Scratch: U (16 R C), V (16 C P) and M (16 R P) floats; winograd_applies()
-// keeps V + M under 2 GiB.
+// Scratch: U (16 R C), V (16 C P) and M (16 R P) floats (the weight gradient:
+// Wg 16 Cout P, V 16 Cin P, dU 16 Cout Cin); winograd_applies() keeps the
+// large two under 2 GiB.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -144,6 +147,65 @@ __global__ void winograd_output_kernel(const float* __restrict__ m, const float*
   }
 }
 
+// Weight gradient: Y = A^T M A with M = U (.) V per tile, so dL/dM = A dY A^T
+// =: Wg (4x4 from the 2x2 dY of the tile, zero past the edges), dL/dU_e =
+// sum over tiles of Wg_e V_e, and dL/dg = G^T (dL/dU) G.
+// Wg[e][co][p] = (A dY A^T)[e / 4][e % 4], A = [1 0; 1 1; 1 -1; 0 -1].
+__global__ void winograd_grad_out_kernel(const float* __restrict__ gy, float* __restrict__ wg, int Cout,
+                                         int Hout, int Wout, int TH, int TW, int64_t P) {
+  const int64_t cp = static_cast<int64_t>(Cout) * P;
+  const int64_t tiles = static_cast<int64_t>(TH) * TW;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < cp;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t co = i / P, p = i - co * P;
+    const int64_t n = p / tiles;
+    const int t = static_cast<int>(p - n * tiles);
+    const int th = t / TW, tw = t - th * TW;
+    const float* plane = gy + (n * Cout + co) * Hout * Wout;
+    float d[2][2];
+    for (int a = 0; a < 2; ++a)
+      for (int b = 0; b < 2; ++b) {
+        const int oh = 2 * th + a, ow = 2 * tw + b;
+        d[a][b] = (oh < Hout && ow < Wout) ? plane[static_cast<int64_t>(oh) * Wout + ow] : 0.f;
+      }
+    float ad[4][2];  // A dY
+    for (int b = 0; b < 2; ++b) {
+      ad[0][b] = d[0][b];
+      ad[1][b] = d[0][b] + d[1][b];
+      ad[2][b] = d[0][b] - d[1][b];
+      ad[3][b] = -d[1][b];
+    }
+    for (int a = 0; a < 4; ++a) {  // (A dY) A^T
+      const float row[4] = {ad[a][0], ad[a][0] + ad[a][1], ad[a][0] - ad[a][1], -ad[a][1]};
+      for (int b = 0; b < 4; ++b) wg[static_cast<int64_t>(a * 4 + b) * cp + i] = row[b];
+    }
+  }
+}
+
+// gw[co][ci][kh][kw] = (G^T m G)[kh][kw], m[e] = dU[e][co][ci],
+// G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1].
+__global__ void winograd_grad_weight_kernel(const float* __restrict__ du, float* __restrict__ gw, int Cout,
+                                            int Cin) {
+  const int64_t rc = static_cast<int64_t>(Cout) * Cin;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < rc;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float m[4][4];
+    for (int e = 0; e < 16; ++e) m[e / 4][e % 4] = du[static_cast<int64_t>(e) * rc + i];
+    float gm[3][4];  // G^T m
+    for (int b = 0; b < 4; ++b) {
+      gm[0][b] = m[0][b] + 0.5f * (m[1][b] + m[2][b]);
+      gm[1][b] = 0.5f * (m[1][b] - m[2][b]);
+      gm[2][b] = 0.5f * (m[1][b] + m[2][b]) + m[3][b];
+    }
+    float* out = gw + i * 9;
+    for (int a = 0; a < 3; ++a) {  // (G^T m) G
+      out[a * 3 + 0] = gm[a][0] + 0.5f * (gm[a][1] + gm[a][2]);
+      out[a * 3 + 1] = 0.5f * (gm[a][1] - gm[a][2]);
+      out[a * 3 + 2] = 0.5f * (gm[a][1] + gm[a][2]) + gm[a][3];
+    }
+  }
+}
+
 // Sizes of the transforms for an input of Hin x Win and an output of Hout x Wout.
 struct Tiles {
   int TH, TW;
@@ -219,6 +281,43 @@ bool winograd_applies(const Conv2dDims& d) {
 void conv2d_fwd_winograd(const float* x, const float* w, const float* bias, float* y, const Conv2dDims& d) {
   require(d, "conv2d");
   winograd(x, d.N, d.Cin, d.H, d.W, w, false, d.Cout, d.pad, bias, y, d.Hout, d.Wout, "conv2d", detail_of(d));
+}
+
+void conv2d_bwd_weight_winograd(const float* x, const float* grad_out, float* grad_w, const Conv2dDims& d) {
+  require(d, "conv2d backward-weight");
+  const std::string detail = detail_of(d);
+  const Tiles t = tiles_of(d.N, d.Hout, d.Wout);
+  cudaStream_t s = ddpm::cuda::stream();
+  const int64_t rc = d.Cout * d.Cin;
+  if (t.P == 0) {  // an empty batch: the sums are empty
+    ddpm::cuda::check(cudaMemsetAsync(grad_w, 0, static_cast<size_t>(rc * 9) * sizeof(float), s),
+                      "conv2d backward-weight", detail);
+    return;
+  }
+  const int64_t op_ = d.Cout * t.P, ip = d.Cin * t.P;
+  Scratch wg(static_cast<size_t>(16 * op_) * sizeof(float));
+  Scratch v(static_cast<size_t>(16 * ip) * sizeof(float));
+  Scratch du(static_cast<size_t>(16 * rc) * sizeof(float));
+  winograd_grad_out_kernel<<<blocks_for(op_), 256, 0, s>>>(grad_out, wg.as<float>(), static_cast<int>(d.Cout),
+                                                           static_cast<int>(d.Hout), static_cast<int>(d.Wout),
+                                                           t.TH, t.TW, t.P);
+  DDPM_CUDA_LAUNCHED("winograd_grad_out_kernel", detail);
+  winograd_input_kernel<<<blocks_for(ip), 256, 0, s>>>(x, v.as<float>(), static_cast<int>(d.Cin),
+                                                       static_cast<int>(d.H), static_cast<int>(d.W),
+                                                       static_cast<int>(d.pad), t.TH, t.TW, t.P);
+  DDPM_CUDA_LAUNCHED("winograd_input_kernel", detail);
+  {
+    MathModeScope fp32(MathMode::fp32);
+    // dU_e [Cout, Cin] = Wg_e [Cout, P] V_e [Cin, P]^T
+    gemm_strided_batched_row_major(false, true, 16, d.Cout, d.Cin, t.P, wg.as<float>(), op_, v.as<float>(),
+                                   ip, du.as<float>(), rc, "conv2d backward-weight", detail);
+  }
+  winograd_grad_weight_kernel<<<blocks_for(rc), 256, 0, s>>>(du.as<float>(), grad_w, static_cast<int>(d.Cout),
+                                                             static_cast<int>(d.Cin));
+  DDPM_CUDA_LAUNCHED("winograd_grad_weight_kernel", detail);
+  du.release();
+  v.release();
+  wg.release();
 }
 
 void conv2d_bwd_data_winograd(const float* grad_out, const float* w, float* grad_x, const Conv2dDims& d) {

@@ -1,7 +1,7 @@
-// Winograd F(2x2, 3x3) for the CUDA conv2d's forward and backward-data passes
-// of 3x3 stride-1 convolutions (kernels/cuda/conv2d_winograd.cu has the math):
-// a weight transform, an input transform, 16 GEMMs on cuBLAS (FP32 math,
-// whatever the math mode) and an output transform. Conv2dCudaAlgo::
+// Winograd F(2x2, 3x3) for the CUDA conv2d's three passes of 3x3 stride-1
+// convolutions (kernels/cuda/conv2d_winograd.cu has the math):
+// transforms, 16 GEMMs on cuBLAS (FP32 math, whatever the math mode) and an
+// inverse transform. Conv2dCudaAlgo::
 // winograd_fp32 forces it; conv2d's autotuner offers it in the FP32 family.
 #pragma once
 
@@ -11,10 +11,10 @@
 
 namespace ddpm::kernels::cuda {
 
-// Whether the Winograd path applies to this shape's fwd and bwd-data: K = 3,
+// Whether the Winograd path applies to this shape's passes: K = 3,
 // stride 1, padding <= 2 (bwd-data is the forward conv of gy with padding
-// 2 - pad), and its scratch (the transformed input and the 16 GEMM outputs)
-// under 2 GiB.
+// 2 - pad), and its scratch (the transformed input and gradient, the 16 GEMM
+// outputs) under 2 GiB.
 bool winograd_applies(const Conv2dDims& d);
 
 // y = conv(x, w) + bias (bias may be null); grad_x = conv2d_bwd_data(gy, w).
@@ -22,5 +22,7 @@ bool winograd_applies(const Conv2dDims& d);
 // must hold (std::invalid_argument otherwise).
 void conv2d_fwd_winograd(const float* x, const float* w, const float* bias, float* y, const Conv2dDims& d);
 void conv2d_bwd_data_winograd(const float* grad_out, const float* w, float* grad_x, const Conv2dDims& d);
+// grad_w = conv2d_bwd_weight(x, gy) (no bias gradient: the caller's).
+void conv2d_bwd_weight_winograd(const float* x, const float* grad_out, float* grad_w, const Conv2dDims& d);
 
 }  // namespace ddpm::kernels::cuda

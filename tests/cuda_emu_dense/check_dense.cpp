@@ -224,8 +224,7 @@ int main() {
       check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], bias,
                  Conv2dCudaAlgo::implicit_gemm_fp32_pipelined, &staged);
       check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], bias, Conv2dCudaAlgo::direct);
-      // Winograd for fwd and bwd-data where it applies (3x3 stride 1), the
-      // FP32 GEMM elsewhere.
+      // Winograd where it applies (3x3 stride 1), the FP32 GEMM elsewhere.
       check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], bias, Conv2dCudaAlgo::winograd_fp32);
     }
     if (i++ < 2) check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], true, Conv2dCudaAlgo::automatic);

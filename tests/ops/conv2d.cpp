@@ -68,8 +68,8 @@ std::string conv_label(const ConvSpec& s, const char* variant) {
 // autotuner picks), "tf32" / "bf16" (automatic, TF32 / BF16 math: the
 // tensor-core GEMMs), each main loop forced ("fp32-registers",
 // "fp32-pipelined", "tf32-registers", "tf32-pipelined", "bf16-registers",
-// "bf16-pipelined"), "winograd-fp32" (Winograd F(2x2,3x3) on cuBLAS for fwd
-// and bwd-data of 3x3 stride-1 convs, the FP32 GEMM elsewhere), "direct"
+// "bf16-pipelined"), "winograd-fp32" (Winograd F(2x2,3x3) on cuBLAS for 3x3
+// stride-1 convs, the FP32 GEMM elsewhere), "direct"
 // (the reference kernels).
 Conv2dCudaAlgo variant_algo(const std::string& variant) {
   if (variant == "direct") return Conv2dCudaAlgo::direct;

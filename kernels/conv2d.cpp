@@ -86,6 +86,8 @@ const char* conv2d_cuda_algo_name(Conv2dCudaAlgo algo) {
       return "implicit_gemm_bf16_pipelined";
     case Conv2dCudaAlgo::winograd_fp32:
       return "winograd_fp32";
+    case Conv2dCudaAlgo::winograd_tf32:
+      return "winograd_tf32";
   }
   return "?";
 }

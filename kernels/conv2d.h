@@ -107,9 +107,12 @@ class Conv2dCpuAlgoScope {
 //   winograd_fp32: Winograd F(2x2, 3x3) with 16 cuBLAS FP32 GEMMs for the
 //              three passes of 3x3 stride-1 convs (padding <= 2; kernels/
 //              cuda/conv2d_winograd.cu), implicit_gemm_fp32 for other
-//              shapes. One of automatic's FP32
-//              candidates: FP32 math allows it, as cuDNN's FMA math does and
-//              the CPU's FP32 path already does (docs/gpu.md).
+//              shapes. One of automatic's FP32 candidates: FP32 math
+//              allows it, as cuDNN's FMA math does and the CPU's FP32 path
+//              already does (docs/gpu.md);
+//   winograd_tf32: the same with the 16 GEMMs on TF32 tensor cores
+//              (implicit_gemm_tf32 for other shapes); one of automatic's
+//              TF32 candidates.
 // Every variant but automatic runs whatever the math mode (tests force each).
 enum class Conv2dCudaAlgo {
   automatic,
@@ -120,7 +123,8 @@ enum class Conv2dCudaAlgo {
   implicit_gemm_tf32_pipelined,
   implicit_gemm_bf16,
   implicit_gemm_bf16_pipelined,
-  winograd_fp32
+  winograd_fp32,
+  winograd_tf32
 };
 Conv2dCudaAlgo conv2d_cuda_algo();
 void set_conv2d_cuda_algo(Conv2dCudaAlgo algo);

@@ -271,10 +271,11 @@ void Bench::conv(const std::vector<std::string>& passes) {
           std::vector<kernels::Conv2dCudaAlgo> family = {
               kernels::Conv2dCudaAlgo::implicit_gemm_fp32,
               kernels::Conv2dCudaAlgo::implicit_gemm_fp32_pipelined};
-          if (tf32)
+          if (tf32) {
             family = {kernels::Conv2dCudaAlgo::implicit_gemm_tf32,
                       kernels::Conv2dCudaAlgo::implicit_gemm_tf32_pipelined};
-          else if (bf16)
+            if (cs.k == 3) family.push_back(kernels::Conv2dCudaAlgo::winograd_tf32);
+          } else if (bf16)
             family = {kernels::Conv2dCudaAlgo::implicit_gemm_bf16,
                       kernels::Conv2dCudaAlgo::implicit_gemm_bf16_pipelined};
           else if (cs.k == 3)  // Winograd: the 3x3 convs

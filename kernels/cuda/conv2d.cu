@@ -482,6 +482,15 @@ void with_cfg(Conv2dCudaAlgo algo, const F& f) {
   }
 }
 
+bool is_winograd(Conv2dCudaAlgo algo) {
+  return algo == Conv2dCudaAlgo::winograd_fp32 || algo == Conv2dCudaAlgo::winograd_tf32;
+}
+// What a Winograd variant runs where Winograd does not apply.
+Conv2dCudaAlgo winograd_fallback(Conv2dCudaAlgo algo) {
+  return algo == Conv2dCudaAlgo::winograd_tf32 ? Conv2dCudaAlgo::implicit_gemm_tf32
+                                               : Conv2dCudaAlgo::implicit_gemm_fp32;
+}
+
 std::string kernel_name(const char* kernel, Conv2dCudaAlgo algo) {
   return std::string(kernel) + "<" + conv2d_cuda_algo_name(algo) + ">";
 }
@@ -520,9 +529,10 @@ Conv2dCudaAlgo tuned(const char* pass, const Conv2dDims& d, const std::function<
   const char* precision = mode == MathMode::tf32 ? "tf32" : mode == MathMode::bf16 ? "bf16" : "fp32";
   std::vector<Conv2dCudaAlgo> algos = {Conv2dCudaAlgo::implicit_gemm_fp32,
                                        Conv2dCudaAlgo::implicit_gemm_fp32_pipelined};
-  if (mode == MathMode::tf32)
+  if (mode == MathMode::tf32) {
     algos = {Conv2dCudaAlgo::implicit_gemm_tf32, Conv2dCudaAlgo::implicit_gemm_tf32_pipelined};
-  else if (mode == MathMode::bf16)
+    if (winograd_applies(d)) algos.push_back(Conv2dCudaAlgo::winograd_tf32);
+  } else if (mode == MathMode::bf16)
     algos = {Conv2dCudaAlgo::implicit_gemm_bf16, Conv2dCudaAlgo::implicit_gemm_bf16_pipelined};
   else if (winograd_applies(d))
     algos.push_back(Conv2dCudaAlgo::winograd_fp32);
@@ -549,9 +559,10 @@ void conv2d_fwd(const float* x, const float* w, const float* bias, float* y, con
   if (ysize == 0) return;
   if (algo == Conv2dCudaAlgo::automatic)
     algo = tuned("fwd", d, [&](Conv2dCudaAlgo a) { conv2d_fwd(x, w, bias, y, d, a); });
-  if (algo == Conv2dCudaAlgo::winograd_fp32) {
-    if (winograd_applies(d)) return conv2d_fwd_winograd(x, w, bias, y, d);
-    algo = Conv2dCudaAlgo::implicit_gemm_fp32;
+  if (is_winograd(algo)) {
+    if (winograd_applies(d))
+      return conv2d_fwd_winograd(x, w, bias, y, d, algo == Conv2dCudaAlgo::winograd_tf32);
+    algo = winograd_fallback(algo);
   }
   const std::string detail = launch_detail(d, algo);
   cudaStream_t s = ddpm::cuda::stream();
@@ -586,9 +597,10 @@ void conv2d_bwd_data(const float* grad_out, const float* w, float* grad_x, const
   if (xsize == 0) return;
   if (algo == Conv2dCudaAlgo::automatic)
     algo = tuned("bwd-data", d, [&](Conv2dCudaAlgo a) { conv2d_bwd_data(grad_out, w, grad_x, d, a); });
-  if (algo == Conv2dCudaAlgo::winograd_fp32) {
-    if (winograd_applies(d)) return conv2d_bwd_data_winograd(grad_out, w, grad_x, d);
-    algo = Conv2dCudaAlgo::implicit_gemm_fp32;
+  if (is_winograd(algo)) {
+    if (winograd_applies(d))
+      return conv2d_bwd_data_winograd(grad_out, w, grad_x, d, algo == Conv2dCudaAlgo::winograd_tf32);
+    algo = winograd_fallback(algo);
   }
   const std::string detail = launch_detail(d, algo);
   cudaStream_t s = ddpm::cuda::stream();
@@ -632,8 +644,9 @@ void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, flo
   if (algo == Conv2dCudaAlgo::automatic)  // timed without the bias gradient, which every variant shares
     algo = tuned("bwd-weight", d,
                  [&](Conv2dCudaAlgo a) { conv2d_bwd_weight(x, grad_out, grad_w, nullptr, d, a); });
-  const bool winograd = algo == Conv2dCudaAlgo::winograd_fp32 && winograd_applies(d);
-  if (algo == Conv2dCudaAlgo::winograd_fp32 && !winograd) algo = Conv2dCudaAlgo::implicit_gemm_fp32;
+  const bool winograd = is_winograd(algo) && winograd_applies(d);
+  const bool winograd_tf32 = algo == Conv2dCudaAlgo::winograd_tf32;
+  if (is_winograd(algo) && !winograd) algo = winograd_fallback(algo);
   const std::string detail = launch_detail(d, algo);
   if (grad_bias && g.Cout > 0) {
     // Enough image ranges for about two blocks per SM (one per channel when
@@ -649,7 +662,7 @@ void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, flo
     DDPM_CUDA_LAUNCHED("conv2d_bwd_bias_reduce_kernel", detail);
     part.release();
   }
-  if (winograd) return conv2d_bwd_weight_winograd(x, grad_out, grad_w, d);
+  if (winograd) return conv2d_bwd_weight_winograd(x, grad_out, grad_w, d, winograd_tf32);
   if (algo == Conv2dCudaAlgo::direct) {
     conv2d_bwd_weight_direct_kernel<<<static_cast<unsigned>(wsize), kDirectWeightThreads, 0, s>>>(x, grad_out,
                                                                                                   grad_w, g);

@@ -9,8 +9,9 @@
 // Forward, four steps, each over the whole batch:
 //   1. weight transform: U_e [R, C] for the 16 positions e of a 4x4 transform;
 //   2. input transform:  V_e [C, P], P = N * tile rows * tile columns;
-//   3. 16 GEMMs on cuBLAS: M_e [R, P] = U_e V_e (FP32 math whatever the math
-//      mode: this path belongs to the FP32 family);
+//   3. 16 GEMMs on cuBLAS: M_e [R, P] = U_e V_e, in FP32 math
+//      (winograd_fp32) or on TF32 tensor cores (winograd_tf32), whatever the
+//      caller's math mode;
 //   4. output transform: the 2x2 outputs A^T M A of every tile, plus the
 //      bias, written in NCHW (a partial tile at an odd edge writes what fits).
 // 2.25x fewer multiply-adds than the direct sum, and the reduction runs in
@@ -223,7 +224,7 @@ Tiles tiles_of(int64_t N, int64_t Hout, int64_t Wout) {
 // pad) with g(r, c, .) as above, plus bias[r] when bias is set.
 void winograd(const float* in, int64_t N, int64_t C, int64_t Hin, int64_t Win, const float* w, bool flip,
               int64_t R, int64_t pad, const float* bias, float* out, int64_t Hout, int64_t Wout,
-              const char* op, const std::string& detail) {
+              MathMode gemm_math, const char* op, const std::string& detail) {
   const Tiles t = tiles_of(N, Hout, Wout);
   if (t.P == 0 || R == 0) return;
   cudaStream_t s = ddpm::cuda::stream();
@@ -239,7 +240,7 @@ void winograd(const float* in, int64_t N, int64_t C, int64_t Hin, int64_t Win, c
                                                        static_cast<int>(pad), t.TH, t.TW, t.P);
   DDPM_CUDA_LAUNCHED("winograd_input_kernel", detail);
   {
-    MathModeScope fp32(MathMode::fp32);  // the FP32 family: no TF32 in the GEMMs
+    MathModeScope math(gemm_math);  // the variant's (FP32 or TF32), whatever the caller's
     gemm_strided_batched_row_major(false, false, 16, R, t.P, C, u.as<float>(), rc, v.as<float>(), cp,
                                    m.as<float>(), rp, op, detail);
   }
@@ -278,12 +279,15 @@ bool winograd_applies(const Conv2dDims& d) {
   return fwd_bytes <= kScratchLimit && bwd_bytes <= kScratchLimit;
 }
 
-void conv2d_fwd_winograd(const float* x, const float* w, const float* bias, float* y, const Conv2dDims& d) {
+void conv2d_fwd_winograd(const float* x, const float* w, const float* bias, float* y, const Conv2dDims& d,
+                         bool tf32) {
   require(d, "conv2d");
-  winograd(x, d.N, d.Cin, d.H, d.W, w, false, d.Cout, d.pad, bias, y, d.Hout, d.Wout, "conv2d", detail_of(d));
+  winograd(x, d.N, d.Cin, d.H, d.W, w, false, d.Cout, d.pad, bias, y, d.Hout, d.Wout,
+           tf32 ? MathMode::tf32 : MathMode::fp32, "conv2d", detail_of(d));
 }
 
-void conv2d_bwd_weight_winograd(const float* x, const float* grad_out, float* grad_w, const Conv2dDims& d) {
+void conv2d_bwd_weight_winograd(const float* x, const float* grad_out, float* grad_w, const Conv2dDims& d,
+                                bool tf32) {
   require(d, "conv2d backward-weight");
   const std::string detail = detail_of(d);
   const Tiles t = tiles_of(d.N, d.Hout, d.Wout);
@@ -307,7 +311,7 @@ void conv2d_bwd_weight_winograd(const float* x, const float* grad_out, float* gr
                                                        static_cast<int>(d.pad), t.TH, t.TW, t.P);
   DDPM_CUDA_LAUNCHED("winograd_input_kernel", detail);
   {
-    MathModeScope fp32(MathMode::fp32);
+    MathModeScope math(tf32 ? MathMode::tf32 : MathMode::fp32);
     // dU_e [Cout, Cin] = Wg_e [Cout, P] V_e [Cin, P]^T
     gemm_strided_batched_row_major(false, true, 16, d.Cout, d.Cin, t.P, wg.as<float>(), op_, v.as<float>(),
                                    ip, du.as<float>(), rc, "conv2d backward-weight", detail);
@@ -320,10 +324,11 @@ void conv2d_bwd_weight_winograd(const float* x, const float* grad_out, float* gr
   wg.release();
 }
 
-void conv2d_bwd_data_winograd(const float* grad_out, const float* w, float* grad_x, const Conv2dDims& d) {
+void conv2d_bwd_data_winograd(const float* grad_out, const float* w, float* grad_x, const Conv2dDims& d,
+                              bool tf32) {
   require(d, "conv2d backward-data");
   winograd(grad_out, d.N, d.Cout, d.Hout, d.Wout, w, true, d.Cin, 2 - d.pad, nullptr, grad_x, d.H, d.W,
-           "conv2d backward-data", detail_of(d));
+           tf32 ? MathMode::tf32 : MathMode::fp32, "conv2d backward-data", detail_of(d));
 }
 
 }  // namespace ddpm::kernels::cuda

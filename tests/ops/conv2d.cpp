@@ -44,6 +44,11 @@ const char* kTf32Why = "TF32 operands (11 significant bits): ~4e-4 rms relative 
 // ~2e-3 rms per product and per sum of random-sign products; against the
 // CPU's FP32 (the CPU side of a BF16 case runs FP32).
 constexpr double kBf16Tol = 1e-2;
+// Winograd with TF32 GEMMs: the transformed operands (sums of up to 4 inputs
+// or 9 weights) are rounded to TF32, which lifts the error above the direct
+// TF32 path's; the dense emulation (TF32-rounding GEMM stand-in) measures it.
+constexpr double kWinogradTf32Tol = 5e-3;
+const char* kWinogradTf32Why = "Winograd F(2x2,3x3) with TF32 GEMMs: TF32-rounded transforms";
 const char* kBf16Why = "BF16 operands (8 significant bits): ~2e-3 rms relative per product and per sum";
 
 // The longest sum of a conv's three passes: Cin*K*K (fwd), Cout*K*K
@@ -69,7 +74,8 @@ std::string conv_label(const ConvSpec& s, const char* variant) {
 // tensor-core GEMMs), each main loop forced ("fp32-registers",
 // "fp32-pipelined", "tf32-registers", "tf32-pipelined", "bf16-registers",
 // "bf16-pipelined"), "winograd-fp32" (Winograd F(2x2,3x3) on cuBLAS for 3x3
-// stride-1 convs, the FP32 GEMM elsewhere), "direct"
+// stride-1 convs, the FP32 GEMM elsewhere), "winograd-tf32" (the same on TF32
+// tensor cores, the TF32 GEMM elsewhere), "direct"
 // (the reference kernels).
 Conv2dCudaAlgo variant_algo(const std::string& variant) {
   if (variant == "direct") return Conv2dCudaAlgo::direct;
@@ -80,13 +86,15 @@ Conv2dCudaAlgo variant_algo(const std::string& variant) {
   if (variant == "bf16-registers") return Conv2dCudaAlgo::implicit_gemm_bf16;
   if (variant == "bf16-pipelined") return Conv2dCudaAlgo::implicit_gemm_bf16_pipelined;
   if (variant == "winograd-fp32") return Conv2dCudaAlgo::winograd_fp32;
+  if (variant == "winograd-tf32") return Conv2dCudaAlgo::winograd_tf32;
   return Conv2dCudaAlgo::automatic;
 }
 
 ParityCase conv_case(const ConvSpec& s, const std::string& variant) {
   const int64_t hout = (s.h + 2 * s.pad - s.k) / s.stride + 1, wout = (s.w + 2 * s.pad - s.k) / s.stride + 1;
   const int64_t longest = longest_sum(s.n, s.cin, s.cout, s.k, hout, wout);
-  const bool tf32 = variant.rfind("tf32", 0) == 0, bf16 = variant.rfind("bf16", 0) == 0;
+  const bool wino_tf32 = variant == "winograd-tf32";
+  const bool tf32 = variant.rfind("tf32", 0) == 0 || wino_tf32, bf16 = variant.rfind("bf16", 0) == 0;
   const Conv2dCudaAlgo algo = variant_algo(variant);
   ParityCase c;
   c.op = "conv2d";
@@ -94,8 +102,14 @@ ParityCase conv_case(const ConvSpec& s, const std::string& variant) {
   // Winograd: the direct sum's kind of bound with up to 11 more roundings per
   // term from the transforms: twice the FP32 tolerance.
   const bool wino = variant == "winograd-fp32";
-  c.tol = tf32 ? kTf32Tol : bf16 ? kBf16Tol : (wino ? 2.0 : 1.0) * fp32_tol(longest);
-  c.why = tf32 ? kTf32Why : bf16 ? kBf16Why : (wino ? "Winograd F(2x2,3x3), 2x: " : "") + fp32_why(longest);
+  c.tol = wino_tf32 ? kWinogradTf32Tol
+          : tf32    ? kTf32Tol
+          : bf16    ? kBf16Tol
+                    : (wino ? 2.0 : 1.0) * fp32_tol(longest);
+  c.why = wino_tf32 ? kWinogradTf32Why
+          : tf32    ? kTf32Why
+          : bf16    ? kBf16Why
+                    : (wino ? "Winograd F(2x2,3x3), 2x: " : "") + fp32_why(longest);
   c.run = [s, hout, wout, tf32, bf16, algo](Device dev) {
     // BF16 math on the GPU only: the CPU side is the FP32 reference.
     const MathMode m =
@@ -174,7 +188,7 @@ void add_parity_cases(OpCases& c) {
   const bool big = !small_only();
   for (const char* variant :
        {"fp32", "tf32", "bf16", "fp32-registers", "fp32-pipelined", "tf32-registers", "tf32-pipelined",
-        "bf16-registers", "bf16-pipelined", "winograd-fp32", "direct"}) {
+        "bf16-registers", "bf16-pipelined", "winograd-fp32", "winograd-tf32", "direct"}) {
     for (const ConvSpec& s : small) c.parity.push_back(conv_case(s, variant));
     if (big && std::string(variant) != "direct")
       for (const ConvSpec& s : unet) c.parity.push_back(conv_case(s, variant));

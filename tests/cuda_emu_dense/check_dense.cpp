@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "kernels/conv2d.h"
-#include "kernels/cuda/conv2d_igemm.h"
 #include "kernels/group_norm.h"
 #include "kernels/math_mode.h"
 
@@ -48,8 +47,16 @@ const char* conv2d_cuda_algo_name(Conv2dCudaAlgo algo) {
 // cuBLAS is not in the emulation: conv2d_winograd.cu's 16 GEMMs run through
 // this plain-loop stand-in of kernels/cuda/cublas_gemm.cu's entry point
 // (k ascending, FMAs in float, as one cuBLAS summation order may do); under
-// TF32 math it rounds the operands to TF32 first, as the tensor cores do.
+// TF32 math it truncates the operands to TF32 first (cuBLAS may truncate
+// rather than round: the worse case, a coherent bias up to 2^-10).
 namespace ddpm::kernels::cuda {
+float truncate_tf32(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  u &= 0xffffe000u;
+  std::memcpy(&v, &u, sizeof v);
+  return v;
+}
 void gemm_strided_batched_row_major(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N,
                                     int64_t K, const float* A, int64_t stride_a, const float* B,
                                     int64_t stride_b, float* C, int64_t stride_c, const char*,
@@ -62,8 +69,8 @@ void gemm_strided_batched_row_major(bool trans_a, bool trans_b, int64_t batch, i
           float a = trans_a ? A[i * stride_a + k * M + m] : A[i * stride_a + m * K + k];
           float b = trans_b ? B[i * stride_b + n * K + k] : B[i * stride_b + k * N + n];
           if (math_mode() == MathMode::tf32) {
-            a = igemm::round_tf32(a);
-            b = igemm::round_tf32(b);
+            a = truncate_tf32(a);
+            b = truncate_tf32(b);
           }
           acc = std::fma(a, b, acc);
         }
@@ -144,7 +151,7 @@ ConvOut check_conv(int n, int cin, int cout, int h, int w, int k, int s, int p, 
   cpu::conv2d_fwd<double>(xd.data(), wd.data(), bias ? bd.data() : nullptr, ry.data(), d);
   cpu::conv2d_bwd_data<double>(gyd.data(), wd.data(), rgx.data(), d);
   cpu::conv2d_bwd_weight<double>(xd.data(), gyd.data(), rgw.data(), rgb.data(), d);
-  // winograd_tf32: its GEMMs take TF32-rounded transforms (11 significant
+  // winograd_tf32: its GEMMs take TF32-truncated transforms (10 explicit
   // bits; the transforms' sums lift the error above the direct TF32 path's
   // ~4e-4): 5e-3, the tolerance of the GPU parity case.
   const double tol = algo == Conv2dCudaAlgo::winograd_tf32 ? 5e-3 : 1e-5;

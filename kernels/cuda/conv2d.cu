@@ -52,8 +52,11 @@
 // cp.async pipeline (mainloop_pipelined). Both feed a core the same values in
 // the same order, so a core gives the same bits in either; the autotuner
 // (Conv2dCudaAlgo::automatic) picks the faster per pass, shape and precision.
-// The summation order over k of every core is fixed, so results are bitwise
-// reproducible run to run.
+// The summation order over k of every core is fixed, so a variant's results
+// are bitwise reproducible run to run. Which variant automatic runs is the
+// autotuner's timing choice, fixed for the process and logged; across
+// processes DDPM_AUTOTUNE=0 (the register-staged GEMM everywhere) or a
+// DDPM_AUTOTUNE_CACHE file keeps the bits (kernels/autotune.h).
 //
 // direct (Conv2dCudaAlgo::direct): one thread per y / gx element looping over
 // its terms, one block per gW element reducing over the pixels: slow, simple,

@@ -86,8 +86,11 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale
 // ---- convolution (autograd/conv2d.cpp) ----
 // x [N, Cin, H, W], weight [Cout, Cin, K, K], bias [Cout] or undefined;
 // square kernel, same stride and zero padding in both directions.
+// add [N, Cout] (optional): y[n, co] += add[n, co] on every pixel, fused
+// into the convolution's epilogue on the GPU (the residual block's time-
+// embedding add); its gradient is the per-plane sum of the output gradient.
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride = 1,
-              int64_t padding = 0);
+              int64_t padding = 0, const Tensor& add = Tensor());
 
 // ---- normalisation (autograd/group_norm.cpp) ----
 // x [N, C, H, W] (or [N, C]), C divisible by groups; gamma, beta [C]

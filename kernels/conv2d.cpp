@@ -103,22 +103,52 @@ Conv2dDims conv2d_dims(const Tensor& x, const Tensor& w, const Tensor& b, int64_
   return d;
 }
 
-Tensor conv2d_fwd(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad) {
+namespace {
+
+// y[n, c, :] += add[n, c]: the CPU's per-(image, channel) add, after the
+// convolution (the same float additions as a broadcast add of add[:, :, None, None]).
+template <class T>
+void add_per_plane(T* y, const T* add, int64_t planes, int64_t hw) {
+  for (int64_t p = 0; p < planes; ++p) {
+    const T a = add[p];
+    T* row = y + p * hw;
+    for (int64_t i = 0; i < hw; ++i) row[i] += a;
+  }
+}
+
+}  // namespace
+
+Tensor conv2d_fwd(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad,
+                  const Tensor& add) {
   const Conv2dDims d = conv2d_dims(x, w, b, stride, pad);
+  if (add.defined()) {
+    check_all_like("conv2d", x, {&add});
+    if (add.shape() != Shape{d.N, d.Cout})
+      throw std::invalid_argument(
+          "conv2d: the per-channel add " + add.desc() + " does not match output [" + std::to_string(d.N) +
+          ", " + std::to_string(d.Cout) + ", " + std::to_string(d.Hout) + ", " + std::to_string(d.Wout) +
+          "], expected shape [" + std::to_string(d.N) + ", " + std::to_string(d.Cout) + "]");
+  }
   Tensor y = Tensor::empty(out_shape(d), x.dtype(), x.device());
   on_device(
       "conv2d", x,
       [&](auto t) {
         using T = decltype(t);
+        bool done = false;
         if constexpr (std::is_same_v<T, float>)
-          if (math_mode() == MathMode::bf16)
-            return cpu::conv2d_fwd_bf16(x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr,
-                                        y.data<T>(), d);
-        cpu::conv2d_fwd<T>(x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>(), d);
+          if (math_mode() == MathMode::bf16) {
+            cpu::conv2d_fwd_bf16(x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>(),
+                                 d);
+            done = true;
+          }
+        if (!done)
+          cpu::conv2d_fwd<T>(x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>(), d);
+        if (add.defined()) add_per_plane(y.data<T>(), add.data<T>(), d.N * d.Cout, d.Hout * d.Wout);
       },
       [&](auto) {
         cuda::conv2d_fwd(x.data<float>(), w.data<float>(), b.defined() ? b.data<float>() : nullptr,
-                         y.data<float>(), d, resolved_cuda_algo());
+                         y.data<float>(), d, resolved_cuda_algo(),
+                         add.defined() ? add.data<float>() : nullptr);
       });
   return y;
 }

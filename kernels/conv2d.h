@@ -37,7 +37,12 @@ struct Conv2dDims {
 Conv2dDims conv2d_dims(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad);
 
 // y = conv2d(x, w) + b; b may be undefined (no bias).
-Tensor conv2d_fwd(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad);
+// add (optional, [N, Cout]): a per-(image, output channel) value added to
+// every pixel of that output plane, y[n, co] = conv + b[co] + add[n, co] (the
+// residual block's time-embedding projection): fused into the CUDA kernels'
+// epilogues; the CPU adds it after the convolution. Same dtype and device.
+Tensor conv2d_fwd(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad,
+                  const Tensor& add = Tensor());
 // The gradient of x (shape x_shape: needed because with stride > 1 several
 // input sizes give the same output size).
 Tensor conv2d_bwd_data(const Tensor& grad_out, const Tensor& w, const Shape& x_shape, int64_t stride,
@@ -150,7 +155,7 @@ namespace cuda {
 // the autotuner (timing the variants the first time a shape is seen). Throws std::invalid_argument when a
 // size does not fit the kernels' 32-bit pixel and channel indices.
 void conv2d_fwd(const float* x, const float* w, const float* bias, float* y, const Conv2dDims& d,
-                Conv2dCudaAlgo algo);
+                Conv2dCudaAlgo algo, const float* add = nullptr);
 void conv2d_bwd_data(const float* grad_out, const float* w, float* grad_x, const Conv2dDims& d,
                      Conv2dCudaAlgo algo);
 void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, float* grad_bias,

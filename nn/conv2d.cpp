@@ -30,4 +30,8 @@ void Conv2d::reset_parameters(uint64_t seed, const std::string& prefix) {
 
 Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight_, bias_, stride_, padding_); }
 
+Tensor Conv2d::forward(const Tensor& x, const Tensor& add) {
+  return conv2d(x, weight_, bias_, stride_, padding_, add);
+}
+
 }  // namespace ddpm::nn

@@ -15,6 +15,9 @@ class Conv2d : public UnaryModule {
          int64_t padding = 0, bool bias = true, uint64_t seed = 0);
 
   Tensor forward(const Tensor& x) override;
+  // y + add[:, :, None, None] for add [N, out], fused into the convolution
+  // (conv2d's `add`; the residual block's time-embedding add).
+  Tensor forward(const Tensor& x, const Tensor& add);
 
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }  // undefined without bias

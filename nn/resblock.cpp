@@ -34,8 +34,8 @@ Tensor ResBlock::forward(const Tensor& x, const Tensor& emb) {
   if (x.dim() != 4 || x.size(1) != in_)
     throw std::invalid_argument("ResBlock::forward: x must be [N, " + std::to_string(in_) + ", H, W], got " +
                                 x.desc());
-  Tensor h = conv1_->forward(norm1_->forward_silu(x));
-  h = add(h, reshape(time_emb_proj_->forward(silu(emb)), {h.size(0), out_, 1, 1}));
+  // conv1 + the time-embedding projection, added in conv1's epilogue.
+  Tensor h = conv1_->forward(norm1_->forward_silu(x), time_emb_proj_->forward(silu(emb)));
   h = norm2_->forward_silu(h);
   if (dropout_ > 0 && draw_->training) {
     if (static_cast<uint64_t>(h.numel()) > kBlockSpan)

@@ -20,6 +20,7 @@
 
 #include "autograd/engine.h"
 #include "autograd/functions.h"
+#include "kernels/conv2d.h"
 #include "kernels/mse_loss.h"
 #include "kernels/op_profile.h"
 #include "tensor/rng.h"
@@ -297,3 +298,41 @@ TEST_CASE("forward: mse_loss's fused loss and gradient equal the two-pass kernel
       CHECK(pg3.grad().to(DType::f64).to_vector<double>() == three.to(DType::f64).to_vector<double>());
     }
 }
+
+namespace ddpm::test {
+
+// conv2d's fused per-plane add (the residual block's time embedding) is, on
+// the CPU, the broadcast add after the convolution: the same float additions,
+// so the same bits, forward and backward, in float32 and float64 and under
+// every CPU algorithm. (Its CUDA epilogues are parity cases of tests/ops/
+// conv2d.cpp and checked in the dense emulation.)
+TEST_CASE("forward: conv2d's per-plane add equals the broadcast add after the convolution, bit for bit") {
+  for (const DType dt : {DType::f32, DType::f64})
+    for (const kernels::Conv2dCpuAlgo algo :
+         {kernels::Conv2dCpuAlgo::automatic, kernels::Conv2dCpuAlgo::im2col,
+          kernels::Conv2dCpuAlgo::winograd}) {
+      kernels::Conv2dCpuAlgoScope use(algo);
+      INFO(dtype_name(dt) << " " << kernels::conv2d_cpu_algo_name(algo));
+      Tensor x = randn({2, 16, 8, 8}, 11, 1, dt).set_requires_grad();
+      Tensor w = randn({16, 16, 3, 3}, 11, 2, dt).set_requires_grad();
+      Tensor b = randn({16}, 11, 3, dt).set_requires_grad();
+      Tensor t = randn({2, 16}, 11, 4, dt).set_requires_grad();
+      const Tensor g = randn({2, 16, 8, 8}, 11, 5, dt);
+      const Tensor fused = conv2d(x, w, b, 1, 1, t);
+      autograd::backward(fused, g);
+      const std::vector<Tensor> fused_grads = {x.grad(), w.grad(), b.grad(), t.grad()};
+      for (Tensor* p : {&x, &w, &b, &t}) p->zero_grad();
+      const Tensor plain = add(conv2d(x, w, b, 1, 1), reshape(t, {2, 16, 1, 1}));
+      autograd::backward(plain, g);
+      CHECK(fused.to_vector<double>() == plain.to_vector<double>());
+      const std::vector<Tensor> plain_grads = {x.grad(), w.grad(), b.grad(), t.grad()};
+      for (size_t i = 0; i < 4; ++i)
+        CHECK(fused_grads[i].to_vector<double>() == plain_grads[i].to_vector<double>());
+    }
+  // A wrong shape is refused with both shapes named.
+  CHECK_THROWS_WITH_AS(
+      conv2d(randn({2, 3, 5, 5}, 1, 1), randn({4, 3, 3, 3}, 1, 2), Tensor(), 1, 1, randn({4}, 1, 3)),
+      doctest::Contains("expected shape [2, 4]"), std::invalid_argument);
+}
+
+}  // namespace ddpm::test

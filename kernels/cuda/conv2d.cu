@@ -203,17 +203,19 @@ __device__ void run_mainloop(Core& core, Loader& ld, int kt_begin, int kt_end) {
     mainloop_pipelined<kStages>(core, ld, kt_begin, kt_end);
 }
 
-// Writes y = conv(x, w) + b for the block's 64 x 128 tile of (co, pixel),
-// summed over the k-tiles [z*tiles_per_split, (z+1)*tiles_per_split) of the
-// (ci,kh,kw) reduction, z = blockIdx.z, into out = y (one split, with the
-// bias) or partial + z*N*Cout*Ho*Wo (bias null; the reduce kernel adds it).
+// Writes y = conv(x, w) + b (+ add[n, co]) for the block's 64 x 128 tile of
+// (co, pixel), summed over the k-tiles [z*tiles_per_split, (z+1)*
+// tiles_per_split) of the (ci,kh,kw) reduction, z = blockIdx.z, into out = y
+// (one split, with the bias and the add) or partial + z*N*Cout*Ho*Wo (bias
+// and add null; the reduce kernel adds them).
 // kSplit false compiles the one-split case with constant bounds: on the H100
 // the run-time bounds cost the unsplit batch-128 launches 3-5% (run B,
 // docs/gpu-runs/2026-11-26-h100-b).
 template <class Core, int kStages, bool kSplit>
 __global__ void __launch_bounds__(kThreads)
     conv2d_fwd_kernel(const float* __restrict__ x, const float* __restrict__ w,
-                      const float* __restrict__ bias, float* __restrict__ out, Geom g, int tiles_per_split) {
+                      const float* __restrict__ bias, float* __restrict__ out, Geom g, int tiles_per_split,
+                      const float* __restrict__ add) {
   const int m0 = static_cast<int>(blockIdx.y) * kBM;
   const int j0 = static_cast<int>(blockIdx.x) * kBN;
   const int tid = static_cast<int>(threadIdx.x);
@@ -224,11 +226,11 @@ __global__ void __launch_bounds__(kThreads)
     const int z = static_cast<int>(blockIdx.z);
     const int kt_begin = z * tiles_per_split;
     run_mainloop<kStages>(core, ld, kt_begin, imin(tiles, kt_begin + tiles_per_split));
-    core.for_each(tid, FwdEpilogue{out + static_cast<int64_t>(z) * g.pix_out * g.Cout, bias, g, m0, j0});
+    core.for_each(tid, FwdEpilogue{out + static_cast<int64_t>(z) * g.pix_out * g.Cout, bias, g, m0, j0, add});
   } else {
     (void)tiles_per_split;
     run_mainloop<kStages>(core, ld, 0, tiles);
-    core.for_each(tid, FwdEpilogue{out, bias, g, m0, j0});
+    core.for_each(tid, FwdEpilogue{out, bias, g, m0, j0, add});
   }
 }
 
@@ -268,16 +270,19 @@ __global__ void __launch_bounds__(kThreads)
   core.for_each(tid, BwdWeightEpilogue{out + static_cast<int64_t>(z) * g.Cout * g.CKK, g, m0, c0});
 }
 
-// out[i] = sum_z partial[z][i] (+ bias[(i / HW) % C]), z = 0..splits-1 in
-// order: the second pass of every split reduction (fwd, bwd-data, bwd-weight).
+// out[i] = sum_z partial[z][i] (+ bias[(i / HW) % C]) (+ add[i / HW]),
+// z = 0..splits-1 in order: the second pass of every split reduction (fwd,
+// bwd-data, bwd-weight).
 __global__ void conv2d_split_reduce_kernel(const float* __restrict__ partial, float* __restrict__ out,
                                            int64_t size, int splits, const float* __restrict__ bias, int C,
-                                           int HW) {
+                                           int HW, const float* __restrict__ add) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < size;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     float acc = partial[i];
     for (int z = 1; z < splits; ++z) acc += partial[z * size + i];
-    out[i] = bias ? acc + bias[(i / HW) % C] : acc;
+    if (bias) acc += bias[(i / HW) % C];
+    if (add) acc += add[i / HW];
+    out[i] = acc;
   }
 }
 
@@ -323,7 +328,8 @@ __global__ void conv2d_bwd_bias_reduce_kernel(const double* __restrict__ part, f
 
 // One thread per y element, terms in (ci, kh, kw) order.
 __global__ void conv2d_fwd_direct_kernel(const float* __restrict__ x, const float* __restrict__ w,
-                                         const float* __restrict__ bias, float* __restrict__ y, Geom g) {
+                                         const float* __restrict__ bias, float* __restrict__ y, Geom g,
+                                         const float* __restrict__ add) {
   const int64_t total = static_cast<int64_t>(g.N) * g.Cout * g.HWo;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -345,7 +351,9 @@ __global__ void conv2d_fwd_direct_kernel(const float* __restrict__ x, const floa
         }
       }
     }
-    y[i] = bias ? acc + bias[co] : acc;
+    if (bias) acc += bias[co];
+    if (add) acc += add[nc];
+    y[i] = acc;
   }
 }
 
@@ -430,10 +438,12 @@ SplitPlan output_split(int tiles, int mn_blocks) {
 // Runs one implicit-GEMM pass under `plan`: launch(out, split) launches its
 // kernel writing to out. One split: straight into dst. More: each split's
 // partial into scratch, then the ordered second pass into dst, which adds
-// bias[(i / HW) % C] when bias is set (fwd's bias, left out of the partials).
+// bias[(i / HW) % C] when bias is set and add[i / HW] when add is (fwd's bias
+// and per-plane add, left out of the partials).
 template <class Launch>
 void run_splits(const SplitPlan& plan, int64_t size, float* dst, const float* bias, int C, int HW,
-                const char* kname, const std::string& detail, cudaStream_t s, const Launch& launch) {
+                const char* kname, const std::string& detail, cudaStream_t s, const Launch& launch,
+                const float* add = nullptr) {
   if (plan.splits == 1) {
     launch(dst, false);
     DDPM_CUDA_LAUNCHED(kname, detail);
@@ -443,7 +453,7 @@ void run_splits(const SplitPlan& plan, int64_t size, float* dst, const float* bi
   launch(partial.as<float>(), true);
   DDPM_CUDA_LAUNCHED(kname, detail + ", " + std::to_string(plan.splits) + " splits");
   conv2d_split_reduce_kernel<<<blocks_for(size), 256, 0, s>>>(partial.as<float>(), dst, size, plan.splits,
-                                                              bias, C, HW);
+                                                              bias, C, HW, add);
   DDPM_CUDA_LAUNCHED("conv2d_split_reduce_kernel", detail);
   partial.release();  // later users of the block are ordered after the reduce on the one stream
 }
@@ -555,22 +565,22 @@ Conv2dCudaAlgo tuned(const char* pass, const Conv2dDims& d, const std::function<
 }  // namespace
 
 void conv2d_fwd(const float* x, const float* w, const float* bias, float* y, const Conv2dDims& d,
-                Conv2dCudaAlgo algo) {
+                Conv2dCudaAlgo algo, const float* add) {
   const char* op = "conv2d";
   const Geom g = geometry(d, op);
   const int64_t ysize = static_cast<int64_t>(g.N) * g.Cout * g.HWo;
   if (ysize == 0) return;
   if (algo == Conv2dCudaAlgo::automatic)
-    algo = tuned("fwd", d, [&](Conv2dCudaAlgo a) { conv2d_fwd(x, w, bias, y, d, a); });
+    algo = tuned("fwd", d, [&](Conv2dCudaAlgo a) { conv2d_fwd(x, w, bias, y, d, a, add); });
   if (is_winograd(algo)) {
     if (winograd_applies(d))
-      return conv2d_fwd_winograd(x, w, bias, y, d, algo == Conv2dCudaAlgo::winograd_tf32);
+      return conv2d_fwd_winograd(x, w, bias, y, d, algo == Conv2dCudaAlgo::winograd_tf32, add);
     algo = winograd_fallback(algo);
   }
   const std::string detail = launch_detail(d, algo);
   cudaStream_t s = ddpm::cuda::stream();
   if (algo == Conv2dCudaAlgo::direct) {
-    conv2d_fwd_direct_kernel<<<blocks_for(ysize), 256, 0, s>>>(x, w, bias, y, g);
+    conv2d_fwd_direct_kernel<<<blocks_for(ysize), 256, 0, s>>>(x, w, bias, y, g, add);
     DDPM_CUDA_LAUNCHED("conv2d_fwd_direct_kernel", detail);
     return;
   }
@@ -581,14 +591,17 @@ void conv2d_fwd(const float* x, const float* w, const float* bias, float* y, con
   const int tps = plan.tiles_per_split;
   with_cfg(algo, [&](auto cfg) {
     using C = decltype(cfg);
-    run_splits(plan, ysize, y, bias, g.Cout, g.HWo, kname.c_str(), detail, s, [&](float* out, bool split) {
-      if (split)  // the bias is added by the second pass
-        conv2d_fwd_kernel<typename C::Core, C::kStages, true>
-            <<<grid, kThreads, 0, s>>>(x, w, nullptr, out, g, tps);
-      else
-        conv2d_fwd_kernel<typename C::Core, C::kStages, false>
-            <<<grid, kThreads, 0, s>>>(x, w, bias, out, g, tps);
-    });
+    run_splits(
+        plan, ysize, y, bias, g.Cout, g.HWo, kname.c_str(), detail, s,
+        [&](float* out, bool split) {
+          if (split)  // the bias and the add are added by the second pass
+            conv2d_fwd_kernel<typename C::Core, C::kStages, true>
+                <<<grid, kThreads, 0, s>>>(x, w, nullptr, out, g, tps, nullptr);
+          else
+            conv2d_fwd_kernel<typename C::Core, C::kStages, false>
+                <<<grid, kThreads, 0, s>>>(x, w, bias, out, g, tps, add);
+        },
+        add);
   });
 }
 

@@ -590,17 +590,23 @@ struct FwdLoader : LoaderBase<FwdLoader> {
   }
 };
 
-// Writes y[n, co, p] = acc (+ bias[co]) for tile element (row, col).
+// Writes y[n, co, p] = acc (+ bias[co]) (+ add[n, co]) for tile element (row, col).
+// add (optional, [N, Cout]): + add[n, co] after the bias (the fused
+// per-plane add of conv2d_fwd's `add`).
 struct FwdEpilogue {
   float* y;
   const float* bias;
   Geom g;
   int m0, j0;
+  const float* add = nullptr;
   DDPM_HD void operator()(int row, int col, float v) const {
     const int co = m0 + row, j = j0 + col;
     if (co >= g.Cout || j >= g.pix_out) return;
     const int n = j / g.HWo, p = j - n * g.HWo;
-    y[(static_cast<int64_t>(n) * g.Cout + co) * g.HWo + p] = bias ? v + bias[co] : v;
+    const int64_t plane = static_cast<int64_t>(n) * g.Cout + co;
+    float out = bias ? v + bias[co] : v;
+    if (add) out += add[plane];
+    y[plane * g.HWo + p] = out;
   }
 };
 

@@ -114,11 +114,11 @@ __global__ void winograd_input_kernel(const float* __restrict__ in, float* __res
   }
 }
 
-// out[n][r][2 th + a][2 tw + b] = (A^T m A)[a][b] (+ bias[r]) where it
-// exists, m[e] = M[e][r][p].
+// out[n][r][2 th + a][2 tw + b] = (A^T m A)[a][b] (+ bias[r]) (+ add[n][r])
+// where it exists, m[e] = M[e][r][p].
 __global__ void winograd_output_kernel(const float* __restrict__ m, const float* __restrict__ bias,
-                                       float* __restrict__ out, int R, int Hout, int Wout, int TH, int TW,
-                                       int64_t P) {
+                                       const float* __restrict__ add, float* __restrict__ out, int R,
+                                       int Hout, int Wout, int TH, int TW, int64_t P) {
   const int64_t rp = static_cast<int64_t>(R) * P;
   const int64_t tiles = static_cast<int64_t>(TH) * TW;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < rp;
@@ -134,7 +134,8 @@ __global__ void winograd_output_kernel(const float* __restrict__ m, const float*
       s[0][b] = x[0][b] + x[1][b] + x[2][b];
       s[1][b] = x[1][b] - x[2][b] - x[3][b];
     }
-    const float add = bias ? bias[r] : 0.f;
+    const float bb = bias ? bias[r] : 0.f;
+    const float a2 = add ? add[n * R + r] : 0.f;
     float* plane = out + (n * R + r) * Hout * Wout;
     for (int a = 0; a < 2; ++a) {
       const int oh = 2 * th + a;
@@ -142,7 +143,12 @@ __global__ void winograd_output_kernel(const float* __restrict__ m, const float*
       const float y[2] = {s[a][0] + s[a][1] + s[a][2], s[a][1] - s[a][2] - s[a][3]};
       for (int b = 0; b < 2; ++b) {
         const int ow = 2 * tw + b;
-        if (ow < Wout) plane[static_cast<int64_t>(oh) * Wout + ow] = y[b] + add;
+        if (ow < Wout) {
+          float v = y[b];
+          if (bias) v += bb;
+          if (add) v += a2;
+          plane[static_cast<int64_t>(oh) * Wout + ow] = v;
+        }
       }
     }
   }
@@ -221,10 +227,10 @@ Tiles tiles_of(int64_t N, int64_t Hout, int64_t Wout) {
 }
 
 // out [N, R, Hout, Wout] = the correlation of in [N, C, Hin, Win] (padding
-// pad) with g(r, c, .) as above, plus bias[r] when bias is set.
+// pad) with g(r, c, .) as above, plus bias[r] and add[n, r] when set.
 void winograd(const float* in, int64_t N, int64_t C, int64_t Hin, int64_t Win, const float* w, bool flip,
-              int64_t R, int64_t pad, const float* bias, float* out, int64_t Hout, int64_t Wout,
-              MathMode gemm_math, const char* op, const std::string& detail) {
+              int64_t R, int64_t pad, const float* bias, const float* add, float* out, int64_t Hout,
+              int64_t Wout, MathMode gemm_math, const char* op, const std::string& detail) {
   const Tiles t = tiles_of(N, Hout, Wout);
   if (t.P == 0 || R == 0) return;
   cudaStream_t s = ddpm::cuda::stream();
@@ -244,7 +250,7 @@ void winograd(const float* in, int64_t N, int64_t C, int64_t Hin, int64_t Win, c
     gemm_strided_batched_row_major(false, false, 16, R, t.P, C, u.as<float>(), rc, v.as<float>(), cp,
                                    m.as<float>(), rp, op, detail);
   }
-  winograd_output_kernel<<<blocks_for(rp), 256, 0, s>>>(m.as<float>(), bias, out, static_cast<int>(R),
+  winograd_output_kernel<<<blocks_for(rp), 256, 0, s>>>(m.as<float>(), bias, add, out, static_cast<int>(R),
                                                         static_cast<int>(Hout), static_cast<int>(Wout), t.TH,
                                                         t.TW, t.P);
   DDPM_CUDA_LAUNCHED("winograd_output_kernel", detail);
@@ -280,9 +286,9 @@ bool winograd_applies(const Conv2dDims& d) {
 }
 
 void conv2d_fwd_winograd(const float* x, const float* w, const float* bias, float* y, const Conv2dDims& d,
-                         bool tf32) {
+                         bool tf32, const float* add) {
   require(d, "conv2d");
-  winograd(x, d.N, d.Cin, d.H, d.W, w, false, d.Cout, d.pad, bias, y, d.Hout, d.Wout,
+  winograd(x, d.N, d.Cin, d.H, d.W, w, false, d.Cout, d.pad, bias, add, y, d.Hout, d.Wout,
            tf32 ? MathMode::tf32 : MathMode::fp32, "conv2d", detail_of(d));
 }
 
@@ -327,8 +333,8 @@ void conv2d_bwd_weight_winograd(const float* x, const float* grad_out, float* gr
 void conv2d_bwd_data_winograd(const float* grad_out, const float* w, float* grad_x, const Conv2dDims& d,
                               bool tf32) {
   require(d, "conv2d backward-data");
-  winograd(grad_out, d.N, d.Cout, d.Hout, d.Wout, w, true, d.Cin, 2 - d.pad, nullptr, grad_x, d.H, d.W,
-           tf32 ? MathMode::tf32 : MathMode::fp32, "conv2d backward-data", detail_of(d));
+  winograd(grad_out, d.N, d.Cout, d.Hout, d.Wout, w, true, d.Cin, 2 - d.pad, nullptr, nullptr, grad_x, d.H,
+           d.W, tf32 ? MathMode::tf32 : MathMode::fp32, "conv2d backward-data", detail_of(d));
 }
 
 }  // namespace ddpm::kernels::cuda

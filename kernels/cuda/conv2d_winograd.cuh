@@ -18,13 +18,13 @@ namespace ddpm::kernels::cuda {
 // outputs) under 2 GiB.
 bool winograd_applies(const Conv2dDims& d);
 
-// y = conv(x, w) + bias (bias may be null); grad_x = conv2d_bwd_data(gy, w);
+// y = conv(x, w) + bias (+ add[n, co]; bias and add may be null); grad_x = conv2d_bwd_data(gy, w);
 // grad_w = conv2d_bwd_weight(x, gy) (no bias gradient: the caller's).
 // Device buffers, NCHW float32, on ddpm::cuda::stream(); winograd_applies(d)
 // must hold (std::invalid_argument otherwise). tf32: the 16 GEMMs on TF32
 // tensor cores (the transforms stay FP32), else FP32 math.
 void conv2d_fwd_winograd(const float* x, const float* w, const float* bias, float* y, const Conv2dDims& d,
-                         bool tf32);
+                         bool tf32, const float* add = nullptr);
 void conv2d_bwd_data_winograd(const float* grad_out, const float* w, float* grad_x, const Conv2dDims& d,
                               bool tf32);
 void conv2d_bwd_weight_winograd(const float* x, const float* grad_out, float* grad_w, const Conv2dDims& d,

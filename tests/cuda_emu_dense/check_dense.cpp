@@ -141,14 +141,20 @@ ConvOut check_conv(int n, int cin, int cout, int h, int w, int k, int s, int p, 
   const std::string label = "x [" + std::to_string(n) + "," + std::to_string(cin) + "," + std::to_string(h) +
                             "," + std::to_string(w) + "] -> " + std::to_string(cout) + " k" +
                             std::to_string(k) + " s" + std::to_string(s) + " p" + std::to_string(p) +
-                            (bias ? " bias" : "") + " " + conv2d_cuda_algo_name(algo);
+                            (bias ? " bias+add" : "") + " " + conv2d_cuda_algo_name(algo);
   std::vector<float> y(ny, NAN), gx(nx, NAN), gw(nw, NAN), gb(static_cast<size_t>(cout), NAN);
-  cuda::conv2d_fwd(x.data(), wt.data(), bias ? b.data() : nullptr, y.data(), d, algo);
+  // With the bias, the fused per-plane add too (add[n, co] on every pixel).
+  const std::vector<float> add = uniform(static_cast<size_t>(n * cout), 5);
+  cuda::conv2d_fwd(x.data(), wt.data(), bias ? b.data() : nullptr, y.data(), d, algo,
+                   bias ? add.data() : nullptr);
   cuda::conv2d_bwd_data(gy.data(), wt.data(), gx.data(), d, algo);
   cuda::conv2d_bwd_weight(x.data(), gy.data(), gw.data(), bias ? gb.data() : nullptr, d, algo);
   const std::vector<double> xd = widen(x), wd = widen(wt), bd = widen(b), gyd = widen(gy);
   std::vector<double> ry(ny), rgx(nx), rgw(nw), rgb(static_cast<size_t>(cout));
   cpu::conv2d_fwd<double>(xd.data(), wd.data(), bias ? bd.data() : nullptr, ry.data(), d);
+  if (bias)
+    for (size_t i = 0; i < ny; ++i)
+      ry[i] += static_cast<double>(add[i / static_cast<size_t>(d.Hout * d.Wout)]);
   cpu::conv2d_bwd_data<double>(gyd.data(), wd.data(), rgx.data(), d);
   cpu::conv2d_bwd_weight<double>(xd.data(), gyd.data(), rgw.data(), rgb.data(), d);
   // winograd_tf32: its GEMMs take TF32-truncated transforms (10 explicit

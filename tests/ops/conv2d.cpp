@@ -164,6 +164,26 @@ void add_grad_cases(OpCases& c) {
     g.parity_why = fp32_why(longest);
     c.grad.push_back(g);
   }
+  // The fused per-plane add (the residual block's time embedding): its
+  // gradient is the per-plane sum of the output gradient. As a parity case it
+  // checks the CUDA epilogue (unsplit 3x3, and the split reduce of a long
+  // reduction on few tiles) against the CPU's add after the convolution.
+  struct AddConv {
+    Shape x;
+    int64_t cout, k, pad;
+  };
+  for (const AddConv& cv : {AddConv{{2, 3, 5, 7}, 4, 3, 1}, AddConv{{1, 40, 4, 4}, 6, 3, 1}}) {
+    const Shape w{cv.cout, cv.x[1], cv.k, cv.k};
+    std::ostringstream label;
+    label << "x" << shape_str(cv.x) << " w" << shape_str(w) << " pad " << cv.pad << " bias, per-plane add";
+    GradCase g{"conv2d", label.str(), {cv.x, w, {cv.cout}, {cv.x[0], cv.cout}}, [cv](V in) {
+                 return conv2d(in[0], in[1], in[2], 1, cv.pad, in[3]);
+               }};
+    const int64_t longest = longest_sum(cv.x[0], cv.x[1], cv.cout, cv.k, cv.x[2], cv.x[3]);
+    g.parity_tol = fp32_tol(longest);
+    g.parity_why = fp32_why(longest);
+    c.grad.push_back(g);
+  }
 }
 
 void add_parity_cases(OpCases& c) {

@@ -1,6 +1,5 @@
 #include "kernels/conv2d.h"
 
-#include <atomic>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -54,43 +53,11 @@ Conv2dDims dims_from_shapes(const Shape& xs, const Shape& ws, int64_t stride, in
 
 Shape out_shape(const Conv2dDims& d) { return {d.N, d.Cout, d.Hout, d.Wout}; }
 
-std::atomic<Conv2dCudaAlgo> g_cuda_algo{Conv2dCudaAlgo::automatic};
-
 // The setting (automatic is resolved by the CUDA side's autotuner).
 // Called only from the CUDA lambdas (not instantiated in a build without CUDA).
 [[maybe_unused]] Conv2dCudaAlgo resolved_cuda_algo() { return conv2d_cuda_algo(); }
 
 }  // namespace
-
-Conv2dCudaAlgo conv2d_cuda_algo() { return g_cuda_algo.load(std::memory_order_relaxed); }
-
-void set_conv2d_cuda_algo(Conv2dCudaAlgo algo) { g_cuda_algo.store(algo, std::memory_order_relaxed); }
-
-const char* conv2d_cuda_algo_name(Conv2dCudaAlgo algo) {
-  switch (algo) {
-    case Conv2dCudaAlgo::automatic:
-      return "automatic";
-    case Conv2dCudaAlgo::direct:
-      return "direct";
-    case Conv2dCudaAlgo::implicit_gemm_fp32:
-      return "implicit_gemm_fp32";
-    case Conv2dCudaAlgo::implicit_gemm_tf32:
-      return "implicit_gemm_tf32";
-    case Conv2dCudaAlgo::implicit_gemm_fp32_pipelined:
-      return "implicit_gemm_fp32_pipelined";
-    case Conv2dCudaAlgo::implicit_gemm_tf32_pipelined:
-      return "implicit_gemm_tf32_pipelined";
-    case Conv2dCudaAlgo::implicit_gemm_bf16:
-      return "implicit_gemm_bf16";
-    case Conv2dCudaAlgo::implicit_gemm_bf16_pipelined:
-      return "implicit_gemm_bf16_pipelined";
-    case Conv2dCudaAlgo::winograd_fp32:
-      return "winograd_fp32";
-    case Conv2dCudaAlgo::winograd_tf32:
-      return "winograd_tf32";
-  }
-  return "?";
-}
 
 Conv2dDims conv2d_dims(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad) {
   check_defined(x, "conv2d", "input");

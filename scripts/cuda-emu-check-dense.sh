@@ -25,9 +25,10 @@ fi
 flags=(-std=c++20 -O1 -g1 "${sanitize[@]}" -fopenmp -pthread -DDDPM_CUDA=1 -I tests/cuda_emu/include -I .
        -isystem /usr/include/eigen3 -include tests/cuda_emu_dense/dense_extras.h)
 # conv2d.cpp reaches the BF16 GEMM through Winograd (--precision bf16).
-# conv2d.cu's automatic algorithm reads the math mode and times through the autotuner.
+# conv2d.cu's automatic algorithm reads the math mode and times through the autotuner;
+# conv2d_cuda_algo.cpp names the algorithms.
 srcs=(tests/cuda_emu_dense/check_dense.cpp tests/cuda_emu/emu_runtime.cpp kernels/cpu/conv2d.cpp kernels/cpu/group_norm.cpp
-      kernels/cpu/bf16_gemm.cpp kernels/math_mode.cpp kernels/autotune.cpp)
+      kernels/cpu/bf16_gemm.cpp kernels/math_mode.cpp kernels/autotune.cpp kernels/conv2d_cuda_algo.cpp)
 for f in kernels/cuda/conv2d.cu kernels/cuda/conv2d_winograd.cu kernels/cuda/group_norm.cu; do
   dst="$out/src/$(basename "$f" .cu).cpp"
   python3 tests/cuda_emu/transform.py "$f" "$dst"

@@ -51,6 +51,24 @@ float from_bits(uint32_t u) {
   std::memcpy(&f, &u, sizeof f);
   return f;
 }
+// The m16n8k8 product of one warp's tile (mi, ni) from the assembled A, B,
+// added to each lane's D fragment (lane: g = lane / 4, t = lane % 4; d_q at
+// (g + 8 (q / 2), 2t + q % 2)), in float64 then rounded once to float.
+template <class Core>
+void mma_accumulate(std::vector<Core>& core, int warp, int mi, int ni, const float (&A)[16][8],
+                    const float (&B)[8][8]) {
+  for (int lane = 0; lane < 32; ++lane) {
+    const int g = lane / 4, t = lane % 4;
+    for (int q = 0; q < 4; ++q) {
+      const int row = g + 8 * (q / 2), col = 2 * t + q % 2;
+      double dot = 0;
+      for (int k = 0; k < 8; ++k) dot += static_cast<double>(A[row][k]) * static_cast<double>(B[k][col]);
+      float& d = core[static_cast<size_t>(warp * 32 + lane)].acc[mi][ni][q];
+      d = static_cast<float>(static_cast<double>(d) + dot);
+    }
+  }
+}
+
 // Both TF32 cores: the one rounding on the store (Tf32Core) and the one
 // rounding each fragment element as it is read (Tf32ReadCore).
 template <bool kRoundOnRead>
@@ -71,17 +89,7 @@ void compute(std::vector<ig::Tf32CoreT<kRoundOnRead>>& core, const Smem<ig::Tf32
           B[t][g] = from_bits(b[lane][ni][0]);
           B[t + 4][g] = from_bits(b[lane][ni][1]);
         }
-        for (int lane = 0; lane < 32; ++lane) {
-          const int g = lane / 4, t = lane % 4;
-          for (int q = 0; q < 4; ++q) {
-            const int row = g + 8 * (q / 2), col = 2 * t + q % 2;
-            double dot = 0;
-            for (int k = 0; k < 8; ++k)
-              dot += static_cast<double>(A[row][k]) * static_cast<double>(B[k][col]);
-            float& d = core[static_cast<size_t>(warp * 32 + lane)].acc[mi][ni][q];
-            d = static_cast<float>(static_cast<double>(d) + dot);
-          }
-        }
+        mma_accumulate(core, warp, mi, ni, A, B);
       }
   }
 }
@@ -109,17 +117,7 @@ void compute(std::vector<ig::Bf16Core>& core, const Smem<ig::Bf16Core>& sm) {
           B[2 * t][g] = bf16_lo(b[lane][ni]);
           B[2 * t + 1][g] = bf16_hi(b[lane][ni]);
         }
-        for (int lane = 0; lane < 32; ++lane) {
-          const int g = lane / 4, t = lane % 4;
-          for (int q = 0; q < 4; ++q) {
-            const int row = g + 8 * (q / 2), col = 2 * t + q % 2;
-            double dot = 0;
-            for (int k = 0; k < 8; ++k)
-              dot += static_cast<double>(A[row][k]) * static_cast<double>(B[k][col]);
-            float& d = core[static_cast<size_t>(warp * 32 + lane)].acc[mi][ni][q];
-            d = static_cast<float>(static_cast<double>(d) + dot);
-          }
-        }
+        mma_accumulate(core, warp, mi, ni, A, B);
       }
   }
 }

@@ -266,6 +266,32 @@ struct SimtCore {
   }
 };
 
+// The accumulators of the tensor-core cores: warp w = (w / 4, w % 4) owns
+// rows 32 (w / 4) .. +32 and columns 32 (w % 4) .. +32 of the block tile as
+// 2 x 4 m16n8 tiles, whose D fragments (g = lane / 4, t = lane % 4) are
+//   d0 (g, 2t) d1 (g, 2t+1) d2 (g+8, 2t) d3 (g+8, 2t+1).
+struct MmaWarpTiles {
+  float acc[2][4][4];  // [m16 tile][n8 tile][d0..d3]
+
+  DDPM_HD void zero() {
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 4; ++j)
+        for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.f;
+  }
+
+  template <class F>
+  DDPM_HD void for_each(int tid, const F& f) const {
+    const int warp = tid / 32, lane = tid % 32;
+    const int g = lane / 4, t = lane % 4;
+    const int m0 = (warp / 4) * 32, n0 = (warp % 4) * 32;
+    DDPM_UNROLL
+    for (int mi = 0; mi < 2; ++mi) DDPM_UNROLL
+    for (int ni = 0; ni < 4; ++ni) DDPM_UNROLL
+    for (int q = 0; q < 4; ++q)
+      f(m0 + mi * 16 + g + (q / 2) * 8, n0 + ni * 8 + t * 2 + (q % 2), acc[mi][ni][q]);
+  }
+};
+
 // TF32 tensor cores: warp w = (wm, wn) = (w / 4, w % 4) owns rows 32wm..+32
 // and columns 32wn..+32 of the block tile as 2 x 4 tiles of m16n8k8.
 // PTX fragment layouts of mma.sync.m16n8k8 .tf32 (g = lane / 4, t = lane % 4):
@@ -278,23 +304,16 @@ struct SimtCore {
 // fragment element is rounded as it is read. Either way the mma sees the same
 // rounded operands in the same k order, so both give the same bits.
 template <bool kRoundOnRead>
-struct Tf32CoreT {
+struct Tf32CoreT : MmaWarpTiles {
   // Strides = 8 (mod 32) words: the fragment reads As[t][m0 + g] and
   // Bs[t][n0 + g] (t = 0..3, g = 0..7) hit 32 different banks.
   static constexpr int kLda = kBM + 8;
   static constexpr int kLdb = kBN + 8;
   static_assert(kBK == 8, "one m16n8k8 step per k-tile");
   static constexpr bool kCopyable = kRoundOnRead;
-  float acc[2][4][4];  // [m16 tile][n8 tile][d0..d3]
 
   DDPM_HD static float prep(float v) { return kRoundOnRead ? v : round_tf32(v); }
   DDPM_HD static uint32_t operand(float v) { return f32_bits(kRoundOnRead ? round_tf32(v) : v); }
-
-  DDPM_HD void zero() {
-    for (int i = 0; i < 2; ++i)
-      for (int j = 0; j < 4; ++j)
-        for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.f;
-  }
 
   // This lane's A and B fragments of the k-tile.
   DDPM_HD static void fragments(const float (*as)[kLda], const float (*bs)[kLdb], int tid,
@@ -344,18 +363,6 @@ struct Tf32CoreT {
     std::abort();
 #endif
   }
-
-  template <class F>
-  DDPM_HD void for_each(int tid, const F& f) const {
-    const int warp = tid / 32, lane = tid % 32;
-    const int g = lane / 4, t = lane % 4;
-    const int m0 = (warp / 4) * 32, n0 = (warp % 4) * 32;
-    DDPM_UNROLL
-    for (int mi = 0; mi < 2; ++mi) DDPM_UNROLL
-    for (int ni = 0; ni < 4; ++ni) DDPM_UNROLL
-    for (int q = 0; q < 4; ++q)
-      f(m0 + mi * 16 + g + (q / 2) * 8, n0 + ni * 8 + t * 2 + (q % 2), acc[mi][ni][q]);
-  }
 };
 using Tf32Core = Tf32CoreT<false>;     // the register-staged main loop's
 using Tf32ReadCore = Tf32CoreT<true>;  // the cp.async main loop's
@@ -371,12 +378,11 @@ using Tf32ReadCore = Tf32CoreT<true>;  // the cp.async main loop's
 //   D 16 x 8 (m, n):  as the TF32 core's.
 // The SIMT strides (4 mod 32 words) make the fragment reads As[2t][m0 + g]
 // (t = 0..3, g = 0..7) hit banks 8t + g: 32 different ones (likewise Bs).
-struct Bf16Core {
+struct Bf16Core : MmaWarpTiles {
   static constexpr int kLda = kBM + 4;
   static constexpr int kLdb = kBN + 4;
   static constexpr bool kCopyable = true;
   static_assert(kBK == 8, "one m16n8k8 step per k-tile");
-  float acc[2][4][4];  // [m16 tile][n8 tile][d0..d3]
 
   DDPM_HD static float prep(float v) { return v; }
 
@@ -390,12 +396,6 @@ struct Bf16Core {
     return static_cast<uint32_t>(float_to_bf16_bits(lo)) |
            (static_cast<uint32_t>(float_to_bf16_bits(hi)) << 16);
 #endif
-  }
-
-  DDPM_HD void zero() {
-    for (int i = 0; i < 2; ++i)
-      for (int j = 0; j < 4; ++j)
-        for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.f;
   }
 
   DDPM_HD static void fragments(const float (*as)[kLda], const float (*bs)[kLdb], int tid,
@@ -440,18 +440,6 @@ struct Bf16Core {
     (void)tid;
     std::abort();
 #endif
-  }
-
-  template <class F>
-  DDPM_HD void for_each(int tid, const F& f) const {
-    const int warp = tid / 32, lane = tid % 32;
-    const int g = lane / 4, t = lane % 4;
-    const int m0 = (warp / 4) * 32, n0 = (warp % 4) * 32;
-    DDPM_UNROLL
-    for (int mi = 0; mi < 2; ++mi) DDPM_UNROLL
-    for (int ni = 0; ni < 4; ++ni) DDPM_UNROLL
-    for (int q = 0; q < 4; ++q)
-      f(m0 + mi * 16 + g + (q / 2) * 8, n0 + ni * 8 + t * 2 + (q % 2), acc[mi][ni][q]);
   }
 };
 

@@ -52,6 +52,20 @@ using ddpm::cuda::blocks_for;
 
 constexpr int64_t kScratchLimit = int64_t{2} << 30;  // bytes of V + M
 
+// Element i of a [channels, P] transform plane: its channel and its tile
+// p = (n, th, tw), P = N * TH * TW.
+struct TileAt {
+  int64_t c, n;
+  int th, tw;
+};
+__device__ TileAt tile_at(int64_t i, int64_t P, int TH, int TW) {
+  const int64_t c = i / P, p = i - c * P;
+  const int64_t tiles = static_cast<int64_t>(TH) * TW;
+  const int64_t n = p / tiles;
+  const int t = static_cast<int>(p - n * tiles);
+  return TileAt{c, n, t / TW, t % TW};
+}
+
 // U[e][r][c] = (G g G^T)[e / 4][e % 4] with g(r, c, k) = w[(r C + c) 9 + k],
 // or, flipped, w[(c R + r) 9 + 8 - k] (w stored [C, R, 3, 3]).
 __global__ void winograd_weight_kernel(const float* __restrict__ w, float* __restrict__ u, int R, int C,
@@ -83,13 +97,9 @@ __global__ void winograd_weight_kernel(const float* __restrict__ w, float* __res
 __global__ void winograd_input_kernel(const float* __restrict__ in, float* __restrict__ v, int C, int H,
                                       int W, int pad, int TH, int TW, int64_t P) {
   const int64_t cp = static_cast<int64_t>(C) * P;
-  const int64_t tiles = static_cast<int64_t>(TH) * TW;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < cp;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t c = i / P, p = i - c * P;
-    const int64_t n = p / tiles;
-    const int t = static_cast<int>(p - n * tiles);
-    const int th = t / TW, tw = t - th * TW;
+    const auto [c, n, th, tw] = tile_at(i, P, TH, TW);
     const float* plane = in + (n * C + c) * H * W;
     float d[4][4];
     for (int a = 0; a < 4; ++a) {
@@ -120,13 +130,9 @@ __global__ void winograd_output_kernel(const float* __restrict__ m, const float*
                                        const float* __restrict__ add, float* __restrict__ out, int R,
                                        int Hout, int Wout, int TH, int TW, int64_t P) {
   const int64_t rp = static_cast<int64_t>(R) * P;
-  const int64_t tiles = static_cast<int64_t>(TH) * TW;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < rp;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t r = i / P, p = i - r * P;
-    const int64_t n = p / tiles;
-    const int t = static_cast<int>(p - n * tiles);
-    const int th = t / TW, tw = t - th * TW;
+    const auto [r, n, th, tw] = tile_at(i, P, TH, TW);
     float x[4][4];
     for (int e = 0; e < 16; ++e) x[e / 4][e % 4] = m[static_cast<int64_t>(e) * rp + i];
     float s[2][4];  // A^T m
@@ -161,13 +167,9 @@ __global__ void winograd_output_kernel(const float* __restrict__ m, const float*
 __global__ void winograd_grad_out_kernel(const float* __restrict__ gy, float* __restrict__ wg, int Cout,
                                          int Hout, int Wout, int TH, int TW, int64_t P) {
   const int64_t cp = static_cast<int64_t>(Cout) * P;
-  const int64_t tiles = static_cast<int64_t>(TH) * TW;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < cp;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t co = i / P, p = i - co * P;
-    const int64_t n = p / tiles;
-    const int t = static_cast<int>(p - n * tiles);
-    const int th = t / TW, tw = t - th * TW;
+    const auto [co, n, th, tw] = tile_at(i, P, TH, TW);
     const float* plane = gy + (n * Cout + co) * Hout * Wout;
     float d[2][2];
     for (int a = 0; a < 2; ++a)

@@ -22,28 +22,6 @@
 // The emulated memory and stream API ("device" memory from malloc, so ASan
 // sees every overrun) is tests/cuda_emu/emu_runtime.cpp, linked in.
 
-// Defined in kernels/conv2d.cpp, which the emulation does not build.
-namespace ddpm::kernels {
-const char* conv2d_cuda_algo_name(Conv2dCudaAlgo algo) {
-  switch (algo) {
-    case Conv2dCudaAlgo::automatic:
-      return "automatic";
-    case Conv2dCudaAlgo::direct:
-      return "direct";
-    case Conv2dCudaAlgo::implicit_gemm_fp32:
-      return "fp32";
-    case Conv2dCudaAlgo::implicit_gemm_fp32_pipelined:
-      return "fp32_pipelined";
-    case Conv2dCudaAlgo::winograd_fp32:
-      return "winograd_fp32";
-    case Conv2dCudaAlgo::winograd_tf32:
-      return "winograd_tf32";
-    default:
-      return "gemm";
-  }
-}
-}  // namespace ddpm::kernels
-
 // cuBLAS is not in the emulation: conv2d_winograd.cu's 16 GEMMs run through
 // this plain-loop stand-in of kernels/cuda/cublas_gemm.cu's entry point
 // (k ascending, FMAs in float, as one cuBLAS summation order may do); under

@@ -11,7 +11,8 @@ and rewrites the parts of the doc between the markers
   <!-- report:cpu:begin --> ... <!-- report:cpu:end -->   (CPU end-to-end runs)
   <!-- report:gpu:begin --> ... <!-- report:gpu:end -->   (kernels + CUDA end-to-end)
 leaving a section alone when no input feeds it. Plots (PNG, matplotlib) go to
---img-dir: conv_vs_cudnn.png, roofline.png, e2e_cpu.png, e2e_gpu.png.
+--img-dir: conv_vs_cudnn.png, conv_variants.png (every conv variant forced, vs
+cuDNN), roofline.png, e2e_cpu.png, e2e_gpu.png.
 
 Ratios are always reference time / our time (= our speed / reference speed):
 above 1 we are faster. Where a measurement was repeated (rounds), the median
@@ -298,6 +299,10 @@ def kernel_markdown(k, conv_img, roof_img):
         lines.append("")
     lines.append(f"![conv2d: cuDNN time / our time per shape]({conv_img})")
     lines.append("")
+    if any(r.get("variants_ms") for r in conv):
+        variants_img = os.path.join(os.path.dirname(conv_img), "conv_variants.png")
+        lines.append(f"![conv2d: cuDNN time / each variant's time, forced]({variants_img})")
+        lines.append("")
     lines.append(f"![memory-bound kernels: % of the copy-bandwidth roofline]({roof_img})")
     return lines, conv, mem
 
@@ -364,6 +369,48 @@ def plot_conv(conv, path):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_variants(conv, path):
+    """One panel per precision: for every case (pass, shape, batch) the
+    cuDNN time over each variant's forced time, one marker per variant, the
+    autotuner's pick circled."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    precs = [p for p in ("fp32", "tf32", "bf16") if any(r["precision"] == p and r.get("variants_ms") for r in conv)]
+    if not precs:
+        return False
+    fig, axes = plt.subplots(len(precs), 1, figsize=(14, 3.8 * len(precs)), squeeze=False)
+    for pi, prec in enumerate(precs):
+        ax = axes[pi][0]
+        rs = [r for r in conv if r["precision"] == prec and r.get("variants_ms") and r.get("ref_ms")]
+        names = list(dict.fromkeys(v for r in rs for v in r["variants_ms"]))
+        for vi, name in enumerate(names):
+            xs, ys = [], []
+            for i, r in enumerate(rs):
+                t = r["variants_ms"].get(name)
+                if t:
+                    xs.append(i + (vi - (len(names) - 1) / 2) * 0.8 / max(1, len(names)))
+                    ys.append(r["ref_ms"] / t)
+            ax.scatter(xs, ys, s=14, label=name.replace("implicit_gemm_", ""))
+        picks = [(i, r["ref_ms"] / r["variants_ms"][r["variant"]]) for i, r in enumerate(rs)
+                 if r.get("variant") in r["variants_ms"] and r["variants_ms"][r["variant"]]]
+        if picks:
+            ax.scatter([p[0] for p in picks], [p[1] for p in picks], s=60, facecolors="none", edgecolors="black",
+                       label="autotuner's pick")
+        ax.axhline(1.0, color="black", lw=0.8)
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(rs)))
+        ax.set_xticklabels([f"{r['op'].replace('conv2d_', '')} {r['shape']} b{r['batch']}" for r in rs],
+                           rotation=75, ha="right", fontsize=6)
+        ax.set_ylabel("cuDNN time / variant time")
+        ax.set_title(f"conv2d variants vs cuDNN, {prec}", fontsize=9)
+        ax.legend(fontsize=7, ncol=4)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
 
 
 def plot_roofline(mem, path):
@@ -437,6 +484,7 @@ def main():
             klines, conv, mem = kernel_markdown(k, f"{rel}/conv_vs_cudnn.png", f"{rel}/roofline.png")
             if conv:
                 plot_conv(conv, os.path.join(img_dir, "conv_vs_cudnn.png"))
+                plot_variants(conv, os.path.join(img_dir, "conv_variants.png"))
             plot_roofline(mem, os.path.join(img_dir, "roofline.png"))
         lines += ["### Where we stand against the bars", ""] + bars_markdown(conv, mem, gpu_rows) + [""]
         if gpu_runs:

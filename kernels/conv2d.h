@@ -21,7 +21,9 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
+#include "kernels/math_mode.h"
 #include "tensor/tensor.h"
 
 namespace ddpm::kernels {
@@ -118,6 +120,11 @@ class Conv2dCpuAlgoScope {
 //   winograd_tf32: the same with the 16 GEMMs on TF32 tensor cores
 //              (implicit_gemm_tf32 for other shapes); one of automatic's
 //              TF32 candidates.
+//   implicit_gemm_{fp32,tf32,bf16}_wide: the GEMM on 128 x 128 x 16 block
+//              tiles, cp.async only (sm_80+): FP32 register-blocked 8 x 8 per
+//              thread; TF32 / BF16 fragments loaded by ldmatrix from swizzled
+//              shared memory, BF16 as mma m16n8k16. Candidates of automatic
+//              in their precision.
 // Every variant but automatic runs whatever the math mode (tests force each).
 enum class Conv2dCudaAlgo {
   automatic,
@@ -129,7 +136,10 @@ enum class Conv2dCudaAlgo {
   implicit_gemm_bf16,
   implicit_gemm_bf16_pipelined,
   winograd_fp32,
-  winograd_tf32
+  winograd_tf32,
+  implicit_gemm_fp32_wide,
+  implicit_gemm_tf32_wide,
+  implicit_gemm_bf16_wide
 };
 Conv2dCudaAlgo conv2d_cuda_algo();
 void set_conv2d_cuda_algo(Conv2dCudaAlgo algo);
@@ -150,6 +160,10 @@ class Conv2dCudaAlgoScope {
 };
 
 namespace cuda {
+// The variants automatic times for shape d under math mode `mode` (the
+// untuned default first): the GEMMs of the mode's family in every main loop
+// and tile, and Winograd where it applies (FP32 and TF32).
+std::vector<Conv2dCudaAlgo> conv2d_candidates(const Conv2dDims& d, MathMode mode);
 // Raw contiguous NCHW float32 device buffers, launched on ddpm::cuda::stream().
 // bias / grad_bias may be null (no bias). algo automatic is resolved here, by
 // the autotuner (timing the variants the first time a shape is seen). Throws std::invalid_argument when a

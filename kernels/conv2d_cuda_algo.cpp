@@ -37,6 +37,12 @@ const char* conv2d_cuda_algo_name(Conv2dCudaAlgo algo) {
       return "winograd_fp32";
     case Conv2dCudaAlgo::winograd_tf32:
       return "winograd_tf32";
+    case Conv2dCudaAlgo::implicit_gemm_fp32_wide:
+      return "implicit_gemm_fp32_wide";
+    case Conv2dCudaAlgo::implicit_gemm_tf32_wide:
+      return "implicit_gemm_tf32_wide";
+    case Conv2dCudaAlgo::implicit_gemm_bf16_wide:
+      return "implicit_gemm_bf16_wide";
   }
   return "?";
 }

@@ -11,7 +11,9 @@
 #          TF32 kernel issues TF32 tensor-core HMMA and every BF16 kernel BF16
 #          ones (and not the other kind), no FP32 (SIMT, direct) kernel
 #          does (FP32 math promises plain FP32 multiply-adds), every pipelined
-#          kernel copies with LDGSTS (cp.async) and no register-staged one does.
+#          kernel copies with LDGSTS (cp.async) and no register-staged one does,
+#          and the wide tensor-core kernels (and no others) load fragments
+#          with LDSM (ldmatrix).
 # Either step exits 77 (CTest: skipped) when its tool cannot be had.
 # Usage: scripts/check-kernel-resources.sh ptxas|sass [WORK_DIR]
 set -euo pipefail

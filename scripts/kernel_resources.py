@@ -20,14 +20,16 @@ def demangle(names):
 
 
 def kind(name):
-    """(core, stages) of a GEMM kernel name, core in {simt, tf32}; (direct, 0)
-    for the reference kernels; None for the rest (reductions)."""
-    m = re.search(r"<(SimtCore|Tf32CoreT<(?:true|false)>|Bf16Core), (\d+)", name)
+    """(core, stages, wide) of a GEMM kernel name, core in {simt, tf32, bf16},
+    wide for the 128 x 128 x 16 tiles; (direct, 0, False) for the reference
+    kernels; None for the rest (reductions)."""
+    m = re.search(r"<(Wide)?(SimtCore|Tf32CoreT<(?:true|false)>|Tf32Core|Bf16Core), (\d+)", name)
     if m:
-        core = m.group(1)
-        return ("tf32" if core.startswith("Tf32") else "bf16" if core == "Bf16Core" else "simt", int(m.group(2)))
+        core = m.group(2)
+        core = "tf32" if core.startswith("Tf32") else "bf16" if core == "Bf16Core" else "simt"
+        return (core, int(m.group(3)), m.group(1) is not None)
     if "direct" in name:
-        return ("direct", 0)
+        return ("direct", 0, False)
     return None
 
 
@@ -72,11 +74,11 @@ def sass(text, src):
         m = re.search(r"Function : (\S+)", line)
         if m:
             cur = m.group(1)
-            counts[cur] = {"HMMA": 0, "LDGSTS": 0, "TF32": 0, "BF16": 0}
+            counts[cur] = {"HMMA": 0, "LDGSTS": 0, "LDSM": 0, "TF32": 0, "BF16": 0}
             order.append(cur)
             continue
         if cur is not None:
-            for op in ("HMMA", "LDGSTS"):
+            for op in ("HMMA", "LDGSTS", "LDSM"):
                 if re.search(r"\b" + op + r"\b", line):
                     counts[cur][op] += 1
             m = re.search(r"\bHMMA\.\w+\.F32\.(TF32|BF16)\b", line)
@@ -92,7 +94,7 @@ def sass(text, src):
         why = []
         if k is not None:
             checked += 1
-            core, stages = k
+            core, stages, wide = k
             if core == "tf32" and (c["TF32"] == 0 or c["BF16"]):
                 why.append("a TF32 kernel without TF32 HMMA (or with BF16 ones)")
             if core == "bf16" and (c["BF16"] == 0 or c["TF32"]):
@@ -103,8 +105,12 @@ def sass(text, src):
                 why.append("a pipelined kernel without LDGSTS")
             if stages == 0 and c["LDGSTS"]:
                 why.append("a register-staged kernel with LDGSTS")
+            if wide and core != "simt" and c["LDSM"] == 0:
+                why.append("a wide tensor-core kernel without LDSM (ldmatrix)")
+            if not (wide and core != "simt") and c["LDSM"]:
+                why.append("LDSM outside the wide tensor-core kernels")
         bad += bool(why)
-        print(f"{'FAIL' if why else 'ok  '} HMMA {c['HMMA']:3} LDGSTS {c['LDGSTS']:3}  {n}"
+        print(f"{'FAIL' if why else 'ok  '} HMMA {c['HMMA']:3} LDGSTS {c['LDGSTS']:3} LDSM {c['LDSM']:3}  {n}"
               + (f"  ({'; '.join(why)})" if why else ""))
     if checked == 0:
         print(f"kernel_resources: no GEMM or direct kernels recognised in {src}")

@@ -34,12 +34,18 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 template <class Core>
 struct Smem {
-  alignas(16) float as[ig::kBK][Core::kLda];
-  alignas(16) float bs[ig::kBK][Core::kLdb];
+  alignas(16) float as[Core::kAStage];
+  alignas(16) float bs[Core::kBStage];
 };
 
-void compute(std::vector<ig::SimtCore>& core, const Smem<ig::SimtCore>& sm) {
+// The SIMT cores run per thread, as on the GPU.
+template <class Core>
+void simt_compute(std::vector<Core>& core, const Smem<Core>& sm) {
   for (int tid = 0; tid < ig::kThreads; ++tid) core[static_cast<size_t>(tid)].compute(sm.as, sm.bs, tid);
+}
+void compute(std::vector<ig::SimtCore>& core, const Smem<ig::SimtCore>& sm) { simt_compute(core, sm); }
+void compute(std::vector<ig::WideSimtCore>& core, const Smem<ig::WideSimtCore>& sm) {
+  simt_compute(core, sm);
 }
 
 // mma.sync.m16n8k8 for each warp, assembled from the lanes' fragments by the
@@ -51,18 +57,18 @@ float from_bits(uint32_t u) {
   std::memcpy(&f, &u, sizeof f);
   return f;
 }
-// The m16n8k8 product of one warp's tile (mi, ni) from the assembled A, B,
+// The m16n8kK product of one warp's tile (mi, ni) from the assembled A, B,
 // added to each lane's D fragment (lane: g = lane / 4, t = lane % 4; d_q at
 // (g + 8 (q / 2), 2t + q % 2)), in float64 then rounded once to float.
-template <class Core>
-void mma_accumulate(std::vector<Core>& core, int warp, int mi, int ni, const float (&A)[16][8],
-                    const float (&B)[8][8]) {
+template <class Core, int K>
+void mma_accumulate(std::vector<Core>& core, int warp, int mi, int ni, const float (&A)[16][K],
+                    const float (&B)[K][8]) {
   for (int lane = 0; lane < 32; ++lane) {
     const int g = lane / 4, t = lane % 4;
     for (int q = 0; q < 4; ++q) {
       const int row = g + 8 * (q / 2), col = 2 * t + q % 2;
       double dot = 0;
-      for (int k = 0; k < 8; ++k) dot += static_cast<double>(A[row][k]) * static_cast<double>(B[k][col]);
+      for (int k = 0; k < K; ++k) dot += static_cast<double>(A[row][k]) * static_cast<double>(B[k][col]);
       float& d = core[static_cast<size_t>(warp * 32 + lane)].acc[mi][ni][q];
       d = static_cast<float>(static_cast<double>(d) + dot);
     }
@@ -122,37 +128,107 @@ void compute(std::vector<ig::Bf16Core>& core, const Smem<ig::Bf16Core>& sm) {
   }
 }
 
+// The wide TF32 core: per warp, two m16n8k8 steps for each of its 4 x 4
+// tiles, the lanes' fragments (from the emulated ldmatrix) assembled by the
+// PTX layout as for the narrow core.
+void compute(std::vector<ig::WideTf32Core>& core, const Smem<ig::WideTf32Core>& sm) {
+  for (int warp = 0; warp < ig::kThreads / 32; ++warp) {
+    uint32_t a[32][2][4][4], b[32][2][4][2];
+    for (int lane = 0; lane < 32; ++lane)
+      for (int ks = 0; ks < 2; ++ks) {
+        ig::WideTf32Core::b_fragments(sm.bs, warp * 32 + lane, ks, b[lane][ks]);
+        for (int mi = 0; mi < 4; ++mi)
+          ig::WideTf32Core::a_fragment(sm.as, warp * 32 + lane, ks, mi, a[lane][ks][mi]);
+      }
+    for (int ks = 0; ks < 2; ++ks)
+      for (int mi = 0; mi < 4; ++mi)
+        for (int ni = 0; ni < 4; ++ni) {
+          float A[16][8], B[8][8];
+          for (int lane = 0; lane < 32; ++lane) {
+            const int g = lane / 4, t = lane % 4;
+            A[g][t] = from_bits(a[lane][ks][mi][0]);
+            A[g + 8][t] = from_bits(a[lane][ks][mi][1]);
+            A[g][t + 4] = from_bits(a[lane][ks][mi][2]);
+            A[g + 8][t + 4] = from_bits(a[lane][ks][mi][3]);
+            B[t][g] = from_bits(b[lane][ks][ni][0]);
+            B[t + 4][g] = from_bits(b[lane][ks][ni][1]);
+          }
+          mma_accumulate(core, warp, mi, ni, A, B);
+        }
+  }
+}
+
+// The wide BF16 core: one mma.sync.m16n8k16 bf16 per tile, assembled by its
+// PTX layout (a0 = A(g, 2t..2t+1), a1 = A(g+8, 2t..2t+1), a2 = A(g, 2t+8..
+// 2t+9), a3 = A(g+8, 2t+8..2t+9); b0 = B(2t..2t+1, g), b1 = B(2t+8..2t+9,
+// g); lower k in the lower half). Which tile k the core hands to which mma k
+// is its business; only a consistent choice for A and B gives the product.
+void compute(std::vector<ig::WideBf16Core>& core, const Smem<ig::WideBf16Core>& sm) {
+  for (int warp = 0; warp < ig::kThreads / 32; ++warp) {
+    uint32_t a[32][4][4], b[32][4][2];
+    for (int lane = 0; lane < 32; ++lane) {
+      ig::WideBf16Core::b_fragments(sm.bs, warp * 32 + lane, b[lane]);
+      for (int mi = 0; mi < 4; ++mi) ig::WideBf16Core::a_fragment(sm.as, warp * 32 + lane, mi, a[lane][mi]);
+    }
+    for (int mi = 0; mi < 4; ++mi)
+      for (int ni = 0; ni < 4; ++ni) {
+        float A[16][16], B[16][8];
+        for (int lane = 0; lane < 32; ++lane) {
+          const int g = lane / 4, t = lane % 4;
+          for (int r = 0; r < 4; ++r) {
+            const int row = g + 8 * (r % 2), col = 2 * t + 8 * (r / 2);
+            A[row][col] = bf16_lo(a[lane][mi][r]);
+            A[row][col + 1] = bf16_hi(a[lane][mi][r]);
+          }
+          for (int r = 0; r < 2; ++r) {
+            B[2 * t + 8 * r][g] = bf16_lo(b[lane][ni][r]);
+            B[2 * t + 8 * r + 1][g] = bf16_hi(b[lane][ni][r]);
+          }
+        }
+        mma_accumulate(core, warp, mi, ni, A, B);
+      }
+  }
+}
+
 // ---- one block ----
 
 // Runs k-tiles [kt_begin, kt_end) of one block whose loaders are ld, then
 // hands every result to make_epi()'s epilogue. Checks that each k-tile's
 // stores fill every slot of the shared tiles (they start as NaN) and that the
-// cores produce every (row, col) of the block tile exactly once.
+// cores produce every (row, col) of the block tile exactly once. Narrow
+// tiles are filled through registers (load, store), wide ones by cp.async
+// (issue, then each thread's wait lands its copies).
 template <class Core, class Loader, class Epi>
 void emulate_block(std::vector<Loader>& ld, int kt_begin, int kt_end, const Epi& epi) {
   auto sm = std::make_unique<Smem<Core>>();
   std::vector<Core> core(ig::kThreads);
   for (Core& c : core) c.zero();
   for (int kt = kt_begin; kt < kt_end; ++kt) {
-    for (auto& row : sm->as)
-      for (float& v : row) v = kNaN;
-    for (auto& row : sm->bs)
-      for (float& v : row) v = kNaN;
-    for (Loader& l : ld) l.load(kt);
-    for (Loader& l : ld) l.template store<Core>(sm->as, sm->bs);
+    for (float& v : sm->as) v = kNaN;
+    for (float& v : sm->bs) v = kNaN;
+    if constexpr (Core::kWide) {
+      for (const Loader& l : ld) {
+        l.template issue<Core>(kt, sm->as, sm->bs);
+        ig::cp_async_commit();
+        ig::cp_async_wait<0>();
+      }
+    } else {
+      for (Loader& l : ld) l.load(kt);
+      for (Loader& l : ld) l.template store<Core>(sm->as, sm->bs);
+    }
     int unfilled = 0;
-    for (int k = 0; k < ig::kBK; ++k) {
-      for (int m = 0; m < ig::kBM; ++m) unfilled += std::isnan(sm->as[k][m]) ? 1 : 0;
-      for (int n = 0; n < ig::kBN; ++n) unfilled += std::isnan(sm->bs[k][n]) ? 1 : 0;
+    for (int k = 0; k < Core::kTileK; ++k) {
+      for (int m = 0; m < Core::kTileM; ++m) unfilled += std::isnan(sm->as[Core::a_off(k, m)]) ? 1 : 0;
+      for (int n = 0; n < Core::kTileN; ++n) unfilled += std::isnan(sm->bs[Core::b_off(k, n)]) ? 1 : 0;
     }
     REQUIRE_MESSAGE(unfilled == 0, unfilled << " shared-memory tile slots not written at k-tile " << kt);
     compute(core, *sm);
   }
-  std::vector<int> seen(ig::kBM * ig::kBN, 0);
+  std::vector<int> seen(Core::kTileM * Core::kTileN, 0);
   for (int tid = 0; tid < ig::kThreads; ++tid)
     core[static_cast<size_t>(tid)].for_each(tid, [&](int row, int col, float) {
-      REQUIRE((row >= 0 && row < ig::kBM && col >= 0 && col < ig::kBN));
-      ++seen[static_cast<size_t>(row * ig::kBN + col)];
+      REQUIRE((row >= 0 && row < Core::kTileM && col >= 0 && col < Core::kTileN));
+      ++seen[static_cast<size_t>(row * Core::kTileN + col)];
     });
   for (int v : seen) REQUIRE(v == 1);
   for (int tid = 0; tid < ig::kThreads; ++tid) core[static_cast<size_t>(tid)].for_each(tid, epi);
@@ -163,36 +239,40 @@ void emulate_block(std::vector<Loader>& ld, int kt_begin, int kt_end, const Epi&
 template <class Core>
 std::vector<float> emu_fwd(const std::vector<float>& x, const std::vector<float>& w, const float* bias,
                            const ig::Geom& g) {
+  constexpr int TM = Core::kTileM, TN = Core::kTileN;
   std::vector<float> y(static_cast<size_t>(g.N) * g.Cout * g.HWo, kNaN);
-  for (int by = 0; by < ig::ceil_div(g.Cout, ig::kBM); ++by)
-    for (int bx = 0; bx < ig::ceil_div(g.pix_out, ig::kBN); ++bx) {
-      std::vector<ig::FwdLoader> ld;
+  for (int by = 0; by < ig::ceil_div(g.Cout, TM); ++by)
+    for (int bx = 0; bx < ig::ceil_div(g.pix_out, TN); ++bx) {
+      std::vector<ig::LoaderFor<Core, ig::FwdLoader>> ld;
       for (int tid = 0; tid < ig::kThreads; ++tid)
-        ld.emplace_back(x.data(), w.data(), g, by * ig::kBM, bx * ig::kBN, tid);
-      emulate_block<Core>(ld, 0, ig::ceil_div(g.CKK, ig::kBK),
-                          ig::FwdEpilogue{y.data(), bias, g, by * ig::kBM, bx * ig::kBN});
+        ld.emplace_back(x.data(), w.data(), g, by * TM, bx * TN, tid);
+      emulate_block<Core>(ld, 0, ig::ceil_div(g.CKK, Core::kTileK),
+                          ig::FwdEpilogue{y.data(), bias, g, by * TM, bx * TN});
     }
   return y;
+}
+
+template <class Core, bool kUnit>
+void emu_bwd_data_block(const std::vector<float>& gy, const std::vector<float>& w, const ig::Geom& g, int by,
+                        int bx, const ig::BwdDataEpilogue& epi) {
+  std::vector<ig::LoaderFor<Core, ig::BwdDataLoader<kUnit>>> ld;
+  for (int tid = 0; tid < ig::kThreads; ++tid)
+    ld.emplace_back(gy.data(), w.data(), g, by * Core::kTileM, bx * Core::kTileN, tid);
+  emulate_block<Core>(ld, 0, ig::ceil_div(g.CoKK, Core::kTileK), epi);
 }
 
 template <class Core>
 std::vector<float> emu_bwd_data(const std::vector<float>& gy, const std::vector<float>& w,
                                 const ig::Geom& g) {
+  constexpr int TM = Core::kTileM, TN = Core::kTileN;
   std::vector<float> gx(static_cast<size_t>(g.N) * g.Cin * g.HW, kNaN);
-  for (int by = 0; by < ig::ceil_div(g.Cin, ig::kBM); ++by)
-    for (int bx = 0; bx < ig::ceil_div(g.pix_in, ig::kBN); ++bx) {
-      const ig::BwdDataEpilogue epi{gx.data(), g, by * ig::kBM, bx * ig::kBN};
-      if (g.stride == 1) {
-        std::vector<ig::BwdDataLoader<true>> ld;
-        for (int tid = 0; tid < ig::kThreads; ++tid)
-          ld.emplace_back(gy.data(), w.data(), g, by * ig::kBM, bx * ig::kBN, tid);
-        emulate_block<Core>(ld, 0, ig::ceil_div(g.CoKK, ig::kBK), epi);
-      } else {
-        std::vector<ig::BwdDataLoader<false>> ld;
-        for (int tid = 0; tid < ig::kThreads; ++tid)
-          ld.emplace_back(gy.data(), w.data(), g, by * ig::kBM, bx * ig::kBN, tid);
-        emulate_block<Core>(ld, 0, ig::ceil_div(g.CoKK, ig::kBK), epi);
-      }
+  for (int by = 0; by < ig::ceil_div(g.Cin, TM); ++by)
+    for (int bx = 0; bx < ig::ceil_div(g.pix_in, TN); ++bx) {
+      const ig::BwdDataEpilogue epi{gx.data(), g, by * TM, bx * TN};
+      if (g.stride == 1)
+        emu_bwd_data_block<Core, true>(gy, w, g, by, bx, epi);
+      else
+        emu_bwd_data_block<Core, false>(gy, w, g, by, bx, epi);
     }
   return gx;
 }
@@ -202,22 +282,22 @@ std::vector<float> emu_bwd_data(const std::vector<float>& gy, const std::vector<
 template <class Core>
 std::vector<float> emu_bwd_weight(const std::vector<float>& x, const std::vector<float>& gy,
                                   const ig::Geom& g, int sms, int* splits_used) {
-  const int tiles = ig::ceil_div(g.pix_out, ig::kBK);
-  const ig::SplitPlan plan =
-      ig::split_plan(tiles, ig::ceil_div(g.Cout, ig::kBM) * ig::ceil_div(g.CKK, ig::kBN), sms);
+  constexpr int TM = Core::kTileM, TN = Core::kTileN;
+  const int tiles = ig::ceil_div(g.pix_out, Core::kTileK);
+  const ig::SplitPlan plan = ig::split_plan(tiles, ig::ceil_div(g.Cout, TM) * ig::ceil_div(g.CKK, TN), sms);
   *splits_used = plan.splits;
   const size_t wsize = static_cast<size_t>(g.Cout) * static_cast<size_t>(g.CKK);
   std::vector<float> partial(wsize * static_cast<size_t>(plan.splits), kNaN);
   for (int z = 0; z < plan.splits; ++z)
-    for (int by = 0; by < ig::ceil_div(g.Cout, ig::kBM); ++by)
-      for (int bx = 0; bx < ig::ceil_div(g.CKK, ig::kBN); ++bx) {
-        std::vector<ig::BwdWeightLoader> ld;
+    for (int by = 0; by < ig::ceil_div(g.Cout, TM); ++by)
+      for (int bx = 0; bx < ig::ceil_div(g.CKK, TN); ++bx) {
+        std::vector<ig::LoaderFor<Core, ig::BwdWeightLoader>> ld;
         for (int tid = 0; tid < ig::kThreads; ++tid)
-          ld.emplace_back(x.data(), gy.data(), g, by * ig::kBM, bx * ig::kBN, tid);
+          ld.emplace_back(x.data(), gy.data(), g, by * TM, bx * TN, tid);
         const int kt_begin = z * plan.tiles_per_split;
-        emulate_block<Core>(ld, kt_begin, ig::imin(tiles, kt_begin + plan.tiles_per_split),
-                            ig::BwdWeightEpilogue{partial.data() + wsize * static_cast<size_t>(z), g,
-                                                  by * ig::kBM, bx * ig::kBN});
+        emulate_block<Core>(
+            ld, kt_begin, ig::imin(tiles, kt_begin + plan.tiles_per_split),
+            ig::BwdWeightEpilogue{partial.data() + wsize * static_cast<size_t>(z), g, by * TM, bx * TN});
       }
   std::vector<float> gw(wsize);
   for (size_t i = 0; i < wsize; ++i) {
@@ -392,12 +472,10 @@ TEST_CASE(
   // not by Tf32Core, whose stores have rounded them already).
   auto sm = std::make_unique<Smem<ig::Tf32ReadCore>>();
   const std::vector<float> v =
-      random_floats(static_cast<size_t>(ig::kBK) * (ig::Tf32ReadCore::kLda + ig::Tf32ReadCore::kLdb), 14);
+      random_floats(static_cast<size_t>(ig::Tf32ReadCore::kAStage + ig::Tf32ReadCore::kBStage), 14);
   size_t at = 0;
-  for (auto& row : sm->as)
-    for (float& f : row) f = v[at++];
-  for (auto& row : sm->bs)
-    for (float& f : row) f = v[at++];
+  for (float& f : sm->as) f = v[at++];
+  for (float& f : sm->bs) f = v[at++];
   int unrounded = 0, raw = 0;
   for (int tid = 0; tid < ig::kThreads; ++tid) {
     uint32_t a[2][4], b[4][2], a0[2][4], b0[4][2];
@@ -414,6 +492,109 @@ TEST_CASE(
   }
   CHECK(unrounded == 0);
   CHECK(raw > 0);  // the test values had low bits to lose
+}
+
+namespace {
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// A wide core against float64 (check_passes), and, where its sums are the
+// narrow core's (same operands, same k order), against that core bit for bit
+// (fwd and bwd-data unsplit; bwd-weight with one split, sms = 0).
+template <class Wide, class Narrow>
+void check_wide(Round round, bool narrow_bits) {
+  for (const Spec& s : kSpecs) {
+    INFO(spec_str(s));
+    check_passes<Wide>(s, round, 132);
+    if (!narrow_bits) continue;
+    const ig::Geom g = ig::make_geom(s.n, s.cin, s.h, s.w, s.cout, s.k, s.stride, s.pad);
+    const std::vector<float> x = random_floats(static_cast<size_t>(s.n) * s.cin * s.h * s.w, 21);
+    const std::vector<float> w = random_floats(static_cast<size_t>(s.cout) * g.CKK, 22);
+    const std::vector<float> b = random_floats(static_cast<size_t>(s.cout), 23);
+    const std::vector<float> gy = random_floats(static_cast<size_t>(s.n) * s.cout * g.HWo, 24);
+    CHECK(same_bits(emu_fwd<Wide>(x, w, b.data(), g), emu_fwd<Narrow>(x, w, b.data(), g)));
+    CHECK(same_bits(emu_bwd_data<Wide>(gy, w, g), emu_bwd_data<Narrow>(gy, w, g)));
+    int s1 = 0, s2 = 0;
+    CHECK(same_bits(emu_bwd_weight<Wide>(x, gy, g, 0, &s1), emu_bwd_weight<Narrow>(x, gy, g, 0, &s2)));
+  }
+}
+
+}  // namespace
+
+// The wide tiles (128 x 128 x 16, filled by cp.async through WideLoader):
+// the register-blocked FP32 core (8 x 8 per thread) sums in the narrow SIMT
+// core's order, the TF32 one (fragments by ldmatrix from swizzled shared
+// memory) runs the narrow TF32 core's mma sequence: both give its bits.
+TEST_CASE(
+    "parity: CUDA conv2d wide tiles (FP32 8x8-per-thread core), emulated on the CPU, match conv2d and the "
+    "narrow SIMT core's bits") {
+  check_wide<ig::WideSimtCore, ig::SimtCore>(Round::none, true);
+}
+
+TEST_CASE(
+    "parity: CUDA conv2d wide tiles (TF32 mma, ldmatrix from swizzled shared memory), emulated on the CPU, "
+    "match conv2d on TF32 inputs and the narrow TF32 core's bits") {
+  check_wide<ig::WideTf32Core, ig::Tf32Core>(Round::tf32, true);
+}
+
+// m16n8k16 sums 16 products per step where the narrow BF16 core sums 8: no
+// common bits, the float64 comparison only.
+TEST_CASE(
+    "parity: CUDA conv2d wide tiles (BF16 mma m16n8k16, ldmatrix), emulated on the CPU, match conv2d on "
+    "BF16 inputs") {
+  check_wide<ig::WideBf16Core, ig::Bf16Core>(Round::bf16, false);
+}
+
+// The swizzle: a bijection of the 128 x 16 tile onto its 2048 floats, and
+// every 8-row matrix of every ldmatrix the wide cores issue reads 8
+// different 4-bank groups (conflict-free). The same rows unswizzled
+// (row * 16 + k) conflict, so the check can fail.
+TEST_CASE(
+    "parity: CUDA conv2d wide tiles' swizzled shared memory is a bijection and ldmatrix reads are "
+    "conflict-free") {
+  std::vector<int> hits(ig::kWM * ig::kWK, 0);
+  for (int m = 0; m < ig::kWM; ++m)
+    for (int k = 0; k < ig::kWK; ++k) {
+      const int off = ig::swizzled(m, k);
+      REQUIRE((off >= 0 && off < ig::kWM * ig::kWK));
+      ++hits[static_cast<size_t>(off)];
+    }
+  for (int h : hits) CHECK(h == 1);
+  // Undo the swizzle of a row offset: (row, chunk) -> the unswizzled offset.
+  const auto unswizzle = [](int off) {
+    const int row = off / ig::kWK, chunk = ((off % ig::kWK) / 4) ^ ((row >> 1) & 3);
+    return row * ig::kWK + chunk * 4;
+  };
+  int conflicted = 0, conflicted_plain = 0, loads = 0;
+  const auto count = [&](const auto& row_of) {
+    for (int i = 0; i < 4; ++i) {  // the x4 load's four matrices, one shared-memory phase each
+      int seen = 0, seen_plain = 0;
+      bool clash = false, clash_plain = false;
+      for (int r = 0; r < 8; ++r) {
+        const int off = row_of(8 * i + r);
+        REQUIRE(off % 4 == 0);
+        const int group = (off / 4) % 8, group_plain = (unswizzle(off) / 4) % 8;
+        clash = clash || (seen >> group & 1);
+        clash_plain = clash_plain || (seen_plain >> group_plain & 1);
+        seen |= 1 << group;
+        seen_plain |= 1 << group_plain;
+      }
+      conflicted += clash;
+      conflicted_plain += clash_plain;
+      ++loads;
+    }
+  };
+  for (int warp = 0; warp < ig::kThreads / 32; ++warp)
+    for (int ks = 0; ks < 2; ++ks)
+      for (int i = 0; i < 4; ++i) {
+        count([&](int l) { return ig::MmaWideTiles::a_row(warp * 32, ks, i, l); });
+        if (i < 2) count([&](int l) { return ig::MmaWideTiles::b_row(warp * 32, ks, i, l); });
+      }
+  CHECK(loads == 8 * 2 * 6 * 4);
+  CHECK(conflicted == 0);
+  CHECK(conflicted_plain == loads);
 }
 
 TEST_CASE("parity: CUDA conv2d weight-gradient split plans cover the pixels with no empty split") {

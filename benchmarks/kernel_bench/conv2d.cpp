@@ -268,18 +268,10 @@ void Bench::conv(const std::vector<std::string>& passes) {
           const std::string key = kernels::conv2d_autotune_key(tpass, d, prec);
           for (const kernels::Autotuner::Choice& c : kernels::conv2d_autotuner().choices())
             if (c.key == key) r.variant = c.variant;
-          std::vector<kernels::Conv2dCudaAlgo> family = {
-              kernels::Conv2dCudaAlgo::implicit_gemm_fp32,
-              kernels::Conv2dCudaAlgo::implicit_gemm_fp32_pipelined};
-          if (tf32) {
-            family = {kernels::Conv2dCudaAlgo::implicit_gemm_tf32,
-                      kernels::Conv2dCudaAlgo::implicit_gemm_tf32_pipelined};
-            if (cs.k == 3) family.push_back(kernels::Conv2dCudaAlgo::winograd_tf32);
-          } else if (bf16)
-            family = {kernels::Conv2dCudaAlgo::implicit_gemm_bf16,
-                      kernels::Conv2dCudaAlgo::implicit_gemm_bf16_pipelined};
-          else if (cs.k == 3)  // Winograd: the 3x3 convs
-            family.push_back(kernels::Conv2dCudaAlgo::winograd_fp32);
+          const std::vector<kernels::Conv2dCudaAlgo> family =
+              kernels::cuda::conv2d_candidates(d, tf32   ? kernels::MathMode::tf32
+                                                  : bf16 ? kernels::MathMode::bf16
+                                                         : kernels::MathMode::fp32);
           for (const kernels::Conv2dCudaAlgo a : family) {
             try {
               kernels::Conv2dCudaAlgoScope use(a);

@@ -52,6 +52,11 @@
 // cp.async pipeline (mainloop_pipelined). Both feed a core the same values in
 // the same order, so a core gives the same bits in either; the autotuner
 // (Conv2dCudaAlgo::automatic) picks the faster per pass, shape and precision.
+// The wide tile (the *_wide variants): 128 x 128 x 16 blocks of 256 threads,
+// filled by the same loaders four gathers per k-tile (WideLoader), cp.async
+// only; an FP32 core register-blocked 8 x 8 per thread, and TF32 / BF16
+// cores whose fragments come from swizzled k-contiguous shared memory by
+// ldmatrix (BF16 as m16n8k16). kernels/cuda/conv2d_igemm.h has the layouts.
 // The summation order over k of every core is fixed, so a variant's results
 // are bitwise reproducible run to run. Which variant automatic runs is the
 // autotuner's timing choice, fixed for the process and logged; across
@@ -139,8 +144,8 @@ Geom geometry(const Conv2dDims& d, const char* op) {
 // ---------------------------------------------------------------------------
 template <class Core, class Loader>
 __device__ void mainloop(Core& core, Loader& ld, int kt_begin, int kt_end) {
-  __shared__ __align__(16) float as[2][kBK][Core::kLda];
-  __shared__ __align__(16) float bs[2][kBK][Core::kLdb];
+  __shared__ __align__(16) float as[2][Core::kAStage];
+  __shared__ __align__(16) float bs[2][Core::kBStage];
   const int tid = static_cast<int>(threadIdx.x);
   core.zero();
   if (kt_begin >= kt_end) return;  // uniform over the block
@@ -166,13 +171,14 @@ __device__ void mainloop(Core& core, Loader& ld, int kt_begin, int kt_end) {
 // visible and ends every thread's reads of tile kt - 1, whose stage is then
 // refilled with tile kt + kStages - 1. One commit per iteration, empty past
 // the end, keeps the group count the wait relies on. The cores' prep() must
-// be the identity (copies cannot round): SimtCore, Tf32ReadCore.
+// be the identity (copies cannot round): SimtCore, Tf32ReadCore, Bf16Core and
+// the wide cores, whose tiles only this loop fills (WideLoader).
 template <int kStages, class Core, class Loader>
 __device__ void mainloop_pipelined(Core& core, Loader& ld, int kt_begin, int kt_end) {
   static_assert(kStages >= 2, "a pipeline needs two stages");
   static_assert(Core::kCopyable, "cp.async cannot apply the core's prep()");
-  __shared__ __align__(16) float as[kStages][kBK][Core::kLda];
-  __shared__ __align__(16) float bs[kStages][kBK][Core::kLdb];
+  __shared__ __align__(16) float as[kStages][Core::kAStage];
+  __shared__ __align__(16) float bs[kStages][Core::kBStage];
   const int tid = static_cast<int>(threadIdx.x);
   core.zero();
   if (kt_begin >= kt_end) return;  // uniform over the block
@@ -212,16 +218,16 @@ __device__ void run_mainloop(Core& core, Loader& ld, int kt_begin, int kt_end) {
 // the run-time bounds cost the unsplit batch-128 launches 3-5% (run B,
 // docs/gpu-runs/2026-11-26-h100-b).
 template <class Core, int kStages, bool kSplit>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, Core::kMinBlocks)
     conv2d_fwd_kernel(const float* __restrict__ x, const float* __restrict__ w,
                       const float* __restrict__ bias, float* __restrict__ out, Geom g, int tiles_per_split,
                       const float* __restrict__ add) {
-  const int m0 = static_cast<int>(blockIdx.y) * kBM;
-  const int j0 = static_cast<int>(blockIdx.x) * kBN;
+  const int m0 = static_cast<int>(blockIdx.y) * Core::kTileM;
+  const int j0 = static_cast<int>(blockIdx.x) * Core::kTileN;
   const int tid = static_cast<int>(threadIdx.x);
-  FwdLoader ld(x, w, g, m0, j0, tid);
+  LoaderFor<Core, FwdLoader> ld(x, w, g, m0, j0, tid);
   Core core;
-  const int tiles = ceil_div(g.CKK, kBK);
+  const int tiles = ceil_div(g.CKK, Core::kTileK);
   if constexpr (kSplit) {
     const int z = static_cast<int>(blockIdx.z);
     const int kt_begin = z * tiles_per_split;
@@ -238,17 +244,17 @@ __global__ void __launch_bounds__(kThreads)
 // k-tiles of split z = blockIdx.z of the (co,kh,kw) reduction, into out = gx
 // (one split) or partial + z*N*Cin*H*W.
 template <class Core, int kStages, bool kUnitStride>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kUnitStride || !Core::kWide ? Core::kMinBlocks : 1)
     conv2d_bwd_data_kernel(const float* __restrict__ gy, const float* __restrict__ w, float* __restrict__ out,
                            Geom g, int tiles_per_split) {
-  const int m0 = static_cast<int>(blockIdx.y) * kBM;
-  const int j0 = static_cast<int>(blockIdx.x) * kBN;
+  const int m0 = static_cast<int>(blockIdx.y) * Core::kTileM;
+  const int j0 = static_cast<int>(blockIdx.x) * Core::kTileN;
   const int z = static_cast<int>(blockIdx.z);
   const int tid = static_cast<int>(threadIdx.x);
-  BwdDataLoader<kUnitStride> ld(gy, w, g, m0, j0, tid);
+  LoaderFor<Core, BwdDataLoader<kUnitStride>> ld(gy, w, g, m0, j0, tid);
   Core core;
   const int kt_begin = z * tiles_per_split;
-  run_mainloop<kStages>(core, ld, kt_begin, imin(ceil_div(g.CoKK, kBK), kt_begin + tiles_per_split));
+  run_mainloop<kStages>(core, ld, kt_begin, imin(ceil_div(g.CoKK, Core::kTileK), kt_begin + tiles_per_split));
   core.for_each(tid, BwdDataEpilogue{out + static_cast<int64_t>(z) * g.pix_in * g.Cin, g, m0, j0});
 }
 
@@ -256,17 +262,18 @@ __global__ void __launch_bounds__(kThreads)
 // k-tiles [z*tiles_per_split, (z+1)*tiles_per_split), z = blockIdx.z, into
 // out = gw (one split) or partial + z*Cout*CKK.
 template <class Core, int kStages>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, Core::kMinBlocks)
     conv2d_bwd_weight_kernel(const float* __restrict__ x, const float* __restrict__ gy,
                              float* __restrict__ out, Geom g, int tiles_per_split) {
-  const int m0 = static_cast<int>(blockIdx.y) * kBM;
-  const int c0 = static_cast<int>(blockIdx.x) * kBN;
+  const int m0 = static_cast<int>(blockIdx.y) * Core::kTileM;
+  const int c0 = static_cast<int>(blockIdx.x) * Core::kTileN;
   const int z = static_cast<int>(blockIdx.z);
   const int tid = static_cast<int>(threadIdx.x);
-  BwdWeightLoader ld(x, gy, g, m0, c0, tid);
+  LoaderFor<Core, BwdWeightLoader> ld(x, gy, g, m0, c0, tid);
   Core core;
   const int kt_begin = z * tiles_per_split;
-  run_mainloop<kStages>(core, ld, kt_begin, imin(ceil_div(g.pix_out, kBK), kt_begin + tiles_per_split));
+  run_mainloop<kStages>(core, ld, kt_begin,
+                        imin(ceil_div(g.pix_out, Core::kTileK), kt_begin + tiles_per_split));
   core.for_each(tid, BwdWeightEpilogue{out + static_cast<int64_t>(z) * g.Cout * g.CKK, g, m0, c0});
 }
 
@@ -422,9 +429,20 @@ std::string launch_detail(const Conv2dDims& d, Conv2dCudaAlgo algo) {
   return dims_str(d) + ", " + conv2d_cuda_algo_name(algo);
 }
 
+template <class Core>
 dim3 gemm_grid(int rows, int cols, int splits = 1) {
-  return dim3(static_cast<unsigned>(ceil_div(cols, kBN)), static_cast<unsigned>(ceil_div(rows, kBM)),
-              static_cast<unsigned>(splits));
+  return dim3(static_cast<unsigned>(ceil_div(cols, Core::kTileN)),
+              static_cast<unsigned>(ceil_div(rows, Core::kTileM)), static_cast<unsigned>(splits));
+}
+
+// A core's output blocks for a rows x cols GEMM, and its k-tiles for reduction k.
+template <class Core>
+int mn_blocks(int rows, int cols) {
+  return ceil_div(rows, Core::kTileM) * ceil_div(cols, Core::kTileN);
+}
+template <class Core>
+int k_tiles(int k) {
+  return ceil_div(k, Core::kTileK);
 }
 
 // The split of a fwd or bwd-data reduction of `tiles` k-tiles: none when the
@@ -489,6 +507,12 @@ void with_cfg(Conv2dCudaAlgo algo, const F& f) {
       return f(Cfg<Bf16Core, 0>{});
     case Conv2dCudaAlgo::implicit_gemm_bf16_pipelined:
       return f(Cfg<Bf16Core, kPipeStages>{});
+    case Conv2dCudaAlgo::implicit_gemm_fp32_wide:  // 2 x 16.5 KB of padded [k][m] stages
+      return f(Cfg<WideSimtCore, 2>{});
+    case Conv2dCudaAlgo::implicit_gemm_tf32_wide:  // 3 x 16 KB: the 48 KB of static shared memory
+      return f(Cfg<WideTf32Core, kPipeStages>{});
+    case Conv2dCudaAlgo::implicit_gemm_bf16_wide:
+      return f(Cfg<WideBf16Core, kPipeStages>{});
     default:
       throw std::logic_error(std::string("conv2d: ") + conv2d_cuda_algo_name(algo) +
                              " is not a GEMM variant");
@@ -540,15 +564,7 @@ double time_on_stream(cudaStream_t s, const std::function<void()>& launch) {
 Conv2dCudaAlgo tuned(const char* pass, const Conv2dDims& d, const std::function<void(Conv2dCudaAlgo)>& run) {
   const MathMode mode = math_mode();
   const char* precision = mode == MathMode::tf32 ? "tf32" : mode == MathMode::bf16 ? "bf16" : "fp32";
-  std::vector<Conv2dCudaAlgo> algos = {Conv2dCudaAlgo::implicit_gemm_fp32,
-                                       Conv2dCudaAlgo::implicit_gemm_fp32_pipelined};
-  if (mode == MathMode::tf32) {
-    algos = {Conv2dCudaAlgo::implicit_gemm_tf32, Conv2dCudaAlgo::implicit_gemm_tf32_pipelined};
-    if (winograd_applies(d)) algos.push_back(Conv2dCudaAlgo::winograd_tf32);
-  } else if (mode == MathMode::bf16)
-    algos = {Conv2dCudaAlgo::implicit_gemm_bf16, Conv2dCudaAlgo::implicit_gemm_bf16_pipelined};
-  else if (winograd_applies(d))
-    algos.push_back(Conv2dCudaAlgo::winograd_fp32);
+  const std::vector<Conv2dCudaAlgo> algos = conv2d_candidates(d, mode);
   std::vector<std::string> names;
   for (Conv2dCudaAlgo a : algos) names.emplace_back(conv2d_cuda_algo_name(a));
   const std::string key = conv2d_autotune_key(pass, d, precision);
@@ -563,6 +579,24 @@ Conv2dCudaAlgo tuned(const char* pass, const Conv2dDims& d, const std::function<
 }
 
 }  // namespace
+
+std::vector<Conv2dCudaAlgo> conv2d_candidates(const Conv2dDims& d, MathMode mode) {
+  if (mode == MathMode::tf32) {
+    std::vector<Conv2dCudaAlgo> algos = {Conv2dCudaAlgo::implicit_gemm_tf32,
+                                         Conv2dCudaAlgo::implicit_gemm_tf32_pipelined,
+                                         Conv2dCudaAlgo::implicit_gemm_tf32_wide};
+    if (winograd_applies(d)) algos.push_back(Conv2dCudaAlgo::winograd_tf32);
+    return algos;
+  }
+  if (mode == MathMode::bf16)
+    return {Conv2dCudaAlgo::implicit_gemm_bf16, Conv2dCudaAlgo::implicit_gemm_bf16_pipelined,
+            Conv2dCudaAlgo::implicit_gemm_bf16_wide};
+  std::vector<Conv2dCudaAlgo> algos = {Conv2dCudaAlgo::implicit_gemm_fp32,
+                                       Conv2dCudaAlgo::implicit_gemm_fp32_pipelined,
+                                       Conv2dCudaAlgo::implicit_gemm_fp32_wide};
+  if (winograd_applies(d)) algos.push_back(Conv2dCudaAlgo::winograd_fp32);
+  return algos;
+}
 
 void conv2d_fwd(const float* x, const float* w, const float* bias, float* y, const Conv2dDims& d,
                 Conv2dCudaAlgo algo, const float* add) {
@@ -585,12 +619,13 @@ void conv2d_fwd(const float* x, const float* w, const float* bias, float* y, con
     return;
   }
   check_grid_rows(g.Cout, d, op);
-  const SplitPlan plan = output_split(ceil_div(g.CKK, kBK), ceil_div(g.Cout, kBM) * ceil_div(g.pix_out, kBN));
-  const dim3 grid = gemm_grid(g.Cout, g.pix_out, plan.splits);
   const std::string kname = kernel_name("conv2d_fwd_kernel", algo);
-  const int tps = plan.tiles_per_split;
   with_cfg(algo, [&](auto cfg) {
     using C = decltype(cfg);
+    using Core = typename C::Core;
+    const SplitPlan plan = output_split(k_tiles<Core>(g.CKK), mn_blocks<Core>(g.Cout, g.pix_out));
+    const dim3 grid = gemm_grid<Core>(g.Cout, g.pix_out, plan.splits);
+    const int tps = plan.tiles_per_split;
     run_splits(
         plan, ysize, y, bias, g.Cout, g.HWo, kname.c_str(), detail, s,
         [&](float* out, bool split) {
@@ -626,13 +661,14 @@ void conv2d_bwd_data(const float* grad_out, const float* w, float* grad_x, const
     return;
   }
   check_grid_rows(g.Cin, d, op);
-  const SplitPlan plan = output_split(ceil_div(g.CoKK, kBK), ceil_div(g.Cin, kBM) * ceil_div(g.pix_in, kBN));
-  const dim3 grid = gemm_grid(g.Cin, g.pix_in, plan.splits);
   const bool unit = g.stride == 1;
   const std::string kname = kernel_name("conv2d_bwd_data_kernel", algo);
-  const int tps = plan.tiles_per_split;
   with_cfg(algo, [&](auto cfg) {
     using C = decltype(cfg);
+    using Core = typename C::Core;
+    const SplitPlan plan = output_split(k_tiles<Core>(g.CoKK), mn_blocks<Core>(g.Cin, g.pix_in));
+    const dim3 grid = gemm_grid<Core>(g.Cin, g.pix_in, plan.splits);
+    const int tps = plan.tiles_per_split;
     run_splits(plan, xsize, grad_x, nullptr, 1, 1, kname.c_str(), detail, s, [&](float* out, bool) {
       if (unit)
         conv2d_bwd_data_kernel<typename C::Core, C::kStages, true>
@@ -686,13 +722,13 @@ void conv2d_bwd_weight(const float* x, const float* grad_out, float* grad_w, flo
     return;
   }
   check_grid_rows(g.Cout, d, op);
-  const SplitPlan plan =
-      split_plan(ceil_div(g.pix_out, kBK), ceil_div(g.Cout, kBM) * ceil_div(g.CKK, kBN), sm_count());
-  const int tps = plan.tiles_per_split;
-  const dim3 grid = gemm_grid(g.Cout, g.CKK, plan.splits);
   const std::string kname = kernel_name("conv2d_bwd_weight_kernel", algo);
   with_cfg(algo, [&](auto cfg) {
     using C = decltype(cfg);
+    using Core = typename C::Core;
+    const SplitPlan plan = split_plan(k_tiles<Core>(g.pix_out), mn_blocks<Core>(g.Cout, g.CKK), sm_count());
+    const int tps = plan.tiles_per_split;
+    const dim3 grid = gemm_grid<Core>(g.Cout, g.CKK, plan.splits);
     run_splits(plan, wsize, grad_w, nullptr, 1, 1, kname.c_str(), detail, s, [&](float* out, bool) {
       conv2d_bwd_weight_kernel<typename C::Core, C::kStages>
           <<<grid, kThreads, 0, s>>>(x, grad_out, out, g, tps);

@@ -8,13 +8,15 @@
 // and checks the result against the CPU conv2d. What the GPU alone runs is the
 // main loop (shared memory, double buffering, barriers) in conv2d.cu, and the
 // mma.sync instruction, which the emulation replaces by the PTX fragment
-// layout written down in Tf32Core.
+// layout written down in Tf32Core. ldmatrix (the wide cores) runs on the CPU
+// from its PTX definition (ldsm_x4), cp.async through a per-thread queue.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #if defined(__CUDACC__)
 #include <cuda_runtime.h>
@@ -160,7 +162,7 @@ struct CpAsyncQueue {
     const float* src;
     bool valid;
   };
-  Copy pending[64];  // at most 6 copies per k-tile and 4 stages in flight
+  Copy pending[64];  // at most 16 copies per k-tile (the wide tiles), 2 k-tiles in flight
   int count = 0;
   int group_end[8] = {};  // copies [0, group_end[i]) belong to groups 0..i
   int groups = 0;
@@ -222,16 +224,34 @@ DDPM_HD void cp_async_wait() {
 }
 
 // ---------------------------------------------------------------------------
-// Compute cores: accumulate one shared-memory k-tile (As[k][m], Bs[k][n]) into
-// per-thread results; for_each(tid, f) hands f(row, col, value) each result.
+// Compute cores: accumulate one shared-memory k-tile into per-thread results;
+// for_each(tid, f) hands f(row, col, value) each result. Every core says its
+// block tile (kTileM x kTileN x kTileK), its shared-memory layout (a stage
+// holds kAStage floats of A and kBStage of B; element (k, m) of A is at
+// a_off(k, m), element (k, n) of B at b_off(k, n)), and compute(as, bs, tid)
+// reads one stage. The narrow cores (64 x 128 x 8) keep As[k][m] and Bs[k][n]
+// with padded rows; the wide ones (128 x 128 x 16, further below) their own.
 // ---------------------------------------------------------------------------
+
+// The 64 x 128 x 8 tile with row strides kLda, kLdb (a base of the cores).
+template <int kLda_, int kLdb_>
+struct NarrowTile {
+  static constexpr bool kWide = false;
+  // Blocks per SM the kernels are compiled for (__launch_bounds__): 2 caps
+  // them at 128 registers (they use 64-80); with no minimum ptxas cut one
+  // to 64 and spilled, with 3 (80 registers) the SIMT kernels spilled.
+  static constexpr int kMinBlocks = 2;
+  static constexpr int kTileM = kBM, kTileN = kBN, kTileK = kBK;
+  static constexpr int kLda = kLda_, kLdb = kLdb_;
+  static constexpr int kAStage = kBK * kLda, kBStage = kBK * kLdb;
+  DDPM_HD static int a_off(int k, int m) { return k * kLda + m; }
+  DDPM_HD static int b_off(int k, int n) { return k * kLdb + n; }
+};
 
 // FP32 SIMT: thread (tm, tn) = (tid / 16, tid % 16) owns rows 4tm..4tm+3 and
 // columns 4tn..4tn+3 and 64+4tn..64+4tn+3: per k one float4 of As and two of
 // Bs, 32 FMAs.
-struct SimtCore {
-  static constexpr int kLda = kBM + 4;     // row stride of As[k][m], in floats
-  static constexpr int kLdb = kBN + 4;     // row stride of Bs[k][n]
+struct SimtCore : NarrowTile<kBM + 4, kBN + 4> {
   static constexpr bool kCopyable = true;  // prep() is the identity: cp.async can fill the tiles
   float acc[4][8];
 
@@ -242,13 +262,13 @@ struct SimtCore {
       for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
   }
 
-  DDPM_HD void compute(const float (*as)[kLda], const float (*bs)[kLdb], int tid) {
+  DDPM_HD void compute(const float* as, const float* bs, int tid) {
     const int tm = tid / 16, tn = tid % 16;
     DDPM_UNROLL
     for (int k = 0; k < kBK; ++k) {
-      const Vec4 a = load4(&as[k][tm * 4]);
-      const Vec4 b0 = load4(&bs[k][tn * 4]);
-      const Vec4 b1 = load4(&bs[k][64 + tn * 4]);
+      const Vec4 a = load4(as + a_off(k, tm * 4));
+      const Vec4 b0 = load4(bs + b_off(k, tn * 4));
+      const Vec4 b1 = load4(bs + b_off(k, 64 + tn * 4));
       const float av[4] = {a.x, a.y, a.z, a.w};
       const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
       DDPM_UNROLL
@@ -303,12 +323,10 @@ struct MmaWarpTiles {
 // holds them as loaded (cp.async copies bytes, it cannot round) and each
 // fragment element is rounded as it is read. Either way the mma sees the same
 // rounded operands in the same k order, so both give the same bits.
+// Strides = 8 (mod 32) words: the fragment reads As[t][m0 + g] and
+// Bs[t][n0 + g] (t = 0..3, g = 0..7) hit 32 different banks.
 template <bool kRoundOnRead>
-struct Tf32CoreT : MmaWarpTiles {
-  // Strides = 8 (mod 32) words: the fragment reads As[t][m0 + g] and
-  // Bs[t][n0 + g] (t = 0..3, g = 0..7) hit 32 different banks.
-  static constexpr int kLda = kBM + 8;
-  static constexpr int kLdb = kBN + 8;
+struct Tf32CoreT : MmaWarpTiles, NarrowTile<kBM + 8, kBN + 8> {
   static_assert(kBK == 8, "one m16n8k8 step per k-tile");
   static constexpr bool kCopyable = kRoundOnRead;
 
@@ -316,29 +334,30 @@ struct Tf32CoreT : MmaWarpTiles {
   DDPM_HD static uint32_t operand(float v) { return f32_bits(kRoundOnRead ? round_tf32(v) : v); }
 
   // This lane's A and B fragments of the k-tile.
-  DDPM_HD static void fragments(const float (*as)[kLda], const float (*bs)[kLdb], int tid,
-                                uint32_t (&a)[2][4], uint32_t (&b)[4][2]) {
+  DDPM_HD static void fragments(const float* as, const float* bs, int tid, uint32_t (&a)[2][4],
+                                uint32_t (&b)[4][2]) {
+    using T = NarrowTile<kBM + 8, kBN + 8>;
     const int warp = tid / 32, lane = tid % 32;
     const int g = lane / 4, t = lane % 4;
     const int m0 = (warp / 4) * 32, n0 = (warp % 4) * 32;
     DDPM_UNROLL
     for (int mi = 0; mi < 2; ++mi) {
       const int r = m0 + mi * 16 + g;
-      a[mi][0] = operand(as[t][r]);
-      a[mi][1] = operand(as[t][r + 8]);
-      a[mi][2] = operand(as[t + 4][r]);
-      a[mi][3] = operand(as[t + 4][r + 8]);
+      a[mi][0] = operand(as[T::a_off(t, r)]);
+      a[mi][1] = operand(as[T::a_off(t, r + 8)]);
+      a[mi][2] = operand(as[T::a_off(t + 4, r)]);
+      a[mi][3] = operand(as[T::a_off(t + 4, r + 8)]);
     }
     DDPM_UNROLL
     for (int ni = 0; ni < 4; ++ni) {
       const int c = n0 + ni * 8 + g;
-      b[ni][0] = operand(bs[t][c]);
-      b[ni][1] = operand(bs[t + 4][c]);
+      b[ni][0] = operand(bs[T::b_off(t, c)]);
+      b[ni][1] = operand(bs[T::b_off(t + 4, c)]);
     }
   }
 
   // The warp-wide mma.sync: GPU only (the CPU tests emulate it from fragments()).
-  DDPM_HD void compute(const float (*as)[kLda], const float (*bs)[kLdb], int tid) {
+  DDPM_HD void compute(const float* as, const float* bs, int tid) {
 #if defined(__CUDA_ARCH__)
     uint32_t a[2][4], b[4][2];
     fragments(as, bs, tid, a, b);
@@ -378,9 +397,7 @@ using Tf32ReadCore = Tf32CoreT<true>;  // the cp.async main loop's
 //   D 16 x 8 (m, n):  as the TF32 core's.
 // The SIMT strides (4 mod 32 words) make the fragment reads As[2t][m0 + g]
 // (t = 0..3, g = 0..7) hit banks 8t + g: 32 different ones (likewise Bs).
-struct Bf16Core : MmaWarpTiles {
-  static constexpr int kLda = kBM + 4;
-  static constexpr int kLdb = kBN + 4;
+struct Bf16Core : MmaWarpTiles, NarrowTile<kBM + 4, kBN + 4> {
   static constexpr bool kCopyable = true;
   static_assert(kBK == 8, "one m16n8k8 step per k-tile");
 
@@ -398,26 +415,26 @@ struct Bf16Core : MmaWarpTiles {
 #endif
   }
 
-  DDPM_HD static void fragments(const float (*as)[kLda], const float (*bs)[kLdb], int tid,
-                                uint32_t (&a)[2][2], uint32_t (&b)[4]) {
+  DDPM_HD static void fragments(const float* as, const float* bs, int tid, uint32_t (&a)[2][2],
+                                uint32_t (&b)[4]) {
     const int warp = tid / 32, lane = tid % 32;
     const int g = lane / 4, t = lane % 4;
     const int m0 = (warp / 4) * 32, n0 = (warp % 4) * 32;
     DDPM_UNROLL
     for (int mi = 0; mi < 2; ++mi) {
       const int r = m0 + mi * 16 + g;
-      a[mi][0] = pack(as[2 * t][r], as[2 * t + 1][r]);
-      a[mi][1] = pack(as[2 * t][r + 8], as[2 * t + 1][r + 8]);
+      a[mi][0] = pack(as[a_off(2 * t, r)], as[a_off(2 * t + 1, r)]);
+      a[mi][1] = pack(as[a_off(2 * t, r + 8)], as[a_off(2 * t + 1, r + 8)]);
     }
     DDPM_UNROLL
     for (int ni = 0; ni < 4; ++ni) {
       const int c = n0 + ni * 8 + g;
-      b[ni] = pack(bs[2 * t][c], bs[2 * t + 1][c]);
+      b[ni] = pack(bs[b_off(2 * t, c)], bs[b_off(2 * t + 1, c)]);
     }
   }
 
   // The warp-wide mma.sync: GPU only (the CPU tests emulate it from fragments()).
-  DDPM_HD void compute(const float (*as)[kLda], const float (*bs)[kLdb], int tid) {
+  DDPM_HD void compute(const float* as, const float* bs, int tid) {
 #if defined(__CUDA_ARCH__)
     uint32_t a[2][2], b[4];
     fragments(as, bs, tid, a, b);
@@ -433,6 +450,297 @@ struct Bf16Core : MmaWarpTiles {
 #else
       __trap();
 #endif
+    }
+#else
+    (void)as;
+    (void)bs;
+    (void)tid;
+    std::abort();
+#endif
+  }
+};
+
+// ===========================================================================
+// The wide tiles (the *_wide variants): 128 (m) x 128 (n) x 16 (k) per
+// block of 256 threads, filled by cp.async only (WideLoader, below). Per
+// k-tile a block does four times the math of the narrow tile for twice its
+// loads, and per barrier two k-steps of the tensor cores instead of one.
+// ===========================================================================
+constexpr int kWM = 128, kWN = 128, kWK = 16;
+
+// FP32 SIMT, register-blocked 8 x 8 per thread: thread (tm, tn) = (tid / 16,
+// tid % 16) owns rows 4tm..+3 and 64+4tm..+3 and columns 4tn..+3 and
+// 64+4tn..+3: per k two float4 of As and two of Bs (one broadcast pair and
+// 16 consecutive float4 per warp: no bank conflicts), 64 FMAs; twice the
+// narrow SIMT core's math per shared-memory read. As[k][m], Bs[k][n] with
+// rows padded to 132 floats (4 mod 32 words: the loaders' stores fall in 32
+// banks, as for the narrow cores). Its sums run over k in the narrow SIMT
+// core's order, from the same zero: unsplit, the two give the same bits.
+struct WideSimtCore {
+  static constexpr bool kWide = true;
+  static constexpr int kMinBlocks = 2;  // <= 128 registers: 16 warps per SM
+  static constexpr bool kCopyable = true;
+  static constexpr int kTileM = kWM, kTileN = kWN, kTileK = kWK;
+  static constexpr int kLd = kWM + 4;
+  static constexpr int kAStage = kWK * kLd, kBStage = kWK * kLd;
+  DDPM_HD static int a_off(int k, int m) { return k * kLd + m; }
+  DDPM_HD static int b_off(int k, int n) { return k * kLd + n; }
+  float acc[8][8];
+
+  DDPM_HD void zero() {
+    for (int i = 0; i < 8; ++i)
+      for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
+  }
+
+  DDPM_HD void compute(const float* as, const float* bs, int tid) {
+    const int tm = tid / 16, tn = tid % 16;
+    DDPM_UNROLL
+    for (int k = 0; k < kWK; ++k) {
+      const Vec4 a0 = load4(as + a_off(k, tm * 4)), a1 = load4(as + a_off(k, 64 + tm * 4));
+      const Vec4 b0 = load4(bs + b_off(k, tn * 4)), b1 = load4(bs + b_off(k, 64 + tn * 4));
+      const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+      const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+      DDPM_UNROLL
+      for (int i = 0; i < 8; ++i) DDPM_UNROLL
+      for (int j = 0; j < 8; ++j) acc[i][j] = fma32(av[i], bv[j], acc[i][j]);
+    }
+  }
+
+  template <class F>
+  DDPM_HD void for_each(int tid, const F& f) const {
+    const int tm = tid / 16, tn = tid % 16;
+    DDPM_UNROLL
+    for (int i = 0; i < 8; ++i) DDPM_UNROLL
+    for (int j = 0; j < 8; ++j) f((i / 4) * 64 + tm * 4 + i % 4, (j / 4) * 64 + tn * 4 + j % 4, acc[i][j]);
+  }
+};
+
+// ldmatrix.sync.aligned.m8n8.x4.shared.b16 on 32-bit words: it loads four
+// 8 x 4 matrices of words (each row 16 contiguous bytes). Lane l supplies the
+// address of row l % 8 of matrix l / 8, as row(l), an offset in floats from
+// base (a multiple of 4); lane l receives r[i] = word l % 4 of row l / 4 of
+// matrix i. Off the GPU the warp's exchange is done from that definition,
+// calling row() for the lane that supplies each row (row must depend on the
+// lane alone), so a wrong address or layout gives wrong fragments on the CPU.
+template <class Row>
+DDPM_HD void ldsm_x4(const float* base, const Row& row, int lane, uint32_t (&r)[4]) {
+#if defined(__CUDA_ARCH__)
+#if __CUDA_ARCH__ >= 800
+  const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(base + row(lane)));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+#else
+  (void)base;
+  (void)row;
+  (void)lane;
+  r[0] = r[1] = r[2] = r[3] = 0;
+  __trap();
+#endif
+#else
+  for (int i = 0; i < 4; ++i) r[i] = f32_bits(base[row(8 * i + lane / 4) + lane % 4]);
+#endif
+}
+
+// The tensor-core wide tiles' shared memory: As[m][k] and Bs[n][k], k
+// contiguous (what ldmatrix needs: a fragment's 8 x 4 word matrix is 8 rows
+// of 4 consecutive k), 16 floats per row = four 16-byte chunks, chunk c of
+// row r stored at chunk c ^ ((r >> 1) & 3). Unswizzled, rows r and r + 2 of
+// an 8-row ldmatrix share banks (the row stride is 16 words); swizzled, the
+// 8 rows of every matrix a fragment load reads fall in 8 different 4-bank
+// groups (r & 1 picks the half of the 32 banks, c ^ ((r >> 1) & 3) the group
+// in it): conflict-free, with no padding (3 stages of 2 x 8 KB fit 48 KB).
+DDPM_HD constexpr int swizzled(int row, int k) {
+  return row * kWK + ((((k >> 2) ^ (row >> 1)) & 3) << 2) + (k & 3);
+}
+
+// The accumulators of the tensor-core wide cores: 8 warps as 2 (m) x 4 (n),
+// warp w owns rows 64 (w / 4) .. +64 and columns 32 (w % 4) .. +32 of the
+// block tile as 4 x 4 m16n8 tiles (D fragments as in MmaWarpTiles).
+struct MmaWideTiles {
+  static constexpr bool kWide = true;
+  static constexpr bool kCopyable = true;  // fragments round or pack as they are read
+  static constexpr int kTileM = kWM, kTileN = kWN, kTileK = kWK;
+  static constexpr int kAStage = kWM * kWK, kBStage = kWN * kWK;
+  DDPM_HD static int a_off(int k, int m) { return swizzled(m, k); }
+  DDPM_HD static int b_off(int k, int n) { return swizzled(n, k); }
+  float acc[4][4][4];  // [m16 tile][n8 tile][d0..d3]
+
+  DDPM_HD void zero() {
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j)
+        for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.f;
+  }
+
+  template <class F>
+  DDPM_HD void for_each(int tid, const F& f) const {
+    const int warp = tid / 32, lane = tid % 32;
+    const int g = lane / 4, t = lane % 4;
+    const int m0 = (warp / 4) * 64, n0 = (warp % 4) * 32;
+    DDPM_UNROLL
+    for (int mi = 0; mi < 4; ++mi) DDPM_UNROLL
+    for (int ni = 0; ni < 4; ++ni) DDPM_UNROLL
+    for (int q = 0; q < 4; ++q)
+      f(m0 + mi * 16 + g + (q / 2) * 8, n0 + ni * 8 + t * 2 + (q % 2), acc[mi][ni][q]);
+  }
+
+  // This lane's words of the k-tile by ldmatrix (g = lane / 4, t = lane % 4),
+  // one x4 load each:
+  //   a_words(ks, mi): A(g, 8ks+t), A(g+8, 8ks+t), A(g, 8ks+t+4),
+  //     A(g+8, 8ks+t+4) of the warp's m16 tile mi (rows relative to it): the
+  //     m16n8k8 TF32 A fragment of k-step ks;
+  //   b_words(ks, np): B(8ks+t, g), B(8ks+t+4, g) of the warp's n8 tile 2np,
+  //     then of tile 2np+1: the TF32 B fragments of k-step ks of both.
+  // The shared-memory offset (floats) of the row lane l supplies to those
+  // loads: A's m16 tile mi at k-step ks, B's n8 tile pair np at k-step ks.
+  DDPM_HD static int a_row(int tid, int ks, int mi, int l) {
+    return swizzled((tid / 128) * 64 + mi * 16 + (l & 7) + ((l >> 3) & 1) * 8, ks * 8 + (l >> 4) * 4);
+  }
+  DDPM_HD static int b_row(int tid, int ks, int np, int l) {
+    return swizzled(((tid / 32) % 4) * 32 + np * 16 + (l >> 4) * 8 + (l & 7), ks * 8 + ((l >> 3) & 1) * 4);
+  }
+  DDPM_HD static void a_words(const float* as, int tid, int ks, int mi, uint32_t (&r)[4]) {
+    ldsm_x4(
+        as, [&](int l) { return a_row(tid, ks, mi, l); }, tid % 32, r);
+  }
+  DDPM_HD static void b_words(const float* bs, int tid, int ks, int np, uint32_t (&r)[4]) {
+    ldsm_x4(
+        bs, [&](int l) { return b_row(tid, ks, np, l); }, tid % 32, r);
+  }
+};
+
+DDPM_HD float bits_f32(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+#endif
+}
+
+// TF32 on the wide tile: per k-tile two m16n8k8 steps per (m16, n8) tile,
+// each operand word rounded to TF32 (cvt.rna) as it leaves ldmatrix. Each
+// accumulator sees the narrow TF32 cores' mma sequence (k-steps of 8 in
+// ascending k, the same rounded operands): unsplit, the same bits.
+struct WideTf32Core : MmaWideTiles {
+  static constexpr int kMinBlocks = 2;  // <= 128 registers: 16 warps per SM, not 8
+  DDPM_HD static uint32_t operand(uint32_t u) { return f32_bits(round_tf32(bits_f32(u))); }
+
+  // The m16n8k8 fragments of k-step ks: B of all four n8 tiles, b[ni][0..1],
+  // and A of m16 tile mi, a[0..3] (PTX layouts, as Tf32CoreT).
+  DDPM_HD static void b_fragments(const float* bs, int tid, int ks, uint32_t (&b)[4][2]) {
+    DDPM_UNROLL
+    for (int np = 0; np < 2; ++np) {
+      uint32_t w[4];
+      b_words(bs, tid, ks, np, w);
+      DDPM_UNROLL
+      for (int q = 0; q < 4; ++q) b[2 * np + q / 2][q % 2] = operand(w[q]);
+    }
+  }
+  DDPM_HD static void a_fragment(const float* as, int tid, int ks, int mi, uint32_t (&a)[4]) {
+    a_words(as, tid, ks, mi, a);
+    DDPM_UNROLL
+    for (int q = 0; q < 4; ++q) a[q] = operand(a[q]);
+  }
+
+  // Per k-step: B's fragments, then A's one m16 tile at a time (what is
+  // live: 8 + 4 words beside the 64 accumulators).
+  DDPM_HD void compute(const float* as, const float* bs, int tid) {
+#if defined(__CUDA_ARCH__)
+    DDPM_UNROLL
+    for (int ks = 0; ks < 2; ++ks) {
+      uint32_t b[4][2];
+      b_fragments(bs, tid, ks, b);
+      DDPM_UNROLL
+      for (int mi = 0; mi < 4; ++mi) {
+        uint32_t a[4];
+        a_fragment(as, tid, ks, mi, a);
+        DDPM_UNROLL
+        for (int ni = 0; ni < 4; ++ni) {
+#if __CUDA_ARCH__ >= 800
+          float(&d)[4] = acc[mi][ni];
+          asm volatile(
+              "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+              "{%0,%1,%2,%3};\n"
+              : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+              : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[ni][0]), "r"(b[ni][1]));
+#else
+          __trap();
+#endif
+        }
+      }
+    }
+#else
+    (void)as;
+    (void)bs;
+    (void)tid;
+    std::abort();
+#endif
+  }
+};
+
+// BF16 on the wide tile: one mma.sync.m16n8k16 bf16 per (m16, n8) tile per
+// k-tile (twice the k of the narrow BF16 core's m16n8k8, the shape the
+// tensor cores run at full rate). Its PTX fragments (g = lane / 4, t = lane % 4;
+// pairs packed lower k in the lower half):
+//   A 16 x 16: a0 = A(g, 2t..2t+1)  a1 = A(g+8, 2t..2t+1)  a2 = A(g, 2t+8..2t+9)  a3 = A(g+8, 2t+8..2t+9)
+//   B 16 x 8:  b0 = B(2t..2t+1, g)  b1 = B(2t+8..2t+9, g)
+// A k-tile's 16 k are handed to the mma in the order pi: mma k 2t, 2t+1,
+// 2t+8, 2t+9 hold tile k t, t+4, t+8, t+12, for A and B alike (a reduction
+// may run over its k in any order), so the words ldmatrix gives for the TF32
+// layout pack straight into BF16 pairs: a0 = {A(g, t), A(g, t+4)}, ...
+struct WideBf16Core : MmaWideTiles {
+  // No register cap (one block, 8 warps, per SM): capped at 128 registers
+  // every BF16 wide kernel spilled 24-48 bytes (the packing's temporaries).
+  static constexpr int kMinBlocks = 1;
+  DDPM_HD static uint32_t pack(uint32_t lo, uint32_t hi) {
+    return Bf16Core::pack(bits_f32(lo), bits_f32(hi));
+  }
+
+  // The m16n8k16 fragments: B of all four n8 tiles, b[ni][0..1], and A of
+  // m16 tile mi, a[0..3].
+  DDPM_HD static void b_fragments(const float* bs, int tid, uint32_t (&b)[4][2]) {
+    DDPM_UNROLL
+    for (int ks = 0; ks < 2; ++ks) DDPM_UNROLL
+    for (int np = 0; np < 2; ++np) {
+      uint32_t w[4];
+      b_words(bs, tid, ks, np, w);
+      b[2 * np][ks] = pack(w[0], w[1]);      // B(8ks+t, g), B(8ks+t+4, g) of tile 2np
+      b[2 * np + 1][ks] = pack(w[2], w[3]);  // and of tile 2np+1
+    }
+  }
+  DDPM_HD static void a_fragment(const float* as, int tid, int mi, uint32_t (&a)[4]) {
+    uint32_t w[4], v[4];
+    a_words(as, tid, 0, mi, w);
+    a_words(as, tid, 1, mi, v);
+    a[0] = pack(w[0], w[2]);  // A(g, t), A(g, t+4)
+    a[1] = pack(w[1], w[3]);  // A(g+8, t), A(g+8, t+4)
+    a[2] = pack(v[0], v[2]);  // A(g, t+8), A(g, t+12)
+    a[3] = pack(v[1], v[3]);  // A(g+8, t+8), A(g+8, t+12)
+  }
+
+  DDPM_HD void compute(const float* as, const float* bs, int tid) {
+#if defined(__CUDA_ARCH__)
+    uint32_t b[4][2];
+    b_fragments(bs, tid, b);
+    DDPM_UNROLL
+    for (int mi = 0; mi < 4; ++mi) {
+      uint32_t a[4];
+      a_fragment(as, tid, mi, a);
+      DDPM_UNROLL
+      for (int ni = 0; ni < 4; ++ni) {
+#if __CUDA_ARCH__ >= 800
+        float(&d)[4] = acc[mi][ni];
+        asm volatile(
+            "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+            "{%0,%1,%2,%3};\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[ni][0]), "r"(b[ni][1]));
+#else
+        __trap();
+#endif
+      }
     }
 #else
     (void)as;
@@ -476,31 +784,42 @@ struct LoaderBase {
   }
 
   template <class Core>
-  DDPM_HD void store(float (*as)[Core::kLda], float (*bs)[Core::kLdb]) const {
+  DDPM_HD void store(float* as, float* bs) const {
+    static_assert(!Core::kWide, "the wide tiles are filled by cp.async only (WideLoader)");
     DDPM_UNROLL
     for (int e = 0; e < 2; ++e) {
       const Slot s = self().a_slot(e);
-      as[s.k][s.mn] = Core::prep(ra[e]);
+      as[Core::a_off(s.k, s.mn)] = Core::prep(ra[e]);
     }
     DDPM_UNROLL
     for (int e = 0; e < 4; ++e) {
       const Slot s = self().b_slot(e);
-      bs[s.k][s.mn] = Core::prep(rb[e]);
+      bs[Core::b_off(s.k, s.mn)] = Core::prep(rb[e]);
     }
   }
 
-  // Cores whose prep() is not the identity (Tf32Core) cannot take this path.
-  template <class Core>
-  DDPM_HD void issue(int kt, float (*as)[Core::kLda], float (*bs)[Core::kLdb]) const {
+  // cp.async copies of k-tile kt (of this loader's 64 x 128 x 8 tiling) into
+  // the stage (as, bs), A's slots moved by (dk, dm) and B's by dk (the wide
+  // tile's quarters: WideLoader). Cores whose prep() is not the identity
+  // (Tf32Core) cannot take this path. kWithB false leaves B out (the wide
+  // tile's lower half, whose B is the upper half's).
+  template <class Core, bool kWithB = true>
+  DDPM_HD void issue(int kt, float* as, float* bs, int dk = 0, int dm = 0) const {
+    static_assert(Core::kCopyable, "cp.async cannot apply the core's prep()");
     self().gather(
         kt,
         [&](int e, const float* p) {
           const Slot s = self().a_slot(e);
-          cp_async_f32(&as[s.k][s.mn], p ? p : any_a, p != nullptr);
+          cp_async_f32(as + Core::a_off(s.k + dk, s.mn + dm), p ? p : any_a, p != nullptr);
         },
         [&](int e, const float* p) {
-          const Slot s = self().b_slot(e);
-          cp_async_f32(&bs[s.k][s.mn], p ? p : any_b, p != nullptr);
+          if constexpr (kWithB) {
+            const Slot s = self().b_slot(e);
+            cp_async_f32(bs + Core::b_off(s.k + dk, s.mn), p ? p : any_b, p != nullptr);
+          } else {
+            (void)e;
+            (void)p;
+          }
         });
   }
 };
@@ -791,5 +1110,33 @@ struct BwdWeightEpilogue {
     if (co < g.Cout && c < g.CKK) dst[static_cast<int64_t>(co) * g.CKK + c] = v;
   }
 };
+
+// ---- the wide tiles' loader: four of a pass's narrow gathers per k-tile ----
+// The 128 x 128 x 16 tile is two 64-row halves by two 8-k quarters: top (rows
+// m0..) fills A's upper half and all of B, bottom (rows m0 + 64..) A's lower
+// half; each runs its narrow gather for narrow k-tiles 2kt and 2kt + 1. The
+// narrow loaders' slot maps and global-read patterns carry over unchanged.
+template <class Sub>
+struct WideLoader {
+  Sub top, bottom;
+
+  DDPM_HD WideLoader(const float* p, const float* q, const Geom& g, int m0, int n0, int tid)
+      : top(p, q, g, m0, n0, tid), bottom(p, q, g, m0 + kBM, n0, tid) {}
+
+  template <class Core>
+  DDPM_HD void issue(int kt, float* as, float* bs) const {
+    static_assert(Core::kWide && Core::kTileK == 2 * kBK && Core::kTileM == 2 * kBM && Core::kTileN == kBN,
+                  "WideLoader fills the 128 x 128 x 16 tile");
+    DDPM_UNROLL
+    for (int ks = 0; ks < 2; ++ks) {
+      top.template issue<Core, true>(2 * kt + ks, as, bs, ks * kBK, 0);
+      bottom.template issue<Core, false>(2 * kt + ks, as, bs, ks * kBK, kBM);
+    }
+  }
+};
+
+// The loader a core's kernels use for pass loader Sub.
+template <class Core, class Sub>
+using LoaderFor = typename std::conditional<Core::kWide, WideLoader<Sub>, Sub>::type;
 
 }  // namespace ddpm::kernels::cuda::igemm

@@ -1,9 +1,8 @@
 // Runs the launchers and kernels of kernels/cuda/conv2d.cu (FP32 implicit GEMM
-// in both main loops, automatic, and direct paths; mma.sync cannot be emulated, the TF32 core is covered by
-// tests/test_conv2d_igemm_emulation.cpp) and kernels/cuda/group_norm.cu on the
-// CPU through the tests/cuda_emu stand-in (each block's threads are real
-// threads, __syncthreads a real barrier), and compares every output with the
-// float64 CPU kernels. Under ThreadSanitizer a missing or misplaced barrier
+// in both main loops and the wide tile, automatic, and direct paths; mma.sync cannot be emulated, the TF32
+// core is covered by tests/test_conv2d_igemm_emulation.cpp) and kernels/cuda/group_norm.cu on the CPU through
+// the tests/cuda_emu stand-in (each block's threads are real threads, __syncthreads a real barrier), and
+// compares every output with the float64 CPU kernels. Under ThreadSanitizer a missing or misplaced barrier
 // around shared memory shows up as a data race (what compute-sanitizer's
 // racecheck finds on a GPU); under ASan/UBSan, out-of-bounds indexing.
 // Built and run by scripts/cuda-emu-check-dense.sh.
@@ -227,6 +226,10 @@ int main() {
                                         Conv2dCudaAlgo::implicit_gemm_fp32);
       check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], bias,
                  Conv2dCudaAlgo::implicit_gemm_fp32_pipelined, &staged);
+      // The wide tile (128 x 128 x 16, 8 x 8 per thread, 2 cp.async stages):
+      // its split plans differ from the narrow tile's, so float64 only.
+      check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], bias,
+                 Conv2dCudaAlgo::implicit_gemm_fp32_wide);
       check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], bias, Conv2dCudaAlgo::direct);
       // Winograd where it applies (3x3 stride 1), the FP32 GEMM elsewhere.
       check_conv(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], bias, Conv2dCudaAlgo::winograd_fp32);

@@ -73,10 +73,10 @@ std::string conv_label(const ConvSpec& s, const char* variant) {
 // autotuner picks), "tf32" / "bf16" (automatic, TF32 / BF16 math: the
 // tensor-core GEMMs), each main loop forced ("fp32-registers",
 // "fp32-pipelined", "tf32-registers", "tf32-pipelined", "bf16-registers",
-// "bf16-pipelined"), "winograd-fp32" (Winograd F(2x2,3x3) on cuBLAS for 3x3
-// stride-1 convs, the FP32 GEMM elsewhere), "winograd-tf32" (the same on TF32
-// tensor cores, the TF32 GEMM elsewhere), "direct"
-// (the reference kernels).
+// "bf16-pipelined"), each wide tile forced ("fp32-wide", "tf32-wide",
+// "bf16-wide": 128 x 128 x 16, cp.async, ldmatrix for TF32 / BF16), "winograd-fp32" (Winograd F(2x2,3x3) on
+// cuBLAS for 3x3 stride-1 convs, the FP32 GEMM elsewhere), "winograd-tf32" (the same on TF32 tensor cores,
+// the TF32 GEMM elsewhere), "direct" (the reference kernels).
 Conv2dCudaAlgo variant_algo(const std::string& variant) {
   if (variant == "direct") return Conv2dCudaAlgo::direct;
   if (variant == "fp32-registers") return Conv2dCudaAlgo::implicit_gemm_fp32;
@@ -85,6 +85,9 @@ Conv2dCudaAlgo variant_algo(const std::string& variant) {
   if (variant == "tf32-pipelined") return Conv2dCudaAlgo::implicit_gemm_tf32_pipelined;
   if (variant == "bf16-registers") return Conv2dCudaAlgo::implicit_gemm_bf16;
   if (variant == "bf16-pipelined") return Conv2dCudaAlgo::implicit_gemm_bf16_pipelined;
+  if (variant == "fp32-wide") return Conv2dCudaAlgo::implicit_gemm_fp32_wide;
+  if (variant == "tf32-wide") return Conv2dCudaAlgo::implicit_gemm_tf32_wide;
+  if (variant == "bf16-wide") return Conv2dCudaAlgo::implicit_gemm_bf16_wide;
   if (variant == "winograd-fp32") return Conv2dCudaAlgo::winograd_fp32;
   if (variant == "winograd-tf32") return Conv2dCudaAlgo::winograd_tf32;
   return Conv2dCudaAlgo::automatic;
@@ -206,9 +209,9 @@ void add_parity_cases(OpCases& c) {
       {2, 64, 1, 32, 32, 1, 1, 0, true},    // final 1x1
   };
   const bool big = !small_only();
-  for (const char* variant :
-       {"fp32", "tf32", "bf16", "fp32-registers", "fp32-pipelined", "tf32-registers", "tf32-pipelined",
-        "bf16-registers", "bf16-pipelined", "winograd-fp32", "winograd-tf32", "direct"}) {
+  for (const char* variant : {"fp32", "tf32", "bf16", "fp32-registers", "fp32-pipelined", "tf32-registers",
+                              "tf32-pipelined", "bf16-registers", "bf16-pipelined", "fp32-wide", "tf32-wide",
+                              "bf16-wide", "winograd-fp32", "winograd-tf32", "direct"}) {
     for (const ConvSpec& s : small) c.parity.push_back(conv_case(s, variant));
     if (big && std::string(variant) != "direct")
       for (const ConvSpec& s : unet) c.parity.push_back(conv_case(s, variant));

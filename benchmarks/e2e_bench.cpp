@@ -13,8 +13,9 @@
 //                  --repeats chains after a 2-step warm-up chain.
 //
 // Precision: --precision fp32 (default: TF32 off), tf32 (CUDA: dense kernels
-// on TF32 tensor cores; the CPU runs FP32) or bf16 (CPU: BF16 convolutions,
-// kernels/cpu/conv2d_bf16.h; refused on CUDA); --tf32 is kept as --precision tf32 for older scripts. A
+// on TF32 tensor cores; the CPU runs FP32) or bf16 (BF16 convolutions with
+// FP32 accumulation: kernels/cpu/conv2d_bf16.h, on CUDA the BF16 tensor-core
+// GEMMs of kernels/cuda/conv2d.cu); --tf32 is kept as --precision tf32 for older scripts. A
 // build of older sources without kernels/precision.h knows only --tf32 (when
 // its kernels have a math mode). CPU: --threads OpenMP threads (Eigen uses
 // the same pool).
@@ -168,8 +169,8 @@ int main(int argc, char** argv) {
   std::string precision = "fp32";
 #ifdef DDPM_BENCH_PRECISION
   app.add_option("--precision", precision,
-                 "fp32; tf32 (CUDA: dense kernels on TF32 tensor cores; the CPU runs FP32); bf16 (CPU: BF16 "
-                 "convolutions with FP32 accumulation; refused on CUDA)")
+                 "fp32; tf32 (CUDA: dense kernels on TF32 tensor cores; the CPU runs FP32); bf16 (BF16 "
+                 "convolutions with FP32 accumulation, on CUDA on tensor cores)")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
       ->capture_default_str();
   app.add_flag("--tf32", tf32, "the same as --precision tf32 (kept for older scripts)");

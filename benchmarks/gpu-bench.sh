@@ -25,7 +25,9 @@
 # short is recorded as such), REPEATS (20), BATCHES (1,16,128), TF32 (1),
 # BF16 (1: the convolutions' BF16 rows too),
 # TRAIN_ITERS (20), SAMPLE_BATCH (256), DDIM_STEPS (50), DDPM_STEPS (1000),
-# MODES ("ours eager compile").
+# MODES ("ours eager compile"), E2E_PRECISION (fp32: the end-to-end runs'
+# precisions, e.g. fp32,tf32,bf16; ours and the twin at each, the twin with
+# TF32 allowed or under bf16 autocast).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -46,6 +48,7 @@ sample_batch="${SAMPLE_BATCH:-256}"
 ddim_steps="${DDIM_STEPS:-50}"
 ddpm_steps="${DDPM_STEPS:-1000}"
 modes="${MODES:-ours eager compile}"
+e2e_precisions="${E2E_PRECISION:-fp32}"
 start=$SECONDS
 exec > >(tee -a "$out/gpu-bench.log") 2>&1
 
@@ -145,23 +148,31 @@ e2e() {
 }
 ours="$build/benchmarks/ddpm-bench-e2e"
 torch_py="$here/torch_e2e.py"
-if has train; then
-  mode_on ours && e2e train-ours ours train 120 "$ours" --device cuda --what train --iters "$train_iters"
-  mode_on eager && e2e train-eager torch_eager train 150 "$py" "$torch_py" --device cuda --what train \
-    --iters "$train_iters"
-  mode_on compile && e2e train-compile torch_compile train 300 "$py" "$torch_py" --device cuda --what train \
-    --mode compile --iters "$train_iters" --warmup 8
-fi
-if has sample; then
-  mode_on ours && e2e ddim-ours ours sample 120 "$ours" --device cuda --what sample --sampler ddim \
-    --steps "$ddim_steps" --batch "$sample_batch"
-  mode_on ours && e2e ddpm-ours ours sample 240 "$ours" --device cuda --what sample --sampler ddpm \
-    --steps "$ddpm_steps" --batch "$sample_batch"
-  mode_on eager && e2e sample-eager torch_eager sample 300 "$py" "$torch_py" --device cuda --what sample \
-    --sampler ddim,ddpm --steps "$ddim_steps,$ddpm_steps" --batch "$sample_batch"
-  mode_on compile && e2e sample-compile torch_compile sample 360 "$py" "$torch_py" --device cuda --what sample \
-    --mode compile --sampler ddim,ddpm --steps "$ddim_steps,$ddpm_steps" --batch "$sample_batch"
-fi
+for prec in ${e2e_precisions//,/ }; do
+  # fp32 runs keep their names and pass no flag (a build of older sources
+  # may predate --precision); the others are named and run at their precision.
+  sfx="" pf=()
+  [[ "$prec" != fp32 ]] && sfx="-$prec" pf=(--precision "$prec")
+  if has train; then
+    mode_on ours && e2e "train-ours$sfx" ours train 120 "$ours" --device cuda --what train --iters "$train_iters" \
+      "${pf[@]}"
+    mode_on eager && e2e "train-eager$sfx" torch_eager train 150 "$py" "$torch_py" --device cuda --what train \
+      --iters "$train_iters" "${pf[@]}"
+    mode_on compile && e2e "train-compile$sfx" torch_compile train 300 "$py" "$torch_py" --device cuda \
+      --what train --mode compile --iters "$train_iters" --warmup 8 "${pf[@]}"
+  fi
+  if has sample; then
+    mode_on ours && e2e "ddim-ours$sfx" ours sample 120 "$ours" --device cuda --what sample --sampler ddim \
+      --steps "$ddim_steps" --batch "$sample_batch" "${pf[@]}"
+    mode_on ours && e2e "ddpm-ours$sfx" ours sample 240 "$ours" --device cuda --what sample --sampler ddpm \
+      --steps "$ddpm_steps" --batch "$sample_batch" "${pf[@]}"
+    mode_on eager && e2e "sample-eager$sfx" torch_eager sample 300 "$py" "$torch_py" --device cuda --what sample \
+      --sampler ddim,ddpm --steps "$ddim_steps,$ddpm_steps" --batch "$sample_batch" "${pf[@]}"
+    mode_on compile && e2e "sample-compile$sfx" torch_compile sample 360 "$py" "$torch_py" --device cuda \
+      --what sample --mode compile --sampler ddim,ddpm --steps "$ddim_steps,$ddpm_steps" --batch "$sample_batch" \
+      "${pf[@]}"
+  fi
+done
 if ((n > 0)); then
   "$py" - "$out/e2e_gpu.json" "$smi_note" "$runs"/*.json <<'PY'
 import json, sys

@@ -70,17 +70,23 @@ def geomean(xs):
 
 
 
+def run_precision(r):
+    """fp32, tf32 or bf16: the first word of a run's precision text."""
+    return (r.get("precision") or "fp32").split(" ")[0]
+
+
 def case_key(r):
     if r["what"] == "train":
-        return ("train", None, None, r["batch"])
-    return ("sample", r.get("sampler"), r.get("steps"), r["batch"])
+        return ("train", None, None, r["batch"], run_precision(r))
+    return ("sample", r.get("sampler"), r.get("steps"), r["batch"], run_precision(r))
 
 
 def case_label(key):
-    what, sampler, steps, batch = key
+    what, sampler, steps, batch, prec = key
+    at = "" if prec == "fp32" else f", {prec}"
     if what == "train":
-        return f"train step, batch {batch}"
-    return f"{sampler.upper()} {steps} steps, batch {batch}"
+        return f"train step, batch {batch}{at}"
+    return f"{sampler.upper()} {steps} steps, batch {batch}{at}"
 
 
 def e2e_table(runs):
@@ -92,7 +98,7 @@ def e2e_table(runs):
         by = cases.setdefault(case_key(r), {})
         by.setdefault(r["impl"], []).append(r)
     out = []
-    for key in sorted(cases, key=lambda k: (k[0] != "train", k[1] or "", k[2] or 0)):
+    for key in sorted(cases, key=lambda k: (k[0] != "train", k[1] or "", k[2] or 0, k[4])):
         by = cases[key]
         row = {"key": key, "label": case_label(key), "note": ""}
         for impl in ("ours", "torch_eager", "torch_compile"):

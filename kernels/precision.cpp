@@ -28,11 +28,11 @@ Precision parse_precision(const std::string& name) {
 std::string apply_precision(Precision p, Device device) {
   switch (p) {
     case Precision::bf16:
-      if (device == Device::cuda)
-        throw std::runtime_error(
-            "--precision bf16: the GPU has no bf16 kernels yet (convolutions, GEMMs, normalisation); use "
-            "--precision tf32 or fp32 on the GPU (bf16 runs on the CPU: --device cpu)");
       set_math_mode(MathMode::bf16);
+      if (device == Device::cuda)
+        return "--precision bf16 on the GPU: convolutions on BF16 tensor cores (operands rounded to BF16 as "
+               "the kernels read them, FP32 accumulation); weights, activations, GEMMs, optimizer state and "
+               "every other op stay FP32";
       {
         const cpu::bf16gemm::Backend b = cpu::bf16gemm::backend();
         return std::string(

@@ -185,9 +185,9 @@ int run(int argc, char** argv) {
   std::string precision_flag = "fp32";
   app.add_option(
          "--precision", precision_flag,
-         "fp32; tf32 (GPU: convolutions and GEMMs on TF32 tensor cores; the CPU runs FP32); bf16 (CPU: "
-         "convolutions on BF16 operands, FP32 accumulation; refused on the GPU). Any model file works "
-         "at any precision")
+         "fp32; tf32 (GPU: convolutions and GEMMs on TF32 tensor cores; the CPU runs FP32); bf16 "
+         "(convolutions on BF16 operands, FP32 accumulation; BF16 tensor cores on the GPU). Any model "
+         "file works at any precision")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
       ->capture_default_str();
   app.add_option("--out", out, "write a grid of all images to this PNG")

@@ -207,11 +207,10 @@ int run(int argc, char** argv) {
   app.add_option("--device", device_flag, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   std::string precision_flag = "fp32";
   bool export_bf16 = false;
-  app.add_option(
-         "--precision", precision_flag,
-         "fp32; tf32 (GPU: convolutions and GEMMs on TF32 tensor cores, FP32 storage; the CPU runs "
-         "FP32); bf16 (CPU: convolutions on BF16 operands with FP32 accumulation and FP32 weights, AMX "
-         "where the CPU has it; refused on the GPU)")
+  app.add_option("--precision", precision_flag,
+                 "fp32; tf32 (GPU: convolutions and GEMMs on TF32 tensor cores, FP32 storage; the CPU runs "
+                 "FP32); bf16 (convolutions on BF16 operands with FP32 accumulation and FP32 weights: AMX or "
+                 "AVX512-BF16 where the CPU has them, BF16 tensor cores on the GPU)")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
       ->capture_default_str();
   app.add_flag("--export-bf16", export_bf16,
@@ -307,7 +306,7 @@ int run(int argc, char** argv) {
   const bool root = comm.rank() == 0;
   comm.set_timeout(dist_timeout);
   const Device device = tools::resolve_device(device_flag);
-  // Before anything is read or created: bf16 on the GPU is refused here.
+  // Before anything is read or created.
   const std::string precision_note =
       kernels::apply_precision(kernels::parse_precision(precision_flag), device);
   if (root && !precision_note.empty()) std::fprintf(stderr, "ddpm-train: %s\n", precision_note.c_str());

@@ -1,9 +1,6 @@
-// GCC 12's AVX-512 intrinsic headers trip -Wmaybe-uninitialized (GCC bug
-// 105593, the note in kernels/cpu/gemm.h); the pragma must precede them.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+// clang-format off
+#include "tensor/gcc12_intrinsics.h"  // first: before any AVX-512 header
+// clang-format on
 
 #include "kernels/cpu/bf16_gemm.h"
 

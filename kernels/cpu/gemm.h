@@ -13,16 +13,9 @@
 // deterministic for a given thread count.
 #pragma once
 
-// GCC 12's AVX-512 intrinsic headers trip -Wmaybe-uninitialized (and, in
-// sanitizer builds, -Wuninitialized) wherever Eigen's packet code is inlined
-// into ours: GCC bug 105593, fixed in GCC 13.
-// A middle-end warning is judged by the pragma state at its location inside
-// those headers, so this must come before their first inclusion: include this
-// header first in the files that use it.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+// clang-format off
+#include "tensor/gcc12_intrinsics.h"  // first: before any AVX-512 header
+// clang-format on
 
 #include <Eigen/Core>
 #include <algorithm>

@@ -1,16 +1,15 @@
 // CPU max pooling: one task per (n, c) plane; the backward zeroes its plane
 // of gx and writes each window's gradient to the recomputed argmax.
-// GCC 12's AVX-512 intrinsic headers trip -Wmaybe-uninitialized (GCC bug
-// 105593, fixed in GCC 13); the pragma must precede their inclusion.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+// clang-format off
+#include "tensor/gcc12_intrinsics.h"  // first: before any AVX-512 header
+// clang-format on
+
 #include "kernels/max_pool2d.h"
 
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif

@@ -10,6 +10,7 @@
 #include "diffusion/streams.h"
 #include "io/data.h"
 #include "io/safetensors.h"
+#include "kernels/draw_timesteps.h"
 #include "kernels/q_sample.h"
 #include "nn/clip_grad.h"
 #include "tensor/fnv1a.h"
@@ -87,6 +88,17 @@ Trainer::Trainer(const TrainConfig& cfg, Tensor images, std::vector<int64_t> lab
   ac.decoupled = cfg_.adamw;
   adam_ = std::make_unique<nn::Adam>(flat_, ac);
   if (cfg_.ema_decay > 0) ema_ = std::make_unique<nn::Ema>(flat_, cfg_.ema_decay);
+  // q_sample's coefficient tables, resident where the step runs (float, as
+  // the step uses them): each step draws its timesteps and looks them up
+  // there (kernels/draw_timesteps.h), with no host work or copy.
+  std::vector<float> ta(sched_.sqrt_alphas_cumprod.size()), tb(ta.size());
+  for (size_t i = 0; i < ta.size(); ++i) {
+    ta[i] = static_cast<float>(sched_.sqrt_alphas_cumprod[i]);
+    tb[i] = static_cast<float>(sched_.sqrt_one_minus_alphas_cumprod[i]);
+  }
+  const int64_t steps = static_cast<int64_t>(ta.size());
+  coef_a_ = Tensor::from_vector(ta, {steps}, device_);
+  coef_b_ = Tensor::from_vector(tb, {steps}, device_);
   // The initialisation is a function of the seed alone, so the ranks agree
   // already; the broadcast makes it so whatever the initialiser does.
   sync_from_root();
@@ -188,7 +200,7 @@ std::vector<int64_t> Trainer::labels_for_step(int64_t s) {
 }
 
 Trainer::StepResult Trainer::step(bool skip_nonfinite) {
-  const int64_t B = cfg_.batch_size, T = cfg_.timesteps;
+  const int64_t B = cfg_.batch_size;
   // Index in the global sequence of samples of this rank's first row.
   const uint64_t first = static_cast<uint64_t>(step_) * static_cast<uint64_t>(global_batch_) +
                          static_cast<uint64_t>(comm_->rank()) * static_cast<uint64_t>(B);
@@ -198,24 +210,14 @@ Trainer::StepResult Trainer::step(bool skip_nonfinite) {
   const Tensor cond = !host_cond.defined() || device_ == Device::cpu ? host_cond : host_cond.to(device_);
   const std::vector<int64_t> y = labels_for_step(step_);
   const int64_t per = x0.numel() / B;
-  std::vector<float> tv(static_cast<size_t>(B)), av(tv.size()), bv(tv.size());
-  for (int64_t n = 0; n < B; ++n) {
-    const int64_t t =
-        philox::uniform_int(cfg_.seed, streams::kTimesteps, first + static_cast<uint64_t>(n), T);
-    tv[static_cast<size_t>(n)] = static_cast<float>(t);
-    av[static_cast<size_t>(n)] = static_cast<float>(sched_.sqrt_alphas_cumprod[static_cast<size_t>(t)]);
-    bv[static_cast<size_t>(n)] =
-        static_cast<float>(sched_.sqrt_one_minus_alphas_cumprod[static_cast<size_t>(t)]);
-  }
-  // t and the q_sample coefficients are drawn and looked up on the host and
-  // copied: three small host-to-device copies (B floats each) per step on a
-  // GPU, each waiting for the stream. Acceptable: the previous step already
-  // waited for the device (loss.item(), the gradient norm), so there is little
-  // queued work to wait for.
-  const Tensor t = Tensor::from_vector(tv, {B}, device_);
-  const kernels::QSampleResult q = kernels::q_sample(
-      x0, Tensor::from_vector(av, {B}, device_), Tensor::from_vector(bv, {B}, device_), cfg_.seed,
-      streams::kTrainNoise, first * static_cast<uint64_t>(per), cfg_.prediction == Prediction::v);
+  // t and the q_sample coefficients, drawn and looked up where the step runs
+  // (one launch on a GPU; the host draws nothing and copies nothing).
+  const kernels::TimestepDraw draw =
+      kernels::draw_timesteps(B, cfg_.seed, streams::kTimesteps, first, coef_a_, coef_b_);
+  const Tensor& t = draw.t;
+  const kernels::QSampleResult q =
+      kernels::q_sample(x0, draw.a, draw.b, cfg_.seed, streams::kTrainNoise,
+                        first * static_cast<uint64_t>(per), cfg_.prediction == Prediction::v);
   // Dropout masks (a ddpm model with dropout) drawn per step and rank, so a
   // resume draws the same ones; off again for sampling and evaluation (the
   // graph keeps the mask's counters for the backward).

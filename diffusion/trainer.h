@@ -135,6 +135,7 @@ class Trainer {
 
   TrainConfig cfg_;
   NoiseScheduler sched_;
+  Tensor coef_a_, coef_b_;  // sqrt(alphabar_t), sqrt(1 - alphabar_t) [T], float, on device_
   Tensor images_;
   std::vector<int64_t> labels_;
   Device device_;

@@ -40,6 +40,7 @@
   X(cross_entropy, true)         \
   X(softmax, true)               \
   X(dropout, true)               \
+  X(draw_timesteps, false)       \
   X(q_sample, false)             \
   X(ddpm_step, false)            \
   X(ddim_step, false)            \

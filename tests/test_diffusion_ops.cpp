@@ -10,10 +10,12 @@
 #include "kernels/adam_update.h"
 #include "kernels/ddim_step.h"
 #include "kernels/ddpm_step.h"
+#include "kernels/draw_timesteps.h"
 #include "kernels/ema_update.h"
 #include "kernels/q_sample.h"
 #include "tensor/philox.h"
 #include "tensor/rng.h"
+#include "tests/io_util.h"
 
 using namespace ddpm;
 
@@ -40,6 +42,45 @@ TEST_CASE("diffusion: q_sample computes a*x0 + b*eps with eps from the Philox st
     CHECK(vt[i] ==
           doctest::Approx(a.to_vector<double>()[n] * e[i] - b.to_vector<double>()[n] * xs[i]).epsilon(1e-14));
   }
+}
+
+// The trainer's draw (diffusion/trainer.h: t_j = uniform_int(seed,
+// kTimesteps, step*G + j, T)) and the scheduler's coefficients of t_j, in
+// each float type; wrong tables are refused naming the op and the shapes.
+TEST_CASE("diffusion: draw_timesteps draws the trainer's timesteps and looks up their coefficients") {
+  const NoiseScheduler sched(BetaSchedule::linear, 1000);
+  const int64_t T = 1000, B = 37;
+  const uint64_t first = (uint64_t{1} << 33) + 5;
+  for (const DType dt : {DType::f32, DType::f64}) {
+    const Tensor ta = Tensor::from_vector(sched.sqrt_alphas_cumprod, {T}).to(dt),
+                 tb = Tensor::from_vector(sched.sqrt_one_minus_alphas_cumprod, {T}).to(dt);
+    const kernels::TimestepDraw r = kernels::draw_timesteps(B, 9, 4, first, ta, tb);
+    REQUIRE(r.t.shape() == Shape{B});
+    CHECK(r.t.dtype() == dt);
+    const auto t = r.t.to_vector<double>(), a = r.a.to_vector<double>(), b = r.b.to_vector<double>();
+    const auto va = ta.to_vector<double>(), vb = tb.to_vector<double>();
+    int distinct = 0;
+    for (int64_t n = 0; n < B; ++n) {
+      const int64_t k = philox::uniform_int(9, 4, first + static_cast<uint64_t>(n), T);
+      const size_t i = static_cast<size_t>(n);
+      CHECK(t[i] == static_cast<double>(k));
+      CHECK(a[i] == va[static_cast<size_t>(k)]);
+      CHECK(b[i] == vb[static_cast<size_t>(k)]);
+      distinct += n > 0 && t[i] != t[i - 1];
+    }
+    CHECK(distinct > B / 2);  // a draw, not a constant
+  }
+  const Tensor ok = Tensor::zeros({10}), other = Tensor::zeros({9}), flat = Tensor::zeros({2, 5});
+  std::string e = test::error_message<std::invalid_argument>(
+      [&] { (void)kernels::draw_timesteps(4, 1, 1, 0, ok, other); });
+  CHECK(e.find("draw_timesteps") != std::string::npos);
+  CHECK(e.find("[9]") != std::string::npos);
+  e = test::error_message<std::invalid_argument>(
+      [&] { (void)kernels::draw_timesteps(4, 1, 1, 0, flat, flat); });
+  CHECK(e.find("[T] with T >= 1") != std::string::npos);
+  e = test::error_message<std::invalid_argument>(
+      [&] { (void)kernels::draw_timesteps(4, 1, 1, 0, ok, ok.to(DType::f64)); });
+  CHECK(e.find("draw_timesteps") != std::string::npos);
 }
 
 TEST_CASE("diffusion: q_sample has the forward-process mean and variance") {

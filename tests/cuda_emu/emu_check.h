@@ -85,6 +85,7 @@ void emu_mse_loss();              // kernels/cuda/mse_loss.cu
 void emu_cross_entropy();         // kernels/cuda/cross_entropy.cu
 void emu_softmax();               // kernels/cuda/softmax.cu: softmax (scale, mask), log_softmax, backward
 void emu_dropout();               // kernels/cuda/dropout.cu
+void emu_draw_timesteps();        // kernels/cuda/draw_timesteps.cu
 void emu_q_sample();              // kernels/cuda/q_sample.cu
 void emu_ddpm_step();             // kernels/cuda/ddpm_step.cu
 void emu_ddim_step();             // kernels/cuda/ddim_step.cu

@@ -26,6 +26,7 @@ const std::vector<EmuOp>& all_emu_ops() {
                                          {"cross_entropy", emu_cross_entropy},
                                          {"softmax", emu_softmax},
                                          {"dropout", emu_dropout},
+                                         {"draw_timesteps", emu_draw_timesteps},
                                          {"q_sample", emu_q_sample},
                                          {"ddpm_step", emu_ddpm_step},
                                          {"ddim_step", emu_ddim_step},

@@ -1,5 +1,6 @@
-// The diffusion ops, without a backward: q_sample (x_t, noise and target of
-// a training step, noise from Philox), ddpm_step, ddim_step, dpm_solver_step
+// The diffusion ops, without a backward: draw_timesteps (a training step's
+// timesteps and q_sample coefficients from resident tables), q_sample (x_t,
+// noise and target of a training step, noise from Philox), ddpm_step, ddim_step, dpm_solver_step
 // and euler_ancestral_step (one sampler update each; DDPM's and
 // Euler-ancestral's draw their own noise; DPM-Solver++'s also returns x0).
 //
@@ -14,6 +15,7 @@
 #include "kernels/ddim_step.h"
 #include "kernels/ddpm_step.h"
 #include "kernels/dpm_solver_step.h"
+#include "kernels/draw_timesteps.h"
 #include "kernels/euler_ancestral_step.h"
 #include "kernels/q_sample.h"
 #include "tests/ops/common.h"
@@ -25,6 +27,18 @@ using namespace cases;
 namespace {
 
 void add_diffusion_cases(std::vector<ParityCase>& cases) {
+  // The training step's timesteps and coefficients: an integer Philox draw
+  // and two table reads, the same bits on either device.
+  for (const int64_t batch : {int64_t{1}, int64_t{300}})
+    cases.push_back(ParityCase{"draw_timesteps", "T 1000, batch " + std::to_string(batch),
+                               [batch](Device d) {
+                                 const Tensor ta = parity_input({1000}, 13, d, 0, 1),
+                                              tb = parity_input({1000}, 14, d, 0, 1);
+                                 const kernels::TimestepDraw r =
+                                     kernels::draw_timesteps(batch, 7, 1, uint64_t{1} << 33, ta, tb);
+                                 return NamedResults{{"t", r.t}, {"a", r.a}, {"b", r.b}};
+                               },
+                               0.0, "an integer draw and table reads: exact"});
   for (const auto& [label, shape] : std::vector<std::pair<std::string, Shape>>{
            {"[3,5,7] (odd per sample)", {3, 5, 7}}, {"[4,1,32,32]", {4, 1, 32, 32}}})
     for (bool v_pred : {false, true}) {
@@ -197,6 +211,10 @@ std::vector<OpCases> diffusion_op_cases() {
   std::vector<ParityCase> all;
   add_diffusion_cases(all);
   std::vector<OpCases> ops;
+  OpCases draw{"draw_timesteps", {}, {}, {}};  // one launch of B threads: no bench row
+  for (const ParityCase& p : all)
+    if (p.op == draw.op) draw.parity.push_back(p);
+  ops.push_back(draw);
   for (const auto& [op, bench] :
        std::vector<std::pair<std::string, std::string>>{{"q_sample", "1x32x32 eps-target"},
                                                         {"ddpm_step", "1x32x32 eps clip"},

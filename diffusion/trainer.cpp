@@ -90,7 +90,7 @@ Trainer::Trainer(const TrainConfig& cfg, Tensor images, std::vector<int64_t> lab
   if (cfg_.ema_decay > 0) ema_ = std::make_unique<nn::Ema>(flat_, cfg_.ema_decay);
   // q_sample's coefficient tables, resident where the step runs (float, as
   // the step uses them): each step draws its timesteps and looks them up
-  // there (kernels/draw_timesteps.h), with no host work or copy.
+  // there (kernels/draw_timesteps.h), with no host work or copy for them.
   std::vector<float> ta(sched_.sqrt_alphas_cumprod.size()), tb(ta.size());
   for (size_t i = 0; i < ta.size(); ++i) {
     ta[i] = static_cast<float>(sched_.sqrt_alphas_cumprod[i]);
@@ -211,7 +211,8 @@ Trainer::StepResult Trainer::step(bool skip_nonfinite) {
   const std::vector<int64_t> y = labels_for_step(step_);
   const int64_t per = x0.numel() / B;
   // t and the q_sample coefficients, drawn and looked up where the step runs
-  // (one launch on a GPU; the host draws nothing and copies nothing).
+  // (one launch on a GPU, where the host drew them and copied three vectors;
+  // the batch's images are still gathered on the host and copied).
   const kernels::TimestepDraw draw =
       kernels::draw_timesteps(B, cfg_.seed, streams::kTimesteps, first, coef_a_, coef_b_);
   const Tensor& t = draw.t;

@@ -1,6 +1,6 @@
 // draw_timesteps: a training step's timesteps and q_sample coefficients,
 // drawn where the tables are (on a GPU: on the device, with no host draw and
-// no host-to-device copy inside the step; issue #21's step without host work):
+// no copy of them; issue #21's step without host work):
 //   t[n] = uniform_int(seed, stream, first + n, T)      (Philox, tensor/philox.h)
 //   a[n] = table_a[t[n]],  b[n] = table_b[t[n]]
 // T = the tables' length (the diffusion steps). t is returned as the tables'

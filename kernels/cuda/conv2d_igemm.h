@@ -286,6 +286,54 @@ struct SimtCore : NarrowTile<kBM + 4, kBN + 4> {
   }
 };
 
+// The warp-wide mma.sync instructions of the tensor-core cores (FP32
+// accumulate, d += a b; PTX fragment layouts at each core). GPU only: the CPU
+// tests emulate them from the cores' fragments, and a host call aborts.
+DDPM_HD void mma_tf32_m16n8k8(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#elif defined(__CUDA_ARCH__)
+  (void)d, (void)a, (void)b0, (void)b1;
+  __trap();
+#else
+  (void)d, (void)a, (void)b0, (void)b1;
+  std::abort();
+#endif
+}
+DDPM_HD void mma_bf16_m16n8k8(float (&d)[4], const uint32_t (&a)[2], uint32_t b) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(b));
+#elif defined(__CUDA_ARCH__)
+  (void)d, (void)a, (void)b;
+  __trap();
+#else
+  (void)d, (void)a, (void)b;
+  std::abort();
+#endif
+}
+DDPM_HD void mma_bf16_m16n8k16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#elif defined(__CUDA_ARCH__)
+  (void)d, (void)a, (void)b0, (void)b1;
+  __trap();
+#else
+  (void)d, (void)a, (void)b0, (void)b1;
+  std::abort();
+#endif
+}
+
 // The accumulators of the tensor-core cores: warp w = (w / 4, w % 4) owns
 // rows 32 (w / 4) .. +32 and columns 32 (w % 4) .. +32 of the block tile as
 // 2 x 4 m16n8 tiles, whose D fragments (g = lane / 4, t = lane % 4) are
@@ -358,29 +406,11 @@ struct Tf32CoreT : MmaWarpTiles, NarrowTile<kBM + 8, kBN + 8> {
 
   // The warp-wide mma.sync: GPU only (the CPU tests emulate it from fragments()).
   DDPM_HD void compute(const float* as, const float* bs, int tid) {
-#if defined(__CUDA_ARCH__)
     uint32_t a[2][4], b[4][2];
     fragments(as, bs, tid, a, b);
     DDPM_UNROLL
     for (int mi = 0; mi < 2; ++mi) DDPM_UNROLL
-    for (int ni = 0; ni < 4; ++ni) {
-#if __CUDA_ARCH__ >= 800
-      float(&d)[4] = acc[mi][ni];
-      asm volatile(
-          "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-          "{%0,%1,%2,%3};\n"
-          : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-          : "r"(a[mi][0]), "r"(a[mi][1]), "r"(a[mi][2]), "r"(a[mi][3]), "r"(b[ni][0]), "r"(b[ni][1]));
-#else
-      __trap();
-#endif
-    }
-#else
-    (void)as;
-    (void)bs;
-    (void)tid;
-    std::abort();
-#endif
+    for (int ni = 0; ni < 4; ++ni) mma_tf32_m16n8k8(acc[mi][ni], a[mi], b[ni][0], b[ni][1]);
   }
 };
 using Tf32Core = Tf32CoreT<false>;     // the register-staged main loop's
@@ -435,28 +465,11 @@ struct Bf16Core : MmaWarpTiles, NarrowTile<kBM + 4, kBN + 4> {
 
   // The warp-wide mma.sync: GPU only (the CPU tests emulate it from fragments()).
   DDPM_HD void compute(const float* as, const float* bs, int tid) {
-#if defined(__CUDA_ARCH__)
     uint32_t a[2][2], b[4];
     fragments(as, bs, tid, a, b);
     DDPM_UNROLL
     for (int mi = 0; mi < 2; ++mi) DDPM_UNROLL
-    for (int ni = 0; ni < 4; ++ni) {
-#if __CUDA_ARCH__ >= 800
-      float(&d)[4] = acc[mi][ni];
-      asm volatile(
-          "mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
-          : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-          : "r"(a[mi][0]), "r"(a[mi][1]), "r"(b[ni]));
-#else
-      __trap();
-#endif
-    }
-#else
-    (void)as;
-    (void)bs;
-    (void)tid;
-    std::abort();
-#endif
+    for (int ni = 0; ni < 4; ++ni) mma_bf16_m16n8k8(acc[mi][ni], a[mi], b[ni]);
   }
 };
 
@@ -647,7 +660,6 @@ struct WideTf32Core : MmaWideTiles {
   // Per k-step: B's fragments, then A's one m16 tile at a time (what is
   // live: 8 + 4 words beside the 64 accumulators).
   DDPM_HD void compute(const float* as, const float* bs, int tid) {
-#if defined(__CUDA_ARCH__)
     DDPM_UNROLL
     for (int ks = 0; ks < 2; ++ks) {
       uint32_t b[4][2];
@@ -657,26 +669,9 @@ struct WideTf32Core : MmaWideTiles {
         uint32_t a[4];
         a_fragment(as, tid, ks, mi, a);
         DDPM_UNROLL
-        for (int ni = 0; ni < 4; ++ni) {
-#if __CUDA_ARCH__ >= 800
-          float(&d)[4] = acc[mi][ni];
-          asm volatile(
-              "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-              "{%0,%1,%2,%3};\n"
-              : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-              : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[ni][0]), "r"(b[ni][1]));
-#else
-          __trap();
-#endif
-        }
+        for (int ni = 0; ni < 4; ++ni) mma_tf32_m16n8k8(acc[mi][ni], a, b[ni][0], b[ni][1]);
       }
     }
-#else
-    (void)as;
-    (void)bs;
-    (void)tid;
-    std::abort();
-#endif
   }
 };
 
@@ -721,7 +716,6 @@ struct WideBf16Core : MmaWideTiles {
   }
 
   DDPM_HD void compute(const float* as, const float* bs, int tid) {
-#if defined(__CUDA_ARCH__)
     uint32_t b[4][2];
     b_fragments(bs, tid, b);
     DDPM_UNROLL
@@ -729,25 +723,8 @@ struct WideBf16Core : MmaWideTiles {
       uint32_t a[4];
       a_fragment(as, tid, mi, a);
       DDPM_UNROLL
-      for (int ni = 0; ni < 4; ++ni) {
-#if __CUDA_ARCH__ >= 800
-        float(&d)[4] = acc[mi][ni];
-        asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-            "{%0,%1,%2,%3};\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[ni][0]), "r"(b[ni][1]));
-#else
-        __trap();
-#endif
-      }
+      for (int ni = 0; ni < 4; ++ni) mma_bf16_m16n8k16(acc[mi][ni], a, b[ni][0], b[ni][1]);
     }
-#else
-    (void)as;
-    (void)bs;
-    (void)tid;
-    std::abort();
-#endif
   }
 };
 
